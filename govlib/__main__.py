@@ -1,0 +1,5 @@
+"""``python -m govlib``."""
+
+from govlib.cli import main
+
+main()

@@ -1,0 +1,188 @@
+"""The one declared tuple of govlib settings, with help strings.
+
+Every threshold a reader may want to change ("you set the trust threshold") is declared here once.
+Values come from, in order: the defaults below, ``DIR/govlib.json`` in the data dir (a JSON object of
+``name: value``), then environment variables ``GOVLIB_<NAME>`` (upper case).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Setting", "SETTINGS", "Settings", "load_settings"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A named setting with its default and a help string for the docs."""
+
+    name: str
+    default: Any
+    help: str
+    group: str = "general"
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # --- pills -----------------------------------------------------------------------------------
+    Setting(
+        "pill_green_min", 0.99, "Success/accept rate at or above which a pill is green.", "pills"
+    ),
+    Setting(
+        "pill_amber_min", 0.95, "Rate at or above which a pill is amber (below: red).", "pills"
+    ),
+    # --- SPC windows ------------------------------------------------------------------------------
+    Setting("spc_window", 500, "Newest calls per tool used for control limits and charts.", "spc"),
+    Setting(
+        "spc_recent", 60, "Newest calls compared against the window (sparkline, drift).", "spc"
+    ),
+    Setting("spc_min_latency_ms", 1.0, "Latencies below this count as this before log().", "spc"),
+    # --- sampling ladder --------------------------------------------------------------------------
+    Setting(
+        "sampling_min_calls", 30, "Below this many calls every call is reviewed (100%).", "sampling"
+    ),
+    Setting(
+        "sampling_20_min_calls", 100, "Calls needed before sampling can drop to 20%.", "sampling"
+    ),
+    Setting(
+        "sampling_exception_min_calls", 500, "Calls needed for exception-only review.", "sampling"
+    ),
+    Setting(
+        "sampling_min_reviews", 5, "Reviews needed before sampling can go below 20%.", "sampling"
+    ),
+    Setting(
+        "sampling_min_accept",
+        0.95,
+        "Acceptance rate needed before sampling goes below 20%.",
+        "sampling",
+    ),
+    Setting(
+        "sampling_exception_wilson_lb",
+        0.95,
+        "Wilson 95% one-sided lower bound of acceptance needed for exception-only review.",
+        "sampling",
+    ),
+    Setting(
+        "sampling_red_accept_min_reviews",
+        5,
+        "Reviews needed before a red accept rate forces 100% review.",
+        "sampling",
+    ),
+    # --- drift badge ------------------------------------------------------------------------------
+    Setting(
+        "drift_success_drop_pp", 2.0, "Success-rate drop (percentage points) that fires.", "drift"
+    ),
+    Setting(
+        "drift_p95_ratio_high", 1.5, "Recent p95 above this times baseline p95 fires.", "drift"
+    ),
+    Setting("drift_p95_ratio_low", 0.5, "Recent p95 below this times baseline p95 fires.", "drift"),
+    Setting(
+        "drift_rule1_fires",
+        2,
+        "Rule-1 fires among the recent calls that fire the rule signal.",
+        "drift",
+    ),
+    Setting(
+        "drift_total_fires",
+        8,
+        "Total rule fires among the recent calls that fire the signal.",
+        "drift",
+    ),
+    # --- capture ----------------------------------------------------------------------------------
+    Setting("default_tenant", "default", "Tenant recorded when a call names none.", "capture"),
+    Setting(
+        "emitter_queue_size",
+        10000,
+        "Bounded emitter queue; overflow is dropped and counted.",
+        "capture",
+    ),
+    Setting("emitter_batch_size", 500, "Rows the emitter writes per transaction.", "capture"),
+    Setting(
+        "emitter_flush_interval_s",
+        0.2,
+        "Seconds the emitter waits before flushing a partial batch.",
+        "capture",
+    ),
+    Setting("checkpoint_every", 1000, "Sign a WORM checkpoint every N entries.", "capture"),
+    # --- apps -------------------------------------------------------------------------------------
+    Setting("serve_port", 8866, "Port of `govlib serve`.", "apps"),
+    Setting("serve_host", "127.0.0.1", "Interface `govlib serve` binds.", "apps"),
+    Setting("kernel_cull_idle_s", 600, "Voila kernels idle this long are shut down.", "apps"),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+class Settings:
+    """Resolved settings; read values as attributes (``settings.pill_green_min``).
+
+    Example:
+        >>> Settings().pill_green_min
+        0.99
+    """
+
+    def __init__(self, **overrides: Any) -> None:
+        values = {s.name: s.default for s in SETTINGS}
+        for name, value in overrides.items():
+            if name not in _BY_NAME:
+                raise ValueError(f"unknown setting {name!r}; expected one of {sorted(_BY_NAME)}")
+            values[name] = _coerce(_BY_NAME[name], value)
+        self._values = values
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def as_dict(self) -> dict[str, Any]:
+        """All values by name."""
+        return dict(self._values)
+
+    def replace(self, **overrides: Any) -> Settings:
+        """A copy with some values changed."""
+        return Settings(**{**self._values, **overrides})
+
+
+def _coerce(setting: Setting, value: Any) -> Any:
+    kind = type(setting.default)
+    if isinstance(value, str) and kind is not str:
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(
+                f"setting {setting.name}: {value!r} is not a valid {kind.__name__}"
+            ) from None
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or isinstance(value, bool) != isinstance(setting.default, bool):
+        raise ValueError(f"setting {setting.name}: {value!r} is not a {kind.__name__}")
+    return value
+
+
+def load_settings(data_dir: str | os.PathLike[str] | None = None) -> Settings:
+    """Defaults, then ``DIR/govlib.json``, then ``GOVLIB_<NAME>`` environment variables.
+
+    Example:
+        >>> load_settings().spc_window
+        500
+    """
+    overrides: dict[str, Any] = {}
+    if data_dir is not None:
+        path = Path(data_dir) / "govlib.json"
+        if path.exists():
+            try:
+                loaded = json.loads(path.read_text())
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: not valid JSON ({exc})") from None
+            if not isinstance(loaded, dict):
+                raise ValueError(f"{path}: expected a JSON object of setting: value")
+            overrides.update(loaded)
+    for s in SETTINGS:
+        env = os.environ.get(f"GOVLIB_{s.name.upper()}")
+        if env is not None:
+            overrides[s.name] = env
+    return Settings(**overrides)
