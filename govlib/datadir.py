@@ -94,8 +94,15 @@ def checked_data_dir(
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise DataDirError(f"{path}: cannot create the data dir ({exc.strerror})") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise DataDirError(f"{path}: the data dir is not writable")
+    if not create:
+        return path
+    # A real write probe: os.access() says yes to root even on a read-only mount.
+    probe = path / f".govlib-write-probe-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DataDirError(f"{path}: the data dir is not writable ({exc.strerror})") from None
     return path
 
 

@@ -1,0 +1,46 @@
+# govlib: two commands set everything up on a fresh machine.
+#   make demo   -> .venv, install, seeded demo store, Voila apps on http://127.0.0.1:8866
+#   make test   -> .venv with the test extra, Debian chromium, the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+PORT   ?= 8866
+
+.PHONY: demo test lint bench install install-test chromium clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "Installing Debian chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "chromium missing: run 'sudo apt-get install -y chromium' (browser tests fail in CI without it)"; \
+	  fi; \
+	fi
+
+demo: install
+	$(BIN)/govlib demo
+	$(BIN)/govlib serve --port $(PORT)
+
+test: install-test chromium
+	$(BIN)/python -m pytest -q -m "not soak" $(PYTEST_ARGS)
+
+lint: install-test
+	$(BIN)/ruff check govlib tests benchmarks
+	$(BIN)/ruff format --check govlib tests benchmarks
+
+bench: install-test
+	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
