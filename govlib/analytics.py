@@ -176,7 +176,7 @@ def connect(source: Any = None) -> duckdb.DuckDBPyConnection:
     Example:
         >>> from govlib.store import Store
         >>> con = connect(Store(memory=True))
-        >>> con.sql("SELECT COUNT(*) FROM audit_log").fetchone()
+        >>> con.execute("SELECT COUNT(*) FROM audit_log").fetchone()
         (0,)
     """
     mem_store, sqlite_path, data_dir = _resolve(source)

@@ -78,11 +78,11 @@ def demo(
         govlib demo --history-days 30
     """
     from govlib.datadir import checked_data_dir
+
+    target = checked_data_dir(data_dir)
     from govlib.demo import build_demo
 
-    summary = build_demo(
-        checked_data_dir(data_dir), history_days=history_days, as_of=as_of, seed=seed, force=force
-    )
+    summary = build_demo(target, history_days=history_days, as_of=as_of, seed=seed, force=force)
     for line in summary["lines"]:
         click.echo(line)
 
@@ -120,9 +120,9 @@ def killswitch_status(data_dir: Path | None) -> None:
 
         govlib killswitch status
     """
-    from govlib.governance import KillSwitch
-
     with _store(data_dir, create=False) as store:
+        from govlib.governance import KillSwitch
+
         click.echo(KillSwitch(store).state().describe())
 
 
@@ -221,9 +221,9 @@ def verify(data_dir: Path | None, checkpoints: Path | None, pubkey: Path | None)
 
         govlib verify --checkpoints /mnt/offsite/checkpoints.jsonl
     """
-    from govlib.verify import verify_store
-
     with _store(data_dir, create=False) as store:
+        from govlib.verify import verify_store
+
         result = verify_store(store, checkpoints=checkpoints, pubkey=pubkey)
     click.echo(result.summary)
     sys.exit(0 if result.ok else 1)

@@ -1,0 +1,89 @@
+"""The command line: help everywhere, clean errors for bad data dirs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from govlib.cli import cli
+
+VERBS = [
+    ["demo"], ["run"], ["serve"], ["export"], ["verify"], ["status"], ["stamp"], ["report"],
+    ["killswitch"], ["killswitch", "status"], ["killswitch", "reset"], ["killswitch", "trigger"],
+    ["ingest"], ["ingest", "otel"],
+]
+
+
+def test_top_level_help():
+    out = CliRunner().invoke(cli, ["--help"])
+    assert out.exit_code == 0
+    for verb in ("demo", "serve", "export", "verify", "status", "stamp", "run", "killswitch", "report", "ingest"):
+        assert verb in out.output
+
+
+@pytest.mark.parametrize("verb", VERBS, ids=" ".join)
+def test_every_verb_has_help_with_an_example(verb):
+    out = CliRunner().invoke(cli, [*verb, "--help"])
+    assert out.exit_code == 0, out.output
+    if verb[0] not in ("killswitch", "ingest") or len(verb) > 1:
+        assert "Example:" in out.output
+    if len(verb) > 1 or verb[0] not in ("killswitch", "ingest"):
+        assert "--data-dir" in out.output
+
+
+def test_python_dash_m_and_console_script():
+    out = subprocess.run([sys.executable, "-m", "govlib", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "govlib" in out.stdout
+
+
+@pytest.mark.parametrize("verb", [["status"], ["verify"], ["export"], ["demo"], ["killswitch", "status"]])
+def test_data_dir_that_is_a_file(tmp_path, verb):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    out = subprocess.run(
+        [sys.executable, "-m", "govlib", *verb, "--data-dir", str(f)], capture_output=True, text=True
+    )
+    assert out.returncode == 2
+    assert str(f) in out.stderr and "is a file" in out.stderr
+    assert "Traceback" not in out.stderr + out.stdout
+
+
+def test_data_dir_that_cannot_be_created(tmp_path):
+    f = tmp_path / "afile"
+    f.write_text("x")
+    target = f / "sub"
+    out = subprocess.run(
+        [sys.executable, "-m", "govlib", "demo", "--data-dir", str(target)], capture_output=True, text=True
+    )
+    assert out.returncode == 2
+    assert str(target) in out.stderr and "Traceback" not in out.stderr
+
+
+def test_unwritable_data_dir(tmp_path):
+    import os
+
+    d = tmp_path / "ro"
+    d.mkdir()
+    d.chmod(0o500)
+    try:
+        if os.geteuid() == 0:
+            # root writes anywhere; use a read-only bind of /proc instead, which nobody can write
+            target = "/proc/self/govlib-data"
+        else:
+            target = str(d)
+        out = subprocess.run(
+            [sys.executable, "-m", "govlib", "export", "--data-dir", target], capture_output=True, text=True
+        )
+        assert out.returncode == 2
+        assert target in out.stderr and "Traceback" not in out.stderr
+    finally:
+        d.chmod(0o700)
+
+
+def test_status_on_an_empty_dir_says_there_is_no_store(tmp_path):
+    out = CliRunner().invoke(cli, ["status", "--data-dir", str(tmp_path)])
+    assert out.exit_code == 1
+    assert "no govlib store" in out.output
