@@ -11,16 +11,38 @@ from click.testing import CliRunner
 from govlib.cli import cli
 
 VERBS = [
-    ["demo"], ["run"], ["serve"], ["export"], ["verify"], ["status"], ["stamp"], ["report"],
-    ["killswitch"], ["killswitch", "status"], ["killswitch", "reset"], ["killswitch", "trigger"],
-    ["ingest"], ["ingest", "otel"],
+    ["demo"],
+    ["run"],
+    ["serve"],
+    ["export"],
+    ["verify"],
+    ["status"],
+    ["stamp"],
+    ["report"],
+    ["killswitch"],
+    ["killswitch", "status"],
+    ["killswitch", "reset"],
+    ["killswitch", "trigger"],
+    ["ingest"],
+    ["ingest", "otel"],
 ]
 
 
 def test_top_level_help():
     out = CliRunner().invoke(cli, ["--help"])
     assert out.exit_code == 0
-    for verb in ("demo", "serve", "export", "verify", "status", "stamp", "run", "killswitch", "report", "ingest"):
+    for verb in (
+        "demo",
+        "serve",
+        "export",
+        "verify",
+        "status",
+        "stamp",
+        "run",
+        "killswitch",
+        "report",
+        "ingest",
+    ):
         assert verb in out.output
 
 
@@ -39,12 +61,16 @@ def test_python_dash_m_and_console_script():
     assert out.returncode == 0 and "govlib" in out.stdout
 
 
-@pytest.mark.parametrize("verb", [["status"], ["verify"], ["export"], ["demo"], ["killswitch", "status"]])
+@pytest.mark.parametrize(
+    "verb", [["status"], ["verify"], ["export"], ["demo"], ["killswitch", "status"]]
+)
 def test_data_dir_that_is_a_file(tmp_path, verb):
     f = tmp_path / "afile"
     f.write_text("x")
     out = subprocess.run(
-        [sys.executable, "-m", "govlib", *verb, "--data-dir", str(f)], capture_output=True, text=True
+        [sys.executable, "-m", "govlib", *verb, "--data-dir", str(f)],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 2
     assert str(f) in out.stderr and "is a file" in out.stderr
@@ -56,7 +82,9 @@ def test_data_dir_that_cannot_be_created(tmp_path):
     f.write_text("x")
     target = f / "sub"
     out = subprocess.run(
-        [sys.executable, "-m", "govlib", "demo", "--data-dir", str(target)], capture_output=True, text=True
+        [sys.executable, "-m", "govlib", "demo", "--data-dir", str(target)],
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 2
     assert str(target) in out.stderr and "Traceback" not in out.stderr
@@ -75,7 +103,9 @@ def test_unwritable_data_dir(tmp_path):
         else:
             target = str(d)
         out = subprocess.run(
-            [sys.executable, "-m", "govlib", "export", "--data-dir", target], capture_output=True, text=True
+            [sys.executable, "-m", "govlib", "export", "--data-dir", target],
+            capture_output=True,
+            text=True,
         )
         assert out.returncode == 2
         assert target in out.stderr and "Traceback" not in out.stderr

@@ -8,8 +8,6 @@ import subprocess
 import tomllib
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,11 +24,26 @@ def _python_pin(text: str) -> str:
 def test_required_runtime_dependencies_are_declared():
     deps = {re.split(r"[<>=!~\[ ]", d)[0].lower() for d in _pyproject()["project"]["dependencies"]}
     required = {
-        "jupyterlab", "voila", "ipykernel", "ipywidgets", "anywidget", "vl-convert-python", "pandas",
-        "numpy", "altair", "duckdb", "pyarrow", "cryptography", "jsonschema", "click",
+        "jupyterlab",
+        "voila",
+        "ipykernel",
+        "ipywidgets",
+        "anywidget",
+        "vl-convert-python",
+        "pandas",
+        "numpy",
+        "altair",
+        "duckdb",
+        "pyarrow",
+        "cryptography",
+        "jsonschema",
+        "click",
     }
     assert required <= deps, required - deps
-    test = {re.split(r"[<>=!~\[ ]", d)[0].lower() for d in _pyproject()["project"]["optional-dependencies"]["test"]}
+    test = {
+        re.split(r"[<>=!~\[ ]", d)[0].lower()
+        for d in _pyproject()["project"]["optional-dependencies"]["test"]
+    }
     assert {"pytest", "hypothesis", "playwright", "nbclient"} <= test
 
 
@@ -75,14 +88,20 @@ def test_makefile_targets():
 
 
 def test_data_dir_is_ignored_but_for_its_readme():
-    tracked = subprocess.run(["git", "ls-files", "data"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    tracked = subprocess.run(
+        ["git", "ls-files", "data"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.split()
     assert set(tracked) <= {"data/README.md", "data/.gitkeep"}
 
 
 def test_repo2docker_accepts_the_repo_if_available():
-    exe = shutil.which("jupyter-repo2docker") or shutil.which("repo2docker")
-    if exe is None:
-        pytest.skip("jupyter-repo2docker not installed (it needs Docker to build; checked statically above)")
-    out = subprocess.run([exe, "--no-build", "--debug", str(ROOT)], capture_output=True, text=True, timeout=120)
+    import sys
+
+    local = Path(sys.executable).parent / "jupyter-repo2docker"
+    exe = str(local) if local.exists() else shutil.which("jupyter-repo2docker")
+    assert exe, "jupyter-repo2docker is a declared test dependency (pip install -e '.[test]')"
+    out = subprocess.run(
+        [exe, "--no-build", "--debug", str(ROOT)], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "postBuild" in out.stdout + out.stderr

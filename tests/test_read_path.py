@@ -6,8 +6,6 @@ import multiprocessing as mp
 import sqlite3
 import traceback
 
-import pytest
-
 from govlib import analytics, worm
 from govlib.export import export_lake
 from govlib.store import Store
@@ -58,15 +56,22 @@ def test_lake_plus_tail_and_verdict_after_export(tmp_path):
     assert first["written"]["audit_log"] == 300
     assert first["watermark"]["audit_log"] == 300
     # hive layout: tenant and date folders
-    parts = sorted(p.relative_to(tmp_path / "lake").parts[:3] for p in (tmp_path / "lake/audit_log").rglob("*.parquet"))
+    parts = sorted(
+        p.relative_to(tmp_path / "lake").parts[:3]
+        for p in (tmp_path / "lake/audit_log").rglob("*.parquet")
+    )
     assert parts[0][1].startswith("tenant_id=") and parts[0][2].startswith("date=")
     # a verdict stamped after the export shows without re-exporting
     _stamp(s, 7, "reject", "ana", "2026-11-22T00:00:00.000000Z")
     s.insert_many("audit_log", _rows(20, start=300))
     con = analytics.connect(tmp_path)
     assert con.execute("SELECT COUNT(*), MAX(id) FROM audit_log").fetchone() == (320, 320)
-    assert con.execute("SELECT human_verdict, verdict_by FROM audit_log WHERE id = 7").fetchone() == ("reject", "ana")
-    assert con.execute("SELECT COUNT(*) FROM audit_log WHERE human_verdict IS NOT NULL").fetchone() == (1,)
+    assert con.execute(
+        "SELECT human_verdict, verdict_by FROM audit_log WHERE id = 7"
+    ).fetchone() == ("reject", "ana")
+    assert con.execute(
+        "SELECT COUNT(*) FROM audit_log WHERE human_verdict IS NOT NULL"
+    ).fetchone() == (1,)
     # the same answer as SQLite, column by column
     live = [tuple(r) for r in s.query("SELECT * FROM audit_log ORDER BY id")]
     assert [tuple(r) for r in con.execute("SELECT * FROM audit_log ORDER BY id").fetchall()] == live
@@ -81,7 +86,10 @@ def test_reexport_is_idempotent_and_drops_crash_orphans(tmp_path):
     assert again["written"] == {"audit_log": 0, "token_ledger": 0, "worm_log": 0}
     assert sorted((tmp_path / "lake").rglob("*.parquet")) == files
     # a file beyond the watermark (a crashed export) is removed, not double counted
-    orphan = tmp_path / "lake/audit_log/tenant_id=x/date=2026-11-30/part-000000000099-000000000120.parquet"
+    orphan = (
+        tmp_path
+        / "lake/audit_log/tenant_id=x/date=2026-11-30/part-000000000099-000000000120.parquet"
+    )
     orphan.parent.mkdir(parents=True)
     orphan.write_bytes(files[0].read_bytes())
     (orphan.parent / "part-1.parquet.tmp123").write_bytes(b"half")
@@ -99,7 +107,11 @@ def test_duckdb_file_for_analysts(tmp_path):
     export_lake(tmp_path)
     con = duckdb.connect(str(tmp_path / "govlib.duckdb"), read_only=True)
     assert con.execute("SELECT COUNT(*) FROM audit_log").fetchone() == (40,)
-    assert {r[0] for r in con.execute("SHOW TABLES").fetchall()} >= {"audit_log", "worm_log", "token_ledger"}
+    assert {r[0] for r in con.execute("SHOW TABLES").fetchall()} >= {
+        "audit_log",
+        "worm_log",
+        "token_ledger",
+    }
 
 
 def test_connect_holds_no_lock(tmp_path):

@@ -74,13 +74,18 @@ def test_verdict_triple_changes_only_with_its_event(store):
     with store.transaction():
         store.insert(
             "verdict_events",
-            dict(audit_id=audit_id, verdict="accept", kind="stamp", verdict_by="ana", verdict_at="T1"),
+            dict(
+                audit_id=audit_id, verdict="accept", kind="stamp", verdict_by="ana", verdict_at="T1"
+            ),
         )
         store.execute(
             "UPDATE audit_log SET human_verdict='accept', verdict_by='ana', verdict_at='T1' WHERE id=?",
             (audit_id,),
         )
-    assert tuple(store.query("SELECT human_verdict, verdict_by FROM audit_log")[0]) == ("accept", "ana")
+    assert tuple(store.query("SELECT human_verdict, verdict_by FROM audit_log")[0]) == (
+        "accept",
+        "ana",
+    )
     # Same event, different value: refused.
     with pytest.raises(sqlite3.IntegrityError):
         store.execute("UPDATE audit_log SET human_verdict='reject' WHERE id=?", (audit_id,))
@@ -96,19 +101,37 @@ def test_append_only_tables_refuse_update_delete_replace(store, table):
     else:
         key = "id"
         rows = {
-            "worm_checkpoints": dict(seq=1, log_size=1, head_mac="m", created_at="t", key_id="k", body="{}", signature="s"),
-            "token_ledger": dict(model="m", input_tokens=1, output_tokens=1, usage_source="estimated", cost_source="price_table", created_at="t"),
+            "worm_checkpoints": dict(
+                seq=1,
+                log_size=1,
+                head_mac="m",
+                created_at="t",
+                key_id="k",
+                body="{}",
+                signature="s",
+            ),
+            "token_ledger": dict(
+                model="m",
+                input_tokens=1,
+                output_tokens=1,
+                usage_source="estimated",
+                cost_source="price_table",
+                created_at="t",
+            ),
             "kill_switch_events": dict(state="triggered", by="x", reason="r", at="t"),
             "node_runs": dict(run_id="r", node="n", position=0, status="completed"),
-            "verdict_events": dict(audit_id=1, verdict="accept", kind="stamp", verdict_by="a", verdict_at="t"),
+            "verdict_events": dict(
+                audit_id=1, verdict="accept", kind="stamp", verdict_by="a", verdict_at="t"
+            ),
         }
         store.insert(table, rows[table])
     before = [tuple(r) for r in store.query(f"SELECT * FROM {table}")]
     for sql in (
         f"UPDATE {table} SET {key} = {key}",
         f"DELETE FROM {table}",
-        f"INSERT OR REPLACE INTO {table} SELECT * FROM {table}" if table != "worm_log" else
-        "INSERT OR REPLACE INTO worm_log(seq, body, prev_mac, mac) SELECT seq, body, prev_mac, mac FROM worm_log",
+        f"INSERT OR REPLACE INTO {table} SELECT * FROM {table}"
+        if table != "worm_log"
+        else "INSERT OR REPLACE INTO worm_log(seq, body, prev_mac, mac) SELECT seq, body, prev_mac, mac FROM worm_log",
     ):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             store.execute(sql)
@@ -116,7 +139,14 @@ def test_append_only_tables_refuse_update_delete_replace(store, table):
 
 
 def test_ingested_spans_are_idempotent_and_immutable(store):
-    row = dict(trace_id="t", span_id="s", kind="tool", target_table="audit_log", target_id=1, ingested_at="x")
+    row = dict(
+        trace_id="t",
+        span_id="s",
+        kind="tool",
+        target_table="audit_log",
+        target_id=1,
+        ingested_at="x",
+    )
     store.insert("ingested_spans", row)
     store.insert("ingested_spans", {**row, "target_id": 99})  # silently skipped
     assert [tuple(r)[4] for r in store.query("SELECT * FROM ingested_spans")] == [1]
