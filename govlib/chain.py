@@ -109,7 +109,7 @@ class ChainProblem:
 
 
 def first_chain_problem(
-    rows: Iterable[tuple[int, str, str, str, int | None, str | None, str | None]],
+    rows: Iterable[tuple[int, str | bytes, str, str, int | None, str | None, str | None]],
     keys: Mapping[str, bytes],
     *,
     start_prev_mac: str = GENESIS_MAC,
@@ -122,15 +122,27 @@ def first_chain_problem(
     rows
         ``(seq, body, prev_mac, mac, body_seq, body_prev_mac, body_key_id)`` per entry, where the
         ``body_*`` fields were read out of ``body`` (SQLite's ``json_extract`` does that in C).
+        ``body`` may be the stored text or its UTF-8 bytes (``CAST(body AS BLOB)`` saves a
+        decode and re-encode per entry).
     keys
         HMAC keys by key id.
+    start_prev_mac, start_seq
+        Where the rows start (a suffix of the log can be checked from a known entry).
 
     Returns
     -------
     (problem or None, entries checked, head MAC)
+
+    Example:
+        >>> body = entry_body(seq=1, ts="t", action="a", key_id="k", prev_mac=GENESIS_MAC)
+        >>> mac = entry_mac(b"key", body)
+        >>> first_chain_problem([(1, body, GENESIS_MAC, mac, 1, GENESIS_MAC, "k")], {"k": b"key"})[:2]
+        (None, 1)
     """
     expected_seq, prev, n = start_seq, start_prev_mac, 0
     digest, sha = hmac.digest, hashlib.sha256
+    last_key_id: str | None = None
+    key: bytes | None = None
     for seq, body, prev_mac, mac, body_seq, body_prev, key_id in rows:
         if seq != expected_seq:
             reason = "entry missing" if seq > expected_seq else "entries out of order"
@@ -147,10 +159,13 @@ def first_chain_problem(
                 n,
                 prev,
             )
-        key = keys.get(key_id or "")
-        if key is None:
-            return ChainProblem(seq, f"unknown key id {key_id!r}"), n, prev
-        if not hmac.compare_digest(digest(key, body.encode("utf-8"), sha).hex(), mac):
+        if key_id != last_key_id or key is None:
+            key, last_key_id = keys.get(key_id or ""), key_id
+            if key is None:
+                return ChainProblem(seq, f"unknown key id {key_id!r}"), n, prev
+        data = body.encode("utf-8") if type(body) is str else body
+        # Not a secret comparison (both MACs are public once stored), so plain != is fine.
+        if digest(key, data, sha).hex() != mac:
             return ChainProblem(seq, "MAC mismatch: the entry was altered or forged"), n, prev
         prev, expected_seq, n = mac, seq + 1, n + 1
     return None, n, prev

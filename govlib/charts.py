@@ -106,31 +106,27 @@ def chart_frame(
     Example:
         >>> f = chart_frame(pd.DataFrame({"id": [1], "created_at": ["2026-01-01T00:00:00Z"],
         ...                               "latency_ms": [0.2], "rule_1": [True]}))
-        >>> f.loc[0, "value"], f.loc[0, "rules"], f.loc[0, "status"]
+        >>> float(f.loc[0, "value"]), f.loc[0, "rules"], f.loc[0, "status"]
         (1.0, 'rule 1', 'rule 1 fired')
     """
     n = len(df)
-    flags = {
-        r: (df[r].fillna(False).astype(bool).to_numpy() if r in df else np.zeros(n, bool))
-        for r in RULES
-    }
+    flags = np.column_stack(
+        [
+            df[r].fillna(False).astype(bool).to_numpy() if r in df else np.zeros(n, bool)
+            for r in RULES
+        ]
+    ).reshape(n, 4)
     names = np.array([f"rule {i}" for i in range(1, 5)])
-    stacked = np.column_stack([flags[r] for r in RULES]) if n else np.zeros((0, 4), bool)
-    rules = [", ".join(names[row]) or "none" for row in stacked]
     status = np.where(
-        flags["rule_1"],
-        "rule 1 fired",
-        np.where(stacked.any(axis=1) if n else np.zeros(0, bool), "rule 2-4 fired", "in control"),
+        flags[:, 0], "rule 1 fired", np.where(flags.any(axis=1), "rule 2-4 fired", "in control")
     )
-    times = pd.to_datetime(df[time], utc=True, format="ISO8601") if n else pd.Series([])
+    times = pd.to_datetime(pd.Series(df[time], dtype=object), utc=True, format="ISO8601")
     return pd.DataFrame(
         {
-            "id": df[id_field].astype("int64").to_numpy() if n else np.zeros(0, "int64"),
-            "time": times.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").to_numpy() if n else [],
-            "value": np.maximum(pd.to_numeric(df[value]).to_numpy(dtype=float), floor)
-            if n
-            else np.zeros(0),
-            "rules": rules,
+            "id": pd.Series(df[id_field], dtype=object).astype("int64").to_numpy(),
+            "time": times.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").to_numpy(),
+            "value": np.maximum(pd.to_numeric(df[value]).to_numpy(dtype=float), floor),
+            "rules": [", ".join(names[row]) or "none" for row in flags],
             "status": status,
         }
     )
@@ -156,8 +152,11 @@ def _line_rows(bounds: dict[str, float], *, log: bool) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {"y": bounds["plus_3"], "label": f"UCL {_fmt_ms(bounds['plus_3'])}", "kind": "UCL"},
-            {"y": bounds["center"], "label": f"{centre} {_fmt_ms(bounds['center'])}",
-             "kind": "centre"},
+            {
+                "y": bounds["center"],
+                "label": f"{centre} {_fmt_ms(bounds['center'])}",
+                "kind": "centre",
+            },
             {"y": bounds["minus_3"], "label": f"LCL {_fmt_ms(bounds['minus_3'])}", "kind": "LCL"},
         ]
     )
@@ -166,8 +165,7 @@ def _line_rows(bounds: dict[str, float], *, log: bool) -> pd.DataFrame:
 def _y_scale(values: pd.Series, bounds: dict[str, float], *, log: bool) -> Any:
     import altair as alt
 
-    seen = [float(v) for v in values] + [bounds.get("minus_3", math.nan), bounds.get("plus_3",
-                                                                                   math.nan)]
+    seen = [*map(float, values), bounds.get("minus_3", math.nan), bounds.get("plus_3", math.nan)]
     seen = [v for v in seen if math.isfinite(v) and (v > 0 or not log)]
     if not seen:
         return alt.Scale(type="log") if log else alt.Scale(zero=False)
@@ -249,9 +247,7 @@ def control_chart(
                 strokeDash=alt.condition(
                     alt.datum.kind == "centre", alt.value([1, 0]), alt.value([6, 3])
                 ),
-                color=alt.condition(
-                    alt.datum.kind == "centre", alt.value(_GREY), alt.value(_RED)
-                ),
+                color=alt.condition(alt.datum.kind == "centre", alt.value(_GREY), alt.value(_RED)),
                 tooltip=[alt.Tooltip("label:N", title="line")],
             )
         )

@@ -88,13 +88,30 @@ def append(
             (seq, body, prev, mac),
         )
         _after_append(store, seq)
+    if not store.in_transaction:
+        _after_commit(store)
     return WormEntry(
         seq, when, run_id, node, action, rule, outcome, dict(detail or {}), key_id, prev, mac
     )
 
 
 def _after_append(store: Store, seq: int) -> None:
-    """Hook run inside the append transaction (periodic checkpoints hang here)."""
+    """Hook run inside the append transaction: a checkpoint row every ``checkpoint_every``.
+
+    Only the row is written here (it commits with the entry); its export-file line is written
+    after the commit by :func:`_after_commit`, so a file line never names an uncommitted row.
+    """
+    from govlib import checkpoints
+
+    checkpoints._periodic(store, seq)
+
+
+def _after_commit(store: Store) -> None:
+    """Hook run after an append committed: write pending checkpoint-file lines (never raises)."""
+    from govlib import checkpoints
+
+    if store in checkpoints._PENDING:
+        checkpoints.flush_pending(store)
 
 
 def entries(store: Store, *, run_id: str | None = None) -> list[dict[str, Any]]:

@@ -1,0 +1,87 @@
+"""Entry points: set a store up for ClaimsFlow, run one claim, run a named live scenario.
+
+``govlib run clean`` / ``govlib run fraud`` call :func:`run_scenario`. Live runs use the real
+clock, so tool latencies are measured, not simulated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from govlib.claimsflow.claims import scenario_claim
+from govlib.claimsflow.engine import ClaimsEngine, RunResult
+from govlib.claimsflow.tools import TOOLS
+from govlib.claimsflow.workflows import ensure_workflows
+from govlib.clock import Clock
+from govlib.store import Store
+
+__all__ = ["SETUP_BY", "register_claimsflow", "run_claim", "run_scenario"]
+
+#: Recorded as ``updated_by`` of the tools ClaimsFlow registers.
+SETUP_BY = "claimsflow setup"
+
+
+def register_claimsflow(store: Store, *, clock: Clock | None = None) -> list[str]:
+    """Write the workflow graphs and register the ClaimsFlow tools that are not registered yet.
+
+    A tool already in the registry is left alone (a person may have disabled it on purpose).
+    The rules are saved by the engine's :class:`~govlib.governance.Governor`. Returns the names
+    registered now.
+
+    Example:
+        >>> register_claimsflow(Store(memory=True))[:2]
+        ['claim_intake', 'document_extraction']
+    """
+    from govlib.governance import ToolRegistry
+
+    ensure_workflows(store)
+    registry = ToolRegistry(store, clock)
+    added = []
+    for name, spec in TOOLS.items():
+        if registry.get(name) is None:
+            registry.register(
+                name, spec.description, dict(spec.schema), risk_tier=spec.risk_tier, by=SETUP_BY
+            )
+            added.append(name)
+    return added
+
+
+def run_claim(
+    store: Store,
+    claim: Mapping[str, Any],
+    *,
+    engine: ClaimsEngine | None = None,
+    composition_id: str | None = None,
+    **engine_options: Any,
+) -> RunResult:
+    """Run one claim (a dict, see :mod:`govlib.claimsflow.claims`) through its workflow.
+
+    ``engine`` reuses a :class:`ClaimsEngine`; otherwise one is built from ``engine_options``
+    (``clock``, ``models``, ``tenant``...) after :func:`register_claimsflow`.
+
+    Example:
+        >>> from datetime import date
+        >>> store = Store(memory=True)
+        >>> run_claim(store, scenario_claim("clean", date(2026, 11, 23))).summary
+        'Claim CLM-1043 paid USD 4,200.00'
+    """
+    if engine is None:
+        register_claimsflow(store, clock=engine_options.get("clock"))
+        engine = ClaimsEngine(store, **engine_options)
+    return engine.run(claim, composition_id=composition_id)
+
+
+def run_scenario(store: Store, name: str, **changes: Any) -> RunResult:
+    """Run the live ``clean`` or ``fraud`` scenario claim, reported today (real clock).
+
+    ``changes`` alter the scenario claim (see :func:`~govlib.claimsflow.claims.scenario_claim`).
+
+    Example:
+        >>> store = Store(memory=True)
+        >>> run_scenario(store, "fraud").status, run_scenario(store, "clean").status
+        ('blocked', 'refused')
+    """
+    claim = scenario_claim(name, datetime.now(UTC).date(), **changes)
+    return run_claim(store, claim)

@@ -1,0 +1,529 @@
+"""Governance in force: the kill-switch, the tool registry, stored rules and the Governor.
+
+Every decision is evidence: a trigger or reset, a registry change, a rule evaluation and a refusal
+are each a WORM entry (:mod:`govlib.worm`), written in the same transaction as the state it
+changes. Governance fails closed: while the kill-switch is triggered every governed tool call and
+workflow step is refused, and when a governance record cannot be written the call is refused too
+(:class:`~govlib.errors.GovernanceRefused`, reason ``record_failed`` when nothing else refused it).
+Refusal reasons: ``kill_switch``, ``unregistered``, ``disabled``, ``deny_rule``, ``record_failed``.
+
+Rules are data (:mod:`govlib.rules`); :func:`save_rules` keeps them in ``governance_rules``.
+Clocks: any object with ``now() -> datetime`` (e.g. ``govlib.clock.SimClock``); None = real UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, NoReturn
+
+from govlib import worm
+from govlib.chain import canonical_json
+from govlib.context import current_composition_id, current_node
+from govlib.errors import GovernanceRefused, GovlibError
+from govlib.rules import Rule, RuleDefinitionError, RuleOutcome, evaluate_rule, load_rules
+from govlib.store import Store, iso, utc_now_iso
+
+__all__ = ["Governor", "KillSwitch", "KillSwitchState", "ToolRegistry", "ToolSpec", "Rule"]
+__all__ += ["GovernanceError", "RuleOutcome", "load_rules", "save_rules", "stored_rules"]
+__all__ += ["latest_rule_outcomes", "RISK_TIERS", "RuleDefinitionError"]
+
+RISK_TIERS = ("low", "medium", "high")
+_RECORD_ERRORS = (sqlite3.Error, OSError, GovlibError)
+_REFUSAL = {"trip": "kill_switch", "deny": "deny_rule"}
+
+
+class GovernanceError(GovlibError):
+    """A governance request that cannot be done (e.g. resetting an armed kill-switch)."""
+
+
+def _now(clock: Any | None) -> str:
+    return iso(clock.now()) if clock is not None else utc_now_iso()
+
+
+def _name(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise GovernanceError(f"{field}: {value!r}; expected a non-empty name or text")
+    return value.strip()
+
+
+# --- kill-switch --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KillSwitchState:
+    """The kill-switch as of its latest ``kill_switch_events`` row (none: armed).
+
+    Example:
+        >>> KillSwitch(Store(memory=True)).state().describe()
+        'Kill-switch armed (never triggered): governed calls run.'
+    """
+
+    state: str
+    by: str | None = None
+    at: str | None = None
+    reason: str | None = None
+    rule: str | None = None
+    run_id: str | None = None
+    worm_seq: int | None = None
+
+    @property
+    def armed(self) -> bool:
+        """True when governed calls may run."""
+        return self.state == "armed"
+
+    def describe(self) -> str:
+        """One plain-language line for people."""
+        if self.armed and self.by is None:
+            return "Kill-switch armed (never triggered): governed calls run."
+        if self.armed:
+            return f"Kill-switch armed: reset by {self.by} at {self.at} ({self.reason})."
+        run = f" in run {self.run_id}" if self.run_id else ""
+        return (
+            f"Kill-switch TRIGGERED by {self.by} at {self.at}{run}: {self.reason}. Every governed "
+            "call is refused until `govlib killswitch reset --by NAME --reason TEXT`."
+        )
+
+
+class KillSwitch:
+    """Armed / triggered switch; trigger and reset are rows plus WORM entries, one transaction.
+
+    Example:
+        >>> ks = KillSwitch(Store(memory=True))
+        >>> ks.trigger("Dana Ortiz", "incident 42").armed, ks.reset("Dana Ortiz", "fixed").armed
+        (False, True)
+    """
+
+    def __init__(self, store: Store, clock: Any | None = None) -> None:
+        self.store = store
+        self.clock = clock
+
+    def state(self) -> KillSwitchState:
+        """The current state (latest event; no events = armed)."""
+        rows = self.store.query(
+            "SELECT state, by, at, reason, rule, run_id, worm_seq FROM kill_switch_events "
+            "ORDER BY id DESC LIMIT 1"
+        )
+        if not rows:
+            return KillSwitchState("armed")
+        state = "triggered" if rows[0]["state"] == "triggered" else "armed"
+        return KillSwitchState(state, *tuple(rows[0])[1:])  # columns in field order
+
+    def _event(
+        self, state: str, by: str, reason: str, rule: str | None, run_id: str | None
+    ) -> None:
+        at = _now(self.clock)
+        action = "kill_switch_triggered" if state == "triggered" else "kill_switch_reset"
+        detail = {"by": by, "reason": reason}
+        entry = worm.append(
+            self.store, action, run_id=run_id, rule=rule, outcome=state, detail=detail, ts=at
+        )
+        self.store.insert(
+            "kill_switch_events",
+            {"state": state, "by": by, "reason": reason, "rule": rule, "run_id": run_id}
+            | {"at": at, "worm_seq": entry.seq},
+        )
+
+    def trigger(
+        self, by: str, reason: str, rule: str | None = None, run_id: str | None = None
+    ) -> KillSwitchState:
+        """Trigger it (already triggered: nothing written, the current state returned)."""
+        by, reason = _name("by", by), _name("reason", reason)
+        with self.store.transaction():
+            if self.state().armed:
+                self._event("triggered", by, reason, rule, run_id)
+        return self.state()
+
+    def reset(self, by: str, reason: str) -> KillSwitchState:
+        """Reset a triggered switch, by a named person with a reason (armed: refused)."""
+        by, reason = _name("by", by), _name("reason", reason)
+        with self.store.transaction():
+            current = self.state()
+            if current.armed:
+                raise GovernanceError(
+                    "kill-switch: reset refused: it is armed, not triggered; expected a "
+                    f"triggered switch ({current.describe()})"
+                )
+            self._event("reset", by, reason, None, None)
+        return self.state()
+
+
+# --- tool registry ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ToolSpec:
+    """A registered tool (MCP-style): name, description, argument JSON Schema, risk tier, enabled.
+
+    Example:
+        >>> ToolRegistry(Store(memory=True)).register("policy_lookup", "Find a policy").risk_tier
+        'low'
+    """
+
+    name: str
+    description: str
+    schema: dict[str, Any] | None
+    risk_tier: str
+    enabled: bool
+    updated_at: str
+    updated_by: str | None
+
+
+class ToolRegistry:
+    """The ``tool_registry`` table (mutable state); every change is also a WORM entry.
+
+    Example:
+        >>> reg = ToolRegistry(Store(memory=True))
+        >>> _ = reg.register("payout", "Pay a claim", {"type": "object"}, risk_tier="high")
+        >>> reg.disable("payout", by="Dana Ortiz").enabled
+        False
+    """
+
+    def __init__(self, store: Store, clock: Any | None = None) -> None:
+        self.store = store
+        self.clock = clock
+
+    def get(self, name: str) -> ToolSpec | None:
+        """The tool named ``name``, or None."""
+        rows = self.store.query("SELECT * FROM tool_registry WHERE name = ?", (name,))
+        return _spec(rows[0]) if rows else None
+
+    def all(self) -> list[ToolSpec]:
+        """Every registered tool, by name."""
+        return [_spec(r) for r in self.store.query("SELECT * FROM tool_registry ORDER BY name")]
+
+    def register(
+        self,
+        name: str,
+        description: str,
+        schema: Mapping[str, Any] | None = None,
+        risk_tier: str = "low",
+        enabled: bool = True,
+        by: str | None = None,
+    ) -> ToolSpec:
+        """Add or update a tool (``tool_registered``); the same spec again writes nothing."""
+        name = _name("name", name)
+        if risk_tier not in RISK_TIERS:
+            raise GovernanceError(f"risk_tier: {risk_tier!r}; expected one of {RISK_TIERS}")
+        if not isinstance(description, str) or not isinstance(enabled, bool):
+            raise GovernanceError(f"tool {name!r}: description must be text, enabled a boolean")
+        schema_text = _schema_text(name, schema)
+        old = self.get(name)
+        row = {"name": name, "description": description, "input_schema": schema_text}
+        row |= {"risk_tier": risk_tier, "enabled": int(enabled)}
+        if old is not None and _spec_row(old) == row:
+            return old
+        at = row["updated_at"] = _now(self.clock)
+        row["updated_by"] = by
+        digest = hashlib.sha256((schema_text or "").encode()).hexdigest()[:16]
+        detail = {"tool": name, "risk_tier": risk_tier, "enabled": enabled, "by": by}
+        detail |= {"schema_sha256": digest if schema_text else None, "changed": old is not None}
+        with self.store.transaction():
+            self.store.execute("DELETE FROM tool_registry WHERE name = ?", (name,))
+            self.store.insert("tool_registry", row)
+            worm.append(self.store, "tool_registered", outcome="registered", detail=detail, ts=at)
+        return self.get(name)  # type: ignore[return-value]
+
+    def _set_enabled(self, name: str, by: str, enabled: bool) -> ToolSpec:
+        by = _name("by", by)
+        with self.store.transaction():
+            spec = self.get(name)
+            if spec is None:
+                known = ", ".join(t.name for t in self.all()) or "none"
+                raise GovernanceError(f"tool: {name!r} is not registered; expected one of {known}")
+            if spec.enabled == enabled:
+                return spec
+            at = _now(self.clock)
+            self.store.execute(
+                "UPDATE tool_registry SET enabled = ?, updated_at = ?, updated_by = ? "
+                "WHERE name = ?",
+                (int(enabled), at, by, name),
+            )
+            action = "tool_enabled" if enabled else "tool_disabled"
+            detail = {"tool": name, "by": by}
+            worm.append(self.store, action, outcome=action[5:], detail=detail, ts=at)
+        return self.get(name)  # type: ignore[return-value]
+
+    def enable(self, name: str, by: str) -> ToolSpec:
+        """Enable a registered tool (``tool_enabled``; already enabled: no-op)."""
+        return self._set_enabled(name, by, True)
+
+    def disable(self, name: str, by: str) -> ToolSpec:
+        """Disable a registered tool (``tool_disabled``): calls to it are refused."""
+        return self._set_enabled(name, by, False)
+
+
+def _schema_text(name: str, schema: Mapping[str, Any] | None) -> str | None:
+    if schema is None:
+        return None
+    from jsonschema import exceptions, validators
+
+    try:
+        validators.validator_for(schema).check_schema(schema)
+        return canonical_json(schema)
+    except (exceptions.SchemaError, TypeError, ValueError) as exc:
+        msg = getattr(exc, "message", str(exc))
+        raise GovernanceError(f"tool {name!r}: schema is not a valid JSON Schema ({msg})") from None
+
+
+def _spec_row(spec: ToolSpec) -> dict[str, Any]:
+    schema = canonical_json(spec.schema) if spec.schema is not None else None
+    row = {"name": spec.name, "description": spec.description, "input_schema": schema}
+    return row | {"risk_tier": spec.risk_tier, "enabled": int(spec.enabled)}
+
+
+def _spec(r: sqlite3.Row) -> ToolSpec:
+    schema = json.loads(r["input_schema"]) if r["input_schema"] else None
+    fields = (r["risk_tier"], bool(r["enabled"]), r["updated_at"], r["updated_by"])
+    return ToolSpec(r["name"], r["description"], schema, *fields)
+
+
+# --- stored rules -------------------------------------------------------------------------------
+def save_rules(store: Store, rules: Iterable[Any], *, clock: Any | None = None) -> list[str]:
+    """Validate and upsert rules into ``governance_rules`` (one ``rules_loaded`` WORM entry).
+
+    Returns the ids whose stored definition changed (nothing changed: nothing written).
+
+    Example:
+        >>> defs = [{"id": "r", "description": "d", "action": "deny",
+        ...          "condition": {"always": True}}]
+        >>> store = Store(memory=True)
+        >>> save_rules(store, defs), save_rules(store, defs)
+        (['r'], [])
+    """
+    rules = load_rules(rules)
+    stored = dict(store.query("SELECT id, definition FROM governance_rules"))
+    changed = [r for r in rules if stored.get(r.id) != canonical_json(r.to_definition())]
+    if not changed:
+        return []
+    at = _now(clock)
+    with store.transaction():
+        for r in changed:
+            store.execute(
+                "INSERT INTO governance_rules(id, description, scope_node, scope_tool, condition, "
+                "action, enabled, definition, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET description = excluded.description, "
+                "scope_node = excluded.scope_node, scope_tool = excluded.scope_tool, "
+                "condition = excluded.condition, action = excluded.action, "
+                "enabled = excluded.enabled, definition = excluded.definition, "
+                "updated_at = excluded.updated_at",
+                (r.id, r.description, r.scope_node, r.scope_tool, canonical_json(r.condition))
+                + (r.action, int(r.enabled), canonical_json(r.to_definition()), at),
+            )
+        detail = {"rules": [r.id for r in rules], "changed": [r.id for r in changed]}
+        worm.append(store, "rules_loaded", outcome="loaded", detail=detail, ts=at)
+    return [r.id for r in changed]
+
+
+def stored_rules(store: Store) -> list[Rule]:
+    """The rules in ``governance_rules``, in the order first saved (re-validated).
+
+    Example:
+        >>> stored_rules(Store(memory=True))
+        []
+    """
+    rows = store.query("SELECT definition FROM governance_rules ORDER BY rowid")
+    return load_rules([json.loads(r[0]) for r in rows])
+
+
+def latest_rule_outcomes(store: Store) -> list[dict[str, Any]]:
+    """Per stored rule: id, description, action, enabled, latest outcome, at, run_id, message,
+    evaluations and fired (outcome other than ``pass``) counts. For the governance panel.
+
+    Example:
+        >>> latest_rule_outcomes(Store(memory=True))
+        []
+    """
+    stats = {
+        r[0]: (r[1], r[2], r[3])
+        for r in store.query(
+            "SELECT rule, MAX(seq), COUNT(*), SUM(outcome != 'pass') FROM worm_log "
+            "WHERE action = 'rule_evaluated' GROUP BY rule"
+        )
+    }
+    out = []
+    for rule in stored_rules(store):
+        seq, n, fired = stats.get(rule.id, (None, 0, 0))
+        last = store.query("SELECT outcome, ts, run_id, detail FROM worm_log WHERE seq = ?", (seq,))
+        latest = dict(last[0]) if last else dict.fromkeys(("outcome", "ts", "run_id", "detail"))
+        message = json.loads(latest["detail"]).get("message") if latest["detail"] else None
+        out.append(
+            {"rule": rule.id, "description": rule.description, "action": rule.action}
+            | {"enabled": rule.enabled, "latest_outcome": latest["outcome"], "at": latest["ts"]}
+            | {"run_id": latest["run_id"], "message": message, "evaluations": n, "fired": fired}
+        )
+    return out
+
+
+# --- the governor -------------------------------------------------------------------------------
+class Governor:
+    """Guards tool calls and workflow steps, and evaluates rules, recording every decision.
+
+    Parameters
+    ----------
+    store : Store
+        The govlib store.
+    rules : iterable of rule definitions or :class:`~govlib.rules.Rule`
+        Validated, saved (no-op when unchanged) and used in this order. Empty: the stored rules.
+    clock : object with ``now() -> datetime``, optional
+        Time of WORM entries and events (default: the real UTC clock).
+
+    Example:
+        >>> gov = Governor(Store(memory=True))
+        >>> try:
+        ...     gov.guard_tool("wire_money", run_id="r1")
+        ... except GovernanceRefused as exc:
+        ...     exc.reason
+        'unregistered'
+    """
+
+    def __init__(self, store: Store, *, rules: Iterable[Any] = (), clock: Any | None = None):
+        self.store = store
+        self.clock = clock
+        self.kill_switch = KillSwitch(store, clock)
+        self.registry = ToolRegistry(store, clock)
+        given = load_rules(rules)
+        if given:
+            save_rules(store, given, clock=clock)
+        self.rules: list[Rule] = given or stored_rules(store)
+
+    def _refuse(
+        self, reason: str, message: str, *, rule: str | None = None, **where: Any
+    ) -> NoReturn:
+        """Record a ``call_refused`` entry and raise; a failed record still refuses (fail-closed)."""
+        run_id, node = where.pop("run_id", None), where.pop("node", None)
+        detail = {"tool": where.pop("tool", None), "reason": reason}
+        detail |= {k: v for k, v in where.items() if v is not None}
+        try:
+            worm.append(
+                self.store, "call_refused", run_id=run_id, node=node, rule=rule,
+                outcome="refused", detail=detail, ts=_now(self.clock),
+            )  # fmt: skip
+        except _RECORD_ERRORS as exc:
+            note = f" (the refusal could not be recorded: {exc})"
+            raise GovernanceRefused(message + note, reason=reason, rule=rule) from exc
+        raise GovernanceRefused(message, reason=reason, rule=rule)
+
+    def guard_tool(
+        self,
+        tool_name: str,
+        *,
+        run_id: str | None = None,
+        node: str | None = None,
+        actor: str | None = None,
+    ) -> ToolSpec:
+        """Refuse the call unless the kill-switch is armed, the tool registered and enabled, and
+        no deny rule scoped to the tool fires; each refusal is a ``call_refused`` WORM entry.
+
+        ``run_id`` / ``node`` default to the surrounding :mod:`govlib.context`. Returns the spec.
+
+        Example:
+            >>> gov = Governor(Store(memory=True))
+            >>> gov.registry.register("policy_lookup", "Find a policy").enabled
+            True
+            >>> gov.guard_tool("policy_lookup", run_id="r1").name
+            'policy_lookup'
+        """
+        run_id = run_id if run_id is not None else current_composition_id()
+        node = node if node is not None else current_node()
+        where = {"run_id": run_id, "node": node, "tool": tool_name, "actor": actor}
+        ks = self.kill_switch.state()
+        if not ks.armed:
+            msg = f"tool {tool_name!r} refused: the kill-switch is triggered ({ks.reason})"
+            self._refuse("kill_switch", msg, rule=ks.rule, **where)
+        spec = self.registry.get(tool_name)
+        if spec is None:
+            known = ", ".join(t.name for t in self.registry.all()) or "none"
+            msg = (
+                f"tool {tool_name!r} refused: it is not in the tool registry (registered: {known})"
+            )
+            self._refuse("unregistered", msg, **where)
+        if not spec.enabled:
+            self._refuse("disabled", f"tool {tool_name!r} refused: it is disabled", **where)
+        rules = [r for r in self.rules if r.enabled and r.action == "deny"]
+        rules = [r for r in rules if r.scope_tool == tool_name and r.in_scope(node, tool_name)]
+        facts = {"tool": tool_name, "node": node, "actor": actor, "risk_tier": spec.risk_tier}
+        try:
+            self._evaluate(rules, facts, run_id=run_id, node=node)
+        except GovernanceRefused as exc:
+            if exc.reason != "deny_rule":
+                raise
+            self._refuse(
+                "deny_rule", f"tool {tool_name!r} refused by {exc}", rule=exc.rule, **where
+            )
+        return spec
+
+    def guard_step(self, node: str, *, run_id: str | None) -> None:
+        """Refuse a workflow step while the kill-switch is triggered (recorded, fail-closed).
+
+        Example:
+            >>> gov = Governor(Store(memory=True))
+            >>> _ = gov.kill_switch.trigger("Dana Ortiz", "incident 42")
+            >>> try:
+            ...     gov.guard_step("payout", run_id="r1")
+            ... except GovernanceRefused as exc:
+            ...     exc.reason
+            'kill_switch'
+        """
+        ks = self.kill_switch.state()
+        if not ks.armed:
+            msg = f"step {node!r} refused: the kill-switch is triggered ({ks.reason})"
+            self._refuse("kill_switch", msg, rule=ks.rule, run_id=run_id, node=node, step=node)
+
+    def evaluate(
+        self, node: str, facts: Mapping[str, Any], *, run_id: str | None, tool: str | None = None
+    ) -> list[RuleOutcome]:
+        """Evaluate every enabled rule in scope, in order; one ``rule_evaluated`` entry each.
+
+        A firing ``trip_kill_switch`` rule triggers the kill-switch (by ``rule:<id>``) and raises
+        :class:`GovernanceRefused` (reason ``kill_switch``); a firing ``deny`` rule raises (reason
+        ``deny_rule``); ``require_review`` returns outcome ``review``. The raised error carries
+        ``.outcomes``. Evaluations that cannot be recorded: refused (``record_failed``).
+
+        Example:
+            >>> gov = Governor(Store(memory=True), rules=[{"id": "big-payout",
+            ...     "description": "Large payouts need a human", "scope": {"node": "adjudication"},
+            ...     "condition": {"field": "payout", "op": ">", "value": 10000},
+            ...     "action": "require_review"}])
+            >>> [(o.outcome, o.message) for o in gov.evaluate("adjudication", {"payout": 12500},
+            ...                                                run_id="r1")]
+            [('review', 'payout 12,500 exceeded the 10,000 limit')]
+        """
+        rules = [r for r in self.rules if r.enabled and r.in_scope(node, tool)]
+        return self._evaluate(rules, facts, run_id=run_id, node=node)
+
+    def _evaluate(
+        self, rules: list[Rule], facts: Mapping[str, Any], *, run_id: str | None, node: str | None
+    ) -> list[RuleOutcome]:
+        outcomes = [evaluate_rule(r, facts) for r in rules]
+        if not outcomes:
+            return []
+        trip = next((o for o in outcomes if o.outcome == "trip"), None)
+        deny = next((o for o in outcomes if o.outcome == "deny"), None)
+        at = _now(self.clock)
+        try:
+            with self.store.transaction():
+                for i, o in enumerate(outcomes):
+                    e = worm.append(
+                        self.store, "rule_evaluated", run_id=run_id, node=node, rule=o.rule_id,
+                        outcome=o.outcome, detail=o.detail(), ts=at,
+                    )  # fmt: skip
+                    outcomes[i] = replace(o, worm_seq=e.seq)
+                if trip:
+                    by, rule = f"rule:{trip.rule_id}", trip.rule_id
+                    self.kill_switch.trigger(by, trip.message, rule=rule, run_id=run_id)
+        except _RECORD_ERRORS as exc:
+            fired = trip or deny
+            msg = f"{node!r} refused: its rule evaluations could not be recorded ({exc})"
+            if fired is not None:
+                msg = f"rule {fired.rule_id}: {fired.message}; {msg}"
+            reason = "deny_rule" if fired is deny and deny else "record_failed"
+            rule = fired.rule_id if fired else None
+            raise GovernanceRefused(msg, reason=reason, rule=rule) from exc
+        fired = trip or deny
+        if fired is None:
+            return outcomes
+        tail = "; the kill-switch is now triggered" if trip else ""
+        msg, reason = f"rule {fired.rule_id}: {fired.message}{tail}", fired.outcome
+        refusal = GovernanceRefused(msg, reason=_REFUSAL[reason], rule=fired.rule_id)
+        refusal.outcomes = outcomes  # type: ignore[attr-defined]
+        raise refusal

@@ -1,0 +1,399 @@
+"""Dashboard statistics per tool and per workflow, aggregated by DuckDB SQL over the read path.
+
+Counts, rates and exact quantiles (``quantile_cont``) run in DuckDB. The newest calls of every
+group come back as one ``max_by(..., n)`` list per group, after a cut-off on ``created_at`` that
+lets DuckDB skip old row groups (groups the cut-off leaves short are fetched again without it);
+the rules then run on all groups at once as one 2-D array (:func:`govlib.spc.western_electric_rows`).
+Control charts are on log(latency) (latencies below ``spc_min_latency_ms`` count as that), so the
+centre line in ms is the geometric mean (``center_ms``); ``avg`` stays the arithmetic mean.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from govlib import spc
+from govlib.settings import Settings, load_settings
+
+__all__ = ["tool_stats", "workflow_stats", "tool_series", "workflow_series"]
+
+# Each source: grp, k1/k2 = order key (newest = largest), y = the charted value; filters are
+# (tenant is None OR tenant matches) AND (since is None OR time >= since), all as ? parameters.
+_SRC = {
+    "tool": """SELECT tool_name AS grp, created_at AS k1, id AS k2, success, schema_valid,
+ latency_ms AS y, human_verdict FROM audit_log
+ WHERE (? OR tenant_id = ?) AND (? OR created_at >= ?)""",
+    "workflow": """SELECT w.name AS grp, a.created_at AS k1, a.id AS k2, a.success,
+ a.schema_valid, a.latency_ms AS y, a.human_verdict FROM audit_log a
+ JOIN workflow_runs r ON r.composition_id = a.composition_id JOIN workflows w ON w.id = r.workflow_id
+ WHERE (? OR a.tenant_id = ?) AND (? OR a.created_at >= ?)""",
+    "run": """SELECT w.name AS grp, r.started_at AS k1, r.composition_id AS k2,
+ NULL::INT AS success, {s: r.started_at, e: r.ended_at} AS y
+ FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
+ WHERE r.ended_at IS NOT NULL AND (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?)""",
+}
+_CUT_SRC = {  # cheap sources for the cut-off (any cut-off is safe: short groups are re-fetched)
+    "tool": _SRC["tool"],
+    "workflow": """SELECT created_at AS k1, id AS k2 FROM audit_log
+ WHERE composition_id IS NOT NULL AND (? OR tenant_id = ?) AND (? OR created_at >= ?)""",
+    "run": """SELECT started_at AS k1, composition_id AS k2 FROM workflow_runs
+ WHERE ended_at IS NOT NULL AND (? OR tenant_id = ?) AND (? OR started_at >= ?)""",
+}
+_AGG = """WITH t AS ({src}) SELECT grp, count(*), avg(CAST(success AS DOUBLE)),
+ avg(CAST(schema_valid AS DOUBLE)), count(*) FILTER (WHERE human_verdict = 'accept'),
+ count(*) FILTER (WHERE human_verdict = 'reject'), quantile_cont(y, [0.5, 0.95]), avg(y), max(y),
+ count(success), count(y) FROM t GROUP BY grp ORDER BY grp"""
+_CUT = "WITH t AS ({src}) SELECT k1 FROM t ORDER BY k1 DESC, k2 DESC LIMIT 1 OFFSET ?"
+_WIN = """WITH t AS ({src}) SELECT grp,
+ max_by(success, (k1, k2), ?) FILTER (WHERE success IS NOT NULL),
+ max_by(y, (k1, k2), ?) FILTER (WHERE y IS NOT NULL)
+ FROM t WHERE (? OR k1 >= ?) AND (? OR list_contains(?::VARCHAR[], grp)) GROUP BY grp"""
+_SQL = {  # built once from the constants above; user values only ever travel as ? parameters
+    (kind, name): tmpl.replace("{src}", src)
+    for kind in _SRC
+    for name, tmpl, src in (("agg", _AGG, _SRC[kind]), ("cut", _CUT, _CUT_SRC[kind]),
+                            ("win", _WIN, _SRC[kind]))
+}  # fmt: skip
+_RUNS = """WITH bad AS (SELECT DISTINCT composition_id FROM audit_log
+ WHERE composition_id IS NOT NULL AND success IS DISTINCT FROM 1)
+SELECT w.name, count(*), avg(CASE WHEN r.status = 'completed' AND b.composition_id IS NULL
+ THEN 1.0 ELSE 0.0 END), count(r.ended_at)
+FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
+LEFT JOIN bad b ON b.composition_id = r.composition_id
+WHERE (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?) GROUP BY w.name"""
+_TOOL_SERIES = """SELECT id, created_at, latency_ms FROM audit_log
+WHERE tool_name = ? AND latency_ms IS NOT NULL AND (? OR tenant_id = ?)
+ORDER BY created_at DESC, id DESC LIMIT ?"""
+_RUN_SERIES = """SELECT r.composition_id, r.started_at, r.ended_at, r.status
+FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
+WHERE w.name = ? AND r.ended_at IS NOT NULL AND (? OR r.tenant_id = ?)
+ORDER BY r.started_at DESC, r.composition_id DESC LIMIT ?"""
+_CALL_COLS = [
+    "count", "success_rate", "schema_valid_rate", "accept_count", "reject_count", "accept_rate",
+    "p50", "p95", "avg", "max", "success_pill", "accept_pill",
+]  # fmt: skip
+_CHART_COLS = [
+    "center", "sigma", "lcl", "ucl", "center_ms", "lcl_ms", "ucl_ms", "anomaly_count",
+    *spc.RULES, "recent_fires", "sparkline",
+]  # fmt: skip
+_LADDER_COLS = ["sampling", "sampling_reason", "drift", "drift_signals"]
+
+
+def _connect(con_or_store: Any) -> duckdb.DuckDBPyConnection:
+    if isinstance(con_or_store, duckdb.DuckDBPyConnection):
+        return con_or_store
+    from govlib.analytics import connect
+
+    return connect(con_or_store)
+
+
+def _filters(
+    con: duckdb.DuckDBPyConnection, table: str, column: str, tenant: str | None, since: Any
+) -> list[Any]:
+    """Parameters for ``_FILTER``; ``since`` is matched to the column's type (ISO text or time)."""
+    if since is None:
+        return [tenant is None, tenant, True, None]
+    if isinstance(since, str):
+        since = datetime.fromisoformat(since)
+    elif isinstance(since, date) and not isinstance(since, datetime):
+        since = datetime(since.year, since.month, since.day)
+    moment = (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC)
+    row = con.execute(
+        "SELECT data_type FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
+        [table, column],
+    ).fetchone()
+    kind = str(row[0]).upper() if row else "VARCHAR"
+    if kind == "VARCHAR":
+        value: Any = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    else:
+        value = moment if "TIME ZONE" in kind else moment.replace(tzinfo=None)
+    return [tenant is None, tenant, False, value]
+
+
+def _windows(
+    con: duckdb.DuckDBPyConnection, kind: str, params: list[Any], counts: dict[str, tuple]
+) -> dict[str, tuple[list, list]]:
+    """Per group: (newest ``need`` success values, newest ``need`` y values), newest first.
+
+    ``counts`` maps group -> (need, values of success, values of y) expected in total.
+    """
+    need = max((c[0] for c in counts.values()), default=0)
+    if not counts or need == 0:
+        return {}
+    k = 4 * need * len(counts)
+    cut = None
+    if sum(c[2] for c in counts.values()) > k:
+        row = con.execute(_SQL[kind, "cut"], [*params, k]).fetchone()
+        cut = row[0] if row else None
+    out: dict[str, tuple[list, list]] = {}
+    rows = con.execute(_SQL[kind, "win"], [*params, need, need, cut is None, cut, True, []])
+    for grp, s, y in rows.fetchall():
+        out[grp] = (s or [], y or [])
+    short = [
+        g
+        for g, (n, ns, ny) in counts.items()
+        if len(out.get(g, ([], []))[0]) < min(n, ns) or len(out.get(g, ([], []))[1]) < min(n, ny)
+    ]
+    if short:
+        rows = con.execute(_SQL[kind, "win"], [*params, need, need, True, None, False, short])
+        out.update({g: (s or [], y or []) for g, s, y in rows.fetchall()})
+    return out
+
+
+def _chart_columns(series: list[np.ndarray], st: Settings) -> dict[str, Any]:
+    """Limits, rule counts and sparkline of each series (oldest first, ms) as one 2-D pass."""
+    w, r, n = st.spc_window, st.spc_recent, len(series)
+    logs = np.full((n, w), np.nan)
+    lengths = np.zeros(n, dtype=np.int64)
+    for i, v in enumerate(series):
+        v = v[-w:]
+        lengths[i] = v.size
+        if v.size:
+            logs[i, w - v.size :] = np.log(np.maximum(v, st.spc_min_latency_ms))
+    center, sigma = spc.control_limits_rows(logs, lengths)
+    flags = spc.western_electric_rows(logs, center=center, sigma=sigma, lengths=lengths)
+    fires = flags.sum(axis=2)
+    lcl, ucl = center - 3 * sigma, center + 3 * sigma
+    cols: dict[str, Any] = {"center": center, "sigma": sigma, "lcl": lcl, "ucl": ucl}
+    cols |= {"center_ms": np.exp(center), "lcl_ms": np.exp(lcl), "ucl_ms": np.exp(ucl)}
+    cols |= {"anomaly_count": fires.sum(axis=0), **dict(zip(spc.RULES, fires, strict=True))}
+    cols["recent_fires"] = flags[:, :, w - min(r, w) :].sum(axis=(0, 2))
+    cols["sparkline"] = [v[-r:].tolist() for v in series]
+    return cols
+
+
+def _group_stats(
+    con: duckdb.DuckDBPyConnection, kind: str, params: list[Any], st: Settings, also: Any = ()
+) -> pd.DataFrame:
+    """The call columns, chart columns, sampling and drift of every group of ``kind`` (and of
+    the names in ``also``, as groups without calls)."""
+    rows = con.execute(_SQL[kind, "agg"], params).fetchall()
+    seen = {r[0] for r in rows}
+    extra = sorted({g for g in also if g not in seen})
+    rows = sorted(rows + [(g, 0, None, None, 0, 0, None, None, None, 0, 0) for g in extra])
+    need = st.spc_window + st.spc_recent
+    counts = {r[0]: (need, r[9], r[10]) for r in rows}
+    wins = _windows(con, kind, params, counts)
+    df = pd.DataFrame(
+        {"name": pd.Series([r[0] for r in rows], dtype=str), "count": [r[1] for r in rows]}
+    )
+    for i, col in enumerate(["success_rate", "schema_valid_rate"], start=2):
+        df[col] = np.array([r[i] for r in rows], dtype=float)
+    df["accept_count"] = [r[4] for r in rows]
+    df["reject_count"] = [r[5] for r in rows]
+    reviews = df["accept_count"] + df["reject_count"]
+    rate = [a / t if t else None for a, t in zip(df["accept_count"], reviews, strict=True)]
+    df["accept_rate"] = pd.Series(rate, dtype=object)
+    for col, vals in (
+        ("p50", [r[6][0] if r[6] else None for r in rows]),
+        ("p95", [r[6][1] if r[6] else None for r in rows]),
+        ("avg", [r[7] for r in rows]),
+        ("max", [r[8] for r in rows]),
+    ):
+        df[col] = np.array(vals, dtype=float)
+    df["success_pill"] = pd.Series([spc.pill(x, st) for x in df["success_rate"]], dtype=object)
+    df["accept_pill"] = pd.Series([spc.pill(x, st) for x in rate], dtype=object)
+    ok = [np.array(wins.get(g, ([], []))[0][::-1], dtype=float) for g in df["name"]]
+    lat = [np.array(wins.get(g, ([], []))[1][::-1], dtype=float) for g in df["name"]]
+    for col, vals in _chart_columns(lat, st).items():
+        df[col] = pd.Series(list(vals), dtype=object) if col == "sparkline" else vals
+    badges = [spc.drift_badge(s, y, settings=st) for s, y in zip(ok, lat, strict=True)]
+    ladder = [
+        spc.sampling_recommendation(
+            int(row.count), row.success_rate, int(row.accept_count), int(row.reject_count),
+            recent_fires=int(row.recent_fires), drift=badge, settings=st,
+        )
+        for row, (badge, _) in zip(df.itertuples(), badges, strict=True)
+    ]  # fmt: skip
+    df["sampling"] = [lvl for lvl, _ in ladder]
+    df["sampling_reason"] = [why for _, why in ladder]
+    df["drift"] = [b for b, _ in badges]
+    df["drift_signals"] = pd.Series([sig for _, sig in badges], dtype=object)
+    return df
+
+
+def tool_stats(
+    con_or_store: Any,
+    *,
+    tenant: str | None = None,
+    since: datetime | date | str | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
+    """One row per tool: counts, rates, latency quantiles, pills, control chart, drift, sampling.
+
+    Columns: tool_name, count, success_rate, schema_valid_rate, accept_count, reject_count,
+    accept_rate (None without reviews), p50, p95, avg (arithmetic mean), max (ms),
+    success_pill, accept_pill, center/sigma/lcl/ucl (log ms, over the newest ``spc_window``
+    calls), center_ms (geometric mean)/lcl_ms/ucl_ms, anomaly_count and rule_1..rule_4 (fires in
+    that window), recent_fires (among its newest ``spc_recent``), sampling, sampling_reason,
+    drift, drift_signals (list of str) and sparkline (newest ``spc_recent`` latencies, ms).
+
+    Parameters
+    ----------
+    con_or_store
+        A DuckDB connection with ``audit_log``/``workflow_runs``/``workflows``, or anything
+        :func:`govlib.analytics.connect` accepts.
+    tenant, since
+        Only calls of this tenant / created at or after this moment (naive means UTC).
+    settings
+        Thresholds (default: :func:`govlib.settings.load_settings`).
+
+    Example:
+        >>> con = duckdb.connect()
+        >>> _ = con.execute("CREATE TABLE audit_log AS SELECT 't' AS tenant_id, 'ocr' AS "
+        ...     "tool_name, i AS id, 1 AS success, 1 AS schema_valid, 100 + i AS latency_ms, "
+        ...     "NULL AS human_verdict, '2026-01-01T00:00:' || lpad(i::VARCHAR, 2, '0') "
+        ...     "AS created_at FROM range(40) r(i)")
+        >>> tool_stats(con, settings=Settings())[["tool_name", "count", "p50", "sampling"]]
+          tool_name  count    p50 sampling
+        0       ocr     40  119.5      50%
+    """
+    con, st = _connect(con_or_store), settings or load_settings()
+    params = _filters(con, "audit_log", "created_at", tenant, since)
+    df = _group_stats(con, "tool", params, st)
+    return df.rename(columns={"name": "tool_name"})[
+        ["tool_name", *_CALL_COLS, *_CHART_COLS, *_LADDER_COLS]
+    ]
+
+
+def workflow_stats(
+    con_or_store: Any,
+    *,
+    tenant: str | None = None,
+    since: datetime | date | str | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
+    """One row per workflow name: the :func:`tool_stats` columns over the calls of its runs, plus
+    run_count, completion_rate (share of its runs that are ``completed`` and whose calls all have
+    success = 1; running runs count as not completed) and ``duration_*`` chart columns on run
+    duration (ended_at - started_at, ms, finished runs ordered by started_at).
+
+    Calls are filtered on ``tenant``/``since`` via ``audit_log``, runs via ``workflow_runs``
+    (tenant_id, started_at). Parameters as in :func:`tool_stats`.
+
+    Example:
+        >>> con = duckdb.connect()
+        >>> _ = con.execute("CREATE TABLE workflows AS SELECT 'w1' AS id, 'claims' AS name")
+        >>> _ = con.execute("CREATE TABLE workflow_runs AS SELECT 'r1' AS composition_id, 'w1' AS "
+        ...     "workflow_id, 't' AS tenant_id, '2026-01-01T00:00:00Z' AS started_at, "
+        ...     "'2026-01-01T00:00:02Z' AS ended_at, 'completed' AS status")
+        >>> _ = con.execute("CREATE TABLE audit_log AS SELECT 't' AS tenant_id, 'ocr' AS "
+        ...     "tool_name, 1 AS id, 'r1' AS composition_id, 1 AS success, 1 AS schema_valid, "
+        ...     "5 AS latency_ms, NULL AS human_verdict, '2026-01-01T00:00:01Z' AS created_at")
+        >>> workflow_stats(con, settings=Settings())[["workflow_name", "run_count", "count"]]
+          workflow_name  run_count  count
+        0        claims          1      1
+    """
+    con, st = _connect(con_or_store), settings or load_settings()
+    run_params = _filters(con, "workflow_runs", "started_at", tenant, since)
+    runs = pd.DataFrame(
+        con.execute(_RUNS, run_params).fetchall(),
+        columns=["name", "run_count", "completion_rate", "finished"],
+    ).astype({"name": str})
+    call_params = _filters(con, "audit_log", "created_at", tenant, since)
+    calls = _group_stats(con, "workflow", call_params, st, also=runs["name"])
+    need = st.spc_window + st.spc_recent
+    counts = {g: (need, 0, n) for g, n in zip(runs["name"], runs["finished"], strict=True)}
+    wins = _windows(con, "run", run_params, counts)
+    durations = [_durations(wins.get(g, ([], []))[1][::-1]) for g in runs["name"]]
+    chart = _chart_columns(durations, st)
+    for col, vals in chart.items():
+        runs["duration_" + col] = (
+            pd.Series(list(vals), dtype=object) if col == "sparkline" else vals
+        )
+    df = calls.merge(runs.drop(columns="finished"), on="name", how="left")
+    df["run_count"] = df["run_count"].fillna(0).astype(int)
+    dur = [c for c in df.columns if c.startswith("duration_")]
+    cols = ["workflow_name", "run_count", "completion_rate", *_CALL_COLS, *_CHART_COLS]
+    out = df.rename(columns={"name": "workflow_name"})
+    return out[[*cols, *_LADDER_COLS, *dur]].reset_index(drop=True)
+
+
+def _durations(pairs: list[dict[str, Any]]) -> np.ndarray:
+    """Milliseconds between ``s`` and ``e`` of each {s, e} pair (ISO text or datetimes)."""
+    if not pairs:
+        return np.zeros(0)
+    start = pd.to_datetime([p["s"] for p in pairs], utc=True, format="ISO8601")
+    end = pd.to_datetime([p["e"] for p in pairs], utc=True, format="ISO8601")
+    return np.asarray((end - start).total_seconds() * 1000.0, dtype=float)
+
+
+def _chart_frame(df: pd.DataFrame, value: str, log: str, st: Settings) -> pd.DataFrame:
+    """Add log value, zone, rule flags and limits (columns in ms, attrs in log space and ms)."""
+    logs = np.log(np.maximum(df[value].to_numpy(dtype=float), st.spc_min_latency_ms))
+    lim = spc.control_limits(logs)
+    df[log] = logs
+    df["zone"] = spc.zone(logs, lim.center, lim.sigma)
+    flags = spc.western_electric(logs, center=lim.center, sigma=lim.sigma)
+    for col in spc.RULES:
+        df[col] = flags[col].to_numpy()
+    df["any_rule"] = flags.to_numpy().any(axis=1)
+    bands = {k: float(np.exp(lim.center + k * lim.sigma)) for k in range(-3, 4)}
+    df["center_ms"], df["lcl_ms"], df["ucl_ms"] = bands[0], bands[-3], bands[3]
+    df.attrs.update(lim.__dict__, center_ms=bands[0], lcl_ms=bands[-3], ucl_ms=bands[3])
+    df.attrs["bands_ms"] = bands  # sigma lines -3..3 in ms for zone shading on a log axis
+    return df
+
+
+def tool_series(
+    con_or_store: Any,
+    tool: str,
+    n: int | None = None,
+    *,
+    tenant: str | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
+    """The chart window of one tool: its newest ``n`` calls with a latency (default
+    ``spc_window``), oldest first, with id, created_at, latency_ms, log_latency, zone, rule_1..4,
+    any_rule and center_ms/lcl_ms/ucl_ms; ``attrs`` hold center/sigma/lcl/ucl (log ms),
+    the same in ms and ``bands_ms`` (sigma lines -3..3).
+
+    Example:
+        >>> con = duckdb.connect()
+        >>> _ = con.execute("CREATE TABLE audit_log AS SELECT 't' AS tenant_id, 'ocr' AS "
+        ...     "tool_name, i AS id, 100 AS latency_ms, i::VARCHAR AS created_at FROM range(3) r(i)")
+        >>> tool_series(con, "ocr", settings=Settings())[["id", "latency_ms", "zone", "any_rule"]]
+           id  latency_ms  zone  any_rule
+        0   0         100     0     False
+        1   1         100     0     False
+        2   2         100     0     False
+    """
+    con, st = _connect(con_or_store), settings or load_settings()
+    n = st.spc_window if n is None else n
+    rows = con.execute(_TOOL_SERIES, [tool, tenant is None, tenant, n]).fetchall()[::-1]
+    df = pd.DataFrame(rows, columns=["id", "created_at", "latency_ms"])
+    return _chart_frame(df, "latency_ms", "log_latency", st)
+
+
+def workflow_series(
+    con_or_store: Any,
+    workflow_name: str,
+    n: int | None = None,
+    *,
+    tenant: str | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
+    """The run-duration chart window of one workflow: its newest ``n`` finished runs (default
+    ``spc_window``), oldest first, with composition_id, started_at, ended_at, status,
+    duration_ms, log_duration, zone, rule_1..4, any_rule and limits as in :func:`tool_series`.
+
+    Example:
+        >>> con = duckdb.connect()
+        >>> _ = con.execute("CREATE TABLE workflows AS SELECT 'w1' AS id, 'claims' AS name")
+        >>> _ = con.execute("CREATE TABLE workflow_runs AS SELECT 'r1' AS composition_id, 'w1' AS "
+        ...     "workflow_id, 't' AS tenant_id, '2026-01-01T00:00:00Z' AS started_at, "
+        ...     "'2026-01-01T00:00:02.5Z' AS ended_at, 'completed' AS status")
+        >>> workflow_series(con, "claims", settings=Settings())["duration_ms"].tolist()
+        [2500.0]
+    """
+    con, st = _connect(con_or_store), settings or load_settings()
+    n = st.spc_window if n is None else n
+    rows = con.execute(_RUN_SERIES, [workflow_name, tenant is None, tenant, n]).fetchall()[::-1]
+    df = pd.DataFrame(rows, columns=["composition_id", "started_at", "ended_at", "status"])
+    df["duration_ms"] = _durations([{"s": r[1], "e": r[2]} for r in rows])
+    return _chart_frame(df, "duration_ms", "log_duration", st)

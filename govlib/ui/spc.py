@@ -1,0 +1,351 @@
+"""The SPC dashboard Voilà app: "Tool stats", "By workflow" and "Tool calls" tabs.
+
+Where trust is earned: per tool and per workflow, whether the AI's tool calls are stable, how
+stable, how much human review they still need, and ✓ / ✗ verdict capture. The notebook
+``notebooks/spc_dashboard.ipynb`` only calls :func:`app`.
+
+The page is built from widget children at load (no ``Output`` writes during the first execution,
+voila#1428). Statistics come from :mod:`govlib.stats` over :func:`govlib.analytics.connect`
+(re-read after every stamp); tool-call rows are read live from the store.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+
+from govlib.datadir import checked_data_dir
+from govlib.settings import Settings, load_settings
+from govlib.store import Store, utc_now_iso
+from govlib.ui.common import build_or_error, error_box, esc, style_widget
+from govlib.ui.spc_calls import CallTable
+from govlib.ui.spc_data import (
+    PERIODS,
+    STATUSES,
+    CallFilter,
+    CallPage,
+    choices,
+    newest_call_at,
+    period_since,
+    query_calls,
+)
+from govlib.ui.spc_drill import ToolDrill, WorkflowDrill, warm_charts
+from govlib.ui.spc_stamp import Stamper
+from govlib.ui.spc_stats import StatsTable
+from govlib.ui.spc_tables import CSS, short_ts, thresholds_html
+
+__all__ = ["SpcApp", "TAB_TITLES", "app", "rules_map"]
+
+TAB_TITLES = ("Tool stats", "By workflow", "Tool calls")
+ALL = ""
+#: Seconds after the page is built before the chart engine warms up (non-preheated kernels).
+WARM_DELAY_S = 5.0
+
+
+def rules_map(series: pd.DataFrame) -> dict[int, str]:
+    """Call id -> "rule 1, rule 4" for the calls of a chart window that fired a rule.
+
+    Example:
+        >>> df = pd.DataFrame({"id": [1, 2], "rule_1": [True, False], "rule_2": [False, False],
+        ...                    "rule_3": [False, False], "rule_4": [True, False]})
+        >>> rules_map(df)
+        {1: 'rule 1, rule 4'}
+    """
+    if series.empty:
+        return {}
+    flags = series[[f"rule_{i}" for i in range(1, 5)]].to_numpy(dtype=bool)
+    return {
+        int(cid): ", ".join(f"rule {j + 1}" for j in range(4) if row[j])
+        for cid, row in zip(series["id"].tolist(), flags, strict=True)
+        if row.any()
+    }
+
+
+def _guard(fn: Callable[..., Any], where: widgets.HTML, what: str) -> Callable[..., Any]:
+    """Run a callback; on any error show a readable box in ``where`` instead of failing silently."""
+
+    def run(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:  # noqa: BLE001 - Voilà swallows callback errors otherwise
+            where.value = error_box(
+                f"Could not {what}: {type(exc).__name__}: {exc}",
+                detail=traceback.format_exc(limit=6),
+            ).value
+
+    return run
+
+
+class CallsTab:
+    """The "Tool calls" tab: filters over a paged :class:`CallTable`, unreviewed first."""
+
+    def __init__(self, stamper: Stamper, opts: dict[str, list[str]], rules_of: Any) -> None:
+        self.store, self.rules_of = stamper.store, rules_of
+        lay = widgets.Layout(width="230px")
+        self.tool = widgets.Dropdown(
+            options=[("All tools", ALL)] + [(t, t) for t in opts["tools"]],
+            description="Tool",
+            layout=lay,
+        )
+        self.workflow = widgets.Dropdown(
+            options=[("All workflows", ALL)] + [(w, w) for w in opts["workflows"]],
+            description="Workflow",
+            layout=lay,
+        )
+        self.status = widgets.Dropdown(options=list(STATUSES), value="any", description="Verdict")
+        self.flagged = widgets.Checkbox(value=False, description="Flagged by a rule", indent=False)
+        self.unreviewed_first = widgets.Checkbox(
+            value=True, description="Unreviewed first", indent=False
+        )
+        self.table = CallTable(stamper, self._fetch, rules_of, css_class="spc-calls-main")
+        for w in (self.tool, self.workflow, self.status, self.flagged, self.unreviewed_first):
+            w.observe(_guard(lambda _c: self.table.goto(0), self.table.message, "filter"), "value")
+        filters = widgets.HBox(
+            [self.tool, self.workflow, self.status, self.flagged, self.unreviewed_first],
+            layout=widgets.Layout(flex_flow="row wrap"),
+        )
+        self.widget = widgets.VBox([filters, self.table.widget])
+        self.widget.add_class("spc-tab-calls")
+
+    def filter(self) -> CallFilter:
+        """The filter the widgets describe."""
+        return CallFilter(
+            tool=self.tool.value or None,
+            workflow=self.workflow.value or None,
+            status=str(self.status.value),
+            flagged_only=bool(self.flagged.value),
+            unreviewed_first=bool(self.unreviewed_first.value),
+        )
+
+    def _fetch(self, offset: int, limit: int) -> CallPage:
+        flagged = self.rules_of() if self.flagged.value else ()
+        return query_calls(self.store, self.filter(), offset=offset, limit=limit, flagged=flagged)
+
+
+class SpcApp:
+    """The whole dashboard; ``.widget`` is the page.
+
+    Parameters
+    ----------
+    data_dir : path, optional
+        The data dir (default: ``GOVLIB_DATA_DIR`` / the checkout's ``data/``).
+    settings : Settings, optional
+        Thresholds (default: :func:`govlib.settings.load_settings` of the data dir).
+    """
+
+    def __init__(
+        self, data_dir: str | os.PathLike[str] | None = None, *, settings: Settings | None = None
+    ) -> None:
+        self.data_dir = Path(checked_data_dir(data_dir, create=False))
+        self.store = Store(self.data_dir, create=False)
+        self.settings = settings or load_settings(self.data_dir)
+        self._con: Any = None
+        self._flags: dict[int, str] | None = None
+        self.reviewer = widgets.Text(
+            description="Reviewing as",
+            placeholder="your name (needed to stamp)",
+            style={"description_width": "initial"},
+            layout=widgets.Layout(width="340px"),
+        )
+        self.reviewer.add_class("spc-reviewer")
+        self.stamper = Stamper(self.store, self.reviewer)
+        self.status = widgets.HTML()
+        self.stamper.listeners.append(_guard(self.on_stamped, self.status, "refresh the page"))
+        opts = choices(self.store)
+        self.tenant = widgets.Dropdown(
+            options=[("All tenants", ALL)] + [(t, t) for t in opts["tenants"]],
+            description="Tenant",
+        )
+        self.period = widgets.Dropdown(options=list(PERIODS), description="Period")
+        self.opts = opts
+        self.tool_table = StatsTable("tool", self.settings, self._opener("tool"))
+        self.wf_table = StatsTable("workflow", self.settings, self._opener("workflow"))
+        # Built on first use: every row widget is a model the page must load.
+        self._tool_drill: ToolDrill | None = None
+        self._wf_drill: WorkflowDrill | None = None
+        self._calls: CallsTab | None = None
+        self.slots = [widgets.VBox() for _ in range(3)]
+        for w in (self.tenant, self.period):
+            w.observe(_guard(lambda _c: self.reload_stats(), self.status, "filter"), "value")
+        refresh = widgets.Button(description="Refresh", icon="refresh", tooltip="Re-read the data")
+        refresh.on_click(_guard(lambda _b: self.refresh(), self.status, "refresh"))
+        self.tabs = widgets.Tab(children=self._tabs(), titles=TAB_TITLES)
+        self.tabs.add_class("spc-tabs")
+        self.tabs.observe(_guard(self._on_tab, self.status, "open the tab"), "selected_index")
+        title = widgets.HTML(
+            '<div class="spc-title">Tool-call stability and review (SPC)</div><div '
+            'class="gl-muted">Is each AI tool stable, how stable, and how much human review '
+            "does it still need? Click a tool or workflow for its control chart.</div>"
+        )
+        self.widget = widgets.VBox(
+            [
+                style_widget(),
+                widgets.HTML(f"<style>{CSS}</style>", layout=widgets.Layout(height="0px")),
+                title,
+                widgets.HBox([self.reviewer, refresh, self.status]),
+                widgets.HTML(thresholds_html(self.settings)),
+                self.tabs,
+            ]
+        )
+        self.widget.add_class("gl-app")
+        self.widget.add_class("spc-app")
+        self.refresh()
+
+    def _tabs(self) -> list[widgets.Widget]:
+        filters = widgets.HBox([self.tenant, self.period])
+        tool_tab = widgets.VBox([filters, self.tool_table.widget, self.slots[0]])
+        wf_tab = widgets.VBox([filters, self.wf_table.widget, self.slots[1]])
+        loading = widgets.HTML('<div class="gl-muted">Loading the tool calls…</div>')
+        self.slots[2].children = (loading,)
+        for box, name in zip(
+            (tool_tab, wf_tab, self.slots[2]), ("tools", "workflows", "calls"), strict=True
+        ):
+            box.add_class(f"spc-tab-{name}")
+        return [tool_tab, wf_tab, self.slots[2]]
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        if change["new"] == 2:
+            _ = self.calls
+
+    @property
+    def calls(self) -> CallsTab:
+        """The "Tool calls" tab (built when first shown)."""
+        if self._calls is None:
+            self._calls = CallsTab(self.stamper, self.opts, self.rules_of)
+            self._calls.table.refresh()
+            self.slots[2].children = (self._calls.widget,)
+        return self._calls
+
+    @property
+    def tool_drill(self) -> ToolDrill:
+        """The tool drill-down (built when first opened)."""
+        if self._tool_drill is None:
+            self._tool_drill = ToolDrill(self.stamper, self.tool_series, self.rules_of)
+            self.slots[0].children = (self._tool_drill.widget,)
+        return self._tool_drill
+
+    @property
+    def wf_drill(self) -> WorkflowDrill:
+        """The workflow drill-down (built when first opened)."""
+        if self._wf_drill is None:
+            self._wf_drill = WorkflowDrill(self.stamper, self.workflow_series, self.rules_of)
+            self.slots[1].children = (self._wf_drill.widget,)
+        return self._wf_drill
+
+    def _opener(self, kind: str) -> Callable[[str], None]:
+        drill = (lambda: self.tool_drill) if kind == "tool" else (lambda: self.wf_drill)
+        return _guard(lambda name: drill().open(name), self.status, f"open the {kind}")
+
+    # --- data -----------------------------------------------------------------------------------
+    @property
+    def con(self) -> Any:
+        """A DuckDB snapshot of the store (re-read after stamps and on Refresh)."""
+        if self._con is None:
+            from govlib.analytics import connect
+
+            self._con = connect(self.data_dir)
+        return self._con
+
+    def _filters(self) -> dict[str, Any]:
+        since = period_since(str(self.period.value), newest_call_at(self.store))
+        return {"tenant": self.tenant.value or None, "since": since}
+
+    def tool_series(self, tool: str) -> pd.DataFrame:
+        """The chart window of one tool (tenant filter applied)."""
+        from govlib.stats import tool_series
+
+        return tool_series(self.con, tool, tenant=self.tenant.value or None, settings=self.settings)
+
+    def workflow_series(self, workflow: str) -> pd.DataFrame:
+        """The run-duration window of one workflow (tenant filter applied)."""
+        from govlib.stats import workflow_series
+
+        tenant = self.tenant.value or None
+        return workflow_series(self.con, workflow, tenant=tenant, settings=self.settings)
+
+    def rules_of(self) -> dict[int, str]:
+        """Call id -> rules fired, over every tool's chart window (cached until Refresh)."""
+        if self._flags is None:
+            from govlib.stats import tool_series
+
+            flags: dict[int, str] = {}
+            for tool in self.opts["tools"]:
+                flags.update(rules_map(tool_series(self.con, tool, settings=self.settings)))
+            self._flags = flags
+        return self._flags
+
+    def reload_stats(self) -> None:
+        """Recompute both statistics tables (pills, accept rates, sampling, drift)."""
+        from govlib.stats import tool_stats, workflow_stats
+
+        f = self._filters()
+        tools = tool_stats(self.con, settings=self.settings, **f)
+        flows = workflow_stats(self.con, settings=self.settings, **f)
+        self.tool_table.show(tools.rename(columns={"tool_name": "name"}).to_dict("records"))
+        self.wf_table.show(flows.rename(columns={"workflow_name": "name"}).to_dict("records"))
+        n = int(tools["count"].sum()) if len(tools) else 0
+        self.status.value = (
+            f'<span class="gl-muted">&nbsp;{n:,} calls in view · newest call '
+            f"{esc(short_ts(newest_call_at(self.store)))} UTC · read "
+            f"{esc(short_ts(utc_now_iso()))} UTC</span>"
+        )
+
+    def refresh(self) -> None:
+        """Re-read everything: statistics, rule flags, every table on show."""
+        self._con, self._flags = None, None
+        self.reload_stats()
+        if self._calls is not None:
+            self._calls.table.refresh()
+        for drill in (self._tool_drill, self._wf_drill):
+            if drill is not None and drill.name:
+                drill.open(drill.name)
+
+    def on_stamped(self, _ids: list[int]) -> None:
+        """After a verdict: rows update in place; pills, accept rates and sampling re-read."""
+        self._con = None
+        self.reload_stats()
+        for part in (self._calls, self._tool_drill):
+            if part is not None:
+                part.table.update_rows()
+        if self._wf_drill is not None:
+            self._wf_drill.refresh()
+
+
+def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
+    """Build the SPC dashboard (the notebook's one call); a readable error box if that fails.
+
+    Under a preheated Voilà kernel the chart engine warms up first and the data is read only when
+    the page is requested.
+
+    Example:
+        >>> import govlib.ui.spc
+        >>> govlib.ui.spc.app()  # doctest: +SKIP
+    """
+    if os.environ.get("VOILA_PREHEAT") == "True":
+        try:
+            warm_charts()
+        except Exception:  # noqa: BLE001, S110 - best effort; the drill-down reports errors
+            pass
+        from voila.utils import wait_for_request
+
+        wait_for_request()
+    else:
+        # After the page has had time to render: the bundle build competes for the one GIL.
+        timer = threading.Timer(WARM_DELAY_S, _warm_quietly)
+        timer.daemon = True
+        timer.start()
+    return build_or_error(lambda: SpcApp(data_dir).widget, what="the SPC dashboard")
+
+
+def _warm_quietly() -> None:
+    try:
+        warm_charts()
+    except Exception:  # noqa: BLE001, S110 - the drill-down shows the error when it needs charts
+        pass

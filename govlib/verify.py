@@ -1,0 +1,401 @@
+"""``govlib verify``: re-check every piece of evidence in a store against its MACs and signatures.
+
+All checks read one snapshot (a separate read-only connection for a file store):
+1. every WORM entry: seq gapless from 1, seq and ``prev_mac`` inside the MAC'd body equal to the
+   columns, links, MACs (SQLite's ``json_extract`` reads body fields: no per-entry ``json.loads``);
+2. every checkpoint, from the export file and ``worm_checkpoints``: signature under the *pinned*
+   public key (``--pubkey``, or ``checkpoint_pubkey.pem`` beside the file or in the data dir;
+   never a key inside the database), and the log still extends it; a file line needs its row;
+3. every ``audit_batch`` / ``ledger_batch`` digest recomputed, every row in exactly one batch;
+4. every ``audit_log`` verdict triple equal to the latest WORM verdict entry for it, and back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from govlib import checkpoints as cps
+from govlib.chain import first_chain_problem
+from govlib.checkpoints import Checkpoint
+from govlib.digests import BATCH_ACTIONS, DIGEST_COLUMNS, rows_digest
+from govlib.errors import GovlibError
+from govlib.keys import PUBKEY_FILE, KeyRing, fingerprint, load_public_key
+from govlib.schema import triggers_sql
+from govlib.store import Store
+
+__all__ = ["CHAIN_SQL", "Problem", "VerifyResult", "VerifyError", "verify_store"]
+
+#: The chain pass: body fields read by SQLite, the body as bytes (no decode/encode per entry).
+CHAIN_SQL = (
+    "SELECT seq, CAST(body AS BLOB), prev_mac, mac, json_extract(body, '$.seq'), "
+    "json_extract(body, '$.prev_mac'), json_extract(body, '$.key_id') FROM worm_log ORDER BY seq"
+)
+_VERDICT_SQL = (
+    "SELECT seq, json_extract(body, '$.detail.audit_id'), json_extract(body, '$.detail.verdict'), "
+    "json_extract(body, '$.detail.by'), json_extract(body, '$.detail.at') FROM worm_log "
+    "WHERE action IN ('verdict_stamped', 'verdict_corrected') ORDER BY seq"
+)
+_Lines = list[tuple[int, Checkpoint | str]]
+_READABLE = ("ts", "run_id", "node", "action", "rule", "outcome", "detail", "key_id")
+
+
+class VerifyError(GovlibError):
+    """Verification cannot start (a named checkpoint file is missing, ...)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing found wrong: the WORM seq it is anchored to (None when none is) and why."""
+
+    seq: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of :func:`verify_store`; ``summary`` is the one line the CLI prints.
+
+    Example:
+        >>> verify_store(Store(memory=True)).summary
+        'Chain verified: 0 entries; no signed checkpoint yet (the chain alone was checked)'
+    """
+
+    ok: bool
+    summary: str
+    bad_seq: int | None
+    reason: str | None
+    entries: int
+    last_checkpoint_seq: int | None
+    last_checkpoint_at: str | None
+    checkpoints_checked: int
+    problems: tuple[Problem, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        """The summary, then every problem and note on its own line."""
+        lines = [f"  seq {p.seq}: {p.reason}" if p.seq else f"  {p.reason}" for p in self.problems]
+        return "\n".join([self.summary, *lines, *(f"  note: {n}" for n in self.notes)])
+
+
+def verify_store(
+    store: Store,
+    *,
+    checkpoints: str | os.PathLike[str] | None = None,
+    pubkey: str | os.PathLike[str] | None = None,
+    integrity_check: bool = True,
+) -> VerifyResult:
+    """Verify the chain, checkpoints, batch digests and verdicts of a store.
+
+    Parameters
+    ----------
+    store
+        The store to check (a file store is read through its own read-only connection).
+    checkpoints
+        Export file (must exist when given; default ``$GOVLIB_CHECKPOINT_FILE`` or
+        ``DIR/checkpoints.jsonl`` when present).
+    pubkey
+        Pinned public key PEM; default ``checkpoint_pubkey.pem`` beside that file, else in DIR.
+    integrity_check
+        Also run SQLite's ``PRAGMA quick_check`` (pages no other check reads).
+
+    Returns
+    -------
+    VerifyResult (a corrupt SQLite file gives ``ok=False`` with the reason, not an exception).
+
+    Example:
+        >>> from govlib import worm
+        >>> store = Store(memory=True)
+        >>> _ = worm.append(store, "note")
+        >>> verify_store(store).ok
+        True
+    """
+    cp_path = Path(checkpoints) if checkpoints is not None else cps.default_export_path(store)
+    if checkpoints is not None and cp_path is not None and not cp_path.is_file():
+        raise VerifyError(
+            f"{cp_path}: checkpoint file not found; expected a file written by govlib "
+            "(default DIR/checkpoints.jsonl)"
+        )
+    public, pub_label = _pinned_key(store, pubkey, cp_path)  # read before any key ring
+    file_lines = cps.read_checkpoint_file(cp_path) if cp_path and cp_path.is_file() else []
+    if store.data_dir is None:
+        keys = store.keyring.hmac_keys
+    else:  # the key files as they are on disk now; verify writes nothing
+        keys = KeyRing.load(store.data_dir, create=False).hmac_keys
+    check = _Verifier(public, pub_label)
+    try:
+        with _snapshot(store) as conn:
+            check.run(conn, keys, file_lines, str(cp_path), integrity_check=integrity_check)
+    except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # text bytes can be garbage too
+        check.problems = [Problem(None, f"the store file is unreadable or corrupt ({exc})")]
+    return check.result()
+
+
+def _pinned_key(
+    store: Store, pubkey: str | os.PathLike[str] | None, cp_path: Path | None
+) -> tuple[Ed25519PublicKey | None, str]:
+    """The pinned public key and where it came from (never a key stored in the database)."""
+    if pubkey is not None:
+        return load_public_key(pubkey), str(pubkey)
+    candidates = [cp_path.parent / PUBKEY_FILE] if cp_path is not None else []
+    if store.data_dir is not None:
+        candidates.append(store.data_dir / PUBKEY_FILE)
+    for candidate in candidates:
+        if candidate.is_file():
+            return load_public_key(candidate), str(candidate)
+    if store.data_dir is None and store.keyring.signing_key is not None:
+        return store.keyring.public_key, "the in-memory key ring"
+    return None, " or ".join(str(c) for c in candidates) or "(none)"
+
+
+@contextmanager
+def _snapshot(store: Store) -> Iterator[sqlite3.Connection]:
+    """One read transaction, so every check sees the same committed state."""
+    if store.path is None:
+        yield store.conn
+        return
+    uri = f"file:{store.path}?mode=ro"
+    opened = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    with closing(opened) as conn:
+        conn.execute("PRAGMA busy_timeout=60000")
+        conn.execute("BEGIN")
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # pins the snapshot
+        yield conn
+
+
+class _Verifier:
+    """The checks over one read snapshot; problems and notes accumulate."""
+
+    conn: sqlite3.Connection
+
+    def __init__(self, public: Ed25519PublicKey | None, pub_label: str) -> None:
+        self.public, self.pub_label = public, pub_label
+        self.problems: list[Problem] = []
+        self.notes: list[str] = []
+        self.checked: set[str] = set()
+        self.last: Checkpoint | None = None
+        self.size = self.max_seq = 0
+        self._valid: dict[tuple[str, str], bool] = {}
+
+    def add(self, seq: int | None, reason: str) -> None:
+        self.problems.append(Problem(seq, reason))
+
+    def result(self) -> VerifyResult:
+        """The outcome; the summary names the first problem by seq."""
+        last, entries = self.last, self.size
+        common: dict[str, Any] = {
+            "entries": entries,
+            "last_checkpoint_seq": last.head_seq if last else None,
+            "last_checkpoint_at": last.time if last else None,
+            "checkpoints_checked": len(self.checked),
+            "notes": tuple(self.notes),
+        }
+        if not self.problems:
+            summary = f"Chain verified: {entries} entries"
+            if last is None:
+                summary += "; no signed checkpoint yet (the chain alone was checked)"
+            else:
+                summary += f", last signed checkpoint at seq {last.head_seq}, time {last.time}"
+            return VerifyResult(True, summary, None, None, **common)
+        first = min(self.problems, key=lambda p: (p.seq is None, p.seq or 0))
+        more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        where = "Verification failed" if first.seq is None else f"Chain broken at seq {first.seq}"
+        summary = f"{where}: {first.reason}{more}"
+        problems = tuple(self.problems)
+        return VerifyResult(False, summary, first.seq, first.reason, problems=problems, **common)
+
+    def run(
+        self,
+        conn: sqlite3.Connection,
+        keys: dict[str, bytes],
+        file_lines: _Lines,
+        label: str,
+        *,
+        integrity_check: bool,
+    ) -> None:
+        self.conn = conn
+        if integrity_check:
+            first = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if first != "ok":
+                self.add(None, f"SQLite integrity check failed: {first}")
+        self.schema()
+        size, max_seq = conn.execute(
+            "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM worm_log"
+        ).fetchone()
+        self.size, self.max_seq = int(size), int(max_seq)
+        cur = conn.cursor()
+        cur.row_factory = None
+        broken, _, _ = first_chain_problem(cur.execute(CHAIN_SQL), keys)
+        if broken is not None:
+            self.add(broken.seq, broken.reason)
+        self.checkpoints(file_lines, label)
+        for table in DIGEST_COLUMNS:
+            self.batches(table)
+        self.verdicts()
+
+    def schema(self) -> None:
+        """The readable worm_log columns must still be generated from ``body``."""
+        row = self.conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type='table' AND name='worm_log'"
+        )
+        sql = (row.fetchone() or [""])[0]
+        hidden = {r[1]: r[6] for r in self.conn.execute("PRAGMA table_xinfo(worm_log)")}
+        for col in _READABLE:
+            pattern = rf"\b{col}\b[^,]*GENERATED ALWAYS AS \(json_extract\(body, '\$\.{col}'\)\)"
+            if hidden.get(col) not in (2, 3) or not re.search(pattern, sql):
+                self.add(None, f"worm_log.{col} is no longer generated from the MAC'd body")
+        expected = set(re.findall(r"CREATE TRIGGER IF NOT EXISTS (\w+)", triggers_sql()))
+        triggers = self.conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
+        present = {r[0] for r in triggers}
+        if expected - present:
+            self.notes.append(f"append-only guard triggers missing: {sorted(expected - present)}")
+
+    def checkpoints(self, file_lines: _Lines, label: str) -> None:
+        """Signature, extension and presence checks over DB rows and file lines."""
+        items: list[tuple[str, Checkpoint, str, bool]] = []
+        rows = self.conn.execute(
+            "SELECT id, seq, log_size, head_mac, created_at, key_id, body, signature "
+            "FROM worm_checkpoints ORDER BY id"
+        ).fetchall()
+        in_db = set()
+        for rid, seq, log_size, head_mac, created_at, key_id, body, sig in rows:
+            where = f"worm_checkpoints row {rid}"
+            try:
+                cp = Checkpoint.from_fields(json.loads(body), signature=sig, id=rid)
+            except (ValueError, TypeError, cps.CheckpointFormatError) as exc:
+                self.add(seq, f"{where}: not a checkpoint ({exc})")
+                continue
+            columns = (seq, log_size, head_mac, created_at, key_id)
+            if columns != (cp.head_seq, cp.log_size, cp.head_mac, cp.time, cp.key_id):
+                self.add(cp.head_seq, f"{where}: its columns disagree with its signed body")
+            in_db.add(sig)
+            items.append((where, cp, body, False))
+        if rows and not file_lines:
+            self.notes.append(
+                f"no checkpoint file at {label}: only the store's checkpoints checked"
+            )
+        for number, entry in file_lines:
+            if isinstance(entry, str):
+                self.add(None, f"{label} line {number}: not a checkpoint ({entry})")
+            else:
+                items.append((f"{label} line {number}", entry, entry.body, True))
+        if items and self.public is None:
+            msg = f"cannot check {len(items)} signed checkpoint(s): no pinned public key at "
+            self.add(None, msg + f"{self.pub_label} (pass --pubkey FILE)")
+            return
+        for where, cp, body, from_file in items:
+            if self.checkpoint(where, cp, body) and from_file and cp.signature not in in_db:
+                msg = f"{where}: signed {cp.describe()} has no row in worm_checkpoints "
+                self.add(cp.head_seq, msg + "(rows deleted, or the store is an older copy)")
+
+    def checkpoint(self, where: str, cp: Checkpoint, body: str) -> bool:
+        """Check one checkpoint; False when its signature is not valid."""
+        assert self.public is not None
+        valid = self._valid.get((body, cp.signature))
+        if valid is None:  # a row and its file line are the same checkpoint: verify once
+            valid = cps.signature_valid(self.public, body, cp.signature)
+            self._valid[(body, cp.signature)] = valid
+        if not valid:
+            pinned = fingerprint(self.public)
+            who = "" if cp.key_id == pinned else f"; it names key {cp.key_id}, pinned is {pinned}"
+            msg = f"{where}: forged or altered {cp.describe()}: the signature does not verify "
+            self.add(cp.head_seq, msg + f"under the pinned public key {self.pub_label}{who}")
+            return False
+        self.checked.add(cp.signature)
+        if cp.log_size > self.size or cp.head_seq > self.max_seq:
+            msg = f"log truncated: {where} signed {cp.log_size} entries up to seq {cp.head_seq} "
+            self.add(self.max_seq + 1, msg + f"({cp.time}); the log now ends at seq {self.max_seq}")
+            return True
+        mac = self.conn.execute("SELECT mac FROM worm_log WHERE seq = ?", (cp.head_seq,)).fetchone()
+        if mac is None or mac[0] != cp.head_mac:
+            msg = f"entry {cp.head_seq} is not the one signed in {where} (time {cp.time}): "
+            self.add(cp.head_seq, msg + "the log was rewritten after it was signed")
+        elif self.last is None or (cp.head_seq, cp.time) > (self.last.head_seq, self.last.time):
+            self.last = cp
+        return True
+
+    def batches(self, table: str) -> None:
+        """Recompute every batch digest of ``table``; each row must be in exactly one batch."""
+        action, cols = BATCH_ACTIONS[table], ", ".join(DIGEST_COLUMNS[table])
+        rows_sql = f"SELECT {cols} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id"  # noqa: S608 - constant identifiers
+        ranges: list[tuple[int, int, int]] = []
+        batches = self.conn.execute(
+            "SELECT seq, detail FROM worm_log WHERE action = ? ORDER BY seq", (action,)
+        ).fetchall()
+        for seq, raw in batches:
+            d = _batch_detail(raw, table)
+            if isinstance(d, str):
+                self.add(seq, f"{action} detail malformed: {d}")
+                continue
+            first, last = d["first_id"], d["last_id"]
+            span = f"{table} rows {first}..{last}"
+            rows = self.conn.execute(rows_sql, (first, last)).fetchall()
+            if len(rows) != d["count"]:
+                msg = f"{span}: {d['count']} recorded by this {action}, {len(rows)} now "
+                self.add(seq, msg + "(a row was deleted or inserted)")
+            elif rows_digest(tuple(r) for r in rows) != d["digest"]:
+                self.add(seq, f"{span} no longer match this {action} digest (a row was edited)")
+            ranges.append((first, last, seq))
+        ranges.sort()
+        reach, reach_seq = 0, 0
+        for first, last, seq in ranges:
+            if first <= reach:
+                pair = sorted((reach_seq, seq))  # anchored at the newer of the two
+                msg = f"{table} rows {first}..{min(last, reach)} are covered by two batch digests "
+                self.add(pair[1], msg + f"(seq {pair[0]} and {pair[1]})")
+            if last > reach:
+                reach, reach_seq = last, seq
+        uncovered, i = [], 0
+        for (row_id,) in self.conn.execute(f"SELECT id FROM {table} ORDER BY id"):  # noqa: S608
+            while i < len(ranges) and ranges[i][1] < row_id:
+                i += 1
+            if i >= len(ranges) or ranges[i][0] > row_id:
+                uncovered.append(row_id)
+        if uncovered:
+            ids = ", ".join(map(str, uncovered[:5])) + (", ..." if len(uncovered) > 5 else "")
+            msg = f"{table}: {len(uncovered)} row(s) covered by no {action} digest (id {ids}): "
+            self.add(None, msg + "written outside the recorder or inserted afterwards")
+
+    def verdicts(self) -> None:
+        """Each verdict triple equals the latest WORM verdict entry for its row, and back."""
+        latest = {row[1]: (row[0], *row[2:]) for row in self.conn.execute(_VERDICT_SQL)}
+        stamped = self.conn.execute(
+            "SELECT id, human_verdict, verdict_by, verdict_at FROM audit_log WHERE "
+            "human_verdict IS NOT NULL OR verdict_by IS NOT NULL OR verdict_at IS NOT NULL"
+        ).fetchall()
+        for audit_id, verdict, by, at in stamped:
+            entry = latest.get(audit_id)
+            row = f"audit_log row {audit_id}: verdict ({verdict}, {by}, {at})"
+            if entry is None:
+                self.add(None, f"{row} has no WORM verdict entry (set outside the verdict API)")
+            elif (verdict, by, at) != tuple(entry[1:]):
+                theirs = f"({entry[1]}, {entry[2]}, {entry[3]})"
+                self.add(entry[0], f"{row} differs from the latest WORM verdict entry {theirs}")
+        seen = {r[0] for r in stamped}
+        for audit_id, (seq, verdict, by, at) in latest.items():
+            if audit_id not in seen:
+                msg = f"audit_log row {audit_id}: WORM verdict ({verdict}, {by}, {at}) "
+                self.add(seq, msg + "is missing from the row")
+
+
+def _batch_detail(raw: Any, table: str) -> dict[str, Any] | str:
+    """The batch detail, or what is wrong with it."""
+    try:
+        d = json.loads(raw)
+    except (TypeError, ValueError):
+        d = None
+    shape = f"expected {{table: {table!r}, first_id <= last_id, count, digest}}"
+    if not isinstance(d, dict) or d.get("table") != table or not isinstance(d.get("digest"), str):
+        return f"{raw!r}; {shape}"
+    if any(type(d.get(k)) is not int for k in ("first_id", "last_id", "count")):
+        return f"{raw!r}; {shape}"
+    return d if d["first_id"] <= d["last_id"] else f"{raw!r}; {shape}"
