@@ -41,11 +41,18 @@ def rows_digest(rows: Iterable[Sequence[Any]]) -> str:
 
 
 def append_batch_digest(
-    store: Any, table: str, first_id: int, last_id: int, *, run_id: str | None = None
+    store: Any,
+    table: str,
+    first_id: int,
+    last_id: int,
+    *,
+    run_id: str | None = None,
+    ts: str | None = None,
 ) -> Any:
     """Digest rows ``first_id..last_id`` of ``table`` and append the ``*_batch`` WORM entry.
 
     Call inside the transaction that inserted the rows, so rows and digest commit together.
+    ``ts`` stamps the entry (a simulated clock's time keeps seeded histories reproducible).
     """
     from govlib import worm
 
@@ -62,5 +69,5 @@ def append_batch_digest(
         "digest": rows_digest(tuple(r) for r in rows),
     }
     return worm.append(
-        store, BATCH_ACTIONS[table], run_id=run_id, outcome="recorded", detail=detail
+        store, BATCH_ACTIONS[table], run_id=run_id, outcome="recorded", detail=detail, ts=ts
     )

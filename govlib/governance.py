@@ -13,268 +13,27 @@ Clocks: any object with ``now() -> datetime`` (e.g. ``govlib.clock.SimClock``); 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from govlib import worm
 from govlib.chain import canonical_json
 from govlib.context import current_composition_id, current_node
 from govlib.errors import GovernanceRefused, GovlibError
+from govlib.killswitch import GovernanceError, KillSwitch, KillSwitchState, _now
+from govlib.registry import RISK_TIERS, ToolRegistry, ToolSpec
 from govlib.rules import Rule, RuleDefinitionError, RuleOutcome, evaluate_rule, load_rules
-from govlib.store import Store, iso, utc_now_iso
+from govlib.store import Store
 
 __all__ = ["Governor", "KillSwitch", "KillSwitchState", "ToolRegistry", "ToolSpec", "Rule"]
 __all__ += ["GovernanceError", "RuleOutcome", "load_rules", "save_rules", "stored_rules"]
 __all__ += ["latest_rule_outcomes", "RISK_TIERS", "RuleDefinitionError"]
 
-RISK_TIERS = ("low", "medium", "high")
 _RECORD_ERRORS = (sqlite3.Error, OSError, GovlibError)
 _REFUSAL = {"trip": "kill_switch", "deny": "deny_rule"}
-
-
-class GovernanceError(GovlibError):
-    """A governance request that cannot be done (e.g. resetting an armed kill-switch)."""
-
-
-def _now(clock: Any | None) -> str:
-    return iso(clock.now()) if clock is not None else utc_now_iso()
-
-
-def _name(field: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise GovernanceError(f"{field}: {value!r}; expected a non-empty name or text")
-    return value.strip()
-
-
-# --- kill-switch --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class KillSwitchState:
-    """The kill-switch as of its latest ``kill_switch_events`` row (none: armed).
-
-    Example:
-        >>> KillSwitch(Store(memory=True)).state().describe()
-        'Kill-switch armed (never triggered): governed calls run.'
-    """
-
-    state: str
-    by: str | None = None
-    at: str | None = None
-    reason: str | None = None
-    rule: str | None = None
-    run_id: str | None = None
-    worm_seq: int | None = None
-
-    @property
-    def armed(self) -> bool:
-        """True when governed calls may run."""
-        return self.state == "armed"
-
-    def describe(self) -> str:
-        """One plain-language line for people."""
-        if self.armed and self.by is None:
-            return "Kill-switch armed (never triggered): governed calls run."
-        if self.armed:
-            return f"Kill-switch armed: reset by {self.by} at {self.at} ({self.reason})."
-        run = f" in run {self.run_id}" if self.run_id else ""
-        return (
-            f"Kill-switch TRIGGERED by {self.by} at {self.at}{run}: {self.reason}. Every governed "
-            "call is refused until `govlib killswitch reset --by NAME --reason TEXT`."
-        )
-
-
-class KillSwitch:
-    """Armed / triggered switch; trigger and reset are rows plus WORM entries, one transaction.
-
-    Example:
-        >>> ks = KillSwitch(Store(memory=True))
-        >>> ks.trigger("Dana Ortiz", "incident 42").armed, ks.reset("Dana Ortiz", "fixed").armed
-        (False, True)
-    """
-
-    def __init__(self, store: Store, clock: Any | None = None) -> None:
-        self.store = store
-        self.clock = clock
-
-    def state(self) -> KillSwitchState:
-        """The current state (latest event; no events = armed)."""
-        rows = self.store.query(
-            "SELECT state, by, at, reason, rule, run_id, worm_seq FROM kill_switch_events "
-            "ORDER BY id DESC LIMIT 1"
-        )
-        if not rows:
-            return KillSwitchState("armed")
-        state = "triggered" if rows[0]["state"] == "triggered" else "armed"
-        return KillSwitchState(state, *tuple(rows[0])[1:])  # columns in field order
-
-    def _event(
-        self, state: str, by: str, reason: str, rule: str | None, run_id: str | None
-    ) -> None:
-        at = _now(self.clock)
-        action = "kill_switch_triggered" if state == "triggered" else "kill_switch_reset"
-        detail = {"by": by, "reason": reason}
-        entry = worm.append(
-            self.store, action, run_id=run_id, rule=rule, outcome=state, detail=detail, ts=at
-        )
-        self.store.insert(
-            "kill_switch_events",
-            {"state": state, "by": by, "reason": reason, "rule": rule, "run_id": run_id}
-            | {"at": at, "worm_seq": entry.seq},
-        )
-
-    def trigger(
-        self, by: str, reason: str, rule: str | None = None, run_id: str | None = None
-    ) -> KillSwitchState:
-        """Trigger it (already triggered: nothing written, the current state returned)."""
-        by, reason = _name("by", by), _name("reason", reason)
-        with self.store.transaction():
-            if self.state().armed:
-                self._event("triggered", by, reason, rule, run_id)
-        return self.state()
-
-    def reset(self, by: str, reason: str) -> KillSwitchState:
-        """Reset a triggered switch, by a named person with a reason (armed: refused)."""
-        by, reason = _name("by", by), _name("reason", reason)
-        with self.store.transaction():
-            current = self.state()
-            if current.armed:
-                raise GovernanceError(
-                    "kill-switch: reset refused: it is armed, not triggered; expected a "
-                    f"triggered switch ({current.describe()})"
-                )
-            self._event("reset", by, reason, None, None)
-        return self.state()
-
-
-# --- tool registry ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ToolSpec:
-    """A registered tool (MCP-style): name, description, argument JSON Schema, risk tier, enabled.
-
-    Example:
-        >>> ToolRegistry(Store(memory=True)).register("policy_lookup", "Find a policy").risk_tier
-        'low'
-    """
-
-    name: str
-    description: str
-    schema: dict[str, Any] | None
-    risk_tier: str
-    enabled: bool
-    updated_at: str
-    updated_by: str | None
-
-
-class ToolRegistry:
-    """The ``tool_registry`` table (mutable state); every change is also a WORM entry.
-
-    Example:
-        >>> reg = ToolRegistry(Store(memory=True))
-        >>> _ = reg.register("payout", "Pay a claim", {"type": "object"}, risk_tier="high")
-        >>> reg.disable("payout", by="Dana Ortiz").enabled
-        False
-    """
-
-    def __init__(self, store: Store, clock: Any | None = None) -> None:
-        self.store = store
-        self.clock = clock
-
-    def get(self, name: str) -> ToolSpec | None:
-        """The tool named ``name``, or None."""
-        rows = self.store.query("SELECT * FROM tool_registry WHERE name = ?", (name,))
-        return _spec(rows[0]) if rows else None
-
-    def all(self) -> list[ToolSpec]:
-        """Every registered tool, by name."""
-        return [_spec(r) for r in self.store.query("SELECT * FROM tool_registry ORDER BY name")]
-
-    def register(
-        self,
-        name: str,
-        description: str,
-        schema: Mapping[str, Any] | None = None,
-        risk_tier: str = "low",
-        enabled: bool = True,
-        by: str | None = None,
-    ) -> ToolSpec:
-        """Add or update a tool (``tool_registered``); the same spec again writes nothing."""
-        name = _name("name", name)
-        if risk_tier not in RISK_TIERS:
-            raise GovernanceError(f"risk_tier: {risk_tier!r}; expected one of {RISK_TIERS}")
-        if not isinstance(description, str) or not isinstance(enabled, bool):
-            raise GovernanceError(f"tool {name!r}: description must be text, enabled a boolean")
-        schema_text = _schema_text(name, schema)
-        old = self.get(name)
-        row = {"name": name, "description": description, "input_schema": schema_text}
-        row |= {"risk_tier": risk_tier, "enabled": int(enabled)}
-        if old is not None and _spec_row(old) == row:
-            return old
-        at = row["updated_at"] = _now(self.clock)
-        row["updated_by"] = by
-        digest = hashlib.sha256((schema_text or "").encode()).hexdigest()[:16]
-        detail = {"tool": name, "risk_tier": risk_tier, "enabled": enabled, "by": by}
-        detail |= {"schema_sha256": digest if schema_text else None, "changed": old is not None}
-        with self.store.transaction():
-            self.store.execute("DELETE FROM tool_registry WHERE name = ?", (name,))
-            self.store.insert("tool_registry", row)
-            worm.append(self.store, "tool_registered", outcome="registered", detail=detail, ts=at)
-        return self.get(name)  # type: ignore[return-value]
-
-    def _set_enabled(self, name: str, by: str, enabled: bool) -> ToolSpec:
-        by = _name("by", by)
-        with self.store.transaction():
-            spec = self.get(name)
-            if spec is None:
-                known = ", ".join(t.name for t in self.all()) or "none"
-                raise GovernanceError(f"tool: {name!r} is not registered; expected one of {known}")
-            if spec.enabled == enabled:
-                return spec
-            at = _now(self.clock)
-            self.store.execute(
-                "UPDATE tool_registry SET enabled = ?, updated_at = ?, updated_by = ? "
-                "WHERE name = ?",
-                (int(enabled), at, by, name),
-            )
-            action = "tool_enabled" if enabled else "tool_disabled"
-            detail = {"tool": name, "by": by}
-            worm.append(self.store, action, outcome=action[5:], detail=detail, ts=at)
-        return self.get(name)  # type: ignore[return-value]
-
-    def enable(self, name: str, by: str) -> ToolSpec:
-        """Enable a registered tool (``tool_enabled``; already enabled: no-op)."""
-        return self._set_enabled(name, by, True)
-
-    def disable(self, name: str, by: str) -> ToolSpec:
-        """Disable a registered tool (``tool_disabled``): calls to it are refused."""
-        return self._set_enabled(name, by, False)
-
-
-def _schema_text(name: str, schema: Mapping[str, Any] | None) -> str | None:
-    if schema is None:
-        return None
-    from jsonschema import exceptions, validators
-
-    try:
-        validators.validator_for(schema).check_schema(schema)
-        return canonical_json(schema)
-    except (exceptions.SchemaError, TypeError, ValueError) as exc:
-        msg = getattr(exc, "message", str(exc))
-        raise GovernanceError(f"tool {name!r}: schema is not a valid JSON Schema ({msg})") from None
-
-
-def _spec_row(spec: ToolSpec) -> dict[str, Any]:
-    schema = canonical_json(spec.schema) if spec.schema is not None else None
-    row = {"name": spec.name, "description": spec.description, "input_schema": schema}
-    return row | {"risk_tier": spec.risk_tier, "enabled": int(spec.enabled)}
-
-
-def _spec(r: sqlite3.Row) -> ToolSpec:
-    schema = json.loads(r["input_schema"]) if r["input_schema"] else None
-    fields = (r["risk_tier"], bool(r["enabled"]), r["updated_at"], r["updated_by"])
-    return ToolSpec(r["name"], r["description"], schema, *fields)
 
 
 # --- stored rules -------------------------------------------------------------------------------
