@@ -23,15 +23,17 @@ Row fields:
   payload in exception messages). ``created_at``: the clock's time when the call started.
 * ``latency_ms``: integer milliseconds of the tool alone (the clock's ``latency_ms`` decides; a
   :class:`~govlib.clock.SimClock` substitutes its model's sample).
+
+With a ``governor`` its ``guard_tool`` runs first; a refusal propagates, the tool does not run and
+no row is written. In synchronous mode a failed write raises in the caller (when the tool itself
+raised too, the write error is raised with the tool's exception as its ``__context__``).
 """
 
 from __future__ import annotations
 
-import atexit
 import functools
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,7 +42,7 @@ from typing import Any, TypeVar
 from govlib.audit_rows import DirectSink
 from govlib.clock import Clock, SystemClock
 from govlib.context import current_composition_id, current_node
-from govlib.emitter_sink import Sink
+from govlib.emitter_sink import EmitterError, Sink
 from govlib.emitter_stats import read_emitter_stats
 from govlib.hashing import output_hash
 from govlib.settings import Settings, load_settings
@@ -49,6 +51,7 @@ from govlib.tool_schema import Parameters, ToolSchemaError, compile_schema
 
 __all__ = [
     "Emitter",
+    "EmitterError",
     "ToolSchemaError",
     "tool",
     "audited",
@@ -61,6 +64,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 _ERROR_MAX = 500
 _perf = time.perf_counter_ns
 _wall = time.time_ns
+
+
+def _tool_name(fn: Callable[..., Any], name: str | None) -> str:
+    if not callable(fn):
+        raise EmitterError(f"fn: {fn!r} is not callable; expected the tool function")
+    chosen = name if name is not None else getattr(fn, "__name__", None) or type(fn).__name__
+    if not isinstance(chosen, str) or not chosen.strip():
+        raise EmitterError(f"name: {chosen!r}; expected a non-empty tool name")
+    return chosen
 
 
 class Emitter:
@@ -136,7 +148,6 @@ class Emitter:
             )
             if owned:
                 store.close()  # the sink thread opens its own connection
-            _register_exit(self)
 
     # --- wrapping ---------------------------------------------------------------------------------
     def wrap(self, fn: F, *, name: str | None = None, schema: Any = None) -> F:
@@ -157,7 +168,7 @@ class Emitter:
             >>> double(21)
             42
         """
-        tool_name = name or getattr(fn, "__name__", None) or type(fn).__name__
+        tool_name = _tool_name(fn, name)
         return self._wrap(fn, tool_name, compile_schema(schema, tool_name))
 
     def _wrap(self, fn: F, tool_name: str, is_valid: Callable[[Any], bool] | None) -> F:
@@ -247,7 +258,10 @@ class Emitter:
         return True if isinstance(self._sink, DirectSink) else self._sink.flush(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Flush, stop the sink thread and persist the stats (idempotent; calls keep working).
+        """Flush, stop the sink thread and persist the stats (idempotent).
+
+        In background mode a later call starts the sink again; in synchronous mode a store the
+        emitter opened itself is closed (later calls then raise).
 
         Example:
             >>> Emitter(Store(memory=True)).close()
@@ -276,23 +290,6 @@ class Emitter:
     def __repr__(self) -> str:
         mode = "synchronous" if self.synchronous else "background"
         return f"Emitter({self.data_dir or 'memory'}, {mode})"
-
-
-# --- flush on exit -------------------------------------------------------------------------------
-_AT_EXIT: weakref.WeakSet[Emitter] = weakref.WeakSet()
-
-
-def _register_exit(emitter: Emitter) -> None:
-    _AT_EXIT.add(emitter)
-
-
-@atexit.register
-def _close_all_at_exit() -> None:
-    for emitter in list(_AT_EXIT):
-        try:
-            emitter.close(timeout=5.0)
-        except Exception:  # noqa: BLE001, S110 - never fail interpreter exit
-            pass
 
 
 # --- module-level helpers ------------------------------------------------------------------------
@@ -338,7 +335,7 @@ def audited(
         >>> audited(len, name="length", emitter=em)("abc")
         3
     """
-    tool_name = name or getattr(fn, "__name__", None) or type(fn).__name__
+    tool_name = _tool_name(fn, name)
     is_valid = compile_schema(schema, tool_name)
     if emitter is not None:
         return emitter._wrap(fn, tool_name, is_valid)

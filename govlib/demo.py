@@ -100,7 +100,9 @@ def _export(data_dir: Path) -> str:
 
 
 def _totals(store: Any) -> dict[str, Any]:
-    runs = {r[0]: r[1] for r in store.query("SELECT status, COUNT(*) FROM workflow_runs GROUP BY 1")}
+    runs = {
+        r[0]: r[1] for r in store.query("SELECT status, COUNT(*) FROM workflow_runs GROUP BY 1")
+    }
     return {
         "runs": sum(runs.values()),
         "statuses": runs,

@@ -14,6 +14,8 @@ of all processes for ``govlib status``.
 
 from __future__ import annotations
 
+import atexit
+import itertools
 import os
 import threading
 import time
@@ -31,12 +33,24 @@ from govlib.emitter_stats import (
     read_emitter_stats,
     reset_after_fork,
 )
+from govlib.errors import GovlibError
 from govlib.store import Store, StoreError, iso
 
-__all__ = ["COUNTERS", "STATS_DIRNAME", "Sink", "SinkUnavailable", "read_emitter_stats"]
+__all__ = [
+    "COUNTERS",
+    "STATS_DIRNAME",
+    "EmitterError",
+    "Sink",
+    "SinkUnavailable",
+    "read_emitter_stats",
+]
 
 #: Seconds between two stats-file writes of one process (close and flush always write).
 STATS_EVERY_S = 1.0
+
+
+class EmitterError(GovlibError):
+    """The emitter was configured with an unusable value (a setting, a tool name)."""
 
 
 class SinkUnavailable(StoreError):
@@ -54,6 +68,7 @@ class _Marker:
 
 
 _LIVE: weakref.WeakSet[Sink] = weakref.WeakSet()
+_KEYS = itertools.count(1)  # one stats slot per sink for the life of the process
 
 
 class Sink:
@@ -93,16 +108,21 @@ class Sink:
         keyring: Any = None,
     ) -> None:
         if path is None and shared is None:
-            raise ValueError("Sink needs a store file (path=) or a shared store (shared=)")
-        for field, value in (("queue_size", queue_size), ("batch_size", batch_size)):
+            raise EmitterError("Sink: needs a store file (path=) or a shared store (shared=)")
+        for field, value in (
+            ("emitter_queue_size", queue_size),
+            ("emitter_batch_size", batch_size),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{field}: {value!r}; expected an integer >= 1")
-        if not interval_s > 0:
-            raise ValueError(f"interval_s: {interval_s!r}; expected a number of seconds > 0")
+                raise EmitterError(f"setting {field}: {value!r}; expected an integer >= 1")
+        if not isinstance(interval_s, (int, float)) or not interval_s > 0:
+            raise EmitterError(
+                f"setting emitter_flush_interval_s: {interval_s!r}; expected seconds > 0"
+            )
         self.path, self.data_dir, self._shared = path, data_dir, shared
         self._maxsize, self._batch, self._interval = queue_size, batch_size, float(interval_s)
         self._keyring = keyring
-        self._key = id(self)
+        self._key = next(_KEYS)
         self._reset()
         _LIVE.add(self)
 
@@ -290,6 +310,16 @@ def _reset_after_fork() -> None:
     reset_after_fork()
     for sink in list(_LIVE):
         sink._after_fork()
+
+
+@atexit.register
+def _close_all_at_exit() -> None:
+    """Flush every live sink when the interpreter exits (a sink with a running thread is alive)."""
+    for sink in list(_LIVE):
+        try:
+            sink.close(timeout=5.0)
+        except Exception:  # noqa: BLE001, S110 - never fail interpreter exit
+            pass
 
 
 if hasattr(os, "register_at_fork"):

@@ -1,8 +1,9 @@
 """Emitter counters on disk: one ``DIR/emitter-stats/<pid>.json`` per process, summed on read.
 
 Each process writes the sum over its emitters on that data dir (atomic replace: a reader never sees
-half a file); :func:`read_emitter_stats` adds up every process's file for ``govlib status``. A
-crashed process's file stays, so its drops remain visible until the data dir is wiped.
+half a file); :func:`read_emitter_stats` adds up every ``*.json`` there for ``govlib status``. A
+finished or crashed process's file stays, so its drops remain visible until the data dir is wiped;
+a file left by an earlier process with the same pid is renamed ``<pid>-<mtime_ns>.json`` first.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ STATS_DIRNAME = "emitter-stats"
 
 _STATS_LOCK = threading.Lock()
 _PROCESS_STATS: dict[str, dict[int, dict[str, Any]]] = {}
+#: Data dirs whose ``<pid>.json`` this process owns (a reused pid's old file was set aside).
+_CLAIMED: set[str] = set()
 
 
 def persist_stats(data_dir: Path, key: int, snapshot: dict[str, Any]) -> None:
@@ -59,8 +62,15 @@ def persist_stats(data_dir: Path, key: int, snapshot: dict[str, Any]) -> None:
         total["updated_at"] = iso(datetime.now(UTC))
         folder = data_dir / STATS_DIRNAME
         folder.mkdir(exist_ok=True)
-        path = folder / f"{os.getpid()}.json"
-        tmp = folder / f".{os.getpid()}.json.tmp"
+        pid = os.getpid()
+        path = folder / f"{pid}.json"
+        if str(data_dir) not in _CLAIMED:  # a file left by an earlier process with our pid
+            try:
+                os.replace(path, folder / f"{pid}-{path.stat().st_mtime_ns}.json")
+            except FileNotFoundError:
+                pass
+            _CLAIMED.add(str(data_dir))
+        tmp = folder / f".{pid}.json.tmp"
         tmp.write_text(json.dumps(total, sort_keys=True))
         os.replace(tmp, path)
 
@@ -105,3 +115,4 @@ def reset_after_fork() -> None:
     global _STATS_LOCK
     _STATS_LOCK = threading.Lock()
     _PROCESS_STATS.clear()
+    _CLAIMED.clear()

@@ -81,7 +81,15 @@ def read_export(path: Path, summary: IngestSummary) -> Iterator[SpanRecord]:
     """Spans of one export file; unreadable lines and spans go to ``summary.problems``.
 
     A ``.json`` file holding one (pretty-printed) request is read whole; otherwise each non-blank
-    line is one request.
+    line is one request. Counts go to ``summary.files`` / ``summary.lines``.
+
+    Example:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "t.jsonl"
+        >>> _ = p.write_text('{"resourceSpans": []}\\n{oops\\n')
+        >>> s = IngestSummary()
+        >>> (list(read_export(p, s)), s.lines, len(s.problems))
+        ([], 2, 1)
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -119,6 +127,20 @@ def ingest_paths(
 
     Every span of every file is indexed first, so a trace split over lines or files resolves
     to the same workflow run. Re-ingesting a file writes nothing new.
+
+    Parameters
+    ----------
+    store : Store
+        Where to write (its ``Settings.default_tenant`` fills ``config.default_tenant``).
+    paths : sequence of paths
+        Export files, or directories read recursively for ``*.json`` / ``*.jsonl``.
+    config : IngestConfig, optional
+        Attribute names and label mapping (default: :class:`IngestConfig()`).
+
+    Returns
+    -------
+    IngestSummary
+        New rows, rows already there, and every line, span or event left out with the reason.
 
     Raises
     ------
@@ -179,8 +201,11 @@ def record_from_sdk_span(span: Any, source: str = "live") -> SpanRecord:
     """A finished ``opentelemetry.sdk.trace.ReadableSpan`` as a :class:`SpanRecord`.
 
     Example:
-        >>> callable(record_from_sdk_span)
-        True
+        >>> from opentelemetry.sdk.trace import TracerProvider
+        >>> span = TracerProvider(shutdown_on_exit=False).get_tracer("t").start_span("chat")
+        >>> span.end()
+        >>> (record_from_sdk_span(span).name, record_from_sdk_span(span).parent_id)
+        ('chat', None)
     """
     ctx, parent = span.get_span_context(), span.parent
     events = tuple(
@@ -212,7 +237,16 @@ class GovlibSpanProcessor(_ProcessorBase):  # type: ignore[misc,valid-type]
     thread that ends a span: when a trace's top span ends, every ``batch_size`` spans, and on
     ``force_flush``/``shutdown``. A failed write is logged and kept for the next flush (at most
     ``max_pending`` spans; beyond that the oldest are dropped and counted), never raised into
-    the agent.
+    the agent. ``summary``, ``write_errors`` and ``dropped`` tell what happened.
+
+    Parameters
+    ----------
+    store_or_dir : Store or path
+        A store, or a data dir / ``govlib.sqlite`` path (opened here, closed on ``shutdown``).
+    config : IngestConfig, optional
+        As for :func:`ingest_paths`.
+    batch_size, max_pending : int
+        Spans per write when no trace ends sooner; spans kept while writes fail.
 
     Example:
         >>> from opentelemetry.sdk.trace import TracerProvider
@@ -273,7 +307,7 @@ class GovlibSpanProcessor(_ProcessorBase):  # type: ignore[misc,valid-type]
             genai = ctx.composition_id in self._genai
             self._pending.append(map_span(record, ctx, self.config, genai_composition=genai))
             self._index.discard(trace_id, span_id)
-            if ctx.top:
+            if ctx.top or ctx.composition_id == span_id:  # the run is complete
                 self._genai.discard(ctx.composition_id)
             if ctx.top or len(self._pending) >= self.batch_size:
                 self._flush()

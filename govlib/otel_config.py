@@ -75,7 +75,12 @@ class IngestConfig:
         return cls(**values)
 
     def verdict_for(self, label: Any) -> str | None:
-        """``accept``/``reject`` for an evaluation label, or None when it maps to neither."""
+        """``accept``/``reject`` for an evaluation label (case-insensitive), or None.
+
+        Example:
+            >>> IngestConfig().verdict_for("FAIL")
+            'reject'
+        """
         text = str(label).strip().lower()
         if text in {str(x).strip().lower() for x in self.accept_labels}:
             return "accept"
@@ -85,5 +90,10 @@ class IngestConfig:
 
 
 def with_default_tenant(config: IngestConfig, tenant: str) -> IngestConfig:
-    """The config with ``default_tenant`` filled in when it is None."""
+    """The config with ``default_tenant`` filled in when it is None.
+
+    Example:
+        >>> with_default_tenant(IngestConfig(), "acme").default_tenant
+        'acme'
+    """
     return config if config.default_tenant else replace(config, default_tenant=tenant)

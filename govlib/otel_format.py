@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,7 +40,7 @@ __all__ = [
 STATUS_UNSET, STATUS_OK, STATUS_ERROR = 0, 1, 2
 _STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 _STATUS_NAMES |= {"UNSET": 0, "OK": 1, "ERROR": 2}
-_HEX = frozenset("0123456789abcdefABCDEF")
+_HEX = re.compile("[0-9a-fA-F]+")
 _MAX_NS = 253_402_300_799_999_999_999  # 9999-12-31T23:59:59.999999999Z
 
 
@@ -125,7 +126,7 @@ def decode_id(value: Any, nbytes: int, field: str) -> str:
     expected = f"{2 * nbytes} hex digits or {nbytes} bytes in base64, not all zero"
     if not isinstance(value, str):
         raise OtelFormatError(field, value, expected)
-    if len(value) == 2 * nbytes and all(c in _HEX for c in value):
+    if len(value) == 2 * nbytes and _HEX.fullmatch(value):
         text = value.lower()
     else:
         try:
@@ -152,6 +153,47 @@ def _int(value: Any, field: str) -> int:
     raise OtelFormatError(field, value, "an integer (number or decimal string)")
 
 
+def _double(raw: Any, field: str) -> float:
+    words = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+    if raw in words:
+        return words[raw]
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return float(raw)
+    raise OtelFormatError(field, raw, "a number (doubleValue)")
+
+
+def _array(raw: Any, field: str) -> list[Any]:
+    items = raw.get("values") if isinstance(raw, Mapping) else raw
+    if not isinstance(items, list | None):
+        raise OtelFormatError(field, raw, "an arrayValue {values: [...]}")
+    return [any_value(v, field) for v in items or ()]
+
+
+def _kvlist(raw: Any, field: str) -> dict[str, Any]:
+    return attributes(raw.get("values") if isinstance(raw, Mapping) else raw, field)
+
+
+def _bytes(raw: Any, field: str) -> bytes:
+    try:
+        return base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError, TypeError):
+        raise OtelFormatError(field, raw, "base64 bytes (bytesValue)") from None
+
+
+_CONVERT: dict[str, Any] = {
+    "stringValue": lambda raw, field: raw,
+    "boolValue": lambda raw, field: bool(raw),
+    "intValue": _int,
+    "doubleValue": _double,
+    "arrayValue": _array,
+    "kvlistValue": _kvlist,
+    "bytesValue": _bytes,
+}
+_CONVERT |= {
+    "".join("_" + c.lower() if c.isupper() else c for c in k): f for k, f in _CONVERT.items()
+}
+
+
 def any_value(value: Any, field: str = "value") -> Any:
     """A protobuf-JSON ``AnyValue`` as a Python value (``{}`` -> None, kvlist -> dict).
 
@@ -161,25 +203,12 @@ def any_value(value: Any, field: str = "value") -> Any:
     """
     if not isinstance(value, Mapping):
         raise OtelFormatError(field, value, "an AnyValue object such as {'stringValue': ...}")
+    for kind, raw in value.items():
+        convert = _CONVERT.get(kind)
+        if convert is not None:
+            return convert(raw, field)
     if not value:
         return None
-    if "stringValue" in value or "string_value" in value:
-        return _get(value, "stringValue", "string_value")
-    if "boolValue" in value or "bool_value" in value:
-        return bool(_get(value, "boolValue", "bool_value"))
-    if "intValue" in value or "int_value" in value:
-        return _int(_get(value, "intValue", "int_value"), field)
-    if "doubleValue" in value or "double_value" in value:
-        raw = _get(value, "doubleValue", "double_value")
-        words = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
-        return words[raw] if raw in words else float(raw)
-    if "arrayValue" in value or "array_value" in value:
-        items = (_get(value, "arrayValue", "array_value") or {}).get("values") or []
-        return [any_value(v, field) for v in items]
-    if "kvlistValue" in value or "kvlist_value" in value:
-        return attributes((_get(value, "kvlistValue", "kvlist_value") or {}).get("values"), field)
-    if "bytesValue" in value or "bytes_value" in value:
-        return base64.b64decode(_get(value, "bytesValue", "bytes_value"))
     raise OtelFormatError(field, dict(value), "one of stringValue, intValue, doubleValue, ...")
 
 
@@ -196,9 +225,14 @@ def attributes(items: Any, field: str = "attributes") -> dict[str, Any]:
         raise OtelFormatError(field, items, "a list of {key, value} objects")
     out: dict[str, Any] = {}
     for item in items:
-        if not isinstance(item, Mapping) or not isinstance(item.get("key"), str):
+        key = item.get("key") if isinstance(item, dict) else None
+        if not isinstance(key, str):
             raise OtelFormatError(field, item, "a {key, value} object with a string key")
-        out[item["key"]] = any_value(item.get("value") or {}, f"{field}[{item['key']}]")
+        value = item.get("value")
+        if type(value) is dict and len(value) == 1 and "stringValue" in value:
+            out[key] = value["stringValue"]  # the common case, without the general path
+        else:
+            out[key] = any_value(value or {}, f"{field}[{key}]")
     return out
 
 
@@ -207,7 +241,7 @@ def ns_to_iso(ns: int) -> str:
 
     Example:
         >>> ns_to_iso(1_795_430_922_605_862_243)
-        '2026-11-23T10:08:42.605862Z'
+        '2026-11-23T10:48:42.605862Z'
     """
     secs, rest = divmod(ns, 1_000_000_000)
     return datetime.fromtimestamp(secs, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{rest // 1000:06d}Z"
@@ -327,6 +361,9 @@ def parse_request(obj: Any, source: str) -> tuple[list[SpanRecord], list[OtelFor
                     spans.append(span_record(span, resource, source))
                 except OtelFormatError as exc:
                     problems.append(exc.at(source))
+                except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                    expected = f"a valid OTLP span ({type(exc).__name__}: {exc})"
+                    problems.append(OtelFormatError("span", span, expected, source=source))
     return spans, problems
 
 

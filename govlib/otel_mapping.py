@@ -59,7 +59,7 @@ _CACHE_WRITE = (
     "gen_ai.usage.cache_creation_input_tokens",
     "gen_ai.usage.input_tokens.cache_write",
 )
-_USAGE = _INPUT + _OUTPUT + _CACHE_READ + _CACHE_WRITE
+_USAGE = frozenset(_INPUT + _OUTPUT + _CACHE_READ + _CACHE_WRITE)
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
 _ERROR_MAX = 500
 
@@ -204,8 +204,14 @@ def _provider_cost(attrs: Mapping[str, Any]) -> tuple[float | None, str | None]:
 
 
 def has_usage(span: SpanRecord) -> bool:
-    """True when the span reports token usage."""
-    return any(k in span.attributes for k in _USAGE)
+    """True when the span reports token usage.
+
+    Example:
+        >>> has_usage(SpanRecord("1" * 32, "2" * 16, None, "chat", 1, 9,
+        ...     attributes={"gen_ai.usage.output_tokens": 3}))
+        True
+    """
+    return not _USAGE.isdisjoint(span.attributes)
 
 
 def receipt_call(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> dict[str, Any]:
@@ -254,6 +260,13 @@ def run_row(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> dict[st
 
     The name is ``gen_ai.workflow.name``, else ``gen_ai.agent.name``, else the span name; the
     workflow id is ``otel:`` + that name.
+
+    Example:
+        >>> s = SpanRecord("1" * 32, "2" * 16, None, "invoke_agent bot", 10**18, 10**18 + 1,
+        ...     attributes={"gen_ai.agent.name": "bot"})
+        >>> r = run_row(s, SpanContext("2" * 16, "bot", True, True), IngestConfig())
+        >>> (r["workflow_id"], r["status"], r["tenant_id"])
+        ('otel:bot', 'completed', 'default')
     """
     attrs = span.attributes
     name = attrs.get("gen_ai.workflow.name") or attrs.get("gen_ai.agent.name") or span.name
@@ -271,7 +284,15 @@ def run_row(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> dict[st
 
 
 def evaluations(span: SpanRecord, is_tool: bool, config: IngestConfig) -> list[Evaluation]:
-    """The ``gen_ai.evaluation.result`` events of a span, each with its verdict or skip reason."""
+    """The ``gen_ai.evaluation.result`` events of a span, each with its verdict or skip reason.
+
+    Example:
+        >>> from govlib.otel_format import EventRecord
+        >>> ev = EventRecord("gen_ai.evaluation.result", 5, {"gen_ai.evaluation.score.label": "pass"})
+        >>> s = SpanRecord("1" * 32, "2" * 16, None, "execute_tool x", 1, 9, events=(ev,))
+        >>> [(e.verdict, e.by) for e in evaluations(s, True, IngestConfig())]
+        [('accept', 'otel-evaluator')]
+    """
     out = []
     events = [e for e in span.events if e.name == EVALUATION_EVENT]
     for i, ev in enumerate(events):
@@ -297,29 +318,44 @@ def map_span(
 
     ``genai_composition``: the span's composition holds tool or model spans (a trace-id
     composition gets a ``workflow_runs`` row only then).
+
+    Example:
+        >>> s = SpanRecord("1" * 32, "2" * 16, None, "execute_tool x", 1, 9)
+        >>> m = map_span(s, SpanContext("1" * 32, None, True, True), IngestConfig(),
+        ...     genai_composition=True)
+        >>> (m.tool["tool_name"], m.receipt, m.run)
+        ('x', None, None)
     """
     out = MappedSpan(span, ctx)
     op = operation(span.attributes, span.name)
-    try:
-        if op == TOOL_OP:
+    if op == TOOL_OP:
+        try:
             out.tool = tool_row(span, ctx, config)
-        elif has_usage(span) and (op not in INVOKE_OPS or not ctx.has_model_child):
+        except OtelFormatError as exc:
+            out.problems.append(exc)
+    if has_usage(span) and (op not in INVOKE_OPS or not ctx.has_model_child):
+        try:
             out.receipt = receipt_call(span, ctx, config)
-        elif op in MODEL_OPS:
-            out.note = "model span without token usage (no receipt)"
-    except OtelFormatError as exc:
-        out.problems.append(exc)
+        except OtelFormatError as exc:
+            out.problems.append(exc)
+    elif op in MODEL_OPS:
+        out.note = "model span(s) without token usage (no receipt)"
     is_run = op in INVOKE_OPS and ctx.composition_id == span.span_id
     if not is_run and ctx.composition_is_trace and ctx.top and genai_composition:
         is_run = op not in (TOOL_OP, *MODEL_OPS)
     if is_run:
         out.run = run_row(span, ctx, config)
-    out.evaluations = evaluations(span, out.tool is not None, config)
+    out.evaluations = evaluations(span, op == TOOL_OP, config)
     return out
 
 
 def is_genai(span: SpanRecord) -> bool:
-    """True for a tool span or a span reporting token usage."""
+    """True for a tool span or a span reporting token usage.
+
+    Example:
+        >>> is_genai(SpanRecord("1" * 32, "2" * 16, None, "execute_tool x", 1, 9))
+        True
+    """
     return operation(span.attributes, span.name) == TOOL_OP or has_usage(span)
 
 

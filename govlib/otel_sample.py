@@ -34,7 +34,7 @@ def _at(seconds: float) -> int:
     return BASE_NS + round(seconds * 1_000_000_000)
 
 
-def _providers(seed: int) -> tuple[Any, dict[str, Any]]:
+def _providers(seed: int, processors: Sequence[Any]) -> tuple[Any, dict[str, Any]]:
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -57,8 +57,12 @@ def _providers(seed: int) -> tuple[Any, dict[str, Any]]:
     }
     tracers = {}
     for key, attrs in resources.items():
-        provider = TracerProvider(resource=Resource(attrs), id_generator=SeededIds())
+        provider = TracerProvider(
+            resource=Resource(attrs), id_generator=SeededIds(), shutdown_on_exit=False
+        )
         provider.add_span_processor(SimpleSpanProcessor(exporter))
+        for extra in processors:
+            provider.add_span_processor(extra)
         tracers[key] = provider.get_tracer("govlib.otel_sample", "1.0")
     return exporter, tracers
 
@@ -108,13 +112,14 @@ def _evaluate(span: Any, metric: str, label: str, score: float, at: float) -> No
     )
 
 
-def sample_spans(seed: int = 10) -> list[Any]:
+def sample_spans(seed: int = 10, processors: Sequence[Any] = ()) -> list[Any]:
     """The sample's finished SDK spans (``ReadableSpan``), in the order they ended.
 
     Three traces: a ``claims_triage`` workflow (triage agent: a priced chat with cache reads, a
     tool judged ``pass``, a failing tool, a chat of a model missing from the price table, a tool
     judged ``fail``); a ``support_bot`` agent (a chat with a provider-reported cost, a tool judged
     ``partial``); and an HTTP request whose tool call sits under no agent span (plus a DB span).
+    ``processors`` are added to every tracer provider too (e.g. a ``GovlibSpanProcessor``).
 
     Example:
         >>> [s.name for s in sample_spans()][:2]
@@ -122,7 +127,7 @@ def sample_spans(seed: int = 10) -> list[Any]:
     """
     from opentelemetry.trace import Status, StatusCode
 
-    exporter, tracers = _providers(seed)
+    exporter, tracers = _providers(seed, processors)
     t = _Trace(tracers["claims"])
     flow = {"gen_ai.operation.name": "invoke_workflow", "gen_ai.workflow.name": "claims_triage"}
     root = t.span("invoke_workflow claims_triage", None, 0.0, None, flow)
@@ -222,7 +227,7 @@ def write_sample(path: str | Path, *, ids: str = "hex") -> Path:
         >>> import tempfile, os
         >>> p = write_sample(os.path.join(tempfile.mkdtemp(), "t.jsonl"))
         >>> len(p.read_text().splitlines())
-        4
+        3
     """
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)

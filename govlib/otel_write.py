@@ -114,7 +114,16 @@ def _tool_audit_id(store: Store, trace_id: str, span_id: str) -> int | None:
 def write_mapped(
     store: Store, items: list[MappedSpan], summary: IngestSummary, ledger: Ledger
 ) -> None:
-    """Write mapped spans in ONE transaction, skipping what ``ingested_spans`` already holds."""
+    """Write mapped spans in ONE transaction, skipping what ``ingested_spans`` already holds.
+
+    Counts and reasons go to ``summary``; receipts are written through ``ledger``.
+
+    Example:
+        >>> store, summary = Store(memory=True), IngestSummary()
+        >>> write_mapped(store, [], summary, Ledger(store))
+        >>> summary.new_total
+        0
+    """
     now = utc_now_iso()
     marks: list[dict[str, Any]] = []
 

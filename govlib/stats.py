@@ -1,12 +1,9 @@
 """Dashboard statistics per tool and per workflow, aggregated by DuckDB SQL over the read path.
 
-Counts, rates and exact quantiles (``quantile_cont``) run in DuckDB. The newest calls of every
-group come back as one ``max_by(..., n)`` list per group, after a cut-off on ``created_at`` that
-lets DuckDB skip old row groups (groups the cut-off leaves short are fetched again without it);
-the rules then run on all groups at once as one 2-D array (:func:`govlib.spc.western_electric_rows`).
-Control charts are on log(latency) (latencies below ``spc_min_latency_ms`` count as that), so the
-centre line in ms is the geometric mean (``center_ms``); ``avg`` stays the arithmetic mean.
-"""
+Counts, rates and exact quantiles (``quantile_cont``) run in DuckDB; the newest calls of every group
+come back as one ``max_by(..., n)`` list each, and the rules run on all groups as one 2-D array.
+Charts are on log(latency) (below ``spc_min_latency_ms`` counts as that), so the centre line in ms
+is the geometric mean (``center_ms``); ``avg`` stays the arithmetic mean."""
 
 from __future__ import annotations
 
@@ -22,6 +19,7 @@ from govlib.settings import Settings, load_settings
 
 __all__ = ["tool_stats", "workflow_stats", "tool_series", "workflow_series"]
 
+_ISO = "%Y-%m-%dT%H:%M:%S.%fZ"  # the store's created_at format (sorts as text)
 # Each source: grp, k1/k2 = order key (newest = largest), y = the charted value; filters are
 # (tenant is None OR tenant matches) AND (since is None OR time >= since), all as ? parameters.
 _SRC = {
@@ -37,18 +35,15 @@ _SRC = {
  FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
  WHERE r.ended_at IS NOT NULL AND (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?)""",
 }
-_CUT_SRC = {  # cheap sources for the cut-off (any cut-off is safe: short groups are re-fetched)
-    "tool": _SRC["tool"],
-    "workflow": """SELECT created_at AS k1, id AS k2 FROM audit_log
- WHERE composition_id IS NOT NULL AND (? OR tenant_id = ?) AND (? OR created_at >= ?)""",
-    "run": """SELECT started_at AS k1, composition_id AS k2 FROM workflow_runs
- WHERE ended_at IS NOT NULL AND (? OR tenant_id = ?) AND (? OR started_at >= ?)""",
+_SPAN = {  # oldest and newest order key, unfiltered (DuckDB answers from column statistics)
+    "tool": "SELECT min(created_at), max(created_at) FROM audit_log",
+    "workflow": "SELECT min(created_at), max(created_at) FROM audit_log",
+    "run": "SELECT min(started_at), max(started_at) FROM workflow_runs",
 }
 _AGG = """WITH t AS ({src}) SELECT grp, count(*), avg(CAST(success AS DOUBLE)),
  avg(CAST(schema_valid AS DOUBLE)), count(*) FILTER (WHERE human_verdict = 'accept'),
  count(*) FILTER (WHERE human_verdict = 'reject'), quantile_cont(y, [0.5, 0.95]), avg(y), max(y),
  count(success), count(y) FROM t GROUP BY grp ORDER BY grp"""
-_CUT = "WITH t AS ({src}) SELECT k1 FROM t ORDER BY k1 DESC, k2 DESC LIMIT 1 OFFSET ?"
 _WIN = """WITH t AS ({src}) SELECT grp,
  max_by(success, (k1, k2), ?) FILTER (WHERE success IS NOT NULL),
  max_by(y, (k1, k2), ?) FILTER (WHERE y IS NOT NULL)
@@ -56,9 +51,8 @@ _WIN = """WITH t AS ({src}) SELECT grp,
 _SQL = {  # built once from the constants above; user values only ever travel as ? parameters
     (kind, name): tmpl.replace("{src}", src)
     for kind in _SRC
-    for name, tmpl, src in (("agg", _AGG, _SRC[kind]), ("cut", _CUT, _CUT_SRC[kind]),
-                            ("win", _WIN, _SRC[kind]))
-}  # fmt: skip
+    for name, tmpl, src in (("agg", _AGG, _SRC[kind]), ("win", _WIN, _SRC[kind]))
+}
 _RUNS = """WITH bad AS (SELECT DISTINCT composition_id FROM audit_log
  WHERE composition_id IS NOT NULL AND success IS DISTINCT FROM 1)
 SELECT w.name, count(*), avg(CASE WHEN r.status = 'completed' AND b.composition_id IS NULL
@@ -95,7 +89,7 @@ def _connect(con_or_store: Any) -> duckdb.DuckDBPyConnection:
 def _filters(
     con: duckdb.DuckDBPyConnection, table: str, column: str, tenant: str | None, since: Any
 ) -> list[Any]:
-    """Parameters for ``_FILTER``; ``since`` is matched to the column's type (ISO text or time)."""
+    """Parameters of a source's (tenant, since) filter; ``since`` takes the column's type."""
     if since is None:
         return [tenant is None, tenant, True, None]
     if isinstance(since, str):
@@ -109,39 +103,50 @@ def _filters(
     ).fetchone()
     kind = str(row[0]).upper() if row else "VARCHAR"
     if kind == "VARCHAR":
-        value: Any = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        value: Any = moment.strftime(_ISO)
     else:
         value = moment if "TIME ZONE" in kind else moment.replace(tzinfo=None)
     return [tenant is None, tenant, False, value]
 
 
-def _windows(
-    con: duckdb.DuckDBPyConnection, kind: str, params: list[Any], counts: dict[str, tuple]
-) -> dict[str, tuple[list, list]]:
-    """Per group: (newest ``need`` success values, newest ``need`` y values), newest first.
+def _cut(lo: Any, hi: Any, frac: float) -> Any:
+    """The order key ``frac`` of the way back from ``hi`` to ``lo``, as ISO text when the keys are
+    text; None (no cut-off) when ``frac`` >= 1 or the keys do not parse. Only a guess: see below."""
+    try:
+        if frac >= 1:
+            return None
+        if isinstance(hi, str):
+            a, b = datetime.fromisoformat(lo), datetime.fromisoformat(hi)
+            return (b - (b - a) * frac).strftime(_ISO)
+        return hi - (hi - lo) * frac
+    except (TypeError, ValueError):
+        return None
 
-    ``counts`` maps group -> (need, values of success, values of y) expected in total.
+
+def _windows(
+    con: duckdb.DuckDBPyConnection, kind: str, params: list[Any], need: int, counts: dict
+) -> dict[str, tuple[list, list]]:
+    """Per group: its newest ``need`` success values and y values (newest first).
+
+    ``counts`` maps group -> (success values, y values) in the filtered source. The first query
+    keeps only keys after a cut-off guessed from the key span (so DuckDB skips old row groups);
+    groups left short are fetched again with a cut-off 8x further back, at last with none. Any
+    cut-off gives exact windows: a group with ``need`` rows after it has its newest there.
     """
-    need = max((c[0] for c in counts.values()), default=0)
-    if not counts or need == 0:
-        return {}
-    k = 4 * need * len(counts)
-    cut = None
-    if sum(c[2] for c in counts.values()) > k:
-        row = con.execute(_SQL[kind, "cut"], [*params, k]).fetchone()
-        cut = row[0] if row else None
-    out: dict[str, tuple[list, list]] = {}
-    rows = con.execute(_SQL[kind, "win"], [*params, need, need, cut is None, cut, True, []])
-    for grp, s, y in rows.fetchall():
-        out[grp] = (s or [], y or [])
-    short = [
-        g
-        for g, (n, ns, ny) in counts.items()
-        if len(out.get(g, ([], []))[0]) < min(n, ns) or len(out.get(g, ([], []))[1]) < min(n, ny)
-    ]
-    if short:
-        rows = con.execute(_SQL[kind, "win"], [*params, need, need, True, None, False, short])
-        out.update({g: (s or [], y or []) for g, s, y in rows.fetchall()})
+    out: dict[str, tuple[list, list]] = {g: ([], []) for g in counts}
+    lo, hi = con.execute(_SPAN[kind]).fetchone()  # type: ignore[misc]
+    frac = 4 * need * len(counts) / max(1, sum(c[1] for c in counts.values()))
+    todo: list[str] | None = None  # None: every group
+    while todo is None or todo:
+        cut = _cut(lo, hi, frac)
+        args = [*params, need, need, cut is None, cut, todo is None, todo or []]
+        for g, s, y in con.execute(_SQL[kind, "win"], args).fetchall():
+            out[g] = (s or [], y or [])
+        lens = {g: (len(s), len(y)) for g, (s, y) in out.items()}  # never above what is expected
+        todo = [g for g, (ns, ny) in counts.items() if lens[g] != (min(need, ns), min(need, ny))]
+        if cut is None:
+            break
+        frac *= 8
     return out
 
 
@@ -167,6 +172,11 @@ def _chart_columns(series: list[np.ndarray], st: Settings) -> dict[str, Any]:
     return cols
 
 
+def _put(df: pd.DataFrame, cols: dict[str, Any], prefix: str = "") -> None:
+    for col, vals in cols.items():  # lists (sparklines) go in as one object per row
+        df[prefix + col] = pd.Series(list(vals), dtype=object) if col == "sparkline" else vals
+
+
 def _group_stats(
     con: duckdb.DuckDBPyConnection, kind: str, params: list[Any], st: Settings, also: Any = ()
 ) -> pd.DataFrame:
@@ -177,8 +187,7 @@ def _group_stats(
     extra = sorted({g for g in also if g not in seen})
     rows = sorted(rows + [(g, 0, None, None, 0, 0, None, None, None, 0, 0) for g in extra])
     need = st.spc_window + st.spc_recent
-    counts = {r[0]: (need, r[9], r[10]) for r in rows}
-    wins = _windows(con, kind, params, counts)
+    wins = _windows(con, kind, params, need, {r[0]: (r[9], r[10]) for r in rows})
     df = pd.DataFrame(
         {"name": pd.Series([r[0] for r in rows], dtype=str), "count": [r[1] for r in rows]}
     )
@@ -200,8 +209,7 @@ def _group_stats(
     df["accept_pill"] = pd.Series([spc.pill(x, st) for x in rate], dtype=object)
     ok = [np.array(wins.get(g, ([], []))[0][::-1], dtype=float) for g in df["name"]]
     lat = [np.array(wins.get(g, ([], []))[1][::-1], dtype=float) for g in df["name"]]
-    for col, vals in _chart_columns(lat, st).items():
-        df[col] = pd.Series(list(vals), dtype=object) if col == "sparkline" else vals
+    _put(df, _chart_columns(lat, st))
     badges = [spc.drift_badge(s, y, settings=st) for s, y in zip(ok, lat, strict=True)]
     ladder = [
         spc.sampling_recommendation(
@@ -235,13 +243,10 @@ def tool_stats(
 
     Parameters
     ----------
-    con_or_store
-        A DuckDB connection with ``audit_log``/``workflow_runs``/``workflows``, or anything
-        :func:`govlib.analytics.connect` accepts.
-    tenant, since
-        Only calls of this tenant / created at or after this moment (naive means UTC).
-    settings
-        Thresholds (default: :func:`govlib.settings.load_settings`).
+    con_or_store : a DuckDB connection with ``audit_log``, ``workflow_runs`` and ``workflows``,
+        or anything :func:`govlib.analytics.connect` accepts.
+    tenant, since : only calls of this tenant / created at or after this moment (naive = UTC).
+    settings : thresholds (default: :func:`govlib.settings.load_settings`).
 
     Example:
         >>> con = duckdb.connect()
@@ -278,13 +283,13 @@ def workflow_stats(
 
     Example:
         >>> con = duckdb.connect()
-        >>> _ = con.execute("CREATE TABLE workflows AS SELECT 'w1' AS id, 'claims' AS name")
-        >>> _ = con.execute("CREATE TABLE workflow_runs AS SELECT 'r1' AS composition_id, 'w1' AS "
-        ...     "workflow_id, 't' AS tenant_id, '2026-01-01T00:00:00Z' AS started_at, "
-        ...     "'2026-01-01T00:00:02Z' AS ended_at, 'completed' AS status")
-        >>> _ = con.execute("CREATE TABLE audit_log AS SELECT 't' AS tenant_id, 'ocr' AS "
-        ...     "tool_name, 1 AS id, 'r1' AS composition_id, 1 AS success, 1 AS schema_valid, "
-        ...     "5 AS latency_ms, NULL AS human_verdict, '2026-01-01T00:00:01Z' AS created_at")
+        >>> _ = con.execute("CREATE TABLE workflows AS SELECT 'w1' AS id, 'claims' AS name; "
+        ...     "CREATE TABLE workflow_runs AS SELECT 'r1' AS composition_id, 'w1' AS workflow_id, "
+        ...     "'t' AS tenant_id, '2026-01-01T00:00:00Z' AS started_at, '2026-01-01T00:00:02Z' "
+        ...     "AS ended_at, 'completed' AS status; CREATE TABLE audit_log AS SELECT 't' AS "
+        ...     "tenant_id, 'ocr' AS tool_name, 1 AS id, 'r1' AS composition_id, 1 AS success, 1 AS "
+        ...     "schema_valid, 5 AS latency_ms, NULL AS human_verdict, '2026-01-01T00:00:01Z' AS "
+        ...     "created_at")
         >>> workflow_stats(con, settings=Settings())[["workflow_name", "run_count", "count"]]
           workflow_name  run_count  count
         0        claims          1      1
@@ -297,15 +302,10 @@ def workflow_stats(
     ).astype({"name": str})
     call_params = _filters(con, "audit_log", "created_at", tenant, since)
     calls = _group_stats(con, "workflow", call_params, st, also=runs["name"])
-    need = st.spc_window + st.spc_recent
-    counts = {g: (need, 0, n) for g, n in zip(runs["name"], runs["finished"], strict=True)}
-    wins = _windows(con, "run", run_params, counts)
+    counts = {g: (0, n) for g, n in zip(runs["name"], runs["finished"], strict=True)}
+    wins = _windows(con, "run", run_params, st.spc_window + st.spc_recent, counts)
     durations = [_durations(wins.get(g, ([], []))[1][::-1]) for g in runs["name"]]
-    chart = _chart_columns(durations, st)
-    for col, vals in chart.items():
-        runs["duration_" + col] = (
-            pd.Series(list(vals), dtype=object) if col == "sparkline" else vals
-        )
+    _put(runs, _chart_columns(durations, st), "duration_")
     df = calls.merge(runs.drop(columns="finished"), on="name", how="left")
     df["run_count"] = df["run_count"].fillna(0).astype(int)
     dur = [c for c in df.columns if c.startswith("duration_")]

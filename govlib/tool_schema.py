@@ -106,7 +106,7 @@ def _fast_validator(schema: Any) -> Callable[[Any], bool] | None:
             handlers={},
             use_default=False,
             use_formats=False,
-            detailed_exceptions=False,
+            detailed_exceptions=True,  # False trips a generator bug on some schemas
         )
     except Exception:  # noqa: BLE001 - anything it cannot compile goes to jsonschema
         return None

@@ -16,7 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from govlib.audit import Emitter, ToolSchemaError, audited, read_emitter_stats, tool
+from govlib.audit import (
+    Emitter,
+    EmitterError,
+    ToolSchemaError,
+    audited,
+    read_emitter_stats,
+    tool,
+)
 from govlib.clock import SimClock
 from govlib.context import node, workflow
 from govlib.digests import rows_digest
@@ -242,6 +249,34 @@ def test_bad_schema_is_refused_at_wrap_time(mem, schema, problem):
         audited(lambda: 1, name="lookup", schema=schema)  # also before any call
 
 
+def test_unresolvable_schema_counts_as_invalid_and_the_call_runs(mem):
+    em = Emitter(mem, synchronous=True)
+    schema = {"properties": {"x": {"$ref": "https://example.invalid/x.json"}}}
+    assert em.wrap(lambda x: x, name="remote", schema=schema)(5) == 5
+    assert audit_rows(mem)[0]["schema_valid"] == 0
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("emitter_queue_size", 0),
+        ("emitter_batch_size", -1),
+        ("emitter_flush_interval_s", 0.0),
+    ],
+)
+def test_bad_emitter_settings_are_named(mem, setting, value):
+    with pytest.raises(EmitterError, match=f"setting {setting}: {value!r}"):
+        Emitter(mem, settings=Settings(**{setting: value}))
+
+
+def test_bad_tool_names_are_refused(mem):
+    em = Emitter(mem, synchronous=True)
+    with pytest.raises(EmitterError, match="name: ''; expected a non-empty tool name"):
+        em.wrap(lambda: 1, name="")
+    with pytest.raises(EmitterError, match="is not callable"):
+        em.wrap("not a function")
+
+
 def test_decorator_forms_and_default_emitter(mem):
     from govlib.audit import set_default_emitter
 
@@ -425,6 +460,18 @@ def test_stats_file_per_process_and_sum(tmp_path):
     assert total["written"] == 34 and total["dropped"] == 3 and total["sink_errors"] == 1
     assert total["processes"] == 2 and total["unreadable"] == 1
     assert total["last_error"] == "OperationalError: x"
+
+
+def test_a_reused_pid_does_not_erase_an_earlier_process_file(tmp_path):
+    folder = tmp_path / STATS_DIRNAME
+    folder.mkdir()
+    stale = {"written": 40, "dropped_rows": 2}
+    (folder / f"{os.getpid()}.json").write_text(json.dumps(stale))
+    em = Emitter(tmp_path, settings=FAST)
+    em.wrap(lambda: 1, name="f")()
+    em.close()
+    total = read_emitter_stats(tmp_path)
+    assert (total["written"], total["dropped_rows"], total["processes"]) == (41, 2, 2)
 
 
 def test_two_emitters_in_one_process_share_the_stats_file(tmp_path):
@@ -616,6 +663,9 @@ def test_disk_full_via_rlimit_fsize(tmp_path):
         assert store.integrity_problem() is None
         assert check_batch_digests(store) == stats["written"]  # committed rows all intact
     assert read_emitter_stats(tmp_path)["dropped_rows"] == stats["dropped_rows"]
+    from govlib.status import store_status
+
+    assert store_status(tmp_path)["emitter"]["dropped_rows"] == stats["dropped_rows"]
 
 
 # --- concurrency ----------------------------------------------------------------------------------

@@ -175,10 +175,9 @@ def test_parse_rejects_bad_tables() -> None:
         "bad cap": (table_text("v1,m,acme,1,2,,,2e5,2026-01-01,src,m"), "max_priced_input"),
         "empty": (HEAD + "\n", "no rows"),
     }
-    for name, (text, expected) in cases.items():
+    for text, expected in cases.values():
         with pytest.raises(PriceTableError, match=expected):
             parse_price_table(text)
-        assert name
 
 
 def test_load_missing_file_is_a_clear_error(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -230,6 +231,8 @@ def test_audit_filter_by_node_and_outcome(data_dir: Path) -> None:
     blocked = audit_table_html(entries, outcome="blocked")
     assert blocked.count("data-seq=") == 2  # node_finished and run_finished
     assert "No WORM entries match" in audit_table_html(entries, node="nope")
+    marked = audit_table_html(entries, bad_seq=entries[1]["seq"])
+    assert marked.count("chain broken here") == 1 and marked.count("gl-broken") == 1
 
 
 def test_cost_chart_is_static_svg_without_network_references() -> None:
@@ -310,6 +313,21 @@ def test_refresh_follows_the_newest_run_and_keeps_a_chosen_one(data_dir: Path) -
     spog.close()
 
 
+def test_auto_refresh_is_off_by_default_and_reloads_when_on(data_dir: Path) -> None:
+    spog = SpogApp(data_dir)
+    assert spog.auto.value is False and spog._ticker is None
+    spog.interval.value = 2
+    spog.auto.value = True
+    deadline = time.monotonic() + 120  # generous: only the behaviour is asserted
+    while spog.loads < 3 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert spog.loads >= 3
+    spog.auto.value = False
+    spog._ticker.join(timeout=30)
+    assert not spog._ticker.is_alive()
+    spog.close()
+
+
 def test_app_without_a_store_shows_an_error_box_not_a_blank_page(tmp_path: Path) -> None:
     page = app(tmp_path / "missing")
     assert "Could not show the executive view" in _html(page)
@@ -323,11 +341,7 @@ def test_notebook_is_one_import_and_one_call() -> None:
 
 
 # --- the demo store ------------------------------------------------------------------------------
-def test_demo_store_default_view_is_the_fraud_run(request: pytest.FixtureRequest) -> None:
-    try:
-        demo_dir = request.getfixturevalue("demo_dir")
-    except pytest.FixtureLookupError:
-        pytest.skip("the demo_dir fixture (tests/conftest.py) is not available")
+def test_demo_store_default_view_is_the_fraud_run(demo_dir: Path) -> None:
     with Store(demo_dir, create=False, readonly=True) as store:
         data = load_spog(store)
         run_id = data["run"]["run_id"]

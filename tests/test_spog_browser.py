@@ -64,7 +64,7 @@ def store_facts(data_dir: Path) -> dict[str, Any]:
 
 
 def open_spog(page: Any, base: str) -> None:
-    page.goto(base + PAGE)
+    page.goto(base + PAGE, wait_until="commit", timeout=TIMEOUT_MS)
     page.wait_for_selector(".gl-panel-cost .gl-run-total", state="visible", timeout=TIMEOUT_MS)
 
 
@@ -140,7 +140,9 @@ def test_spog_story_in_the_browser(demo_dir: Path) -> None:
         page.wait_for_selector('.gl-killswitch[data-state="ARMED"]', timeout=TIMEOUT_MS)
         assert not is_red(page, ".gl-killswitch .gl-badge")
         assert "ARMED" in page.locator(".gl-killswitch .gl-badge").inner_text()
-        assert page.locator(".gl-run-select select").input_value() == clean["run_id"]
+        assert page.get_attribute(".gl-loaded", "data-run") == clean["run_id"]
+        assert "CLM" in page.locator(".gl-run-select select").input_value()  # readable label
+        assert "completed" in page.locator(".gl-run-select select").input_value()
         seqs = page.locator(".gl-audit-table tbody tr").evaluate_all(
             "rs => rs.map(r => Number(r.dataset.seq))"
         )

@@ -23,8 +23,6 @@ RUNS = """CREATE TABLE workflow_runs(composition_id VARCHAR, workflow_id VARCHAR
  subject VARCHAR, started_at VARCHAR, ended_at VARCHAR, status VARCHAR, stopped_at_node VARCHAR,
  summary VARCHAR)"""
 FLOWS = "CREATE TABLE workflows(id VARCHAR, name VARCHAR, description VARCHAR, graph VARCHAR)"
-INSERT_CALL = """INSERT INTO audit_log (id, tenant_id, tool_name, composition_id, success,
- schema_valid, latency_ms, human_verdict, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 # id, tenant, tool, run, success, schema_valid, latency, verdict, created_at
 CALLS = [
@@ -51,8 +49,10 @@ def make_con(calls=CALLS, runs=WORKFLOW_RUNS) -> duckdb.DuckDBPyConnection:
     con.execute(AUDIT)
     con.execute(RUNS)
     con.execute(FLOWS)
-    if calls:
-        con.executemany(INSERT_CALL, calls)
+    cols = ["id", "tenant_id", "tool_name", "composition_id", "success", "schema_valid"]
+    frame = pd.DataFrame(calls, columns=[*cols, "latency_ms", "human_verdict", "created_at"])
+    frame = frame.astype({"latency_ms": "Int64"})  # keeps NULL latencies NULL
+    con.execute("INSERT INTO audit_log BY NAME SELECT * FROM frame")
     if runs:
         con.executemany(
             "INSERT INTO workflow_runs (composition_id, workflow_id, tenant_id, started_at,"
@@ -205,13 +205,15 @@ def expected_window(calls: list[tuple], tool: str, st: Settings) -> pd.DataFrame
     return df[df["tool"] == tool].sort_values(["at", "id"]).tail(st.spc_window + st.spc_recent)
 
 
-@pytest.mark.parametrize("window, recent", [(500, 60), (40, 8)])
-def test_windows_rules_and_ladder_match_spc_on_the_newest_calls(window, recent):
-    """Small windows force the created_at cut-off path and the re-fetch of the rare tool."""
+@pytest.mark.parametrize("window, recent, rare", [(500, 60, 45), (40, 8, 45), (20, 5, 0)])
+def test_windows_rules_and_ladder_match_spc_on_the_newest_calls(window, recent, rare):
+    """Small windows take the created_at cut-off path: (40, 8) leaves the rare tool short so it
+    is fetched again; (20, 5) cuts through the busy tool's own calls."""
     st_ = Settings(spc_window=window, spc_recent=recent)
-    calls = busy_calls(1500, 45)
+    calls = busy_calls(1500, rare)
     df = stats.tool_stats(make_con(calls=calls), settings=st_).set_index("tool_name")
-    for tool in ("busy", "rare"):
+    assert len(df) == 1 + bool(rare)
+    for tool in df.index:
         want = expected_window(calls, tool, st_)
         logs = np.log(want["ms"].to_numpy(float)[-window:])
         lim = spc.control_limits(logs)

@@ -18,19 +18,19 @@ Every run ends with a signed checkpoint (:func:`govlib.checkpoints.sign_checkpoi
 from __future__ import annotations
 
 import json
-import uuid
-from contextlib import nullcontext
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from contextlib import nullcontext
+from dataclasses import dataclass
 from typing import Any
 
 from govlib import worm
 from govlib.checkpoints import sign_checkpoint
+from govlib.claimsflow.catalog import TOOLS
 from govlib.claimsflow.models import EstimatingModelClient, ModelClient, ModelReply, record_usage
 from govlib.claimsflow.rules import RULE_DEFINITIONS
 from govlib.claimsflow.steps import STEPS, RunState
-from govlib.claimsflow.summary import run_summary
-from govlib.claimsflow.tools import TOOLS, ToolUnavailable
+from govlib.claimsflow.summary import RunResult, new_run_id, plain_time, run_summary
+from govlib.claimsflow.tools import ToolUnavailable
 from govlib.claimsflow.workflows import (
     ADJUDICATION_MODEL,
     EXTRACTION_MODEL,
@@ -43,54 +43,10 @@ from govlib.context import workflow as workflow_context
 from govlib.errors import GovernanceRefused
 from govlib.store import Store, iso
 
-__all__ = [
-    "AGENT",
-    "DEFAULT_TENANT",
-    "ClaimsEngine",
-    "RunResult",
-    "new_run_id",
-    "plain_time",
-]
+__all__ = ["AGENT", "DEFAULT_TENANT", "ClaimsEngine", "RunResult", "new_run_id", "plain_time"]
 
 DEFAULT_TENANT = "acme-insurance"
 AGENT = "claimsflow-agent"
-
-
-def new_run_id() -> str:
-    """A fresh live run id, ``run-`` + 12 hex digits of a UUID4.
-
-    Example:
-        >>> len(new_run_id())
-        16
-    """
-    return f"run-{uuid.uuid4().hex[:12]}"
-
-
-def plain_time(value: str | None) -> str:
-    """``'2026-11-23T14:02:11.5Z'`` -> ``'14:02 UTC'`` (empty text for None).
-
-    Example:
-        >>> plain_time("2026-11-23T14:02:11.500000Z")
-        '14:02 UTC'
-    """
-    return f"{value[11:16]} UTC" if value and len(value) >= 16 else ""
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """How one run ended: its id, status, the node it stopped at and a plain-language summary."""
-
-    composition_id: str
-    workflow_id: str
-    subject: str
-    status: str
-    summary: str
-    stopped_at_node: str | None = None
-    node_statuses: dict[str, str] = field(default_factory=dict)
-    payout: float | None = None
-    fraud_score: float | None = None
-    started_at: str = ""
-    ended_at: str = ""
 
 
 @dataclass
@@ -129,6 +85,15 @@ class ClaimsEngine:
     batch_audit : bool
         Write a run's audit rows with one ``audit_batch`` digest, in the run's transaction
         (history); default: each call commits with its own digest as it happens (live).
+
+    Example:
+        >>> from datetime import date
+        >>> from govlib.claimsflow.claims import scenario_claim
+        >>> from govlib.claimsflow.scenarios import register_claimsflow
+        >>> store = Store(memory=True)
+        >>> _ = register_claimsflow(store)
+        >>> ClaimsEngine(store).run(scenario_claim("clean", date(2026, 11, 23))).status
+        'completed'
     """
 
     def __init__(
@@ -165,8 +130,7 @@ class ClaimsEngine:
         )
         self.ledger = Ledger(store, clock=self.clock)
         self.models: dict[str, ModelClient] = dict(
-            models
-            or {m: EstimatingModelClient(m) for m in (EXTRACTION_MODEL, ADJUDICATION_MODEL)}
+            models or {m: EstimatingModelClient(m) for m in (EXTRACTION_MODEL, ADJUDICATION_MODEL)}
         )
         self.faults, self.model_seconds = faults, model_seconds
         self.max_attempts = max(1, int(max_attempts))
@@ -188,7 +152,15 @@ class ClaimsEngine:
         return call
 
     def call_tool(self, name: str, **args: Any) -> dict[str, Any]:
-        """Call a tool through the emitter; a :class:`ToolUnavailable` is retried."""
+        """Call a tool through the emitter; a :class:`ToolUnavailable` is retried.
+
+        A name that is not a ClaimsFlow tool goes to the governor's registry check (refused).
+
+        Example:
+            >>> # engine.call_tool("policy_lookup", policy_id="POL-204711",
+            >>> #                  incident_date="2026-11-20")["policy_status"]
+            >>> # 'active'
+        """
         tool = self.tools.get(name)
         if tool is None:  # not a ClaimsFlow tool: the governor decides (registry check)
             self.governor.guard_tool(name, node=None, actor=self.actor)
@@ -202,7 +174,11 @@ class ClaimsEngine:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def ask_model(self, state: RunState, node: Node, prompt: str) -> ModelReply:
-        """Ask the node's model; the clock advances by the model time; a receipt is written."""
+        """Ask the node's model; the clock advances by the model time; a receipt is written.
+
+        Example:
+            >>> # engine.ask_model(state, WORKFLOWS["auto_claim"].node("adjudication"), prompt)
+        """
         client = self.models[node.model or EXTRACTION_MODEL]
         reply = client.complete(prompt, task=node.model_task or node.name)
         if self.model_seconds is not None and hasattr(self.clock, "advance"):
@@ -215,7 +191,12 @@ class ClaimsEngine:
         return iso(self.clock.now())
 
     def _node_row(
-        self, state: RunState, node: Node, position: int, status: str, started: str | None,
+        self,
+        state: RunState,
+        node: Node,
+        position: int,
+        status: str,
+        started: str | None,
         detail: dict[str, Any],
     ) -> str:
         ended = self._now() if started is not None else None
@@ -233,8 +214,12 @@ class ClaimsEngine:
         )
         if status != "skipped":
             worm.append(
-                self.store, "node_finished", run_id=state.run_id, node=node.name,
-                outcome=status, detail={k: detail[k] for k in ("message",) if k in detail},
+                self.store,
+                "node_finished",
+                run_id=state.run_id,
+                node=node.name,
+                outcome=status,
+                detail={k: detail[k] for k in ("message",) if k in detail},
                 ts=ended,
             )
         return status
@@ -243,8 +228,8 @@ class ClaimsEngine:
         """Run ``claim`` through its workflow (``claim["workflow"]``) and return how it ended.
 
         Example:
-            >>> # ClaimsEngine(store).run(scenario_claim("clean", date.today())).status
-            >>> # 'completed'
+            >>> # ClaimsEngine(store).run(claim).summary
+            >>> # 'Claim CLM-1043 paid USD 4,200.00'
         """
         wf = get_workflow(str(claim["workflow"]))
         cid = composition_id or new_run_id()
@@ -264,8 +249,12 @@ class ClaimsEngine:
                 },
             )
             worm.append(
-                self.store, "run_started", run_id=cid, outcome="running",
-                detail={"workflow": wf.id, "subject": subject}, ts=started,
+                self.store,
+                "run_started",
+                run_id=cid,
+                outcome="running",
+                detail={"workflow": wf.id, "subject": subject},
+                ts=started,
             )
         statuses: dict[str, str] = {}
         stop: _Stop | None = None
@@ -354,12 +343,14 @@ class ClaimsEngine:
         status = stop.status if stop else "completed"
         paid = state.payout if state.payment_ref else None
         if stop is not None:
-            stopped_at, summary = stop.node, run_summary(
-                subject, status, node=stop.node, message=stop.message
+            stopped_at, summary = (
+                stop.node,
+                run_summary(subject, status, node=stop.node, message=stop.message),
             )
         elif review is not None:
-            stopped_at, summary = review[0], run_summary(
-                subject, status, node=review[0], message=review[1], review=True
+            stopped_at, summary = (
+                review[0],
+                run_summary(subject, status, node=review[0], message=review[1], review=True),
             )
         else:
             why = None if paid else "the assessed amount does not exceed the deductible"
@@ -372,7 +363,10 @@ class ClaimsEngine:
                 (status, ended, stopped_at, summary, state.run_id),
             )
             worm.append(
-                self.store, "run_finished", run_id=state.run_id, outcome=status,
+                self.store,
+                "run_finished",
+                run_id=state.run_id,
+                outcome=status,
                 detail={"workflow": state.workflow.id, "subject": subject, "summary": summary},
                 ts=ended,
             )

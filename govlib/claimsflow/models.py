@@ -55,7 +55,12 @@ def estimate_tokens(text: str) -> int:
 
 @dataclass(frozen=True)
 class ModelUsage:
-    """Token usage of one model call, and where the counts come from."""
+    """Token usage of one model call, and where the counts come from.
+
+    Example:
+        >>> ModelUsage(120, 30).usage_source
+        'estimated'
+    """
 
     input_tokens: int
     output_tokens: int
@@ -66,7 +71,12 @@ class ModelUsage:
 
 @dataclass(frozen=True)
 class ModelReply:
-    """A model's answer text with its model name and usage."""
+    """A model's answer text with its model name and usage.
+
+    Example:
+        >>> ModelReply("ok", "claude-haiku-4-5", ModelUsage(1, 1)).model
+        'claude-haiku-4-5'
+    """
 
     text: str
     model: str
@@ -115,6 +125,11 @@ class ProviderUsage:
 
         OpenAI counts cached prompt tokens inside ``prompt_tokens``; they are moved to
         ``cache_read_tokens`` so no token is priced twice.
+
+        Example:
+            >>> ProviderUsage.from_mapping({"prompt_tokens": 100, "completion_tokens": 5,
+            ...     "prompt_tokens_details": {"cached_tokens": 60}}).input_tokens
+            40
         """
         if "prompt_tokens" in usage:
             details = usage.get("prompt_tokens_details") or {}
@@ -190,9 +205,7 @@ class EstimatingModelClient:
         (3, 'estimated')
     """
 
-    def __init__(
-        self, model: str, responder: Callable[[str, str], str] | None = None
-    ) -> None:
+    def __init__(self, model: str, responder: Callable[[str, str], str] | None = None) -> None:
         self.model = model
         self._responder = responder or offline_answer
 

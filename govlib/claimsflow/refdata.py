@@ -126,7 +126,12 @@ class ReferenceData:
     )
 
     def policy_ids(self, product: str | None = None, status: str = "active") -> list[str]:
-        """Policy ids (sorted) of one product and status; scenario policies excluded."""
+        """Policy ids (sorted) of one product and status; scenario policies excluded.
+
+        Example:
+            >>> reference_data().policy_ids("auto")[0]
+            'POL-100001'
+        """
         key = (product, status)
         if key not in self._pools:
             scenario = {p["policy_id"] for p in SCENARIO_POLICIES}
@@ -273,9 +278,7 @@ def reference_data(data_dir: Path = DATA_DIR) -> ReferenceData:
                 f"{history_path} line {n}: amount {row['amount']!r}; expected a number"
             ) from None
         history.setdefault(row["policy_id"], []).append(h)
-    return ReferenceData(
-        policies=policies, history={k: tuple(v) for k, v in history.items()}
-    )
+    return ReferenceData(policies=policies, history={k: tuple(v) for k, v in history.items()})
 
 
 if __name__ == "__main__":  # pragma: no cover - development step

@@ -18,8 +18,7 @@ REVIEW_LIMIT_USD = 10_000
 RULE_DEFINITIONS: list[dict[str, Any]] = [
     {
         "id": "missing_documents",
-        "description": "A claim missing a required document is stopped until the documents "
-        "arrive.",
+        "description": "A claim missing a required document is stopped until the documents arrive.",
         "scope": {"node": "document_extraction"},
         "condition": {
             "field": "missing_documents",

@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from govlib.claimsflow.catalog import TOOLS
 from govlib.claimsflow.claims import scenario_claim
 from govlib.claimsflow.engine import ClaimsEngine, RunResult
-from govlib.claimsflow.tools import TOOLS
 from govlib.claimsflow.workflows import ensure_workflows
 from govlib.clock import Clock
 from govlib.store import Store
 
-__all__ = ["SETUP_BY", "register_claimsflow", "run_claim", "run_scenario"]
+__all__ = ["SETUP_BY", "is_set_up", "register_claimsflow", "run_claim", "run_scenario"]
 
 #: Recorded as ``updated_by`` of the tools ClaimsFlow registers.
 SETUP_BY = "claimsflow setup"
@@ -48,6 +48,19 @@ def register_claimsflow(store: Store, *, clock: Clock | None = None) -> list[str
     return added
 
 
+def is_set_up(store: Store) -> bool:
+    """True when the store already holds every ClaimsFlow workflow (set up once, before).
+
+    Example:
+        >>> is_set_up(Store(memory=True))
+        False
+    """
+    from govlib.claimsflow.workflows import WORKFLOWS
+
+    have = {r[0] for r in store.query("SELECT id FROM workflows")}
+    return set(WORKFLOWS) <= have
+
+
 def run_claim(
     store: Store,
     claim: Mapping[str, Any],
@@ -59,7 +72,9 @@ def run_claim(
     """Run one claim (a dict, see :mod:`govlib.claimsflow.claims`) through its workflow.
 
     ``engine`` reuses a :class:`ClaimsEngine`; otherwise one is built from ``engine_options``
-    (``clock``, ``models``, ``tenant``...) after :func:`register_claimsflow`.
+    (``clock``, ``models``, ``tenant``...). A store used by ClaimsFlow for the first time is set
+    up with :func:`register_claimsflow`; after that the tool registry belongs to people (a tool
+    they removed stays removed and its calls are refused).
 
     Example:
         >>> from datetime import date
@@ -68,7 +83,8 @@ def run_claim(
         'Claim CLM-1043 paid USD 4,200.00'
     """
     if engine is None:
-        register_claimsflow(store, clock=engine_options.get("clock"))
+        if not is_set_up(store):
+            register_claimsflow(store, clock=engine_options.get("clock"))
         engine = ClaimsEngine(store, **engine_options)
     return engine.run(claim, composition_id=composition_id)
 

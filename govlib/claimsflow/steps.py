@@ -46,7 +46,18 @@ class StepContext(Protocol):
 
 @dataclass
 class RunState:
-    """What the nodes of one run have found so far."""
+    """What the nodes of one run have found so far.
+
+    Example:
+        >>> from datetime import date
+        >>> from govlib.claimsflow.claims import scenario_claim
+        >>> from govlib.claimsflow.workflows import WORKFLOWS
+        >>> claim = scenario_claim("fraud", date(2026, 11, 23))
+        >>> state = RunState(claim, WORKFLOWS["auto_claim"], "run-1")
+        >>> state.documents["extracted_amount"] = 9800.0
+        >>> state.assessed_amount
+        9800.0
+    """
 
     claim: dict[str, Any]
     workflow: Workflow

@@ -1,4 +1,5 @@
-"""The plain-language one-liner of a run (``workflow_runs.summary``). Pure.
+"""How a run ended: :class:`RunResult`, its id format and the plain-language one-liner of a run
+(``workflow_runs.summary``). Pure.
 
 Examples of what it writes::
 
@@ -13,9 +14,54 @@ Examples of what it writes::
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass, field
+
 from govlib.claimsflow.workflows import NODE_LABELS
 
-__all__ = ["run_summary", "node_label"]
+__all__ = ["RunResult", "new_run_id", "plain_time", "run_summary", "node_label"]
+
+
+def new_run_id() -> str:
+    """A fresh live run id, ``run-`` + 12 hex digits of a UUID4.
+
+    Example:
+        >>> len(new_run_id())
+        16
+    """
+    return f"run-{uuid.uuid4().hex[:12]}"
+
+
+def plain_time(value: str | None) -> str:
+    """``'2026-11-23T14:02:11.5Z'`` -> ``'14:02 UTC'`` (empty text for None).
+
+    Example:
+        >>> plain_time("2026-11-23T14:02:11.500000Z")
+        '14:02 UTC'
+    """
+    return f"{value[11:16]} UTC" if value and len(value) >= 16 else ""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How one run ended: its id, status, the node it stopped at and a plain-language summary.
+
+    Example:
+        >>> RunResult("run-1", "auto_claim", "CLM-1", "completed", "Claim CLM-1 paid USD 1.00").status
+        'completed'
+    """
+
+    composition_id: str
+    workflow_id: str
+    subject: str
+    status: str
+    summary: str
+    stopped_at_node: str | None = None
+    node_statuses: dict[str, str] = field(default_factory=dict)
+    payout: float | None = None
+    fraud_score: float | None = None
+    started_at: str = ""
+    ended_at: str = ""
 
 
 def node_label(node: str | None) -> str:

@@ -57,7 +57,12 @@ class UnknownWorkflowError(GovlibError):
 
 @dataclass(frozen=True)
 class Node:
-    """One step of a workflow: the tools it calls and, optionally, a model task."""
+    """One step of a workflow: the tools it calls and, optionally, a model task.
+
+    Example:
+        >>> WORKFLOWS["auto_claim"].node("fraud_scoring").label
+        'Fraud scoring'
+    """
 
     name: str
     tools: tuple[str, ...]
@@ -72,7 +77,12 @@ class Node:
 
 @dataclass(frozen=True)
 class Workflow:
-    """A named, linear graph of nodes and the documents a claim of this kind must carry."""
+    """A named, linear graph of nodes and the documents a claim of this kind must carry.
+
+    Example:
+        >>> WORKFLOWS["fast_track_claim"].node_names[:3]
+        ['intake', 'document_extraction', 'policy_lookup']
+    """
 
     id: str
     name: str

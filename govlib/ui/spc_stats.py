@@ -36,7 +36,7 @@ SAMPLING_LEVEL = {"100%": "warn", "50%": "warn", "20%": "info", "5%": "ok", "exc
 _SAMPLING_ORDER = {"100%": 4, "50%": 3, "20%": 2, "5%": 1, "exception": 0}
 DRIFT_LEVEL = {"stable": "ok", "watch": "warn", "drift": "bad"}
 _DRIFT_ORDER = {"drift": 2, "watch": 1, "stable": 0}
-NAME_WIDTH = "170px"
+NAME_WIDTH = {"tool": "170px", "workflow": "124px"}
 
 #: Sort label -> (row key or ordering function, descending by default).
 SORT_KEYS: dict[str, tuple[str, bool]] = {
@@ -61,20 +61,21 @@ def stat_columns(kind: str) -> tuple[tuple[str, str, str], ...]:
         >>> [c[0] for c in stat_columns("workflow")][:2]
         ['runs', 'completion']
     """
+    wide = kind == "tool"
     cols: tuple[tuple[str, str, str], ...] = (
-        ("calls", "Calls · success", "150px"),
-        ("accept", "Accepted", "88px"),
-        ("spark", "Latency, newest 60", "154px"),
-        ("p50", "p50", "60px"),
-        ("p95", "p95", "60px"),
-        ("avg", "avg", "60px"),
-        ("max", "max", "68px"),
-        ("anomalies", "Anomalies", "78px"),
-        ("sampling", "Sampling", "96px"),
-        ("drift", "Drift", "140px"),
+        ("calls", "Calls · success", "150px" if wide else "140px"),
+        ("accept", "Accepted", "88px" if wide else "82px"),
+        ("spark", "Latency, newest 60", "154px" if wide else "122px"),
+        ("p50", "p50", "60px" if wide else "56px"),
+        ("p95", "p95", "60px" if wide else "56px"),
+        ("avg", "avg", "60px" if wide else "56px"),
+        ("max", "max", "68px" if wide else "62px"),
+        ("anomalies", "Anomalies", "78px" if wide else "70px"),
+        ("sampling", "Sampling", "96px" if wide else "92px"),
+        ("drift", "Drift", "140px" if wide else "112px"),
     )
-    if kind == "workflow":
-        cols = (("runs", "Runs", "48px"), ("completion", "Completed", "84px"), *cols)
+    if not wide:
+        cols = (("runs", "Runs", "44px"), ("completion", "Completed", "80px"), *cols)
     return cols
 
 
@@ -217,7 +218,7 @@ class StatsTable:
     def __init__(self, kind: str, settings: Settings, on_open: Callable[[str], None]) -> None:
         self.kind, self.settings, self.on_open = kind, settings, on_open
         self.data: list[dict[str, Any]] = []
-        self.name_layout = widgets.Layout(width=NAME_WIDTH)
+        self.name_layout = widgets.Layout(width=NAME_WIDTH[kind])
         self.buttons: list[widgets.Button] = []
         self.cells: list[widgets.HTML] = []
         self.boxes: list[widgets.HBox] = []
@@ -234,7 +235,7 @@ class StatsTable:
         label = "Tool" if kind == "tool" else "Workflow"
         name_head = widgets.HTML(
             f'<div class="spc-grid spc-head"><div>{label} (click to open)</div></div>',
-            layout=widgets.Layout(width=NAME_WIDTH),
+            layout=widgets.Layout(width=NAME_WIDTH[kind]),
         )
         cols_head = widgets.HTML(
             grid_header(stat_columns(kind), ("runs", "p50", "p95", "avg", "max", "anomalies")),

@@ -33,14 +33,14 @@ RATE_LEVEL = {"green": "ok", "amber": "warn", "red": "bad", None: "neutral"}
 #: Tool-call table columns: (key, header, width).
 CALL_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("id", "Call", "64px"),
-    ("time", "Time (UTC)", "128px"),
-    ("tool", "Tool", "128px"),
-    ("workflow", "Workflow", "104px"),
-    ("tenant", "Tenant", "72px"),
-    ("outcome", "Outcome", "84px"),
-    ("latency", "Latency", "72px"),
-    ("rules", "Rules fired", "96px"),
-    ("verdict", "Verdict", "176px"),
+    ("time", "Time (UTC)", "124px"),
+    ("tool", "Tool", "136px"),
+    ("workflow", "Workflow", "96px"),
+    ("tenant", "Tenant", "64px"),
+    ("outcome", "Outcome", "80px"),
+    ("latency", "Latency", "64px"),
+    ("rules", "Rules fired", "104px"),
+    ("verdict", "Verdict", "196px"),
 )
 
 CSS = """

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import os
 import threading
+import traceback
 import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
 
+from govlib.datadir import checked_data_dir
+from govlib.store import Store, utc_now_iso
 from govlib.ui.common import build_or_error, error_box, esc, panel, style_widget
 from govlib.ui.spog_data import load_spog, short_time
 from govlib.ui.spog_html import (
@@ -78,8 +81,6 @@ class SpogApp:
         run_id: str | None = None,
         auto_refresh_s: int = 15,
     ) -> None:
-        from govlib.datadir import checked_data_dir
-
         self.data_dir: Path = checked_data_dir(data_dir, create=False)
         self.data: dict[str, Any] | None = None
         self.loads = 0
@@ -161,8 +162,6 @@ class SpogApp:
         with self._lock:
             run_id = None if self._follow_latest else self._want_run
             try:
-                from govlib.store import Store
-
                 with Store(self.data_dir, create=False, readonly=True) as store:
                     self.data = load_spog(store, run_id)
             except Exception as exc:  # noqa: BLE001 - shown to the reader, never a blank page
@@ -173,8 +172,6 @@ class SpogApp:
             self._render()
 
     def _show_failure(self, exc: Exception) -> None:
-        import traceback
-
         msg = f"Could not read the govlib store in {self.data_dir}: {exc}"
         self.messages.children = [error_box(msg, detail=traceback.format_exc(limit=6))]
         if self.data is None:
@@ -209,10 +206,10 @@ class SpogApp:
         self.chain_badge.value = chain_html(data.get("chain", {}))
         self._render_audit()
         self.cost_body.children = [build_or_error(self._cost_html, data, what="the cost ledger")]
-        run_txt = f" · run {esc(run['run_id'])}" if run else ""
+        rid = run["run_id"] if run else ""
         self.status.value = (
-            f'<span class="gl-muted gl-loaded" data-loads="{self.loads}">'
-            f"Read at {esc(_now())}{run_txt}</span>"
+            f'<span class="gl-muted gl-loaded" data-loads="{self.loads}" data-run="{esc(rid)}">'
+            f"Read at {esc(_now())}{f' · run {esc(rid)}' if rid else ''}</span>"
         )
 
     @staticmethod
@@ -255,8 +252,10 @@ class SpogApp:
     def _render_audit(self) -> None:
         node = self.node_filter.value if self.node_filter.value != _ALL else None
         outcome = self.outcome_filter.value if self.outcome_filter.value != _ALL else None
-        entries = (self.data or {}).get("worm", [])
-        self.audit_table.value = audit_table_html(entries, node=node, outcome=outcome)
+        data = self.data or {}
+        bad = data.get("chain", {}).get("bad_seq")
+        entries = data.get("worm", [])
+        self.audit_table.value = audit_table_html(entries, node=node, outcome=outcome, bad_seq=bad)
 
     # --- callbacks ----------------------------------------------------------------------------
     def _on_run(self, change: dict[str, Any]) -> None:
@@ -289,12 +288,10 @@ class SpogApp:
     def close(self) -> None:
         """Stop auto-refresh and close the page's widgets."""
         self._stop.set()
-        self.widget.close_all() if hasattr(self.widget, "close_all") else self.widget.close()
+        self.widget.close()
 
 
 def _now() -> str:
-    from govlib.store import utc_now_iso
-
     return short_time(utc_now_iso())
 
 

@@ -313,32 +313,28 @@ def headline(
         >>> headline(None, ks, {"ok": True})["text"]
         'All systems normal. No workflow run recorded yet.'
     """
-    parts: list[str] = []
-    level = "ok"
+    level, lead = "ok", "No workflow run recorded yet."
+    if run is not None:
+        status = str(run.get("status"))
+        lead = str(run.get("summary") or "").strip()  # ClaimsFlow's own plain-language sentence
+        if not lead:
+            what = f"Claim {run['subject']}" if run.get("subject") else "The run"
+            where = f" at {humanize(run['stopped_at_node'])}" if run.get("stopped_at_node") else ""
+            lead = f"{what} {'' if status in ('completed', 'running') else 'was '}{status}{where}"
+        lead += "" if lead.endswith(".") else "."
+        bad = status in ("blocked", "failed", "refused")
+        level = {"completed": "ok", "running": "info"}.get(status, "bad" if bad else "warn")
+    sentences = [lead]
     if not kill_switch.get("armed"):
         level = "bad"
-        why = f" by rule {kill_switch['rule']}" if kill_switch.get("rule") else ""
-        who = f" by {kill_switch['by']}" if kill_switch.get("by") and not why else ""
-        parts.append(f"Kill-switch triggered{why}{who} at {short_time(kill_switch.get('at'))}.")
+        if "kill-switch" not in lead.lower():
+            why = f" by rule {kill_switch['rule']}" if kill_switch.get("rule") else ""
+            who = f" by {kill_switch['by']}" if kill_switch.get("by") and not why else ""
+            at = short_time(kill_switch.get("at"))
+            sentences.append(f"Kill-switch triggered{why}{who} at {at}.")
     if not chain.get("ok", True):
         level = "bad"
-        parts.append(f"Audit trail cannot be trusted: {chain.get('text')}.")
-    if run is None:
-        lead = "No workflow run recorded yet."
-    else:
-        what = f"Claim {run['subject']}" if run.get("subject") else "The latest run"
-        status = str(run.get("status"))
-        where = f" at {humanize(run.get('stopped_at_node'))}" if run.get("stopped_at_node") else ""
-        summary = str(run.get("summary") or "").strip().rstrip(".")
-        if status == "completed":
-            lead = f"{what} completed" + (f": {summary}." if summary else ".")
-        else:
-            if status in ("blocked", "failed", "refused"):
-                level = "bad"
-            elif level == "ok":
-                level = "warn" if status != "running" else "info"
-            lead = f"{what} was {status}{where}" + (f": {summary}." if summary else ".")
-    sentences = [lead, *parts]
+        sentences.append(f"Audit trail cannot be trusted: {chain.get('text')}.")
     if level == "ok":
         sentences.insert(0, "All systems normal.")
     return {"text": " ".join(sentences), "level": level}

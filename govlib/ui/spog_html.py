@@ -39,6 +39,8 @@ SPOG_CSS = """
 .gl-spog .gl-period b{display:block;font-size:15px;}
 .gl-spog .gl-audit-scroll{max-height:520px;}
 .gl-spog .gl-audit-table tr.gl-last td{border-bottom:2px solid #212529;}
+.gl-spog .gl-audit-table tr.gl-broken td{background:#f8d7da;}
+.gl-spog .gl-audit-table .gl-mono{white-space:nowrap;}
 .gl-spog .gl-chart svg{max-width:100%;height:auto;}
 """
 
@@ -84,6 +86,8 @@ def kill_switch_html(ks: Mapping[str, Any], rules: Sequence[Mapping[str, Any]] =
     lines = []
     if not ks.get("armed") or ks.get("by"):
         who = ks.get("by") or "—"
+        if who.startswith("rule:"):
+            who = f"automatic, by governance rule {who[5:]}"
         lines.append(f"<div><b>{'Reset by' if ks.get('armed') else 'Who'}</b> {esc(who)}</div>")
         lines.append(f"<div><b>{verb}</b> {esc(short_time(ks.get('at'), date=True))}</div>")
         lines.append(f"<div><b>Why</b> {esc(ks.get('reason') or '—')}</div>")
@@ -106,7 +110,10 @@ def _table(head: Sequence[str], rows: Sequence[str], css: str = "", num: Sequenc
         f'<th class="gl-num">{esc(h)}</th>' if i in num else f"<th>{esc(h)}</th>"
         for i, h in enumerate(head)
     )
-    return f'<table class="gl-table {css}"><thead><tr>{ths}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+    body = "".join(rows)
+    return (
+        f'<table class="gl-table {css}"><thead><tr>{ths}</tr></thead><tbody>{body}</tbody></table>'
+    )
 
 
 def _td(value: str, *, num: bool = False, raw: bool = False, title: str | None = None) -> str:
@@ -169,7 +176,8 @@ def nodes_html(nodes: Sequence[Mapping[str, Any]]) -> str:
         label = f"{n.get('label') or humanize(n['node'])}: {n['status']}"
         parts.append(
             f'<span class="gl-node" data-node="{esc(n["node"])}" data-status="{esc(n["status"])}">'
-            f"{pill(label, n.get('level', 'neutral'), title=short_time(n.get('started_at')))}</span>"
+            f"{pill(label, n.get('level', 'neutral'), title=short_time(n.get('started_at')))}"
+            "</span>"
         )
     return f'<div class="gl-nodes">{"<span class=gl-arrow>→</span>".join(parts)}</div>'
 
@@ -187,9 +195,15 @@ def chain_html(chain: Mapping[str, Any]) -> str:
 
 
 def audit_table_html(
-    entries: Sequence[Mapping[str, Any]], *, node: str | None = None, outcome: str | None = None
+    entries: Sequence[Mapping[str, Any]],
+    *,
+    node: str | None = None,
+    outcome: str | None = None,
+    bad_seq: int | None = None,
 ) -> str:
     """The run's WORM entries in time order, optionally filtered by node and/or outcome.
+
+    The entry verification found broken (``bad_seq``) is marked in red with the word "broken".
 
     Example:
         >>> e = {"seq": 3, "ts": "2026-01-01T00:00:01Z", "node": "n", "action": "a", "rule": None,
@@ -207,11 +221,15 @@ def audit_table_html(
         return '<div class="gl-muted">No WORM entries match.</div>'
     rows = []
     for i, e in enumerate(shown):
-        last = ' class="gl-last"' if i == len(shown) - 1 else ""
+        css = ["gl-last"] if i == len(shown) - 1 else []
+        broken = bad_seq is not None and e["seq"] == bad_seq
+        css += ["gl-broken"] if broken else []
+        last = f' class="{" ".join(css)}"' if css else ""
         out = e.get("outcome")
         what = f"<b>{esc(humanize(e.get('node')))}</b> " if e.get("node") else ""
         what += esc(humanize(e.get("action")))
         cell = pill(out, e.get("level", "neutral")) if out else "—"
+        cell += "<br>" + pill("chain broken here", "bad") if broken else ""
         if e.get("rule"):
             cell += f"<br><span class='gl-muted'>rule {esc(e['rule'])}</span>"
         tip = f"MAC {e.get('mac')}&#10;prev {e.get('prev_mac')}"
@@ -239,7 +257,8 @@ def cost_summary_html(cost: Mapping[str, Any]) -> str:
         '<div class="gl-section">This run</div>'
         f'<div class="gl-total gl-run-total" data-usd="{total!r}">{esc(money(total))}</div>'
         f'<div class="gl-muted">Sum of {cost.get("receipts", 0)} stored receipts{note}. '
-        f"Price table in force: <b class='gl-price-version'>{esc(cost.get('price_table_version'))}</b>; "
+        "Price table in force: "
+        f"<b class='gl-price-version'>{esc(cost.get('price_table_version'))}</b>; "
         f"this run priced with: {esc(versions)}.</div>"
     )
 
@@ -254,7 +273,8 @@ def steps_table_html(steps: Sequence[Mapping[str, Any]]) -> str:
         rows.append(
             f'<tr data-step="{esc(s["node"])}" data-usd="{float(s["cost_usd"])!r}">'
             f"{_td(name, raw=True)}{_td(_tokens(s.get('input_tokens')), num=True)}"
-            f"{_td(_tokens(s.get('output_tokens')), num=True)}{_td(money(s['cost_usd']), num=True)}</tr>"
+            f"{_td(_tokens(s.get('output_tokens')), num=True)}"
+            f"{_td(money(s['cost_usd']), num=True)}</tr>"
         )
     return _table(["Step · model", "In tok", "Out tok", "Cost"], rows, "gl-steps", (1, 2, 3))
 
@@ -315,8 +335,9 @@ def periods_html(periods: Sequence[Mapping[str, Any]]) -> str:
         True
     """
     boxes = [
-        f'<div class="gl-period" data-period="{esc(p["name"])}" data-usd="{float(p["cost_usd"])!r}">'
-        f"{esc(_PERIOD_NAMES.get(p['name'], p['name']))}<b>{esc(money(p['cost_usd'], digits=4))}</b>"
+        f'<div class="gl-period" data-period="{esc(p["name"])}"'
+        f' data-usd="{float(p["cost_usd"])!r}">{esc(_PERIOD_NAMES.get(p["name"], p["name"]))}'
+        f"<b>{esc(money(p['cost_usd'], digits=4))}</b>"
         f'<span class="gl-muted">{int(p.get("calls") or 0):,} receipts</span></div>'
         for p in periods
     ]

@@ -1,0 +1,85 @@
+"""OpenTelemetry ingestion rate: 100k spans of OTLP/JSON into a fresh govlib store.
+
+Run: ``.venv/bin/python benchmarks/otel.py [--spans N]``. Prints figures; asserts nothing.
+
+The input is the in-repo sample export (made with the real OpenTelemetry SDK by
+``govlib.otel_sample``: 13 spans in 3 traces - tool calls, model calls, agents, evaluations)
+copied with fresh trace/span ids and shifted times until it holds N spans, one
+``ExportTraceServiceRequest`` per line like the Collector ``file`` exporter writes.
+
+Printed: reading + decoding alone, mapping alone (pure), the whole ``ingest_paths`` into a
+file store (SQLite WAL, ``synchronous=FULL``, digests, verdicts), and re-ingesting the same file
+(idempotent: nothing new), each as spans per second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tempfile
+import time
+from pathlib import Path
+
+from govlib.otel import IngestSummary, ingest_paths, read_export
+from govlib.otel_config import IngestConfig
+from govlib.otel_mapping import plan_spans
+from govlib.store import Store
+
+SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "data" / "otel" / "sample_traces.jsonl"
+_IDS = re.compile(r'"(traceId|spanId|parentSpanId)":"([0-9a-f]+)"')
+_TIMES = re.compile(r'"(startTimeUnixNano|endTimeUnixNano|timeUnixNano)":"(\d+)"')
+
+
+def build_export(path: Path, spans: int) -> int:
+    """Write copies of the sample until ``spans`` spans; returns how many were written."""
+    lines = SAMPLE.read_text().splitlines()
+    per_copy = sum(line.count('"spanId"') for line in lines)
+    copies = -(-spans // per_copy)
+    with path.open("w") as out:
+        for k in range(copies):
+            suffix, shift = f"{k:08x}", k * 200_000_000_000
+
+            def new_id(m: re.Match[str], suffix: str = suffix) -> str:
+                return f'"{m.group(1)}":"{m.group(2)[:-8]}{suffix}"'
+
+            def new_time(m: re.Match[str], shift: int = shift) -> str:
+                return f'"{m.group(1)}":"{int(m.group(2)) + shift}"'
+
+            for line in lines:
+                out.write(_TIMES.sub(new_time, _IDS.sub(new_id, line)) + "\n")
+    return copies * per_copy
+
+
+def rate(n: int, seconds: float) -> str:
+    return f"{seconds:7.2f} s  {n / seconds:>10,.0f} spans/s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--spans", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        export = Path(tmp) / "traces.jsonl"
+        n = build_export(export, args.spans)
+        size_mb = export.stat().st_size / 1e6
+        print(f"input: {n:,} spans, {size_mb:.1f} MB, {export.read_text().count(chr(10)):,} lines")
+
+        t0 = time.perf_counter()
+        spans = list(read_export(export, IngestSummary()))
+        print(f"read + decode  {rate(len(spans), time.perf_counter() - t0)}")
+        t0 = time.perf_counter()
+        mapped = plan_spans(spans, IngestConfig(default_tenant="default"))
+        print(f"map (pure)     {rate(len(mapped), time.perf_counter() - t0)}")
+
+        with Store(Path(tmp) / "data") as store:
+            t0 = time.perf_counter()
+            summary = ingest_paths(store, [export])
+            print(f"ingest (all)   {rate(n, time.perf_counter() - t0)}")
+            print("  " + summary.describe().splitlines()[0])
+            t0 = time.perf_counter()
+            again = ingest_paths(store, [export])
+            print(f"re-ingest      {rate(n, time.perf_counter() - t0)}  ({again.new_total} new)")
+
+
+if __name__ == "__main__":
+    main()

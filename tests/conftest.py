@@ -1,0 +1,52 @@
+"""Shared fixtures. The demo store is built once per session and copied for each test that asks.
+
+- ``demo_template`` (session): a ``govlib demo`` data dir built once into a temp dir: a 10-day
+  seeded history ending at :data:`DEMO_AS_OF` (seed :data:`DEMO_SEED`), then the live clean and
+  fraud runs, the checkpoint, the lake export. Treat it as read-only.
+- ``demo_dir`` (function): a fresh copy of that data dir for one test (free to write to).
+
+Hypothesis profiles: ``ci`` (no deadline, derandomized) is loaded when ``CI=true``, else ``dev``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+try:
+    from hypothesis import settings as _hypothesis_settings
+except ImportError:  # pragma: no cover - hypothesis is a test dependency
+    _hypothesis_settings = None
+
+if _hypothesis_settings is not None:
+    _hypothesis_settings.register_profile("ci", deadline=None, derandomize=True)
+    _hypothesis_settings.register_profile("dev", deadline=None)
+    _hypothesis_settings.load_profile("ci" if os.environ.get("CI", "").lower() == "true" else "dev")
+
+DEMO_AS_OF = "2026-11-20T10:00:00Z"
+DEMO_SEED = 7
+DEMO_HISTORY_DAYS = 10
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo data dir built once per session (10-day history, fixed as_of and seed)."""
+    from govlib.demo import build_demo
+
+    path = tmp_path_factory.mktemp("demo-template") / "data"
+    build_demo(path, history_days=DEMO_HISTORY_DAYS, as_of=DEMO_AS_OF, seed=DEMO_SEED)
+    return path
+
+
+@pytest.fixture()
+def demo_dir(demo_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the session's demo data dir."""
+    target = tmp_path / "data"
+    shutil.copytree(demo_template, target)
+    return target
+
+
+# --- fixtures of other modules below ---------------------------------------------------------

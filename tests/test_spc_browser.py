@@ -1,0 +1,214 @@
+"""Issue 7 acceptance: the SPC dashboard in a real Voilà server, driven by Debian chromium.
+
+After ``govlib demo``: the Tool stats tab lists every tool; the tool with the injected latency
+drift shows a non-stable drift badge and a non-zero anomaly count; clicking it opens the control
+chart with red rule-1 points, and clicking a point selects that call in the table. On the Tool
+calls tab, ✓ on an unreviewed row stamps it (row, store, WORM log); ✗ on the same row is then
+refused with a visible reason and the store is unchanged; the tool's accept pill changes; bulk
+stamping of three ticked rows stamps exactly those three. The sparkline SVG carries its three
+band levels, the mean line and the dashed UCL. Two pages (two kernels) stamp at the same time.
+No request leaves the machine except the ``lab`` template's two Font Awesome stylesheet links.
+In CI (``CI=true``) this fails when chromium or Voilà cannot run; elsewhere it skips.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import browser_page, screenshot, voila_app
+
+from govlib.claimsflow.history import INJECTED
+
+pytestmark = pytest.mark.browser
+
+PAGE = "/voila/render/spc_dashboard.ipynb"
+TIMEOUT_MS = 90_000
+RED = "#c62828"  # govlib.charts: rule-1 points
+
+
+#: The aria-label and centre of the last point matching a selector that is topmost at its centre.
+TOPMOST_POINT = """sel => {
+  const pts = [...document.querySelectorAll(sel)]
+    .filter(e => e.getAttribute('aria-roledescription') === 'point');
+  for (const e of pts.reverse()) {
+    const r = e.getBoundingClientRect();
+    const x = r.x + r.width / 2, y = r.y + r.height / 2;
+    if (document.elementFromPoint(x, y) === e) {
+      return {label: e.getAttribute('aria-label'), x: x, y: y};
+    }
+  }
+  return null;
+}"""
+
+
+def drifting_tool() -> str:
+    """The tool ClaimsFlow's history gives an injected latency drift."""
+    return next(tool for tool, (kind, *_rest) in INJECTED.items() if kind == "latency_drift")
+
+
+def db(data_dir: Path) -> sqlite3.Connection:
+    con = sqlite3.connect(f"file:{data_dir / 'govlib.sqlite'}?mode=ro", uri=True)
+    con.row_factory = sqlite3.Row
+    return con
+
+
+def verdict(data_dir: Path, call_id: int) -> tuple[Any, Any, Any]:
+    with db(data_dir) as con:
+        row = con.execute(
+            "SELECT human_verdict, verdict_by, verdict_at FROM audit_log WHERE id = ?", (call_id,)
+        ).fetchone()
+    return tuple(row)
+
+
+def count(data_dir: Path, sql: str, params: tuple[Any, ...] = ()) -> int:
+    with db(data_dir) as con:
+        return int(con.execute(sql, params).fetchone()[0])
+
+
+def open_dashboard(page: Any, base: str) -> None:
+    page.goto(base + PAGE)
+    page.wait_for_selector(".spc-stats-tool .spc-stat-row", state="visible", timeout=TIMEOUT_MS)
+
+
+def stat_cells(page: Any, name: str) -> Any:
+    return page.locator(f'.spc-stats-tool .spc-stat-cells[data-name="{name}"]')
+
+
+def open_calls_tab(page: Any, reviewer: str) -> None:
+    page.get_by_role("tab", name="Tool calls").click()
+    page.wait_for_selector(".spc-calls-main .spc-call-row >> visible=true", timeout=TIMEOUT_MS)
+    field = page.locator(".spc-reviewer input")
+    field.fill(reviewer)
+    field.press("Tab")
+
+
+def call_rows(page: Any) -> Any:
+    return page.locator(".spc-calls-main .spc-call-row:not(.spc-hidden)")
+
+
+def row_id(row: Any) -> int:
+    return int(row.locator("[data-call-id]").get_attribute("data-call-id"))
+
+
+def test_spc_dashboard_in_the_browser(demo_dir: Path) -> None:
+    drift = drifting_tool()
+    with db(demo_dir) as con:
+        tools = {r[0] for r in con.execute("SELECT DISTINCT tool_name FROM audit_log")}
+    reviewer = "Ana Reviewer"
+    with voila_app(demo_dir) as base, browser_page(1280, 900) as (page, net):
+        open_dashboard(page, base)
+        tabs = [t.inner_text().strip() for t in page.get_by_role("tab").all()]
+        assert tabs == ["Tool stats", "By workflow", "Tool calls"]
+        listed = {b.inner_text().strip() for b in page.locator(".spc-stats-tool .spc-open").all()}
+        assert tools <= listed, tools - listed
+        screenshot(page, "spc-1-tool-stats")
+
+        # The drifting tool: non-stable badge, anomalies, thresholds in force on the page.
+        cells = stat_cells(page, drift)
+        assert cells.locator("[data-drift]").get_attribute("data-drift") in ("watch", "drift")
+        assert int(cells.locator("[data-anomalies]").get_attribute("data-anomalies")) > 0
+        tip = cells.locator("[data-anomalies]").get_attribute("title")
+        assert "rule 1:" in tip and "rule 4:" in tip
+        assert page.get_by_text("Thresholds in force").first.is_visible()
+
+        # The sparkline: three band levels, the mean line, the dashed UCL.
+        spark = cells.locator("svg.govlib-sparkline")
+        for css in (".spark-band-1", ".spark-band-2", ".spark-band-3", ".spark-mean"):
+            assert spark.locator(css).count() == 1, css
+        assert spark.locator(".spark-ucl").get_attribute("stroke-dasharray")
+
+        # Drill-down inside the Tool stats tab: red rule-1 points in the control chart.
+        page.locator(".spc-stats-tool .spc-open", has_text=re.compile(f"^{drift}$")).click()
+        drill = page.locator(".spc-tab-tools .spc-drill-tool")
+        points = drill.locator(f'.mark-symbol path[aria-roledescription="point"][fill="{RED}"]')
+        points.first.wait_for(state="attached", timeout=TIMEOUT_MS)
+        assert points.count() > 0
+        page.wait_for_selector(".spc-drill-table .spc-call-row >> visible=true")
+        screenshot(page, "spc-2-control-chart")
+
+        # Clicking a point selects that call in the table (a red point not hidden by another).
+        drill.locator(".vega-embed").scroll_into_view_if_needed()
+        label = page.evaluate(TOPMOST_POINT, f'.spc-drill-tool .mark-symbol path[fill="{RED}"]')
+        assert label, "no red point is clickable"
+        clicked = int(re.search(r"call id: ([\d,]+)", label["label"]).group(1).replace(",", ""))
+        page.mouse.click(label["x"], label["y"])
+        page.wait_for_selector(f'.spc-picked-msg[data-picked="{clicked}"]', timeout=TIMEOUT_MS)
+        chosen = drill.locator(".spc-call-row.spc-selected [data-call-id]")
+        chosen.wait_for(timeout=TIMEOUT_MS)
+        assert int(chosen.get_attribute("data-call-id")) == clicked
+        screenshot(page, "spc-3-point-selected")
+
+        # Tool calls: ✓ stamps an unreviewed row (row, store, WORM), ✗ afterwards is refused.
+        open_calls_tab(page, reviewer)
+        first = call_rows(page).first
+        call_id = row_id(first)
+        assert first.locator('[data-verdict="none"]').count() == 1  # unreviewed first
+        tool = first.locator(".spc-c-tool").inner_text().strip()
+        accept_before = stat_cells(page, tool).get_attribute("data-accept")
+        first.locator(".spc-accept").click()
+        page.wait_for_selector(
+            f'.spc-calls-main [data-call-id="{call_id}"][data-verdict="accept"]',
+            timeout=TIMEOUT_MS,
+        )
+        assert reviewer in first.inner_text()
+        human, by, at = verdict(demo_dir, call_id)
+        assert (human, by) == ("accept", reviewer) and at
+        entries = [
+            json.loads(d)
+            for (d,) in db(demo_dir).execute(
+                "SELECT detail FROM worm_log WHERE action = 'verdict_stamped'"
+            )
+        ]
+        assert any(e["audit_id"] == call_id and e["by"] == reviewer for e in entries)
+        events = count(demo_dir, "SELECT COUNT(*) FROM verdict_events")
+        first.locator(".spc-reject").click()
+        refusal = page.locator(".spc-calls-main .spc-msg .gl-error")
+        refusal.wait_for(timeout=TIMEOUT_MS)
+        assert "already stamped" in refusal.inner_text()
+        assert verdict(demo_dir, call_id) == (human, by, at)
+        assert count(demo_dir, "SELECT COUNT(*) FROM verdict_events") == events
+        assert stat_cells(page, tool).get_attribute("data-accept") != accept_before
+        screenshot(page, "spc-4-stamped-and-refused")
+
+        # Bulk: tick three rows, "Accept selected" stamps exactly those three.
+        rows = call_rows(page)
+        picked = []
+        for i in range(1, 4):
+            rows.nth(i).locator(".spc-select input").check()
+            picked.append(row_id(rows.nth(i)))
+        before = count(demo_dir, "SELECT COUNT(*) FROM audit_log WHERE human_verdict IS NOT NULL")
+        page.locator(".spc-calls-main .spc-accept-selected").click()
+        page.wait_for_selector(".spc-calls-main .spc-msg .gl-ok-msg", timeout=TIMEOUT_MS)
+        assert "3 calls accepted" in page.locator(".spc-calls-main .spc-msg").inner_text()
+        after = count(demo_dir, "SELECT COUNT(*) FROM audit_log WHERE human_verdict IS NOT NULL")
+        assert after == before + 3
+        assert all(verdict(demo_dir, i)[:2] == ("accept", reviewer) for i in picked)
+        screenshot(page, "spc-5-bulk")
+
+        assert net.external == [], net.external
+        assert len(set(net.fontawesome)) <= 2, net.fontawesome
+
+
+def test_two_pages_stamp_at_the_same_time(demo_dir: Path) -> None:
+    with voila_app(demo_dir) as base, browser_page(1280, 900) as (page_a, net):
+        page_b = page_a.context.new_page()
+        for page, name in ((page_a, "Reviewer A"), (page_b, "Reviewer B")):
+            open_dashboard(page, base)
+            open_calls_tab(page, name)
+        id_a, id_b = row_id(call_rows(page_a).nth(0)), row_id(call_rows(page_b).nth(1))
+        assert id_a != id_b
+        call_rows(page_a).nth(0).locator(".spc-accept").click()  # both clicks before any wait
+        call_rows(page_b).nth(1).locator(".spc-reject").click()
+        for page, cid, word in ((page_a, id_a, "accept"), (page_b, id_b, "reject")):
+            page.wait_for_selector(
+                f'.spc-calls-main [data-call-id="{cid}"][data-verdict="{word}"]',
+                timeout=TIMEOUT_MS,
+            )
+        assert verdict(demo_dir, id_a)[:2] == ("accept", "Reviewer A")
+        assert verdict(demo_dir, id_b)[:2] == ("reject", "Reviewer B")
+        assert net.external == [], net.external
