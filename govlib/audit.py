@@ -134,7 +134,7 @@ class Emitter:
         self._owned_store = owned
         self._sink: Sink | DirectSink
         if self.synchronous:
-            self._sink = DirectSink(store)
+            self._sink = DirectSink(store, self.clock)
         else:
             shared = store if store.path is None else None
             self._sink = Sink(

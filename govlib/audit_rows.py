@@ -75,11 +75,14 @@ def _params(rows: Sequence[Sequence[Any]], first: int) -> list[tuple[Any, ...]]:
     ]
 
 
-def insert_audit_batch(store: Store, rows: Sequence[Sequence[Any]]) -> tuple[int, int]:
+def insert_audit_batch(
+    store: Store, rows: Sequence[Sequence[Any]], *, ts: str | None = None
+) -> tuple[int, int]:
     """Insert emitted rows and append their ``audit_batch`` digest, all in one transaction.
 
     Ids are assigned under the write lock (``MAX(id) + 1 ..``), so a batch is a contiguous id
-    range whatever other processes do. Joins the caller's transaction when there is one.
+    range whatever other processes do. Joins the caller's transaction when there is one. ``ts``
+    stamps the digest's WORM entry (default: now).
 
     Returns
     -------
@@ -96,7 +99,7 @@ def insert_audit_batch(store: Store, rows: Sequence[Sequence[Any]]) -> tuple[int
         first = int(store.query_one(_NEXT_ID)) + 1
         conn.executemany(_INSERT, _params(rows, first))
         last = first + len(rows) - 1
-        append_batch_digest(store, "audit_log", first, last)
+        append_batch_digest(store, "audit_log", first, last, ts=ts)
     return first, last
 
 
@@ -105,6 +108,7 @@ class DirectSink:
 
     Outside :meth:`batch` every row is its own transaction with its own digest; inside, rows join
     one transaction and get one digest at the end (seeded histories write thousands this way).
+    Digest entries are stamped with ``clock.now()`` (a SimClock keeps histories reproducible).
 
     Example:
         >>> sink = DirectSink(Store(memory=True))
@@ -115,8 +119,9 @@ class DirectSink:
         (1, 3)
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Any = None) -> None:
         self.store = store
+        self.clock = clock
         self._local = threading.local()
         self._lock = threading.Lock()
         self._counts = {"enqueued": 0, "written": 0, "batches": 0}
@@ -131,7 +136,7 @@ class DirectSink:
         self._count(enqueued=1)
         span = getattr(self._local, "span", None)
         if span is None:
-            insert_audit_batch(self.store, [row])
+            insert_audit_batch(self.store, [row], ts=self._ts())
             self._count(written=1, batches=1)
             return
         with self.store.transaction() as conn:  # joins the batch's transaction
@@ -156,8 +161,11 @@ class DirectSink:
             finally:
                 self._local.span = None
             if span[0] is not None and span[1] is not None:
-                append_batch_digest(self.store, "audit_log", span[0], span[1])
+                append_batch_digest(self.store, "audit_log", span[0], span[1], ts=self._ts())
                 self._count(batches=1)
+
+    def _ts(self) -> str | None:
+        return iso(self.clock.now()) if self.clock is not None else None
 
     def snapshot(self) -> dict[str, Any]:
         """Counters in the shape of the background sink's (nothing is ever dropped here)."""

@@ -27,46 +27,34 @@ if TYPE_CHECKING:  # altair costs ~1.5 s to import; the stats table does not nee
     import altair as alt
 
 __all__ = [
-    "PICK",
-    "SPARK_CLASSES",
-    "LimitsLike",
-    "chart_frame",
-    "control_chart",
-    "run_duration_chart",
-    "sparkline_svg",
-    "zone_bounds",
-]
+    "PICK", "SPARK_CLASSES", "LimitsLike", "chart_frame", "control_chart", "run_duration_chart",
+    "sparkline_svg", "zone_bounds",
+]  # fmt: skip
 
 #: Name of the point-selection parameter of the control charts (selects one call by ``id``).
 PICK = "pick"
 #: Class names of the sparkline's SVG elements, by role.
 SPARK_CLASSES = {
-    "band_3": "spark-band-3",
-    "band_2": "spark-band-2",
-    "band_1": "spark-band-1",
-    "mean": "spark-mean",
-    "ucl": "spark-ucl",
-    "line": "spark-line",
-    "rule_1": "spark-rule1",
-}
+    "band_3": "spark-band-3", "band_2": "spark-band-2", "band_1": "spark-band-1",
+    "mean": "spark-mean", "ucl": "spark-ucl", "line": "spark-line", "rule_1": "spark-rule1",
+}  # fmt: skip
 RULES = ("rule_1", "rule_2", "rule_3", "rule_4")
 _GREEN, _AMBER, _RED, _GREY = "#2e7d32", "#ef8f00", "#c62828", "#757575"
-_ZONE_FILL = {1: "#c8e6c9", 2: "#ffe0b2", 3: "#ffcdd2"}
-_STATUS_ORDER = ["in control", "rule 2-4 fired", "rule 1 fired"]
+_ZONE_FILL = {"within 1 sigma": "#c8e6c9", "1-2 sigma": "#ffe0b2", "2-3 sigma": "#ffcdd2"}
+_STATUS = ["in control", "rule 2-4 fired", "rule 1 fired"]
 
 
 class LimitsLike(Protocol):
-    """What the charts need of :class:`govlib.spc.ControlLimits` (log scale)."""
+    """What the charts need of :class:`govlib.spc.ControlLimits` (log scale).
+
+    Example:
+        >>> from govlib.spc import control_limits
+        >>> isinstance(control_limits([1.0, 2.0]).center, float)
+        True
+    """
 
     center: float
     sigma: float
-
-
-def _finite(x: Any) -> bool:
-    try:
-        return math.isfinite(float(x))
-    except (TypeError, ValueError):
-        return False
 
 
 def zone_bounds(limits: LimitsLike, *, log: bool = True) -> dict[str, float]:
@@ -81,7 +69,7 @@ def zone_bounds(limits: LimitsLike, *, log: bool = True) -> dict[str, float]:
         (1.0, 20.09)
     """
     c, s = float(limits.center), float(limits.sigma)
-    if not (_finite(c) and _finite(s)):
+    if not (math.isfinite(c) and math.isfinite(s)):
         return {}
     back = math.exp if log else (lambda v: v)
     out = {"center": back(c)}
@@ -125,6 +113,7 @@ def chart_frame(
         {
             "id": pd.Series(df[id_field], dtype=object).astype("int64").to_numpy(),
             "time": times.dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ").to_numpy(),
+            "when": times.dt.strftime("%Y-%m-%d %H:%M:%S").to_numpy(),
             "value": np.maximum(pd.to_numeric(df[value]).to_numpy(dtype=float), floor),
             "rules": [", ".join(names[row]) or "none" for row in flags],
             "status": status,
@@ -137,7 +126,7 @@ def _fmt_ms(v: float) -> str:
 
 
 def _zone_rows(bounds: dict[str, float]) -> pd.DataFrame:
-    names = {1: "within 1 sigma", 2: "1-2 sigma", 3: "2-3 sigma"}
+    names = dict(zip((1, 2, 3), _ZONE_FILL, strict=True))
     rows = []
     for k in (1, 2, 3):
         inner_hi = bounds[f"plus_{k - 1}"] if k > 1 else bounds["center"]
@@ -198,11 +187,6 @@ def control_chart(
     limits : ControlLimits
         ``center`` and ``sigma`` of ``log(value)`` (or of ``value`` when ``log=False``).
 
-    Returns
-    -------
-    alt.LayerChart
-        width x height, zones shaded, centre/limits labelled, point-selection param :data:`PICK`.
-
     Example:
         >>> from types import SimpleNamespace as NS
         >>> df = pd.DataFrame({"id": [1, 2], "created_at": ["2026-01-01T00:00:00Z",
@@ -217,7 +201,7 @@ def control_chart(
     bounds = zone_bounds(limits, log=log)
     t0 = frame["time"].iloc[0] if len(frame) else "1970-01-01T00:00:00Z"
     t1 = frame["time"].iloc[-1] if len(frame) else "1970-01-01T00:00:01Z"
-    x_enc = alt.X("time:T", title="time (UTC)", scale=alt.Scale(domain=[t0, t1]))
+    x_enc = alt.X("time:T", title="time (UTC)", scale=alt.Scale(type="utc", domain=[t0, t1]))
     y_scale = _y_scale(frame["value"], bounds, log=log)
     layers: list[alt.Chart] = []
     if bounds:
@@ -233,11 +217,8 @@ def control_chart(
                 y2="hi:Q",
                 color=alt.Color(
                     "zone:N",
-                    scale=alt.Scale(
-                        domain=["within 1 sigma", "1-2 sigma", "2-3 sigma"],
-                        range=[_ZONE_FILL[1], _ZONE_FILL[2], _ZONE_FILL[3]],
-                    ),
                     legend=alt.Legend(title="zone", orient="bottom"),
+                    scale=alt.Scale(domain=list(_ZONE_FILL), range=[*_ZONE_FILL.values()]),
                 ),
             )
         )
@@ -261,7 +242,7 @@ def control_chart(
         x=x_enc,
         y=alt.Y("value:Q", scale=y_scale, title=value_title),
         tooltip=[
-            alt.Tooltip("time:T", title="time (UTC)", format="%Y-%m-%d %H:%M:%S"),
+            alt.Tooltip("when:N", title="time (UTC)"),
             alt.Tooltip("value:Q", title=value_title.split(" (")[0], format=",.1f"),
             alt.Tooltip("rules:N", title="rules fired"),
             alt.Tooltip("id:Q", title="call id" if id_field == "id" else id_field),
@@ -273,13 +254,13 @@ def control_chart(
         .encode(
             color=alt.Color(
                 "status:N",
-                scale=alt.Scale(domain=_STATUS_ORDER, range=["#455a64", _AMBER, _RED]),
                 legend=alt.Legend(title="point", orient="bottom"),
+                scale=alt.Scale(domain=_STATUS, range=["#455a64", _AMBER, _RED]),
             ),
             shape=alt.Shape(
                 "status:N",
-                scale=alt.Scale(domain=_STATUS_ORDER, range=["circle", "diamond", "triangle-up"]),
                 legend=None,
+                scale=alt.Scale(domain=_STATUS, range=["circle", "diamond", "triangle-up"]),
             ),
             size=alt.condition(pick, alt.value(200), alt.value(40), empty=False),
             stroke=alt.condition(pick, alt.value("#000"), alt.value("#fff"), empty=False),
@@ -355,7 +336,7 @@ def sparkline_svg(
     vals = np.maximum(np.asarray(values, dtype=float), floor)
     vals = vals[np.isfinite(vals)]
     c, s = float(limits.center), float(limits.sigma)
-    have_limits = _finite(c) and _finite(s)
+    have_limits = math.isfinite(c) and math.isfinite(s)
     aria = escape(f"{label} sparkline of the newest {len(vals)} calls")
     head = (
         f'<svg class="govlib-sparkline" xmlns="http://www.w3.org/2000/svg" width="{width}" '

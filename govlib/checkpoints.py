@@ -296,10 +296,15 @@ def _check_pinned(store: Store, key: Ed25519PrivateKey) -> None:
 
 
 def _periodic(store: Store, seq: int) -> None:
-    """Sign a checkpoint row when ``seq`` is a multiple of ``checkpoint_every`` (in-transaction)."""
+    """Sign a checkpoint row when ``seq`` is a multiple of ``checkpoint_every`` (in-transaction).
+
+    Its time is the head entry's ``ts`` (so a simulated clock gives reproducible checkpoints).
+    """
     every = checkpoint_every(store)
-    if every > 0 and seq % every == 0 and _insert(store, force=False, at=None) is not None:
-        _PENDING.setdefault(store, set()).add(default_export_path(store))
+    if every > 0 and seq % every == 0:
+        ts = store.query_one("SELECT ts FROM worm_log WHERE seq = ?", (seq,))
+        if _insert(store, force=False, at=ts if isinstance(ts, str) else None) is not None:
+            _PENDING.setdefault(store, set()).add(default_export_path(store))
 
 
 def flush_pending(store: Store) -> None:

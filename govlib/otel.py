@@ -13,11 +13,13 @@ Idempotent: a span (trace id, span id, kind) already in ``ingested_spans`` is no
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -154,15 +156,32 @@ def ingest_paths(
     summary = IngestSummary()
     spans: list[SpanRecord] = []
     seen: set[tuple[str, str]] = set()
-    for path in export_files(paths):
-        for span in read_export(path, summary):
-            summary.spans += 1
-            if (span.trace_id, span.span_id) in seen:
-                summary.notes["span(s) appearing twice in the input (read once)"] += 1
-                continue
-            seen.add((span.trace_id, span.span_id))
-            spans.append(span)
-    return ingest_spans(store, spans, config, summary=summary)
+    files = export_files(paths)
+    with _gc_paused():
+        for path in files:
+            for span in read_export(path, summary):
+                summary.spans += 1
+                if (span.trace_id, span.span_id) in seen:
+                    summary.notes["span(s) appearing twice in the input (read once)"] += 1
+                    continue
+                seen.add((span.trace_id, span.span_id))
+                spans.append(span)
+        return ingest_spans(store, spans, config, summary=summary)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a bulk ingest builds its (acyclic) span objects.
+
+    The collector would otherwise re-scan every span read so far many times (~25% of the time).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def ingest_spans(

@@ -3,8 +3,8 @@
 A stamp or a correction writes, in ONE ``store.transaction()``:
 
 1. the WORM entry (``verdict_stamped`` / ``verdict_corrected``, detail ``{audit_id, output_hash,
-   verdict, previous, previous_by, previous_at, by, at, reason}``, ``run_id`` = the call's
-   ``composition_id``, ``outcome`` = the verdict);
+   verdict, previous, previous_by, previous_at, by, at, reason}``, ``ts`` = ``at``, ``run_id`` =
+   the call's ``composition_id``, ``outcome`` = the verdict);
 2. the append-only ``verdict_events`` row (kind, previous triple, by, at, reason, ``worm_seq``);
 3. the ``audit_log`` verdict triple (``human_verdict``, ``verdict_by``, ``verdict_at``), which the
    schema only lets change when a matching ``verdict_events`` row exists.
@@ -157,6 +157,7 @@ def _apply(
         entry = worm.append(
             store,
             _ACTIONS[kind],
+            ts=at,
             run_id=composition_id,
             outcome=verdict,
             detail={

@@ -121,20 +121,19 @@ def verify_store(
     """
     cp_path = Path(checkpoints) if checkpoints is not None else cps.default_export_path(store)
     if checkpoints is not None and cp_path is not None and not cp_path.is_file():
-        raise VerifyError(
-            f"{cp_path}: checkpoint file not found; expected a file written by govlib "
-            "(default DIR/checkpoints.jsonl)"
-        )
+        expected = "expected a file written by govlib (default DIR/checkpoints.jsonl)"
+        raise VerifyError(f"{cp_path}: checkpoint file not found; {expected}")
     public, pub_label = _pinned_key(store, pubkey, cp_path)  # read before any key ring
-    file_lines = cps.read_checkpoint_file(cp_path) if cp_path and cp_path.is_file() else []
-    if store.data_dir is None:
-        keys = store.keyring.hmac_keys
-    else:  # the key files as they are on disk now; verify writes nothing
-        keys = KeyRing.load(store.data_dir, create=False).hmac_keys
-    check = _Verifier(public, pub_label)
+    try:
+        file_lines = cps.read_checkpoint_file(cp_path) if cp_path and cp_path.is_file() else []
+    except OSError as exc:
+        raise VerifyError(f"{cp_path}: cannot read the checkpoint file ({exc.strerror})") from None
+    # HMAC keys as they are on disk now (verify writes nothing); a memory store's own ring
+    ring = store.keyring if store.data_dir is None else KeyRing.load(store.data_dir, create=False)
+    check = _Verifier(public, pub_label, integrity_check)
     try:
         with _snapshot(store) as conn:
-            check.run(conn, keys, file_lines, str(cp_path), integrity_check=integrity_check)
+            check.run(conn, ring.hmac_keys, file_lines, str(cp_path))
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # text bytes can be garbage too
         check.problems = [Problem(None, f"the store file is unreadable or corrupt ({exc})")]
     return check.result()
@@ -177,8 +176,8 @@ class _Verifier:
 
     conn: sqlite3.Connection
 
-    def __init__(self, public: Ed25519PublicKey | None, pub_label: str) -> None:
-        self.public, self.pub_label = public, pub_label
+    def __init__(self, public: Ed25519PublicKey | None, pub_label: str, integrity: bool) -> None:
+        self.public, self.pub_label, self.integrity_check = public, pub_label, integrity
         self.problems: list[Problem] = []
         self.notes: list[str] = []
         self.checked: set[str] = set()
@@ -214,16 +213,10 @@ class _Verifier:
         return VerifyResult(False, summary, first.seq, first.reason, problems=problems, **common)
 
     def run(
-        self,
-        conn: sqlite3.Connection,
-        keys: dict[str, bytes],
-        file_lines: _Lines,
-        label: str,
-        *,
-        integrity_check: bool,
+        self, conn: sqlite3.Connection, keys: dict[str, bytes], lines: _Lines, label: str
     ) -> None:
         self.conn = conn
-        if integrity_check:
+        if self.integrity_check:
             first = conn.execute("PRAGMA quick_check").fetchone()[0]
             if first != "ok":
                 self.add(None, f"SQLite integrity check failed: {first}")
@@ -237,7 +230,7 @@ class _Verifier:
         broken, _, _ = first_chain_problem(cur.execute(CHAIN_SQL), keys)
         if broken is not None:
             self.add(broken.seq, broken.reason)
-        self.checkpoints(file_lines, label)
+        self.checkpoints(lines, label)
         for table in DIGEST_COLUMNS:
             self.batches(table)
         self.verdicts()

@@ -384,19 +384,22 @@ def seeded_history(path: Path, seed: int) -> list[tuple]:
                 lookup(f"C-{i}")
                 score(f"C-{i}")
             clock.advance(rng.uniform(1, 90))
+    for i in range(60, 63):  # outside batch(): one transaction and digest per call
+        lookup(f"C-{i}")
     rows = [tuple(r) for r in store.query("SELECT * FROM audit_log ORDER BY id")]
-    digests = [r[0] for r in store.query("SELECT detail FROM worm_log ORDER BY seq")]
+    worm_rows = store.query("SELECT ts, action, detail FROM worm_log ORDER BY seq")
     store.close()
-    return rows + [tuple(json.loads(d)["digest"] for d in digests)]
+    return rows + [tuple(r) for r in worm_rows]
 
 
 def test_synchronous_mode_with_sim_clock_is_deterministic(tmp_path):
     first = seeded_history(tmp_path / "a", seed=11)
     again = seeded_history(tmp_path / "b", seed=11)
     other = seeded_history(tmp_path / "c", seed=12)
-    assert first == again
+    assert first == again  # every column, and the WORM digests' ts and detail
     assert first != other
-    assert len(first) == 121 and len(first[-1]) == 1  # 120 rows, one batch digest
+    assert len(first) == 123 + 4  # 123 rows; one digest for the batch, one per later call
+    assert first[123][0] > "2026-01-05T09:00:00" and first[123][1] == "audit_batch"
 
 
 def test_synchronous_latency_and_created_at_follow_the_clock(mem):

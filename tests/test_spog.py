@@ -328,10 +328,31 @@ def test_auto_refresh_is_off_by_default_and_reloads_when_on(data_dir: Path) -> N
     spog.close()
 
 
+def test_failed_refresh_keeps_the_last_view_and_says_why(data_dir: Path) -> None:
+    spog = SpogApp(data_dir)
+    before = spog.gov_body.children[0].value
+    (data_dir / "govlib.sqlite").rename(data_dir / "moved.sqlite")
+    spog.refresh_button.click()
+    assert "Could not read the govlib store" in _html(spog.messages)
+    assert "govlib demo" in _html(spog.messages)
+    assert spog.gov_body.children[0].value == before  # the last good view stays
+    (data_dir / "moved.sqlite").rename(data_dir / "govlib.sqlite")
+    spog.refresh_button.click()
+    assert spog.messages.children == () and spog.loads == 2
+    spog.close()
+
+
 def test_app_without_a_store_shows_an_error_box_not_a_blank_page(tmp_path: Path) -> None:
     page = app(tmp_path / "missing")
     assert "Could not show the executive view" in _html(page)
     assert "govlib demo" in _html(page)
+
+
+def test_query_string_selects_a_run(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOILA_PREHEAT", raising=False)
+    monkeypatch.setenv("QUERY_STRING", "run=run-clean-1")  # as Voila sets it for the kernel
+    page = app(data_dir)
+    assert 'data-run="run-clean-1"' in _html(page)
 
 
 def test_notebook_is_one_import_and_one_call() -> None:

@@ -64,7 +64,7 @@ def test_stamp_writes_triple_event_and_worm_entry(store):
     assert triple(store, 2) == ("accept", "Ana Reviewer", T1)
     assert triple(store, 1) == (None, None, None)
     [entry] = verdict_entries(store)
-    assert entry["action"] == "verdict_stamped"
+    assert entry["action"] == "verdict_stamped" and entry["ts"] == T1
     assert entry["run_id"] == "run-1" and entry["outcome"] == "accept"
     assert entry["detail"] == {
         "audit_id": 2,

@@ -229,9 +229,14 @@ def test_sign_checkpoint_row_file_line_and_pubkey(tmp_path: Path) -> None:
 def test_periodic_checkpoints_every_n_entries(tmp_path: Path) -> None:
     set_every(tmp_path, 5)
     store = Store(tmp_path)
-    for _ in range(12):
-        worm.append(store, "note")
-    assert [r[0] for r in store.query("SELECT seq FROM worm_checkpoints")] == [5, 10]
+    for i in range(12):
+        worm.append(store, "note", ts=f"2026-11-23T10:00:{i:02d}.000000Z")
+    rows = store.query("SELECT seq, created_at FROM worm_checkpoints")
+    # the time of a periodic checkpoint is its head entry's ts (reproducible under a sim clock)
+    assert [tuple(r) for r in rows] == [
+        (5, "2026-11-23T10:00:04.000000Z"),
+        (10, "2026-11-23T10:00:09.000000Z"),
+    ]
     lines = read_checkpoint_file(tmp_path / "checkpoints.jsonl")
     assert [c.head_seq for _, c in lines] == [5, 10]
     r = verify_store(store)
@@ -370,6 +375,24 @@ def test_sigkill_mid_sign_never_leaves_a_line_without_its_row(tmp_path: Path) ->
     assert lines and all(isinstance(c, Checkpoint) and c.signature in sigs for c in lines)
     r = verify_store(store)
     assert r.ok, r.describe()
+
+
+def test_verify_while_a_writer_appends_and_signs_never_false_alarms(tmp_path: Path) -> None:
+    """The file is read before the snapshot, so every line it names is in the snapshot."""
+    set_every(tmp_path, 7)
+    Store(tmp_path).close()
+    child = subprocess.Popen(
+        [sys.executable, "-c", CRASH_CHILD, str(tmp_path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        store = Store(tmp_path)
+        results = [verify_store(store, integrity_check=False) for _ in range(15)]
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    assert all(r.ok for r in results), [r.summary for r in results if not r.ok]
+    assert results[-1].entries > 0
 
 
 # --- concurrency -------------------------------------------------------------------------------

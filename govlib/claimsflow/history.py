@@ -2,8 +2,8 @@
 
 :func:`generate_history` runs claims arriving over ``days`` days ending at ``as_of`` through
 :class:`~govlib.claimsflow.engine.ClaimsEngine` with a :class:`~govlib.clock.SimClock` whose
-latency model is :class:`~govlib.claimsflow.simulation.LatencyModel` (lognormal per tool,
-coefficient of variation ~0.31), and a :class:`~govlib.claimsflow.simulation.FaultModel` for tool
+latency model is :class:`~govlib.claimsflow.simulation.LatencyModel` (lognormal per tool cut at
++-2.8 sigma, coefficient of variation ~0.3), and a :class:`~govlib.claimsflow.simulation.FaultModel` for tool
 errors (retried once by the engine). It is a discrete-event
 simulation: claim arrivals, kill-switch resets and human verdicts are events in time order; events
 after ``as_of`` do not happen. Everything random comes from ``seed``; nothing from the wall clock.
@@ -217,6 +217,8 @@ class _Simulation:
             day_end += timedelta(days=1)
             if progress is not None:
                 progress(done, days)
+        if progress is not None:
+            progress(days, days)
         self.clock.set(max(self.end - timedelta(seconds=1), self.clock.now()))
         from govlib.checkpoints import sign_checkpoint
 
@@ -256,25 +258,22 @@ class _Simulation:
 
     def _schedule_verdicts(self, run_id: str) -> None:
         rows = self.store.query(
-            "SELECT id, tool_name, success, created_at FROM audit_log WHERE composition_id = ? "
-            "ORDER BY id",
+            "SELECT id, tool_name, success FROM audit_log WHERE composition_id = ? ORDER BY id",
             (run_id,),
         )
         rng = self.reviews
-        for audit_id, tool, success, _created in rows:
+        for audit_id, tool, success in rows:
             if rng.random() >= REVIEW_SHARE:
                 continue
-            sped_up = (
-                tool == "document_extraction"
-                and self.engine.clock.now() >= self.end - timedelta(days=INJECTED[tool][1])
-            )
+            speed_up_from = self.end - timedelta(days=INJECTED["document_extraction"][1])
+            sped_up = tool == "document_extraction" and self.clock.now() >= speed_up_from
             reject_p = 1.0 if not success else (0.35 if sped_up else 0.025)
             verdict = "reject" if rng.random() < reject_p else "accept"
             by = rng.choice(REVIEWERS)
             when = self.clock.now() + timedelta(hours=rng.uniform(0.5, 10))
             self._push(when, "verdict", (audit_id, verdict, by))
-            correct_p = 0.08 if verdict == "reject" and success else 0.007
-            if rng.random() < correct_p:
+            correct_p = 0.08 if verdict == "reject" else 0.012
+            if success and rng.random() < correct_p:
                 other = rng.choice([r for r in REVIEWERS if r != by])
                 later = when + timedelta(hours=rng.uniform(1, 24))
                 self._push(later, "correction", (audit_id, verdict, other))

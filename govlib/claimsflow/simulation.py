@@ -19,6 +19,7 @@ from govlib.clock import SimClock
 __all__ = [
     "LATENCY_MEDIAN_MS",
     "LATENCY_SIGMA",
+    "LATENCY_CUT_SIGMAS",
     "BASE_ERROR_RATE",
     "INJECTED",
     "CLAIMS_PER_DAY",
@@ -42,6 +43,9 @@ LATENCY_MEDIAN_MS: dict[str, float] = {
 }
 #: Sigma of log latency: CV = sqrt(exp(0.3**2) - 1) ~ 0.31 for every tool.
 LATENCY_SIGMA = 0.3
+#: Log latency is cut at +-2.8 sigma: a service's timeout and its network round trip bound it,
+#: so an in-control tool never shows a 3-sigma point by chance alone.
+LATENCY_CUT_SIGMAS = 2.8
 BASE_ERROR_RATE = 0.0015
 #: The injected process changes: tool -> (kind, days before as_of it starts, size).
 INJECTED: dict[str, tuple[str, float, float]] = {
@@ -71,7 +75,8 @@ def stream(seed: int, name: str) -> random.Random:
 
 
 class LatencyModel:
-    """``model(tool) -> ms``: lognormal around the tool's median, with the injected changes.
+    """``model(tool) -> ms``: lognormal around the tool's median (cut at
+    :data:`LATENCY_CUT_SIGMAS`), with the injected changes.
 
     Reads the time of the :class:`~govlib.clock.SimClock` it is attached to (``.clock``).
 
@@ -100,7 +105,10 @@ class LatencyModel:
         median = LATENCY_MEDIAN_MS.get(tool, 100.0)
         if self.clock is not None:
             median *= self.factor(tool, self.clock.now())
-        return self.rng.lognormvariate(math.log(median), LATENCY_SIGMA)
+        z = self.rng.gauss(0.0, 1.0)
+        while abs(z) > LATENCY_CUT_SIGMAS:
+            z = self.rng.gauss(0.0, 1.0)
+        return math.exp(math.log(median) + LATENCY_SIGMA * z)
 
 
 class Quota:

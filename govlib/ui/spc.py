@@ -84,7 +84,12 @@ def _guard(fn: Callable[..., Any], where: widgets.HTML, what: str) -> Callable[.
 
 
 class CallsTab:
-    """The "Tool calls" tab: filters over a paged :class:`CallTable`, unreviewed first."""
+    """The "Tool calls" tab: filters over a paged :class:`CallTable`, unreviewed first.
+
+    Example:
+        >>> tab = SpcApp(demo_dir).calls  # doctest: +SKIP
+        >>> tab.status.value = "unreviewed"  # doctest: +SKIP
+    """
 
     def __init__(self, stamper: Stamper, opts: dict[str, list[str]], rules_of: Any) -> None:
         self.store, self.rules_of = stamper.store, rules_of
@@ -138,6 +143,10 @@ class SpcApp:
         The data dir (default: ``GOVLIB_DATA_DIR`` / the checkout's ``data/``).
     settings : Settings, optional
         Thresholds (default: :func:`govlib.settings.load_settings` of the data dir).
+
+    Example:
+        >>> dash = SpcApp("data")  # doctest: +SKIP
+        >>> dash.tool_table.buttons[0].click()  # doctest: +SKIP
     """
 
     def __init__(

@@ -26,7 +26,12 @@ __all__ = ["CallTable", "hide", "kit"]
 @functools.cache
 def kit() -> SimpleNamespace:
     """Layouts and styles shared by every row widget of the kernel (one model each, not one per
-    row: a page of rows would otherwise cost hundreds of models and seconds of page load)."""
+    row: a page of rows would otherwise cost hundreds of models and seconds of page load).
+
+    Example:
+        >>> kit() is kit()
+        True
+    """
     return SimpleNamespace(
         check=widgets.Layout(width="26px"),
         cells=widgets.Layout(flex="1 1 auto", min_width="0"),
@@ -40,7 +45,13 @@ def kit() -> SimpleNamespace:
 
 
 def hide(widget: widgets.DOMWidget, hidden: bool) -> None:
-    """Hide or show a widget with a CSS class (its layout may be shared)."""
+    """Hide or show a widget with a CSS class (its layout may be shared).
+
+    Example:
+        >>> w = widgets.HTML()
+        >>> hide(w, True); "spc-hidden" in w._dom_classes
+        True
+    """
     (widget.add_class if hidden else widget.remove_class)("spc-hidden")
 
 
@@ -77,6 +88,7 @@ class _Row:
     def show(
         self, row: Mapping[str, Any] | None, rules: str | None, *, checked: bool, selected: bool
     ) -> None:
+        """Fill the row with one call (or hide it when ``row`` is None)."""
         self.call_id = None  # silence the checkbox observer while refilling
         if row is None:
             self.check.value = False
@@ -103,6 +115,15 @@ class CallTable:
     page_size : int
     bulk : bool
         Show the row checkboxes' "Accept selected" / "Reject selected" bar.
+
+    Example:
+        >>> from govlib.store import Store
+        >>> from govlib.ui.spc_data import CallFilter, query_calls
+        >>> store = Store(memory=True)
+        >>> t = CallTable(Stamper(store, widgets.Text()),
+        ...               lambda o, n: query_calls(store, CallFilter(), offset=o, limit=n), dict)
+        >>> t.refresh(); t.total
+        0
     """
 
     def __init__(
@@ -255,6 +276,7 @@ class CallTable:
 
     # --- selection ------------------------------------------------------------------------------
     def toggle(self, call_id: int | None, on: bool) -> None:
+        """A row's checkbox changed: add the call to, or drop it from, the selection."""
         if call_id is None:
             return
         (self.selected.add if on else self.selected.discard)(call_id)
@@ -306,6 +328,7 @@ class CallTable:
         self.fix_box.layout.display = "flex"
 
     def close_correction(self) -> None:
+        """Hide the "Correct…" form."""
         self.fix_id = None
         self.fix_box.layout.display = "none"
 

@@ -80,7 +80,12 @@ class CallFilter:
 
 @dataclass(frozen=True)
 class CallPage:
-    """One page of tool calls: rows as dicts, the total matching, and where the page starts."""
+    """One page of tool calls: rows as dicts, the total matching, and where the page starts.
+
+    Example:
+        >>> CallPage([], 0, 0).total
+        0
+    """
 
     rows: list[dict[str, Any]]
     total: int
@@ -165,7 +170,12 @@ def choices(store: Store) -> dict[str, list[str]]:
 
 
 def newest_call_at(store: Store) -> str | None:
-    """``created_at`` of the newest tool call (None for an empty store)."""
+    """``created_at`` of the newest tool call (None for an empty store).
+
+    Example:
+        >>> newest_call_at(Store(memory=True)) is None
+        True
+    """
     return store.query_one("SELECT MAX(created_at) FROM audit_log")
 
 

@@ -30,7 +30,11 @@ _warm_lock = threading.Lock()
 
 
 def warm_charts() -> None:
-    """Import Altair and build the offline JupyterChart bundle (~3 s once per kernel)."""
+    """Import Altair and build the offline JupyterChart bundle (~3 s once per kernel).
+
+    Example:
+        >>> warm_charts()  # doctest: +SKIP
+    """
     with _warm_lock:
         import altair as alt
 
@@ -38,7 +42,12 @@ def warm_charts() -> None:
 
 
 def jupyter_chart(chart: Any) -> Any:
-    """An offline ``alt.JupyterChart`` drawn as SVG (clickable marks), without the action menu."""
+    """An offline ``alt.JupyterChart`` drawn as SVG (clickable marks), without the action menu.
+
+    Example:
+        >>> import altair as alt  # doctest: +SKIP
+        >>> jupyter_chart(alt.Chart().mark_point())  # doctest: +SKIP
+    """
     import altair as alt
 
     warm_charts()
@@ -102,6 +111,7 @@ class _Drill:
             self.jc.selections.observe(lambda ch: on_pick(ch["new"]), [PICK])
 
     def close(self) -> None:
+        """Hide the detail view."""
         self.name = None
         self.widget.layout.display = "none"
 
@@ -111,6 +121,10 @@ class ToolDrill(_Drill):
 
     ``series_of(tool)`` returns :func:`govlib.stats.tool_series`'s frame (oldest first, attrs with
     the limits); ``rules_of()`` maps call ids to the rules that flagged them.
+
+    Example:
+        >>> drill = ToolDrill(stamper, lambda t: tool_series(con, t), dict)  # doctest: +SKIP
+        >>> drill.open("policy_lookup")  # doctest: +SKIP
     """
 
     def __init__(
@@ -196,6 +210,7 @@ class _RunBlock:
         return query_calls(self.table.stamper.store, flt, offset=offset, limit=limit)
 
     def show(self, run: Mapping[str, Any] | None) -> None:
+        """Show one run and its calls (or hide the block when ``run`` is None)."""
         if run is None:
             self.run_id = None
             self.widget.layout.display = "none"
@@ -215,7 +230,12 @@ class _RunBlock:
 
 
 class WorkflowDrill(_Drill):
-    """Run-duration control chart + recent runs with their calls (✓ / ✗ on each)."""
+    """Run-duration control chart + recent runs with their calls (✓ / ✗ on each).
+
+    Example:
+        >>> drill = WorkflowDrill(stamper, lambda w: workflow_series(con, w), dict)  # doctest: +SKIP
+        >>> drill.open("Auto claim")  # doctest: +SKIP
+    """
 
     def __init__(
         self,

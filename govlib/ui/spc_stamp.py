@@ -59,7 +59,12 @@ def refusal(audit_id: int, exc: Exception) -> str:
 
 @dataclass
 class StampOutcome:
-    """What a stamping action did: ids recorded and refusals (one sentence each)."""
+    """What a stamping action did: ids recorded, ids already so, refusals (one sentence each).
+
+    Example:
+        >>> StampOutcome(stamped=[3]).text("accept")
+        '1 call accepted (#3).'
+    """
 
     stamped: list[int] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)

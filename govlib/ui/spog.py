@@ -136,8 +136,9 @@ class SpogApp:
             ),
         )
         columns.add_class("gl-columns")
+        title = w.HTML('<span class="gl-title">govlib · Executive view</span>')
         toolbar = w.HBox(
-            [self.run_select, self.refresh_button, self.auto, self.interval, self.status],
+            [title, self.run_select, self.refresh_button, self.auto, self.interval, self.status],
             layout=w.Layout(align_items="center", flex_flow="row wrap"),
         )
         style = style_widget()
@@ -164,12 +165,11 @@ class SpogApp:
             try:
                 with Store(self.data_dir, create=False, readonly=True) as store:
                     self.data = load_spog(store, run_id)
+                self.loads += 1
+                self.messages.children = []
+                self._render()
             except Exception as exc:  # noqa: BLE001 - shown to the reader, never a blank page
                 self._show_failure(exc)
-                return
-            self.loads += 1
-            self.messages.children = []
-            self._render()
 
     def _show_failure(self, exc: Exception) -> None:
         msg = f"Could not read the govlib store in {self.data_dir}: {exc}"

@@ -37,11 +37,11 @@ SPOG_CSS = """
 .gl-spog .gl-periods{display:flex;gap:6px;}
 .gl-spog .gl-period{flex:1;border:1px solid #dee2e6;border-radius:6px;padding:4px 6px;}
 .gl-spog .gl-period b{display:block;font-size:15px;}
-.gl-spog .gl-audit-scroll{max-height:520px;}
 .gl-spog .gl-audit-table tr.gl-last td{border-bottom:2px solid #212529;}
 .gl-spog .gl-audit-table tr.gl-broken td{background:#f8d7da;}
 .gl-spog .gl-audit-table .gl-mono{white-space:nowrap;}
 .gl-spog .gl-chart svg{max-width:100%;height:auto;}
+.gl-spog .gl-title{font-size:15px;font-weight:700;margin-right:12px;white-space:nowrap;}
 """
 
 
