@@ -7,10 +7,10 @@ in an export file (default ``DIR/checkpoints.jsonl``, or ``$GOVLIB_CHECKPOINT_FI
 fields plus ``signature``, canonical JSON, one per line. Copy that file and
 ``checkpoint_pubkey.pem`` off the machine: ``govlib verify`` checks the store against them.
 
-Crash consistency: a file line is written only for a committed row, after the commit, and fsynced.
-A row can lack its line for a while (a crash between commit and write, or a checkpoint signed inside
-a caller's transaction); the next :func:`export_checkpoints` (every :func:`sign_checkpoint` runs
-one) appends the missing lines. A line never names a checkpoint the store does not have.
+Crash consistency: a line is written (and fsynced) only for a committed row, after the commit. A
+row can lack its line for a while (a crash after the commit, or signed inside a caller's
+transaction); the next :func:`export_checkpoints` (every :func:`sign_checkpoint` runs one) appends
+it. A line never names a checkpoint the store does not have.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from govlib import worm
 from govlib.chain import canonical_json
 from govlib.errors import GovlibError
-from govlib.keys import PUBKEY_FILE, KeyMaterialError, _fsync_dir, fingerprint, public_key_pem
+from govlib.keys import PUBKEY_FILE, _fsync_dir, fingerprint
 from govlib.settings import load_settings
 from govlib.store import Store, utc_now_iso
 
@@ -69,8 +69,10 @@ class Checkpoint:
         >>> from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
         >>> key = Ed25519PrivateKey.generate()
         >>> cp = Checkpoint.signed(key, log_size=3, head_seq=3, head_mac="ab" * 32, time="t")
-        >>> cp.signature_valid(key.public_key())
-        True
+        >>> cp.signature_valid(key.public_key()), Checkpoint.from_line(cp.line()) == cp
+        (True, True)
+        >>> cp.body[:32], cp.describe()
+        ('{"head_mac":"abababababababababa', 'checkpoint at seq 3 (time t)')
     """
 
     log_size: int
@@ -187,11 +189,16 @@ _SYNCED: weakref.WeakKeyDictionary[Store, dict[Path, tuple[int, int, int]]] = (
     weakref.WeakKeyDictionary()
 )
 _EVERY: weakref.WeakKeyDictionary[Store, int] = weakref.WeakKeyDictionary()
-_PINNED: weakref.WeakKeyDictionary[Store, str] = weakref.WeakKeyDictionary()
+_PINNED: weakref.WeakKeyDictionary[Store, bool] = weakref.WeakKeyDictionary()
 
 
 def default_export_path(store: Store) -> Path | None:
-    """``$GOVLIB_CHECKPOINT_FILE``, else ``DIR/checkpoints.jsonl``; None for an in-memory store."""
+    """``$GOVLIB_CHECKPOINT_FILE``, else ``DIR/checkpoints.jsonl``; None for an in-memory store.
+
+    Example:
+        >>> default_export_path(Store(memory=True)) is None
+        True
+    """
     env = os.environ.get("GOVLIB_CHECKPOINT_FILE")
     if env:
         return Path(env)
@@ -199,7 +206,12 @@ def default_export_path(store: Store) -> Path | None:
 
 
 def checkpoint_every(store: Store) -> int:
-    """The ``checkpoint_every`` setting of the store's data dir (read once per store object)."""
+    """The ``checkpoint_every`` setting of the store's data dir (read once per store object).
+
+    Example:
+        >>> checkpoint_every(Store(memory=True))
+        1000
+    """
     every = _EVERY.get(store)
     if every is None:
         every = int(load_settings(store.data_dir).checkpoint_every)
@@ -249,19 +261,18 @@ def sign_checkpoint(
         try:
             export_checkpoints(store, path)
         except OSError as exc:
+            saved = f"checkpoint at seq {cp.head_seq}" if cp else "the newest checkpoint"
             raise CheckpointExportError(
-                f"{path}: checkpoint at seq {cp.head_seq if cp else '?'} is saved in the store "
-                f"but the export file could not be written ({exc.strerror or exc}); the next "
-                "sign or `govlib verify` run will retry"
+                f"{path}: {saved} is saved in the store but the export file could not be written "
+                f"({exc.strerror or exc}); the next sign_checkpoint will append it"
             ) from None
     return cp
 
 
 def _insert(store: Store, *, force: bool, at: str | None) -> Checkpoint | None:
     """Sign and insert a checkpoint row inside the current transaction."""
-    ring = store.keyring
-    key = ring.require_signing_key()
-    _check_pinned(store, key)
+    key = store.keyring.require_signing_key()
+    _check_pinned(store)
     head_seq, head_mac = worm.head(store)
     if head_seq == 0:
         return None
@@ -276,23 +287,11 @@ def _insert(store: Store, *, force: bool, at: str | None) -> Checkpoint | None:
     return replace(cp, id=rowid)
 
 
-def _check_pinned(store: Store, key: Ed25519PrivateKey) -> None:
+def _check_pinned(store: Store) -> None:
     """Refuse to sign with a key other than the one pinned in ``DIR/checkpoint_pubkey.pem``."""
-    if store.data_dir is None:
-        return
-    pem = public_key_pem(key.public_key())
-    if _PINNED.get(store) == pem.decode():
-        return
-    pinned = store.data_dir / PUBKEY_FILE
-    if not pinned.exists():
-        store.keyring.export_public_key(pinned)
-    elif pinned.read_bytes() != pem:
-        raise KeyMaterialError(
-            f"{pinned}: the pinned checkpoint public key does not match the signing key "
-            f"{fingerprint(key.public_key())} in keys/; restore the original signing key, or move "
-            "the old public key aside to pin a new one deliberately"
-        )
-    _PINNED[store] = pem.decode()
+    if store.data_dir is not None and store not in _PINNED:
+        store.keyring.export_public_key(store.data_dir / PUBKEY_FILE)  # raises when it differs
+        _PINNED[store] = True
 
 
 def _periodic(store: Store, seq: int) -> None:
@@ -307,7 +306,7 @@ def _periodic(store: Store, seq: int) -> None:
             _PENDING.setdefault(store, set()).add(default_export_path(store))
 
 
-def flush_pending(store: Store) -> None:
+def _flush_pending(store: Store) -> None:
     """Write the file lines of checkpoints signed inside a transaction (after it committed).
 
     Never raises: a row without its line is allowed; the next export appends it.

@@ -111,7 +111,7 @@ def _after_commit(store: Store) -> None:
     from govlib import checkpoints
 
     if store in checkpoints._PENDING:
-        checkpoints.flush_pending(store)
+        checkpoints._flush_pending(store)
 
 
 def entries(store: Store, *, run_id: str | None = None) -> list[dict[str, Any]]:

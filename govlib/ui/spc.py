@@ -167,7 +167,7 @@ class SpcApp:
         self.stamper = Stamper(self.store, self.reviewer)
         self.status = widgets.HTML()
         self.stamper.listeners.append(_guard(self.on_stamped, self.status, "refresh the page"))
-        opts = choices(self.store)
+        opts = choices(self.con)
         self.tenant = widgets.Dropdown(
             options=[("All tenants", ALL)] + [(t, t) for t in opts["tenants"]],
             description="Tenant",
@@ -205,7 +205,7 @@ class SpcApp:
         )
         self.widget.add_class("gl-app")
         self.widget.add_class("spc-app")
-        self.refresh()
+        self.reload_stats()
 
     def _tabs(self) -> list[widgets.Widget]:
         filters = widgets.HBox([self.tenant, self.period])
@@ -263,7 +263,7 @@ class SpcApp:
         return self._con
 
     def _filters(self) -> dict[str, Any]:
-        since = period_since(str(self.period.value), newest_call_at(self.store))
+        since = period_since(str(self.period.value), newest_call_at(self.con))
         return {"tenant": self.tenant.value or None, "since": since}
 
     def tool_series(self, tool: str) -> pd.DataFrame:
@@ -302,13 +302,14 @@ class SpcApp:
         n = int(tools["count"].sum()) if len(tools) else 0
         self.status.value = (
             f'<span class="gl-muted">&nbsp;{n:,} calls in view · newest call '
-            f"{esc(short_ts(newest_call_at(self.store)))} UTC · read "
+            f"{esc(short_ts(newest_call_at(self.con)))} UTC · read "
             f"{esc(short_ts(utc_now_iso()))} UTC</span>"
         )
 
     def refresh(self) -> None:
         """Re-read everything: statistics, rule flags, every table on show."""
         self._con, self._flags = None, None
+        self.opts.update(choices(self.con))
         self.reload_stats()
         if self._calls is not None:
             self._calls.table.refresh()

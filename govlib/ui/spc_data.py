@@ -151,32 +151,41 @@ def query_calls(
     return CallPage([dict(r) for r in rows], total, offset)
 
 
-def choices(store: Store) -> dict[str, list[str]]:
-    """Filter choices: tools, workflow names and tenants present in the store, sorted.
+def _rows(source: Any, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of a constant query from a :class:`Store` or a DuckDB connection (same SQL)."""
+    if isinstance(source, Store):
+        return [tuple(r) for r in source.query(sql)]
+    return source.execute(sql).fetchall()
+
+
+def choices(source: Any) -> dict[str, list[str]]:
+    """Filter choices: tools, workflow names and tenants present, sorted.
+
+    ``source`` is a :class:`Store` or the DuckDB read path (faster over a large lake).
 
     Example:
         >>> choices(Store(memory=True))
         {'tools': [], 'workflows': [], 'tenants': []}
     """
-    tools = [r[0] for r in store.query("SELECT DISTINCT tool_name FROM audit_log ORDER BY 1")]
-    extra = [r[0] for r in store.query("SELECT name FROM tool_registry ORDER BY 1")]
-    workflows = [r[0] for r in store.query("SELECT DISTINCT name FROM workflows ORDER BY 1")]
-    tenants = [r[0] for r in store.query("SELECT DISTINCT tenant_id FROM audit_log ORDER BY 1")]
+    tools = [r[0] for r in _rows(source, "SELECT DISTINCT tool_name FROM audit_log")]
+    extra = [r[0] for r in _rows(source, "SELECT name FROM tool_registry")]
+    workflows = [r[0] for r in _rows(source, "SELECT DISTINCT name FROM workflows")]
+    tenants = [r[0] for r in _rows(source, "SELECT DISTINCT tenant_id FROM audit_log")]
     return {
         "tools": sorted(set(tools) | set(extra)),
-        "workflows": workflows,
-        "tenants": [t for t in tenants if t is not None],
+        "workflows": sorted(workflows),
+        "tenants": sorted(t for t in tenants if t is not None),
     }
 
 
-def newest_call_at(store: Store) -> str | None:
-    """``created_at`` of the newest tool call (None for an empty store).
+def newest_call_at(source: Any) -> str | None:
+    """``created_at`` of the newest tool call (None when there is none).
 
     Example:
         >>> newest_call_at(Store(memory=True)) is None
         True
     """
-    return store.query_one("SELECT MAX(created_at) FROM audit_log")
+    return _rows(source, "SELECT MAX(created_at) FROM audit_log")[0][0]
 
 
 def period_since(label: str, newest: str | None) -> str | None:

@@ -175,7 +175,8 @@ def stat_cells(row: Mapping[str, Any], kind: str, settings: Settings) -> str:
     cells = {
         "runs": f"{int(row.get('run_count') or 0):,}",
         "completion": rate_pill(row.get("completion_rate"), settings, what="completion"),
-        "calls": f"{count:,} calls " + rate_pill(row.get("success_rate"), settings, what="success"),
+        "calls": f'<span title="{count:,} calls">{count:,}</span> '
+        + rate_pill(row.get("success_rate"), settings, what="success"),
         "accept": rate_pill(
             row.get("accept_rate"),
             settings,

@@ -33,13 +33,13 @@ RATE_LEVEL = {"green": "ok", "amber": "warn", "red": "bad", None: "neutral"}
 #: Tool-call table columns: (key, header, width).
 CALL_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("id", "Call", "64px"),
-    ("time", "Time (UTC)", "124px"),
+    ("time", "Time (UTC)", "138px"),
     ("tool", "Tool", "136px"),
     ("workflow", "Workflow", "96px"),
     ("tenant", "Tenant", "64px"),
-    ("outcome", "Outcome", "80px"),
+    ("outcome", "Outcome", "84px"),
     ("latency", "Latency", "64px"),
-    ("rules", "Rules fired", "104px"),
+    ("rules", "Rules fired", "114px"),
     ("verdict", "Verdict", "196px"),
 )
 
@@ -49,6 +49,7 @@ CSS = """
 .spc-grid{display:grid;column-gap:6px;align-items:center;font-size:12px;}
 .spc-grid>div{overflow:hidden;text-overflow:ellipsis;white-space:nowrap;}
 .spc-grid .gl-num{text-align:right;font-variant-numeric:tabular-nums;}
+.spc-grid.spc-head>div{white-space:normal;}
 .spc-head{font-weight:700;color:#495057;background:#f1f3f5;border-bottom:1px solid #ced4da;
   padding:3px 0;}
 .spc-call-row,.spc-stat-row{border-bottom:1px solid #e9ecef;align-items:center;}
@@ -187,7 +188,7 @@ def call_cells(row: Mapping[str, Any], rules: str | None, *, selected: bool = Fa
         if int(ok)
         else pill("failed", "bad", title=str(row.get("error") or "failed"))
     )
-    rule_cell = pill(rules, "bad" if "rule 1" in rules else "warn") if rules else "—"
+    rule_cell = pill(rules, "bad" if "rule 1" in rules else "warn", title=rules) if rules else "—"
     marker = '<span class="spc-sel-marker">▶ </span>' if selected else ""
     verdict = row.get("human_verdict")
     cells = {
