@@ -66,6 +66,11 @@ class Progress:
     def _tick(self) -> None:
         if self._stop.wait(self.delay_s):
             return
+        isatty = getattr(self.stream, "isatty", None)
+        if not (isatty and isatty()):
+            # A log file or pipe gets one line per phase (at exit), not a redraw every 0.25 s.
+            self._shown = True
+            return
         while True:
             self.stream.write(self._line())
             self.stream.flush()

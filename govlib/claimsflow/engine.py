@@ -18,6 +18,7 @@ Every run ends with a signed checkpoint (:func:`govlib.checkpoints.sign_checkpoi
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -109,6 +110,7 @@ class ClaimsEngine:
         max_attempts: int = 2,
         checkpoint_each_run: bool = True,
         batch_audit: bool = False,
+        service_time: Callable[[str], float] | None = None,
     ) -> None:
         from govlib.audit import Emitter
         from govlib.governance import Governor, KillSwitch
@@ -133,6 +135,7 @@ class ClaimsEngine:
             models or {m: EstimatingModelClient(m) for m in (EXTRACTION_MODEL, ADJUDICATION_MODEL)}
         )
         self.faults, self.model_seconds = faults, model_seconds
+        self.service_time = service_time
         self.max_attempts = max(1, int(max_attempts))
         self.checkpoint_each_run = checkpoint_each_run
         self.batch_audit = batch_audit
@@ -147,6 +150,10 @@ class ClaimsEngine:
             message = self.faults(name) if self.faults is not None else None
             if message:
                 raise ToolUnavailable(message)
+            if self.service_time is not None:
+                # Stand-in for the remote service this local tool represents: the call waits
+                # its service time, and the emitter measures the real elapsed time.
+                time.sleep(self.service_time(name) / 1000.0)
             return fn(**kwargs)
 
         return call
