@@ -141,31 +141,31 @@ def first_chain_problem(
     """
     expected_seq, prev, n = start_seq, start_prev_mac, 0
     digest, sha = hmac.digest, hashlib.sha256
-    last_key_id: str | None = None
+    last_key_id: object = object()  # never equal to a key id: the first row looks its key up
     key: bytes | None = None
     for seq, body, prev_mac, mac, body_seq, body_prev, key_id in rows:
-        if seq != expected_seq:
-            reason = "entry missing" if seq > expected_seq else "entries out of order"
-            return ChainProblem(expected_seq, f"{reason} (found seq {seq})"), n, prev
-        if body_seq != seq:
-            return (
-                ChainProblem(seq, f"seq column {seq} disagrees with the signed seq {body_seq}"),
-                n,
-                prev,
-            )
-        if prev_mac != prev or body_prev != prev:
-            return (
-                ChainProblem(seq, "link broken: prev_mac does not match the previous entry's MAC"),
-                n,
-                prev,
-            )
-        if key_id != last_key_id or key is None:
+        # One combined test on the hot path; the slow path below names what is wrong.
+        if (
+            seq != expected_seq
+            or body_seq != seq
+            or prev_mac != prev
+            or body_prev != prev
+            or key_id != last_key_id
+        ):
+            if seq != expected_seq:
+                reason = "entry missing" if seq > expected_seq else "entries out of order"
+                return ChainProblem(expected_seq, f"{reason} (found seq {seq})"), n, prev
+            if body_seq != seq:
+                reason = f"seq column {seq} disagrees with the signed seq {body_seq}"
+                return ChainProblem(seq, reason), n, prev
+            if prev_mac != prev or body_prev != prev:
+                reason = "link broken: prev_mac does not match the previous entry's MAC"
+                return ChainProblem(seq, reason), n, prev
             key, last_key_id = keys.get(key_id or ""), key_id
             if key is None:
                 return ChainProblem(seq, f"unknown key id {key_id!r}"), n, prev
-        data = body.encode("utf-8") if type(body) is str else body
         # Not a secret comparison (both MACs are public once stored), so plain != is fine.
-        if digest(key, data, sha).hex() != mac:
+        if digest(key, body if type(body) is bytes else body.encode(), sha).hex() != mac:  # type: ignore[arg-type]
             return ChainProblem(seq, "MAC mismatch: the entry was altered or forged"), n, prev
         prev, expected_seq, n = mac, seq + 1, n + 1
     return None, n, prev
