@@ -304,6 +304,8 @@ def _periodic(store: Store, seq: int) -> None:
         ts = store.query_one("SELECT ts FROM worm_log WHERE seq = ?", (seq,))
         if _insert(store, force=False, at=ts if isinstance(ts, str) else None) is not None:
             _PENDING.setdefault(store, set()).add(default_export_path(store))
+            # The file line follows as soon as the caller's transaction commits.
+            store.call_after_commit(lambda: _flush_pending(store))
 
 
 def _flush_pending(store: Store) -> None:
@@ -362,6 +364,15 @@ def _sync_locked(store: Store, target: Path, fd: int) -> int:
     if ino != st.st_ino or st.st_size < size:
         size, max_id = 0, 0  # unknown or rewritten file: read it all
     text = os.pread(fd, st.st_size - size, size)
+    end, prefix = st.st_size, b""
+    if text and not text.endswith(b"\n"):  # the last write was cut short (SIGKILL, power cut)
+        cut = text.rfind(b"\n") + 1
+        if isinstance(next(_lines(text[cut:]), (0, ""))[1], Checkpoint):
+            prefix = b"\n"  # a whole line that only lost its newline: keep it
+        else:  # a fragment naming nothing: drop it, its row is re-exported below
+            end = size + cut
+            os.ftruncate(fd, end)
+            text = text[:cut]
     seen = {c.signature for _, c in _lines(text) if isinstance(c, Checkpoint)}
     rows = store.query(
         "SELECT id, body, signature FROM worm_checkpoints WHERE id > ? ORDER BY id", (max_id,)
@@ -373,12 +384,8 @@ def _sync_locked(store: Store, target: Path, fd: int) -> int:
             out.append(cp.line() + "\n")
             seen.add(cp.signature)
     new_max = max([max_id, *(int(r["id"]) for r in rows)])
-    end = st.st_size
-    if out:
-        blob = "".join(out).encode("utf-8")
-        last = os.pread(fd, 1, st.st_size - 1) if st.st_size else b"\n"
-        if last != b"\n":
-            blob = b"\n" + blob  # never glue a line onto a torn one
+    if out or prefix or end != st.st_size:
+        blob = prefix + "".join(out).encode("utf-8")
         os.write(fd, blob)
         os.fsync(fd)
         end += len(blob)

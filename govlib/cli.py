@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,13 @@ def clean_errors(fn: F) -> F:
         except GovlibError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(2)
+        except (sqlite3.Error, OSError) as exc:
+            # A write that cannot be made (disk full, read-only file) fails loudly, never silently.
+            click.echo(
+                f"Error: the store could not be read or written ({exc}); nothing was recorded",
+                err=True,
+            )
+            sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
 
@@ -225,7 +233,7 @@ def verify(data_dir: Path | None, checkpoints: Path | None, pubkey: Path | None)
         from govlib.verify import verify_store
 
         result = verify_store(store, checkpoints=checkpoints, pubkey=pubkey)
-    click.echo(result.summary)
+    click.echo(result.summary if result.ok else result.describe())
     sys.exit(0 if result.ok else 1)
 
 

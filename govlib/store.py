@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,6 +82,7 @@ class Store:
         self.data_dir: Path | None = None
         self.readonly = readonly
         self._keyring: Any = None
+        self._after_commit: list[Callable[[], None]] = []
         if conn is not None:
             self.conn = conn
         elif memory or path is None:
@@ -114,7 +115,8 @@ class Store:
                 self._ensure_schema()
             else:
                 self._check_version()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            # Damaged bytes surface as either; both mean "do not trust this file", never repair.
             where = self.path or ":memory:"
             self.conn.close()
             raise StoreError(f"{where}: the store is unreadable or corrupt ({exc})") from None
@@ -204,10 +206,29 @@ class Store:
                 yield self.conn
             except BaseException:
                 self._depth = 0
+                self._after_commit = []
                 self.conn.execute("ROLLBACK")
                 raise
             self._depth = 0
             self.conn.execute("COMMIT")
+            self._run_after_commit()
+
+    def call_after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current transaction commits (now, outside one).
+
+        Work that must only follow durable rows (a checkpoint-file line) hangs here; a rolled
+        back transaction drops its callbacks.
+        """
+        if self._depth:
+            if callback not in self._after_commit:
+                self._after_commit.append(callback)
+        else:
+            callback()
+
+    def _run_after_commit(self) -> None:
+        pending, self._after_commit = self._after_commit, []
+        for callback in pending:
+            callback()
 
     @property
     def in_transaction(self) -> bool:

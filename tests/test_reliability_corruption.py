@@ -114,6 +114,9 @@ def test_status_and_verify_report_damage_in_one_line(
     assert status.returncode != 0
     errors = [x for x in status.stdout.splitlines() if x.startswith("ERROR: ")]
     assert len(errors) == 1 and str(db) in errors[0], status.stdout
+    known = ("Data dir: ", "ERROR: ", "Emitter counters: ", "Lake watermark: ")
+    stray = [x for x in status.stdout.splitlines() if not x.startswith(known)]
+    assert not stray, f"the error runs over several lines: {stray[:3]}"
     assert verify.returncode in (1, 2)
     lines = (verify.stdout + verify.stderr).strip().splitlines()
     assert len(lines) == 1, lines

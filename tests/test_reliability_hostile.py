@@ -134,7 +134,7 @@ def clean_exit(
     assert r.exit_code in ok, f"exit {r.exit_code}: {r.output[-500:]}"
     if r.exit_code:
         text = r.output
-        assert text.lstrip().startswith(("Error", "Usage:")) or "Error" in text, text[-500:]
+        assert "error" in text.lower() or text.lstrip().startswith("Usage:"), text[-500:]
         assert named(text, fields, values), f"the error does not name the input: {text[-400:]}"
     return r.exit_code
 
@@ -189,7 +189,8 @@ def test_cli_run_unknown_scenario(data: Path, tmp_path: Path, scenario: str) -> 
 @FAST
 @given(path=TEXT, verb=st.sampled_from(["status", "verify", "export"]))
 def test_cli_read_verbs_with_a_hostile_data_dir(tmp_path: Path, path: str, verb: str) -> None:
-    assume(path.strip() and "\x00" not in path and len(path) < 200)  # fixed cases cover those
+    # NUL, over-long and ~user paths are fixed cases in test_cli_edge_inputs_get_a_clean_error
+    assume(path.strip() and "\x00" not in path and len(path) < 200 and not path.startswith("~"))
     sandbox = tmp_path / "sandbox"
     sandbox.mkdir(exist_ok=True)
     runner = CliRunner(env={"GOVLIB_DATA_DIR": str(sandbox)})
@@ -323,6 +324,7 @@ EDGE_CASES = {
     "verify-path-too-long": ["verify", "--data-dir", "x" * 300],
     "verify-checkpoints-too-long": ["verify", "{data}", "--checkpoints", "y" * 5000],
     "status-path-with-nul": ["status", "--data-dir", "da\x00ta"],
+    "status-home-of-unknown-user": ["status", "--data-dir", "~no-such-user-here/data"],
     "stamp-empty-data-dir": ["stamp", "--data-dir", "", "2", "accept", "--by", "Ana"],
 }
 

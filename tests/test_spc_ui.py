@@ -175,6 +175,8 @@ def test_clicking_a_chart_point_selects_that_call_in_the_table(dash: SpcApp) -> 
 
 def test_workflow_drill_shows_runs_with_stampable_calls(dash: SpcApp, demo_dir: Path) -> None:
     dash.reviewer.value = REVIEWER
+    assert dash.wf_table.data == []  # read when the tab is first shown
+    dash.tabs.selected_index = 1
     flows = {r["name"]: r for r in dash.wf_table.data}
     assert all(r["run_count"] > 0 and 0 <= r["completion_rate"] <= 1 for r in flows.values())
     dash.wf_table.buttons[0].click()
@@ -220,3 +222,34 @@ def test_a_missing_store_shows_a_readable_error_box(tmp_path: Path) -> None:
     page = app(tmp_path / "nowhere")
     assert isinstance(page, widgets.HTML)
     assert "Could not show the SPC dashboard" in page.value and "gl-error" in page.value
+
+
+def test_in_place_update_matches_a_full_reread(dash: SpcApp, demo_dir: Path) -> None:
+    dash.tabs.selected_index = 1  # the workflow table too
+    dash.period.value = "Last 24 hours"  # one stamp below falls outside the period
+    dash.reviewer.value = REVIEWER
+    table = dash.calls.table
+    rows = shown(table)
+    rows[0].ok.click()
+    rows[1].no.click()
+    rows[2].ok.click()
+    rows[2].fix.click()
+    table.fix_reason.value = "second look"
+    table.save_correction()
+    with Store(demo_dir, create=False, readonly=True) as store:
+        oldest = int(store.query_one("SELECT MIN(id) FROM audit_log WHERE human_verdict IS NULL"))
+    assert dash.stamper.stamp([oldest], "accept").stamped == [oldest]
+    cols = ("accept_count", "reject_count", "accept_rate", "accept_pill", "sampling",
+            "sampling_reason")  # fmt: skip
+
+    def snapshot() -> dict[tuple[str, str, str], Any]:
+        return {
+            (kind, r["name"], c): r[c]
+            for kind, t in (("tool", dash.tool_table), ("workflow", dash.wf_table))
+            for r in t.data
+            for c in cols
+        }
+
+    in_place = snapshot()
+    dash.reload_stats()  # re-reads the verdicts from the store
+    assert in_place == snapshot()

@@ -31,14 +31,15 @@ from govlib.ui.spc_data import (
     STATUSES,
     CallFilter,
     CallPage,
+    call_context,
     choices,
     newest_call_at,
     period_since,
     query_calls,
 )
 from govlib.ui.spc_drill import ToolDrill, WorkflowDrill, warm_charts
-from govlib.ui.spc_stamp import Stamper
-from govlib.ui.spc_stats import StatsTable
+from govlib.ui.spc_stamp import Change, Stamper
+from govlib.ui.spc_stats import StatsTable, apply_verdicts
 from govlib.ui.spc_tables import CSS, short_ts, thresholds_html
 
 __all__ = ["SpcApp", "TAB_TITLES", "app", "rules_map"]
@@ -156,6 +157,9 @@ class SpcApp:
         self.store = Store(self.data_dir, create=False)
         self.settings = settings or load_settings(self.data_dir)
         self._con: Any = None
+        self._verdicts_stale = False
+        self._wf_loaded = False  # workflow stats are read when "By workflow" is first shown
+        self._scope: dict[str, Any] = {}
         self._flags: dict[int, str] | None = None
         self.reviewer = widgets.Text(
             description="Reviewing as",
@@ -220,6 +224,9 @@ class SpcApp:
         return [tool_tab, wf_tab, self.slots[2]]
 
     def _on_tab(self, change: dict[str, Any]) -> None:
+        if change["new"] == 1 and not self._wf_loaded:
+            self._wf_loaded = True
+            self.reload_stats(tools=False)
         if change["new"] == 2:
             _ = self.calls
 
@@ -290,16 +297,23 @@ class SpcApp:
             self._flags = flags
         return self._flags
 
-    def reload_stats(self) -> None:
-        """Recompute both statistics tables (pills, accept rates, sampling, drift)."""
+    def reload_stats(self, *, tools: bool = True) -> None:
+        """Recompute the statistics tables (pills, accept rates, sampling, drift); the workflow
+        table only once it has been shown."""
         from govlib.stats import tool_stats, workflow_stats
 
-        f = self._filters()
-        tools = tool_stats(self.con, settings=self.settings, **f)
-        flows = workflow_stats(self.con, settings=self.settings, **f)
-        self.tool_table.show(tools.rename(columns={"tool_name": "name"}).to_dict("records"))
-        self.wf_table.show(flows.rename(columns={"workflow_name": "name"}).to_dict("records"))
-        n = int(tools["count"].sum()) if len(tools) else 0
+        if self._verdicts_stale:  # the snapshot predates a stamp: read the verdicts again
+            self._con, self._verdicts_stale = None, False
+            tools = True  # both tables must come from the same snapshot
+        f = self._scope = self._filters()
+        if self._wf_loaded:
+            flows = workflow_stats(self.con, settings=self.settings, **f)
+            self.wf_table.show(flows.rename(columns={"workflow_name": "name"}).to_dict("records"))
+        if not tools:
+            return
+        stats = tool_stats(self.con, settings=self.settings, **f)
+        self.tool_table.show(stats.rename(columns={"tool_name": "name"}).to_dict("records"))
+        n = int(stats["count"].sum()) if len(stats) else 0
         self.status.value = (
             f'<span class="gl-muted">&nbsp;{n:,} calls in view · newest call '
             f"{esc(short_ts(newest_call_at(self.con)))} UTC · read "
@@ -317,10 +331,22 @@ class SpcApp:
             if drill is not None and drill.name:
                 drill.open(drill.name)
 
-    def on_stamped(self, _ids: list[int]) -> None:
-        """After a verdict: rows update in place; pills, accept rates and sampling re-read."""
-        self._con = None
-        self.reload_stats()
+    def on_stamped(self, changes: list[Change]) -> None:
+        """After verdicts: rows update in place; accept counts, rates, pills and the sampling
+        recommendation follow at once (no re-read of the calls; the next reload re-reads)."""
+        self._verdicts_stale = True
+        context = call_context(self.store, [cid for cid, _, _ in changes])
+        tenant, since = self._scope.get("tenant"), self._scope.get("since")
+        scoped = [
+            (context[cid], previous, new)
+            for cid, previous, new in changes
+            if cid in context
+            and (tenant is None or context[cid]["tenant_id"] == tenant)
+            and (since is None or str(context[cid]["created_at"]) >= since)
+        ]
+        for table, key in ((self.tool_table, "tool_name"), (self.wf_table, "workflow")):
+            moves = [(c[key], p, n) for c, p, n in scoped if c[key] is not None]
+            table.show(apply_verdicts(table.data, moves, self.settings))
         for part in (self._calls, self._tool_drill):
             if part is not None:
                 part.table.update_rows()
@@ -338,20 +364,18 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
         >>> import govlib.ui.spc
         >>> govlib.ui.spc.app()  # doctest: +SKIP
     """
-    if os.environ.get("VOILA_PREHEAT") == "True":
-        try:
-            warm_charts()
-        except Exception:  # noqa: BLE001, S110 - best effort; the drill-down reports errors
-            pass
+    preheated = os.environ.get("VOILA_PREHEAT") == "True"
+    if preheated:
+        _warm_quietly()
         from voila.utils import wait_for_request
 
         wait_for_request()
-    else:
-        # After the page has had time to render: the bundle build competes for the one GIL.
+    page = build_or_error(lambda: SpcApp(data_dir).widget, what="the SPC dashboard")
+    if not preheated:  # once the page has rendered: the bundle build competes for the one GIL
         timer = threading.Timer(WARM_DELAY_S, _warm_quietly)
         timer.daemon = True
         timer.start()
-    return build_or_error(lambda: SpcApp(data_dir).widget, what="the SPC dashboard")
+    return page
 
 
 def _warm_quietly() -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "STATUSES",
     "CallFilter",
     "CallPage",
+    "call_context",
     "choices",
     "ids_page_of",
     "newest_call_at",
@@ -138,17 +139,42 @@ def query_calls(
         0
     """
     where, params = _where(flt, flagged)
+    # The joins only serve the workflow name: keep them out of the count and the sort unless the
+    # workflow filter needs them (over 1M rows: ~0.01 s and ~0.15 s instead of ~0.4 s and ~0.9 s).
+    source = _CALL_FROM if flt.workflow else "FROM audit_log a"
     direction = "ASC" if flt.oldest_first else "DESC"
     order = f"a.created_at {direction}, a.id {direction}"
     if flt.unreviewed_first:
         order = "(a.human_verdict IS NOT NULL), " + order
-    total = int(store.query_one(f"SELECT COUNT(*) {_CALL_FROM}{where}", params) or 0)  # noqa: S608
+    total = int(store.query_one(f"SELECT COUNT(*) {source}{where}", params) or 0)  # noqa: S608
     offset = max(0, min(int(offset), max(total - 1, 0)))
-    rows = store.query(
-        f"SELECT {_CALL_COLUMNS} {_CALL_FROM}{where} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608
-        [*params, int(limit), offset],
+    ids = [
+        int(r[0])
+        for r in store.query(
+            f"SELECT a.id {source}{where} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608
+            [*params, int(limit), offset],
+        )
+    ]
+    found = store.query(
+        f"SELECT {_CALL_COLUMNS} {_CALL_FROM} WHERE a.id IN (SELECT value FROM json_each(?))",  # noqa: S608
+        [json.dumps(ids)],
     )
-    return CallPage([dict(r) for r in rows], total, offset)
+    by_id = {int(r["id"]): dict(r) for r in found}
+    return CallPage([by_id[i] for i in ids if i in by_id], total, offset)
+
+
+def call_context(store: Store, ids: Collection[int]) -> dict[int, dict[str, Any]]:
+    """Tool, workflow name, tenant and time of some calls (to place a verdict in the stats).
+
+    Example:
+        >>> call_context(Store(memory=True), [1])
+        {}
+    """
+    cols = "a.id, a.tool_name, a.tenant_id, a.created_at, w.name AS workflow"
+    where = "WHERE a.id IN (SELECT value FROM json_each(?))"
+    sql = f"SELECT {cols} {_CALL_FROM} {where}"  # noqa: S608 - constant fragments only
+    rows = store.query(sql, [json.dumps([int(i) for i in ids])])
+    return {int(r["id"]): dict(r) for r in rows}
 
 
 def _rows(source: Any, sql: str) -> list[tuple[Any, ...]]:

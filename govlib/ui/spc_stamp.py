@@ -18,7 +18,10 @@ from govlib.errors import GovlibError
 from govlib.store import Store
 from govlib.ui.common import esc
 
-__all__ = ["NO_NAME", "Stamper", "StampOutcome", "message_html", "refusal"]
+#: One verdict change: (call id, previous verdict or None, new verdict).
+Change = tuple[int, str | None, str]
+
+__all__ = ["Change", "NO_NAME", "Stamper", "StampOutcome", "message_html", "refusal"]
 
 NO_NAME = (
     "Enter your name in “Reviewing as” first: every verdict is recorded with the reviewer's "
@@ -105,16 +108,17 @@ class Stamper:
     def __init__(self, store: Store, reviewer: widgets.Text) -> None:
         self.store = store
         self.reviewer = reviewer
-        self.listeners: list[Callable[[list[int]], None]] = []
+        #: Called with ``[(call id, previous verdict or None, new verdict), ...]`` after writes.
+        self.listeners: list[Callable[[list[Change]], None]] = []
 
     @property
     def name(self) -> str:
         """The reviewer's name as entered (stripped)."""
         return str(self.reviewer.value or "").strip()
 
-    def _notify(self, ids: list[int]) -> None:
+    def _notify(self, changes: list[Change]) -> None:
         for fn in list(self.listeners):
-            fn(ids)
+            fn(changes)
 
     def stamp(self, ids: list[int], verdict: str) -> StampOutcome:
         """Stamp ``verdict`` on each call; refusals are collected, never raised."""
@@ -136,7 +140,7 @@ class Stamper:
             else:
                 (out.stamped if result.changed else out.unchanged).append(int(audit_id))
         if out.stamped:
-            self._notify(out.stamped)
+            self._notify([(i, None, verdict) for i in out.stamped])
         return out
 
     def correct(self, audit_id: int, verdict: str, reason: str) -> StampOutcome:
@@ -150,10 +154,13 @@ class Stamper:
             out.refused.append(f"call #{audit_id}: a correction needs a reason. Nothing recorded.")
         else:
             try:
-                correct_verdict(int(audit_id), verdict, self.name, reason.strip(), store=self.store)
+                result = correct_verdict(
+                    int(audit_id), verdict, self.name, reason.strip(), store=self.store
+                )
             except Exception as exc:  # noqa: BLE001 - GovlibError explains itself; others too
                 out.refused.append(refusal(int(audit_id), exc))
             else:
                 out.stamped.append(int(audit_id))
-                self._notify(out.stamped)
+                if result.changed:
+                    self._notify([(int(audit_id), result.previous_verdict, verdict)])
         return out

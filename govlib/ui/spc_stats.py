@@ -24,6 +24,7 @@ from govlib.ui.spc_tables import fmt_ms, grid_header, grid_template, rate_pill
 
 __all__ = [
     "SORT_KEYS",
+    "apply_verdicts",
     "StatsTable",
     "drift_cell",
     "sampling_cell",
@@ -110,6 +111,51 @@ def sort_rows(rows: list[dict[str, Any]], label: str, descending: bool) -> list[
     present = [r for r in by_name if _sort_value(r, key) is not None]
     missing = [r for r in by_name if _sort_value(r, key) is None]
     return sorted(present, key=lambda r: _sort_value(r, key), reverse=descending) + missing
+
+
+def apply_verdicts(
+    rows: list[dict[str, Any]],
+    changes: list[tuple[str, str | None, str]],
+    settings: Settings,
+) -> list[dict[str, Any]]:
+    """Stats rows after verdict changes, without re-reading the calls: accept/reject counts, the
+    accept rate and pill, and the sampling recommendation (the same
+    :func:`govlib.spc.sampling_recommendation` inputs :mod:`govlib.stats` uses).
+
+    ``changes`` holds (row name, previous verdict or None, new verdict) for calls inside the
+    table's tenant/period filter.
+
+    Example:
+        >>> rows = [{"name": "ocr", "count": 10, "success_rate": 1.0, "accept_count": 0,
+        ...          "reject_count": 0, "recent_fires": 0, "drift": "stable"}]
+        >>> new = apply_verdicts(rows, [("ocr", None, "accept")], Settings())
+        >>> new[0]["accept_count"], new[0]["accept_rate"], new[0]["sampling"]
+        (1, 1.0, '100%')
+    """
+    from govlib.spc import pill as spc_pill
+    from govlib.spc import sampling_recommendation
+
+    by_name = {r["name"]: dict(r) for r in rows}
+    touched = set()
+    for name, previous, new in changes:
+        row = by_name.get(name)
+        if row is None or previous == new:
+            continue
+        if previous in ("accept", "reject"):
+            row[f"{previous}_count"] = int(row.get(f"{previous}_count") or 0) - 1
+        row[f"{new}_count"] = int(row.get(f"{new}_count") or 0) + 1
+        touched.add(name)
+    for name in touched:
+        row = by_name[name]
+        accept, reject = int(row.get("accept_count") or 0), int(row.get("reject_count") or 0)
+        row["accept_rate"] = accept / (accept + reject) if accept + reject else None
+        row["accept_pill"] = spc_pill(row["accept_rate"], settings)
+        row["sampling"], row["sampling_reason"] = sampling_recommendation(
+            int(row.get("count") or 0), row.get("success_rate"), accept, reject,
+            recent_fires=int(row.get("recent_fires") or 0), drift=row.get("drift") or "stable",
+            settings=settings,
+        )  # fmt: skip
+    return [by_name[r["name"]] for r in rows]
 
 
 def sampling_cell(level: str | None, reason: str | None) -> str:
