@@ -348,6 +348,9 @@ def ingest_otel(data_dir: Path | None, paths: tuple[Path, ...], **options: Any) 
 
     with _store(data_dir) as store:
         summary = ingest_paths(store, list(paths), IngestConfig.from_options(**options))
+        from govlib.checkpoints import sign_checkpoint
+
+        sign_checkpoint(store)
     click.echo(summary.describe())
 
 

@@ -35,11 +35,11 @@ _SRC = {
  FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
  WHERE r.ended_at IS NOT NULL AND (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?)""",
 }
-_SPAN = {  # oldest and newest order key, unfiltered (DuckDB answers from column statistics)
-    "tool": "SELECT min(created_at), max(created_at) FROM audit_log",
-    "workflow": "SELECT min(created_at), max(created_at) FROM audit_log",
-    "run": "SELECT min(started_at), max(started_at) FROM workflow_runs",
-}
+# Cut-off guesses (unfiltered, cheap: min/max of id come from statistics and the id range prunes)
+_TAIL = """SELECT min(created_at), NULL FROM audit_log
+ WHERE id > (SELECT max(id) - ? * (max(id) - min(id) + 1) FROM audit_log)"""
+_SPAN = {"tool": _TAIL, "workflow": _TAIL, "run": "SELECT min(started_at), max(started_at), "
+         "? FROM workflow_runs"}  # fmt: skip
 _AGG = """WITH t AS ({src}) SELECT grp, count(*), avg(CAST(success AS DOUBLE)),
  avg(CAST(schema_valid AS DOUBLE)), count(*) FILTER (WHERE human_verdict = 'accept'),
  count(*) FILTER (WHERE human_verdict = 'reject'), quantile_cont(y, [0.5, 0.95]), avg(y), max(y),
@@ -109,16 +109,18 @@ def _filters(
     return [tenant is None, tenant, False, value]
 
 
-def _cut(lo: Any, hi: Any, frac: float) -> Any:
-    """The order key ``frac`` of the way back from ``hi`` to ``lo``, as ISO text when the keys are
-    text; None (no cut-off) when ``frac`` >= 1 or the keys do not parse. Only a guess: see below."""
+def _cut(con: duckdb.DuckDBPyConnection, kind: str, frac: float) -> Any:
+    """A guessed order key with about ``frac`` of the rows after it (None: no cut-off). Calls:
+    the oldest created_at among the newest ``frac`` of ids; runs: ``frac`` of the way back from
+    the newest started_at to the oldest (ISO text is parsed and written back as text)."""
+    if frac >= 1:
+        return None
+    lo, hi = con.execute(_SPAN[kind], [frac]).fetchone()[:2]  # type: ignore[index]
     try:
-        if frac >= 1:
-            return None
-        if isinstance(hi, str):
-            a, b = datetime.fromisoformat(lo), datetime.fromisoformat(hi)
-            return (b - (b - a) * frac).strftime(_ISO)
-        return hi - (hi - lo) * frac
+        if hi is None or not isinstance(hi, str):
+            return lo if hi is None else hi - (hi - lo) * frac
+        a, b = datetime.fromisoformat(lo), datetime.fromisoformat(hi)
+        return (b - (b - a) * frac).strftime(_ISO)
     except (TypeError, ValueError):
         return None
 
@@ -126,19 +128,16 @@ def _cut(lo: Any, hi: Any, frac: float) -> Any:
 def _windows(
     con: duckdb.DuckDBPyConnection, kind: str, params: list[Any], need: int, counts: dict
 ) -> dict[str, tuple[list, list]]:
-    """Per group: its newest ``need`` success values and y values (newest first).
-
-    ``counts`` maps group -> (success values, y values) in the filtered source. The first query
-    keeps only keys after a cut-off guessed from the key span (so DuckDB skips old row groups);
-    groups left short are fetched again with a cut-off 8x further back, at last with none. Any
-    cut-off gives exact windows: a group with ``need`` rows after it has its newest there.
-    """
+    """Per group: its newest ``need`` success and y values (newest first). ``counts``: group ->
+    (success values, y values) in the filtered source. The first query keeps keys after a guessed
+    cut-off (:func:`_cut`; DuckDB skips older row groups); groups left short are fetched again 8x
+    further back, at last with no cut-off. Any cut-off is exact for a group with ``need`` rows
+    after it."""
     out: dict[str, tuple[list, list]] = {g: ([], []) for g in counts}
-    lo, hi = con.execute(_SPAN[kind]).fetchone()  # type: ignore[misc]
     frac = 4 * need * len(counts) / max(1, sum(c[1] for c in counts.values()))
     todo: list[str] | None = None  # None: every group
     while todo is None or todo:
-        cut = _cut(lo, hi, frac)
+        cut = _cut(con, kind, frac)
         args = [*params, need, need, cut is None, cut, todo is None, todo or []]
         for g, s, y in con.execute(_SQL[kind, "win"], args).fetchall():
             out[g] = (s or [], y or [])

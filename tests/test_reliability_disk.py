@@ -18,6 +18,7 @@ import json
 import multiprocessing
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -276,8 +277,6 @@ def test_everything_committed_before_is_intact(disk_full: dict, stores: dict) ->
 
 
 def test_writes_work_again_once_space_is_back(disk_full: dict, stores: dict, tmp_path) -> None:
-    import shutil
-
     data = tmp_path / "copy"
     shutil.copytree(stores["armed"], data)
     with Store(data) as store:
@@ -304,8 +303,6 @@ def _full_disk() -> None:
 def test_cli_write_verbs_on_a_full_disk_fail_with_one_line(
     stores: dict, tmp_path: Path, args: list[str]
 ) -> None:
-    import shutil
-
     data = tmp_path / "data"
     shutil.copytree(stores["armed"], data)
     before = _snapshot(data)
