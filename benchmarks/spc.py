@@ -25,6 +25,8 @@ from govlib import spc, stats
 from govlib.settings import Settings
 
 TOOLS, WORKFLOWS, CALLS_PER_RUN = 30, 10, 5
+BASIC = """SELECT tool_name, count(*), avg(success), avg(schema_valid), quantile_cont(latency_ms,
+ [0.5, 0.95]), avg(latency_ms), max(latency_ms) FROM audit_log GROUP BY tool_name"""
 
 
 def generate(con: duckdb.DuckDBPyConnection, rows: int) -> None:
@@ -86,6 +88,9 @@ def bench_stats(rows: int, repeat: int, st: Settings) -> None:
     generate(con, rows)
     print(f"  (generated in {time.perf_counter() - t:.1f} s)")
     stats.tool_stats(con, settings=st)  # warm-up
+    line(
+        "reference: DuckDB basic columns alone", best(lambda: con.execute(BASIC).fetchall(), repeat)
+    )
     target = 1.0 if rows >= 10_000_000 else None
     line(
         "tool_stats, warm (all columns)",

@@ -29,7 +29,7 @@ from typing import Any
 
 from govlib.chain import canonical_json
 from govlib.errors import GovlibError
-from govlib.settings import Settings, load_settings
+from govlib.settings import SETTINGS, Settings, load_settings
 from govlib.store import Store, iso, utc_now_iso
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
 DATA_ELEMENT_ID = "report-data"
 _PERIOD = re.compile(r"([1-9][0-9]{0,3})d")
 _MAX_PROBLEMS = 50
+_GROUPS = ("pills", "spc", "sampling", "drift")  # settings the figures depend on
 _NEWEST = (
     "SELECT MAX(t) FROM (SELECT MAX(created_at) AS t FROM audit_log "
     "UNION ALL SELECT MAX(ts) FROM worm_log UNION ALL SELECT MAX(created_at) FROM token_ledger "
@@ -232,8 +233,7 @@ def _costs(store: Store, start: str) -> dict[str, Any]:
         (start,),
     )[0]
     versions = store.query(
-        "SELECT DISTINCT price_table_version FROM token_ledger WHERE created_at >= ? "
-        "ORDER BY 1",
+        "SELECT DISTINCT price_table_version FROM token_ledger WHERE created_at >= ? ORDER BY 1",
         (start,),
     )
     return {
@@ -252,8 +252,9 @@ def report_data(
     """Every figure the report shows, as plain JSON types (the data the manifest hash covers).
 
     Keys: ``report`` (title, period, start, end), ``governance``, ``verification``, ``spc``
-    (one row per tool, sampling recommendation included), ``costs``, ``store_counts`` (rows per
-    table, as ``govlib status`` counts them).
+    (one row per tool, sampling recommendation included), ``costs``, ``thresholds`` (the
+    settings the SPC figures depend on), ``store_counts`` (rows per table, as ``govlib status``
+    counts them).
 
     Example:
         >>> report_data(Store(memory=True), period="7d")["store_counts"]["audit_log"]
@@ -281,6 +282,7 @@ def report_data(
         "verification": _verification(store),
         "spc": _spc(store, start, st),
         "costs": _costs(store, start),
+        "thresholds": {s.name: getattr(st, s.name) for s in SETTINGS if s.group in _GROUPS},
         "store_counts": store.counts(),
     }
 
@@ -340,7 +342,9 @@ def read_report_data(html_text: str) -> tuple[dict[str, Any], str, str]:
     return data, m.group(1), report_hash(data)
 
 
-def write_report(store: Store, *, period: str = "30d", out: str | os.PathLike[str] | None = None) -> Path:
+def write_report(
+    store: Store, *, period: str = "30d", out: str | os.PathLike[str] | None = None
+) -> Path:
     """Write the HTML evidence report; returns its path (default ``DIR/report.html``).
 
     Example:

@@ -182,19 +182,20 @@ def test_workflow_series(con):
     assert {"zone", "any_rule", "lcl_ms", "log_duration", *spc.RULES} <= set(s)
 
 
-def busy_calls(n_busy: int, n_rare: int, seed: int = 5) -> list[tuple]:
-    """A busy tool with a level shift and spikes, and a rare tool whose calls are all old."""
+def busy_calls(n_busy: int, n_rare: int, rare_id: int = 10_000, seed: int = 5) -> list[tuple]:
+    """A busy tool with a level shift and spikes, and a rare tool whose calls are all old (their
+    ids from ``rare_id``: below the busy ids, or above them as if backfilled)."""
     rng = np.random.default_rng(seed)
     lat = np.round(np.exp(rng.normal(5, 0.3, n_busy))).astype(int)
     lat[-12:] *= 3  # a shift among the newest calls
     lat[-40] = 50_000
     calls = [
-        (i + 1, "a", "busy", None, int(rng.random() > 0.02), 1, int(lat[i]), None,
+        (100 + i, "a", "busy", None, int(rng.random() > 0.02), 1, int(lat[i]), None,
          f"2026-11-23T12:{i // 60:02d}:{i % 60:02d}.000000Z")
         for i in range(n_busy)
     ]  # fmt: skip
     calls += [
-        (10_000 + i, "a", "rare", None, 1, 1, 100 + i, None, f"2026-11-22T00:00:{i:02d}.000000Z")
+        (rare_id + i, "a", "rare", None, 1, 1, 100 + i, None, f"2026-11-22T00:00:{i:02d}.000000Z")
         for i in range(n_rare)
     ]
     return calls
@@ -205,12 +206,15 @@ def expected_window(calls: list[tuple], tool: str, st: Settings) -> pd.DataFrame
     return df[df["tool"] == tool].sort_values(["at", "id"]).tail(st.spc_window + st.spc_recent)
 
 
-@pytest.mark.parametrize("window, recent, rare", [(500, 60, 45), (40, 8, 45), (20, 5, 0)])
-def test_windows_rules_and_ladder_match_spc_on_the_newest_calls(window, recent, rare):
-    """Small windows take the created_at cut-off path: (40, 8) leaves the rare tool short so it
-    is fetched again; (20, 5) cuts through the busy tool's own calls."""
+@pytest.mark.parametrize(
+    "window, recent, rare, rare_id",
+    [(500, 60, 45, 10_000), (40, 8, 45, 1), (40, 8, 45, 10_000), (20, 5, 0, 1)],
+)
+def test_windows_rules_and_ladder_match_spc_on_the_newest_calls(window, recent, rare, rare_id):
+    """Small windows take the cut-off path: (40, 8, low ids) leaves the rare tool short so it is
+    fetched again; high ids mislead the id-based guess; (20, 5) cuts through the busy tool."""
     st_ = Settings(spc_window=window, spc_recent=recent)
-    calls = busy_calls(1500, rare)
+    calls = busy_calls(1500, rare, rare_id)
     df = stats.tool_stats(make_con(calls=calls), settings=st_).set_index("tool_name")
     assert len(df) == 1 + bool(rare)
     for tool in df.index:
@@ -244,3 +248,26 @@ def test_other_sources_go_through_analytics_connect(monkeypatch, con):
     monkeypatch.setattr(govlib.analytics, "connect", lambda src: seen.append(src) or con)
     assert stats.tool_stats("some/data/dir", settings=ST)["tool_name"].tolist() == ["llm", "ocr"]
     assert seen == ["some/data/dir"]
+
+
+def test_run_duration_window_with_a_cut_off():
+    """200 runs and a 10-run window: the started_at cut-off path, checked against pandas."""
+    durations = [1000 + 10 * i + (i % 7) * 50 for i in range(200)]
+    starts = [f"2026-11-23T10:{i // 60:02d}:{i % 60:02d}.000000Z" for i in range(200)]
+    runs = [
+        (f"r{i:03d}", "w1", "a", start, _plus_ms(start, d), "completed")
+        for i, (start, d) in enumerate(zip(starts, durations, strict=True))
+    ]
+    st_ = Settings(spc_window=10, spc_recent=3)
+    row = stats.workflow_stats(make_con(calls=[], runs=runs), settings=st_).iloc[0]
+    assert row["run_count"] == 200 and row["duration_sparkline"] == durations[-3:]
+    lim = spc.control_limits(np.log(durations[-10:]))
+    assert row["duration_center"] == pytest.approx(lim.center)
+    assert row["duration_sigma"] == pytest.approx(lim.sigma)
+    series = stats.workflow_series(make_con(calls=[], runs=runs), "claims", 10, settings=st_)
+    assert series["duration_ms"].tolist() == durations[-10:]
+
+
+def _plus_ms(iso: str, ms: int) -> str:
+    moment = datetime.fromisoformat(iso) + pd.Timedelta(milliseconds=ms)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

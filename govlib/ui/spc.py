@@ -371,7 +371,8 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
 
         wait_for_request()
     page = build_or_error(lambda: SpcApp(data_dir).widget, what="the SPC dashboard")
-    if not preheated:  # once the page has rendered: the bundle build competes for the one GIL
+    failed = "gl-error-box" in getattr(page, "_dom_classes", ())
+    if not preheated and not failed:  # after the page renders: the bundle competes for the GIL
         timer = threading.Timer(WARM_DELAY_S, _warm_quietly)
         timer.daemon = True
         timer.start()
