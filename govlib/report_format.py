@@ -59,8 +59,7 @@ section.report-section{break-before:page;page-break-before:always}
 h2,h3{break-after:avoid;page-break-after:avoid}
 tr,tbody.tool,.box,figure{break-inside:avoid;page-break-inside:avoid}
 thead{display:table-header-group}
-table{font-size:8.5pt}.pill{font-size:8pt;padding:0 5px}
-table.spc code{word-break:break-all}nav.toc a{color:inherit;text-decoration:none}
+table{font-size:8.5pt}table code{font-size:inherit}.pill{font-size:8pt;padding:0 5px}nav.toc a{color:inherit;text-decoration:none}
 }
 """
 

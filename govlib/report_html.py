@@ -188,10 +188,11 @@ def _spc(rows: list[dict[str, Any]], thresholds: dict[str, Any]) -> str:
     body = []
     for t in rows:
         accept = pill(pct(t["accept_rate"]), LEVEL.get(t["accept_pill"] or "", "neutral"))
-        row = [f"<code>{esc(t['tool_name'])}</code>", num(t["count"])]
+        name = esc(t["tool_name"]).replace("_", "_<wbr>")
+        row = [f"<code>{name}</code>", num(t["count"])]
         row += [pill(pct(t["success_rate"]), LEVEL.get(t["success_pill"] or "", "neutral"))]
         row += [f'{accept}<br><span class="muted">{t["accept_count"]}✓ {t["reject_count"]}✗</span>']
-        row += [f'{ms(t["p50"])}<br>{ms(t["p95"])}', pill(t["drift"])]
+        row += [f"{ms(t['p50'])}<br>{ms(t['p95'])}", pill(t["drift"])]
         row += [" · ".join(num(t[f"rule_{k}"]) for k in (1, 2, 3, 4)), num(t["recent_fires"])]
         row += [_spark(t)]
         tds = "".join(f"<td{c}>{v}</td>" for c, v in zip(cls, row, strict=True))

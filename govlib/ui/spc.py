@@ -11,6 +11,7 @@ voila#1428). Statistics come from :mod:`govlib.stats` over :func:`govlib.analyti
 
 from __future__ import annotations
 
+import html
 import os
 import threading
 import traceback
@@ -168,6 +169,12 @@ class SpcApp:
             layout=widgets.Layout(width="340px"),
         )
         self.reviewer.add_class("spc-reviewer")
+        # The field lives on the Tool calls tab; the header echoes it so every tab shows who
+        # is stamping (the one value is shared by every tab's ✓/✗).
+        self.reviewer_note = widgets.HTML(_reviewer_note(""))
+        self.reviewer.observe(
+            lambda c: setattr(self.reviewer_note, "value", _reviewer_note(c["new"])), "value"
+        )
         self.stamper = Stamper(self.store, self.reviewer)
         self.status = widgets.HTML()
         self.stamper.listeners.append(_guard(self.on_stamped, self.status, "refresh the page"))
@@ -202,7 +209,7 @@ class SpcApp:
                 style_widget(),
                 widgets.HTML(f"<style>{CSS}</style>", layout=widgets.Layout(height="0px")),
                 title,
-                widgets.HBox([self.reviewer, refresh, self.status]),
+                widgets.HBox([self.reviewer_note, refresh, self.status]),
                 widgets.HTML(thresholds_html(self.settings)),
                 self.tabs,
             ]
@@ -216,7 +223,7 @@ class SpcApp:
         tool_tab = widgets.VBox([filters, self.tool_table.widget, self.slots[0]])
         wf_tab = widgets.VBox([filters, self.wf_table.widget, self.slots[1]])
         loading = widgets.HTML('<div class="gl-muted">Loading the tool calls…</div>')
-        self.slots[2].children = (loading,)
+        self.slots[2].children = (self.reviewer, loading)
         for box, name in zip(
             (tool_tab, wf_tab, self.slots[2]), ("tools", "workflows", "calls"), strict=True
         ):
@@ -236,7 +243,7 @@ class SpcApp:
         if self._calls is None:
             self._calls = CallsTab(self.stamper, self.opts, self.rules_of)
             self._calls.table.refresh()
-            self.slots[2].children = (self._calls.widget,)
+            self.slots[2].children = (self.reviewer, self._calls.widget)
         return self._calls
 
     @property
@@ -384,3 +391,11 @@ def _warm_quietly() -> None:
         warm_charts()
     except Exception:  # noqa: BLE001, S110 - the drill-down shows the error when it needs charts
         pass
+
+
+def _reviewer_note(name: str) -> str:
+    who = html.escape(name.strip()) if name and name.strip() else "nobody yet"
+    return (
+        f'<div class="gl-muted spc-reviewer-note">Reviewing as: <b>{who}</b> '
+        "(set it in “Reviewing as” on the Tool calls tab)</div>"
+    )

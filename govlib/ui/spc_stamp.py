@@ -24,7 +24,7 @@ Change = tuple[int, str | None, str]
 __all__ = ["Change", "NO_NAME", "Stamper", "StampOutcome", "message_html", "refusal"]
 
 NO_NAME = (
-    "Enter your name in “Reviewing as” first: every verdict is recorded with the reviewer's "
+    "Enter your name in “Reviewing as” (Tool calls tab) first: every verdict is recorded with the reviewer's "
     "name. Nothing was recorded."
 )
 
