@@ -296,15 +296,12 @@ def _now() -> str:
 
 
 def _await_page_request() -> dict[str, str]:
-    """Under a preheated Voilà kernel, warm up, then block until a page is requested.
+    """Under a preheated Voilà kernel, block until a page is requested (imports are done by then).
 
     Returns the page's query parameters (``?run=<id>`` selects a run). Outside Voilà: no wait.
+    So the data is read when the page is requested, never when the kernel warmed up.
     """
     if os.environ.get("VOILA_PREHEAT") == "True":
-        try:  # warm the chart engine before the request, so the page itself only reads data
-            cost_chart_svg([{"node": "warm", "cost_usd": 0.0}])
-        except Exception:  # noqa: BLE001, S110 - warm-up is best effort; the page reports errors
-            pass
         from voila.utils import get_query_string
 
         query = get_query_string() or ""
