@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-
 from govlib.errors import GovlibError
 from govlib.serve import voila_command
 
@@ -102,7 +101,15 @@ def test_no_sql_built_from_values():
     """
     ruff = Path(sys.executable).parent / "ruff"
     out = subprocess.run(
-        [str(ruff), "check", "--select", "S608", "--output-format", "concise", str(ROOT / "govlib")],
+        [
+            str(ruff),
+            "check",
+            "--select",
+            "S608",
+            "--output-format",
+            "concise",
+            str(ROOT / "govlib"),
+        ],
         capture_output=True,
         text=True,
     )
