@@ -114,6 +114,11 @@ def serve_apps(
     if shutil.which(argv[0]) is None and not Path(argv[0]).exists():
         raise GovlibError(f"{argv[0]}: Python interpreter not found")
     proc = subprocess.Popen(argv, env=env, cwd=nb, start_new_session=True)
+
+    def _terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops Voila and its kernels too, never orphans them
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return proc.wait()
     except KeyboardInterrupt:
@@ -123,3 +128,5 @@ def serve_apps(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             return proc.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)

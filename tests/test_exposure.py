@@ -114,3 +114,54 @@ def test_no_sql_built_from_values():
         text=True,
     )
     assert out.returncode == 0, out.stdout
+
+
+def _processes_with_env(marker: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if marker.encode() in (entry / "environ").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_serve_stops_voila_and_its_kernels_on_sigterm(tmp_path):
+    """`govlib serve` killed with SIGTERM leaves no Voila server or kernel behind."""
+    import signal
+    import time
+
+    from harness import free_port
+
+    from govlib.store import Store
+
+    Store(tmp_path).close()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "govlib", "serve", "--data-dir", str(tmp_path), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{base}/voila/static/voila.js", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            raise AssertionError("voila did not start")
+        marker = f"GOVLIB_DATA_DIR={tmp_path}"
+        assert len(_processes_with_env(marker)) >= 2  # voila + the preheated kernel
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while _processes_with_env(marker) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert _processes_with_env(marker) == []
