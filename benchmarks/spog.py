@@ -62,7 +62,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--settle", type=float, default=8.0, help="seconds before each request")
+    parser.add_argument(
+        "--settle", type=float, default=20.0, help="seconds for the preheated pool to warm up"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:

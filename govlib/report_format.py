@@ -12,12 +12,14 @@ from typing import Any
 
 __all__ = [
     "CSS", "LEVEL", "cost_chart_svg", "esc", "inline_svg", "ms", "num", "pct", "pill", "table",
-    "usd", "when",
+    "usd", "when", "SYMBOL",
 ]  # fmt: skip
 
+#: Word shown in a pill -> its level (colour and symbol).
 LEVEL = {"green": "ok", "amber": "warn", "red": "bad", "stable": "ok", "watch": "warn"}
 LEVEL |= {"drift": "bad", "armed": "ok", "triggered": "bad", "reset": "ok", "pass": "ok"}
 LEVEL |= {"review": "warn", "deny": "bad", "trip": "bad"}
+#: A symbol per level, so a pill never relies on colour alone.
 SYMBOL = {"ok": "✔", "warn": "▲", "bad": "✖", "neutral": "•"}
 
 CSS = """
@@ -65,27 +67,62 @@ table{font-size:8.5pt}table code{font-size:inherit}.pill{font-size:8pt;padding:0
 
 
 def esc(value: Any) -> str:
+    """``value`` as escaped HTML text (None: empty).
+
+    Example:
+        >>> esc("a < b")
+        'a &lt; b'
+    """
     return escape("" if value is None else str(value))
 
 
 def num(value: Any, digits: int = 0) -> str:
+    """A number with thousands separators (None: a dash).
+
+    Example:
+        >>> num(12873), num(None)
+        ('12,873', '—')
+    """
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
 def pct(value: Any) -> str:
+    """A rate as a percentage with one decimal (None: a dash).
+
+    Example:
+        >>> pct(0.99694)
+        '99.7%'
+    """
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
 def usd(value: Any) -> str:
+    """An amount in USD to 1/100 of a cent (None: a dash).
+
+    Example:
+        >>> usd(0.583412)
+        'USD 0.5834'
+    """
     return "—" if value is None else f"USD {value:,.4f}"
 
 
 def ms(value: Any) -> str:
+    """Milliseconds, rounded (None: a dash).
+
+    Example:
+        >>> ms(1263.5)
+        '1,264 ms'
+    """
     return "—" if value is None else f"{value:,.0f} ms"
 
 
 def when(ts: Any) -> str:
-    """``2026-11-23T11:40:12.1Z`` -> ``2026-11-23 11:40:12 UTC``."""
+    """A stored ISO time as ``YYYY-MM-DD HH:MM:SS UTC`` (None: a dash).
+
+    Example:
+        >>> when("2026-11-23T11:40:12.120670Z")
+        '2026-11-23 11:40:12 UTC'
+    """
     if not ts:
         return "—"
     day, _, clock = str(ts).partition("T")
@@ -93,6 +130,12 @@ def when(ts: Any) -> str:
 
 
 def pill(text: Any, level: str | None = None) -> str:
+    """A coloured pill that always shows its text and a symbol (level from :data:`LEVEL`).
+
+    Example:
+        >>> pill("drift")
+        '<span class="pill bad">✖ drift</span>'
+    """
     if text is None:
         return '<span class="muted">—</span>'
     lvl = level or LEVEL.get(str(text), "neutral")
@@ -103,18 +146,26 @@ def table(
     heads: list[str],
     rows: list[list[str]],
     *,
-    num: frozenset[int] | set[int] = frozenset(),
+    right: frozenset[int] | set[int] = frozenset(),
     **attrs: str,
 ) -> str:
-    """A table of already-escaped cells; columns in ``num`` right-aligned."""
+    """A table of already-escaped cells; columns in ``right`` right-aligned (numbers).
+
+    A row may carry one extra trailing item: attributes for its ``<tr>``. Keyword ``attrs``
+    become attributes of ``<table>`` (``data_role="x"`` -> ``data-role="x"``). No rows: a note.
+
+    Example:
+        >>> table(["tool", "calls"], [["<code>ocr</code>", "12"]], right={1})[:59]
+        '<table><thead><tr><th>tool</th><th class="num">calls</th></'
+    """
     if not rows:
         return '<p class="muted">None in the period.</p>'
     extra = "".join(f' {k.replace("_", "-")}="{esc(v)}"' for k, v in attrs.items())
-    cls = [' class="num"' if i in num else "" for i in range(len(heads))]
+    cls = [' class="num"' if i in right else "" for i in range(len(heads))]
     head = "".join(f"<th{c}>{esc(h)}</th>" for h, c in zip(heads, cls, strict=True))
     body = []
     for row in rows:
-        tag = row[-1] if len(row) > len(heads) else ""  # optional trailing tr attributes
+        tag = row[-1] if len(row) > len(heads) else ""
         tds = "".join(f"<td{c}>{v}</td>" for v, c in zip(row, cls, strict=False))
         body.append(f"<tr{tag}>{tds}</tr>")
     return f"<table{extra}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"

@@ -89,12 +89,12 @@ def _governance(gov: dict[str, Any]) -> str:
             + [esc(e["rule"] or "—"), f"<code>{esc(e['run_id'] or '—')}</code>", esc(e["worm_seq"])]
             for e in gov["kill_switch_events"]
         ],
-        num={0, 7},
+        right={0, 7},
     )
     refusals = table(
         ["reason", "calls refused", "last"],
         [[esc(r["reason"]), num(r["calls"]), when(r["last_at"])] for r in gov["refusals"]],
-        num={1},
+        right={1},
     )
     rules = table(
         ["rule", "description", "action", "enabled", "latest outcome", "at", "message"]
@@ -105,7 +105,7 @@ def _governance(gov: dict[str, Any]) -> str:
             + [esc(r["message"] or "—"), num(r["period_evaluations"]), num(r["period_fired"])]
             for r in gov["rules"]
         ],
-        num={7, 8},
+        right={7, 8},
     )
     tools = table(
         ["tool", "risk tier", "enabled", "argument schema", "description", "calls", "success"],
@@ -115,7 +115,7 @@ def _governance(gov: dict[str, Any]) -> str:
             + [pct(t["period_success_rate"])]
             for t in gov["tools"]
         ],
-        num={5, 6},
+        right={5, 6},
     )
     return (
         box
@@ -223,7 +223,7 @@ def _sampling(rows: list[dict[str, Any]]) -> str:
             + [f"<strong>{esc(t['sampling'])}</strong>", esc(t["sampling_reason"])]
             for t in rows
         ],
-        num={1},
+        right={1},
     )
     return (
         "<p>How many of each tool's calls a person should review, from the evidence above: every "
@@ -239,13 +239,13 @@ def _costs(costs: dict[str, Any], start: str, end: str) -> str:
         ["model calls", "input tokens", "output tokens", "cache tokens", "cost", "unpriced calls"],
         [[num(p["calls"]), num(p["input_tokens"]), num(p["output_tokens"])]
          + [num(p["cache_tokens"]), usd(p["cost_usd"]), num(p["unpriced_calls"])]],
-        num={0, 1, 2, 3, 4, 5},
+        right={0, 1, 2, 3, 4, 5},
     )  # fmt: skip
     roll = costs["rolling"]
     rolling = table(
         ["window (to the newest receipt)", "model calls", "cost"],
         [[k, num(roll[k]["calls"]), usd(roll[k]["cost_usd"])] for k in ("today", "7d", "30d")],
-        num={1, 2},
+        right={1, 2},
     )
     wf = table(
         ["workflow", "runs", "model calls", "cost", "cost per run", "unpriced calls"],
@@ -254,7 +254,7 @@ def _costs(costs: dict[str, Any], start: str, end: str) -> str:
             + [usd(r["cost_per_run"]), num(r["unpriced_calls"])]
             for r in costs["by_workflow"]
         ],
-        num={1, 2, 3, 4, 5},
+        right={1, 2, 3, 4, 5},
     )
     models = table(
         ["model", "provider", "calls", "input tokens", "output tokens", "cost", "unpriced"],
@@ -264,7 +264,7 @@ def _costs(costs: dict[str, Any], start: str, end: str) -> str:
             + [num(r["unpriced_calls"])]
             for r in costs["by_model"]
         ],
-        num={2, 3, 4, 5, 6},
+        right={2, 3, 4, 5, 6},
     )
     versions = ", ".join(f"<code>{esc(v)}</code>" for v in costs["price_table_versions"]) or "—"
     return (
@@ -289,13 +289,13 @@ def _manifest(data: dict[str, Any], meta: dict[str, Any]) -> str:
         ["table", "rows"],
         [[f"<code>{esc(t)}</code>", num(n), f' data-table="{esc(t)}"']
          for t, n in data["store_counts"].items()],
-        num={1},
+        right={1},
         data_role="store-counts",
     )  # fmt: skip
     rows = table(
         ["report data list", "rows"],
         [[f"<code>{esc(k)}</code>", num(n)] for k, n in meta["data_rows"].items()],
-        num={1},
+        right={1},
         data_role="data-rows",
     )
     return (

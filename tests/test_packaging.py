@@ -105,3 +105,14 @@ def test_repo2docker_accepts_the_repo_if_available():
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert "postBuild" in out.stdout + out.stderr
+
+
+def test_binder_links_in_the_readme_open_notebooks_that_exist():
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"https://mybinder\.org/v2/gh/[^)\s\"']+", readme)
+    for link in links:
+        m = re.search(r"urlpath=(?:voila/render|lab/tree)/([^&)#\s]+\.ipynb)", link)
+        assert m, f"{link}: expected urlpath=voila/render/... or lab/tree/... of a notebook"
+        assert (ROOT / m.group(1)).is_file(), f"{link}: {m.group(1)} is not in the repo"
+    post = (ROOT / "binder/postBuild").read_text()
+    assert "govlib demo" in post  # the links open on a store, not an empty page
