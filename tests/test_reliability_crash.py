@@ -422,12 +422,12 @@ def test_sigkill_at_a_chosen_crash_point(tmp_path: Path, point: tuple[str, str, 
 
 # --- the creation windows -------------------------------------------------------------------------
 def _die_in(data: str, function: str) -> None:
-    _arm_crash_point("govlib/store.py" if function == "_ensure_schema" else "govlib/keys.py",
+    _arm_crash_point("govlib/store.py" if function.startswith("Store.") else "govlib/keys.py",
                      function, 1)  # fmt: skip
     worm.append(Store(data), "first")
 
 
-@pytest.mark.parametrize("function", ["_ensure_schema", "load"])
+@pytest.mark.parametrize("function", ["Store._ensure_schema", "KeyRing.load"])
 def test_killed_while_the_store_is_created(tmp_path: Path, function: str) -> None:
     """Killed before the schema committed, or before the first key existed: nothing was
     recorded, so `govlib status` shows an empty store, `govlib verify` passes with no checkpoint,
