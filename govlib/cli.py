@@ -16,9 +16,33 @@ from govlib.errors import GovlibError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+
+class PathArg(click.ParamType):
+    """A path taken as given (click.Path stats it and crashes on a NUL byte)."""
+
+    name = "path"
+
+    def __init__(self, *, exists: bool = False) -> None:
+        self.exists = exists
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Path:
+        text = str(value)
+        shown = text if len(text) <= 120 else f"{text[:60]}…({len(text)} characters)"
+        if "\x00" in text:
+            self.fail(f"{shown!r}: a path cannot contain a NUL byte", param, ctx)
+        if self.exists:
+            try:
+                ok = Path(text).is_file()
+            except (OSError, ValueError):
+                ok = False
+            if not ok:
+                self.fail(f"{shown}: no such file", param, ctx)
+        return Path(text)
+
+
 data_dir_option = click.option(
     "--data-dir",
-    type=click.Path(path_type=Path),
+    type=PathArg(),
     default=None,
     help="Data dir (default: $GOVLIB_DATA_DIR, else data/ of this checkout, else a per-user dir).",
 )
@@ -29,6 +53,12 @@ def clean_errors(fn: F) -> F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for name, value in kwargs.items():
+            # A shell hands undecodable bytes over as lone surrogates; refuse them up front.
+            for text in value if isinstance(value, tuple) else (value,):
+                if isinstance(text, str | Path) and not _is_utf8(str(text)):
+                    click.echo(f"Error: --{name.replace('_', '-')}: not valid UTF-8 text", err=True)
+                    sys.exit(2)
         try:
             return fn(*args, **kwargs)
         except GovlibError as exc:
@@ -43,6 +73,14 @@ def clean_errors(fn: F) -> F:
             sys.exit(1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _store(data_dir: Path | None, *, create: bool = True) -> Any:
@@ -211,13 +249,13 @@ def stamp(
 @data_dir_option
 @click.option(
     "--checkpoints",
-    type=click.Path(path_type=Path),
+    type=PathArg(exists=True),
     default=None,
     help="Checkpoint file (default: DIR/checkpoints.jsonl).",
 )
 @click.option(
     "--pubkey",
-    type=click.Path(path_type=Path),
+    type=PathArg(exists=True),
     default=None,
     help="Ed25519 public key PEM (default: DIR/checkpoint_pubkey.pem).",
 )
@@ -303,7 +341,7 @@ def serve(data_dir: Path | None, port: int, host: str, token: str | None, prehea
 @click.option("--period", default="30d", show_default=True, help="Period covered, e.g. 7d, 30d.")
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=PathArg(),
     default=None,
     help="HTML file (default: DIR/report.html).",
 )
@@ -329,7 +367,7 @@ def ingest() -> None:
 
 @ingest.command("otel")
 @data_dir_option
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=PathArg())
 @click.option("--tenant-attribute", default="tenant.id", show_default=True)
 @click.option("--default-tenant", default=None, help="Tenant for spans without one.")
 @click.option("--actor-attribute", default="service.name", show_default=True)

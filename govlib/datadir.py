@@ -56,6 +56,18 @@ def _user_data_dir() -> Path:
     return Path(base) / "govlib"
 
 
+def _shown(path: object) -> str:
+    text = str(path)
+    return text if len(text) <= 120 else f"{text[:60]}…({len(text)} characters)"
+
+
+def _expand(raw: str | os.PathLike[str]) -> Path:
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError as exc:  # "~nosuchuser/..."
+        raise DataDirError(f"{_shown(raw)}: cannot expand the home folder ({exc})") from None
+
+
 def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
     """The data dir to use (not created, not checked).
 
@@ -64,10 +76,10 @@ def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
         PosixPath('/tmp/x')
     """
     if explicit:
-        return Path(explicit).expanduser()
+        return _expand(explicit)
     env = os.environ.get("GOVLIB_DATA_DIR")
     if env:
-        return Path(env).expanduser()
+        return _expand(env)
     root = checkout_root()
     if root is not None:
         return root / "data"
@@ -85,8 +97,16 @@ def checked_data_dir(
         The path is a file, cannot be created, or is not writable.
     """
     path = resolve_data_dir(explicit)
+    try:
+        return _checked(path, create=create)
+    except (OSError, ValueError) as exc:  # name too long, NUL byte, permission...
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DataDirError(f"{_shown(path)}: not a usable data dir ({reason})") from None
+
+
+def _checked(path: Path, *, create: bool) -> Path:
     if path.exists() and not path.is_dir():
-        raise DataDirError(f"{path}: is a file, not a folder; expected a data dir")
+        raise DataDirError(f"{_shown(path)}: is a file, not a folder; expected a data dir")
     if not path.exists():
         if not create:
             raise DataDirError(f"{path}: no such folder (run `govlib demo` first)")

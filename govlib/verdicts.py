@@ -86,7 +86,7 @@ class VerdictResult:
 
 # --- checks (pure) ---------------------------------------------------------------------------------
 def _check_id(audit_id: Any) -> int:
-    if isinstance(audit_id, bool) or not isinstance(audit_id, int) or audit_id < 1:
+    if isinstance(audit_id, bool) or not isinstance(audit_id, int) or not 1 <= audit_id < 2**63:
         raise VerdictError(f"audit_id: {audit_id!r}; expected a positive integer id of a tool call")
     return audit_id
 
