@@ -22,8 +22,8 @@ class PathArg(click.ParamType):
 
     name = "path"
 
-    def __init__(self, *, exists: bool = False) -> None:
-        self.exists = exists
+    def __init__(self, *, exists: bool = False, what: str = "file") -> None:
+        self.exists, self.what = exists, what
 
     def convert(self, value: Any, param: Any, ctx: Any) -> Path:
         text = str(value)
@@ -36,7 +36,7 @@ class PathArg(click.ParamType):
             except (OSError, ValueError):
                 ok = False
             if not ok:
-                self.fail(f"{shown}: no such file", param, ctx)
+                self.fail(f"{shown}: {self.what} not found", param, ctx)
         return Path(text)
 
 
@@ -249,13 +249,13 @@ def stamp(
 @data_dir_option
 @click.option(
     "--checkpoints",
-    type=PathArg(exists=True),
+    type=PathArg(exists=True, what="checkpoint file"),
     default=None,
     help="Checkpoint file (default: DIR/checkpoints.jsonl).",
 )
 @click.option(
     "--pubkey",
-    type=PathArg(exists=True),
+    type=PathArg(exists=True, what="public key file"),
     default=None,
     help="Ed25519 public key PEM (default: DIR/checkpoint_pubkey.pem).",
 )

@@ -110,11 +110,23 @@ class Store:
                 raise StoreError(f"{p}: cannot open the store ({exc})") from None
         self.conn.row_factory = sqlite3.Row
         try:
+            if not create and self.path is not None and self._check_version() == 0:
+                # Checked before the WAL switch, which would write a header into an empty file.
+                raise StoreError(
+                    f"{self.path}: not a govlib store (no schema; empty, truncated or foreign)"
+                )
             self._configure()
-            if not readonly:
-                self._ensure_schema()
+            if not create or readonly:
+                # An existing store is only opened, never (re)built: an empty or foreign file
+                # is reported, not silently turned into a fresh store.
+                if self._check_version() == 0 and self.path is not None:
+                    raise StoreError(
+                        f"{self.path}: not a govlib store (no schema; empty, truncated or foreign)"
+                    )
+                if not readonly:
+                    self._ensure_schema()  # migrates an older version in place
             else:
-                self._check_version()
+                self._ensure_schema()
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             # Damaged bytes surface as either; both mean "do not trust this file", never repair.
             where = self.path or ":memory:"
@@ -236,9 +248,22 @@ class Store:
         return self._depth > 0
 
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
-        """Rows of a read query (parameters bound, never formatted in)."""
+        """Rows of a read query (parameters bound, never formatted in).
+
+        Damaged bytes surface as :class:`StoreError` naming the file (a lock wait that timed out
+        stays an ``sqlite3.OperationalError``).
+        """
         with self._lock:
-            return self.conn.execute(sql, params).fetchall()
+            try:
+                return self.conn.execute(sql, params).fetchall()
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+                text = str(exc)
+                if "locked" in text or "busy" in text:
+                    raise
+                where = self.path or ":memory:"
+                raise StoreError(
+                    f"{where}: cannot read the store, it may be damaged ({text})"
+                ) from None
 
     def query_one(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
         """The first column of the first row, or None."""
@@ -302,8 +327,8 @@ class Store:
             rows = self.query("PRAGMA quick_check")
         except sqlite3.DatabaseError as exc:
             return str(exc)
-        first = rows[0][0] if rows else "no answer"
-        return None if first == "ok" else str(first)
+        first = str(rows[0][0]).splitlines()[0] if rows else "no answer"
+        return None if first == "ok" else first
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

@@ -217,7 +217,7 @@ class _Verifier:
     ) -> None:
         self.conn = conn
         if self.integrity_check:
-            first = conn.execute("PRAGMA quick_check").fetchone()[0]
+            first = str(conn.execute("PRAGMA quick_check").fetchone()[0]).splitlines()[0]
             if first != "ok":
                 self.add(None, f"SQLite integrity check failed: {first}")
         self.schema()
