@@ -44,6 +44,7 @@ from govlib.clock import Clock, SystemClock
 from govlib.context import current_composition_id, current_node
 from govlib.emitter_sink import EmitterError, Sink
 from govlib.emitter_stats import read_emitter_stats
+from govlib.errors import checked_text
 from govlib.hashing import output_hash
 from govlib.settings import Settings, load_settings
 from govlib.store import Store
@@ -125,8 +126,8 @@ class Emitter:
         self.settings = settings or (
             load_settings(self.data_dir) if self.data_dir is not None else Settings()
         )
-        self.tenant = tenant or self.settings.default_tenant
-        self.actor = actor
+        self.tenant = checked_text("tenant", tenant) or self.settings.default_tenant
+        self.actor = checked_text("actor", actor)
         self.synchronous = bool(synchronous)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.governor = governor
@@ -185,8 +186,12 @@ class Emitter:
                     tenant = kwargs["tenant"] if keep_tenant else kwargs.pop("tenant")
                 if "composition_id" in kwargs:
                     comp = kwargs["composition_id"] if keep_comp else kwargs.pop("composition_id")
+            if tenant is not None and type(tenant) is not str:
+                checked_text("tenant", tenant)  # raises: a tenant must be text
             if comp is None:
                 comp = current_composition_id()
+            elif type(comp) is not str:
+                checked_text("composition_id", comp)
             if governor is not None:
                 governor.guard_tool(tool_name, run_id=comp, node=current_node(), actor=actor)
             valid = 1

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from govlib import worm
-from govlib.errors import GovlibError
+from govlib.errors import GovlibError, checked_text
 from govlib.store import Store, iso, utc_now_iso
 
 __all__ = ["GovernanceError", "KillSwitch", "KillSwitchState"]
@@ -110,6 +110,8 @@ class KillSwitch:
     ) -> KillSwitchState:
         """Trigger it (already triggered: nothing written, the current state returned)."""
         by, reason = _name("by", by), _name("reason", reason)
+        checked_text("rule", rule)
+        checked_text("run_id", run_id)
         with self.store.transaction():
             if self.state().armed:
                 self._event("triggered", by, reason, rule, run_id)

@@ -23,7 +23,7 @@ import pandas as pd
 from govlib import pricing
 from govlib.context import current_composition_id, current_node
 from govlib.digests import append_batch_digest
-from govlib.errors import GovlibError
+from govlib.errors import GovlibError, checked_text
 from govlib.schema import LEDGER_COLUMNS
 from govlib.store import Store, iso, utc_now_iso
 
@@ -135,6 +135,8 @@ class Ledger:
             raise LedgerError(f"usage_source: {usage_source!r}; expected one of {USAGE_SOURCES}")
         row = dict.fromkeys(LEDGER_COLUMNS[1:]) | {k: call.get(k) for k in _OWN_KEYS | {"provider"}}
         row.update({t: pricing.check_tokens(t, call.get(t, 0)) for t in _TOKENS}, model=model)
+        for field in ("run_id", "node", "tenant_id", "provider"):
+            checked_text(field, row[field])
         if row["run_id"] is None:
             row["run_id"] = current_composition_id()
         if row["node"] is None:

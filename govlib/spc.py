@@ -40,7 +40,10 @@ class ControlLimits:
 def _array(values: ArrayLike, what: str = "values") -> _F:
     """``values`` as a finite 1-D float array (pandas NA counts as NaN)."""
     pandas = isinstance(values, pd.Series | pd.Index)
-    x = values.to_numpy(float, na_value=np.nan) if pandas else np.asarray(values, dtype=float)
+    try:
+        x = values.to_numpy(float, na_value=np.nan) if pandas else np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: {values!r:.60} is not a series of numbers ({exc})") from None
     if x.ndim != 1:
         raise ValueError(f"{what}: expected a 1-D series, got shape {x.shape}")
     bad = ~np.isfinite(x)

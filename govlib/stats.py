@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from govlib import spc
+from govlib.errors import GovlibError, checked_text
 from govlib.settings import Settings, load_settings
 
 __all__ = ["tool_stats", "workflow_stats", "tool_series", "workflow_series"]
@@ -90,6 +91,14 @@ def _filters(
     con: duckdb.DuckDBPyConnection, table: str, column: str, tenant: str | None, since: Any
 ) -> list[Any]:
     """Parameters of a source's (tenant, since) filter; ``since`` takes the column's type."""
+    checked_text("tenant", tenant)
+    if since is not None and not isinstance(since, str | date):
+        raise GovlibError(f"since: {since!r:.60}; expected a datetime, a date or an ISO string")
+    if isinstance(since, str):
+        try:
+            since = datetime.fromisoformat(since)
+        except ValueError:
+            raise GovlibError(f"since: {since!r:.60}; expected an ISO date or time") from None
     if since is None:
         return [tenant is None, tenant, True, None]
     if isinstance(since, str):

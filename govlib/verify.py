@@ -128,6 +128,9 @@ def verify_store(
         file_lines = cps.read_checkpoint_file(cp_path) if cp_path and cp_path.is_file() else []
     except OSError as exc:
         raise VerifyError(f"{cp_path}: cannot read the checkpoint file ({exc.strerror})") from None
+    if checkpoints is not None and not file_lines:
+        # A file named on purpose pins nothing when it holds no checkpoint: say so, never "ok".
+        raise VerifyError(f"{cp_path}: the checkpoint file holds no checkpoint line")
     # HMAC keys as they are on disk now (verify writes nothing); a memory store's own ring
     ring = store.keyring if store.data_dir is None else KeyRing.load(store.data_dir, create=False)
     check = _Verifier(public, pub_label, integrity_check)
