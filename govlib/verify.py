@@ -29,7 +29,7 @@ from govlib.chain import first_chain_problem
 from govlib.checkpoints import Checkpoint
 from govlib.digests import BATCH_ACTIONS, DIGEST_COLUMNS, rows_digest
 from govlib.errors import GovlibError
-from govlib.keys import PUBKEY_FILE, KeyRing, fingerprint, load_public_key
+from govlib.keys import PUBKEY_FILE, KeyMaterialError, KeyRing, fingerprint, load_public_key
 from govlib.schema import triggers_sql
 from govlib.store import Store
 
@@ -132,14 +132,30 @@ def verify_store(
         # A file named on purpose pins nothing when it holds no checkpoint: say so, never "ok".
         raise VerifyError(f"{cp_path}: the checkpoint file holds no checkpoint line")
     # HMAC keys as they are on disk now (verify writes nothing); a memory store's own ring
-    ring = store.keyring if store.data_dir is None else KeyRing.load(store.data_dir, create=False)
+    hmac_keys = _hmac_keys(store)
     check = _Verifier(public, pub_label, integrity_check)
     try:
         with _snapshot(store) as conn:
-            check.run(conn, ring.hmac_keys, file_lines, str(cp_path))
+            check.run(conn, hmac_keys, file_lines, str(cp_path))
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # text bytes can be garbage too
         check.problems = [Problem(None, f"the store file is unreadable or corrupt ({exc})")]
     return check.result()
+
+
+def _hmac_keys(store: Store) -> dict[str, bytes]:
+    """HMAC keys as they are on disk now (verify writes nothing); a memory store's own ring.
+
+    A store killed before its first key was written has an empty log: nothing to check, so no
+    key is needed. A log with entries and no key cannot be verified and says so.
+    """
+    if store.data_dir is None:
+        return dict(store.keyring.hmac_keys)
+    try:
+        return dict(KeyRing.load(store.data_dir, create=False).hmac_keys)
+    except KeyMaterialError:
+        if not store.query_one("SELECT 1 FROM worm_log LIMIT 1"):
+            return {}
+        raise
 
 
 def _pinned_key(
