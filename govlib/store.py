@@ -321,6 +321,20 @@ class Store:
         """Rows per table, for ``govlib status``."""
         return {t: self.count(t) for t in schema.TABLES}
 
+    def check_intact(self) -> None:
+        """Raise :class:`StoreError` when ``PRAGMA quick_check`` finds damage (once per Store).
+
+        The apps call it before reading, so a damaged file shows an error box even when the
+        pages a view reads happen to be intact.
+        """
+        if getattr(self, "_intact", False):
+            return
+        problem = self.integrity_problem()
+        if problem:
+            where = self.path or ":memory:"
+            raise StoreError(f"{where}: the store is damaged ({problem}); nothing was changed")
+        self._intact = True
+
     def integrity_problem(self) -> str | None:
         """``PRAGMA quick_check``: None when fine, else SQLite's first complaint."""
         try:

@@ -138,6 +138,7 @@ def query_calls(
         >>> query_calls(Store(memory=True), CallFilter()).total
         0
     """
+    store.check_intact()
     where, params = _where(flt, flagged)
     # The joins only serve the workflow name: keep them out of the count and the sort unless the
     # workflow filter needs them (over 1M rows: ~0.01 s and ~0.15 s instead of ~0.4 s and ~0.9 s).
@@ -241,6 +242,7 @@ def recent_runs(
         >>> recent_runs(Store(memory=True), "claims")
         ([], 0)
     """
+    store.check_intact()
     total = int(
         store.query_one(
             "SELECT COUNT(*) FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id "

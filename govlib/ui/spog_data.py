@@ -124,6 +124,7 @@ def list_runs(store: Store, *, limit: int = 300) -> list[dict[str, Any]]:
         >>> list_runs(Store(memory=True))
         []
     """
+    store.check_intact()
     sql = _RUN_SELECT + " ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?"
     return [_run_dict(r) for r in store.query(sql, (int(limit),))]
 
@@ -355,6 +356,7 @@ def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300)
         >>> data["run"] is None, data["chain"]["ok"]
         (True, True)
     """
+    store.check_intact()
     runs = list_runs(store, limit=runs_limit)
     run = None
     if run_id is not None:
