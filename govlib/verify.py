@@ -2,7 +2,8 @@
 
 All checks read one snapshot (a separate read-only connection for a file store):
 1. every WORM entry: seq gapless from 1, seq and ``prev_mac`` inside the MAC'd body equal to the
-   columns, links, MACs (SQLite's ``json_extract`` reads body fields: no per-entry ``json.loads``);
+   columns, links, MACs: a batched pass over the stored bytes (:func:`govlib.chain.chain_intact`),
+   and only when it fails the exact pass that names the first bad seq (``json_extract`` fields);
 2. every checkpoint, from the export file and ``worm_checkpoints``: signature under the *pinned*
    public key (``--pubkey``, or ``checkpoint_pubkey.pem`` beside the file or in the data dir;
    never a key inside the database), and the log still extends it; a file line needs its row;
@@ -16,8 +17,6 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,17 +24,23 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from govlib import checkpoints as cps
-from govlib.chain import first_chain_problem
+from govlib.chain import chain_intact, first_chain_problem
 from govlib.checkpoints import Checkpoint
-from govlib.digests import BATCH_ACTIONS, DIGEST_COLUMNS, rows_digest
+from govlib.digests import DIGEST_COLUMNS, batch_digest_problems
 from govlib.errors import GovlibError
 from govlib.keys import PUBKEY_FILE, KeyMaterialError, KeyRing, fingerprint, load_public_key
 from govlib.schema import triggers_sql
+from govlib.snapshot import PageCheck, quick_check, read_snapshot
 from govlib.store import Store
 
-__all__ = ["CHAIN_SQL", "Problem", "VerifyResult", "VerifyError", "verify_store"]
+__all__ = ["CHAIN_BYTES_SQL", "CHAIN_SQL", "Problem", "VerifyResult", "VerifyError", "verify_store"]
 
-#: The chain pass: body fields read by SQLite, the body as bytes (no decode/encode per entry).
+#: The fast chain pass: the stored bytes only (no decode/encode per entry, no JSON parsing).
+CHAIN_BYTES_SQL = (
+    "SELECT seq, CAST(body AS BLOB), CAST(prev_mac AS BLOB), CAST(mac AS BLOB) "
+    "FROM worm_log ORDER BY seq"
+)
+#: The exact chain pass, run when the fast one fails: body fields read by SQLite.
 CHAIN_SQL = (
     "SELECT seq, CAST(body AS BLOB), prev_mac, mac, json_extract(body, '$.seq'), "
     "json_extract(body, '$.prev_mac'), json_extract(body, '$.key_id') FROM worm_log ORDER BY seq"
@@ -133,12 +138,22 @@ def verify_store(
         raise VerifyError(f"{cp_path}: the checkpoint file holds no checkpoint line")
     # HMAC keys as they are on disk now (verify writes nothing); a memory store's own ring
     hmac_keys = _hmac_keys(store)
-    check = _Verifier(public, pub_label, integrity_check)
+    pages = PageCheck(store.path) if integrity_check and store.path is not None else None
+    check = _Verifier(public, pub_label, integrity_check and pages is None)
     try:
-        with _snapshot(store) as conn:
+        if pages is not None:
+            pages.start()
+        with read_snapshot(store) as conn:
             check.run(conn, hmac_keys, file_lines, str(cp_path))
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # text bytes can be garbage too
         check.problems = [Problem(None, f"the store file is unreadable or corrupt ({exc})")]
+    finally:
+        if pages is not None:
+            pages.join()
+    if pages is not None and pages.problem:
+        found = Problem(None, pages.problem)
+        if check.problems[:1] != [found]:  # both connections may find the file unreadable
+            check.problems.insert(0, found)
     return check.result()
 
 
@@ -173,21 +188,6 @@ def _pinned_key(
     if store.data_dir is None and store.keyring.signing_key is not None:
         return store.keyring.public_key, "the in-memory key ring"
     return None, " or ".join(str(c) for c in candidates) or "(none)"
-
-
-@contextmanager
-def _snapshot(store: Store) -> Iterator[sqlite3.Connection]:
-    """One read transaction, so every check sees the same committed state."""
-    if store.path is None:
-        yield store.conn
-        return
-    uri = f"file:{store.path}?mode=ro"
-    opened = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-    with closing(opened) as conn:
-        conn.execute("PRAGMA busy_timeout=60000")
-        conn.execute("BEGIN")
-        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # pins the snapshot
-        yield conn
 
 
 class _Verifier:
@@ -235,8 +235,8 @@ class _Verifier:
         self, conn: sqlite3.Connection, keys: dict[str, bytes], lines: _Lines, label: str
     ) -> None:
         self.conn = conn
-        if self.integrity_check:
-            first = str(conn.execute("PRAGMA quick_check").fetchone()[0]).splitlines()[0]
+        if self.integrity_check:  # a memory store; a file store's runs in a PageCheck thread
+            first = quick_check(conn)
             if first != "ok":
                 self.add(None, f"SQLite integrity check failed: {first}")
         self.schema()
@@ -246,9 +246,11 @@ class _Verifier:
         self.size, self.max_seq = int(size), int(max_seq)
         cur = conn.cursor()
         cur.row_factory = None
-        broken, _, _ = first_chain_problem(cur.execute(CHAIN_SQL), keys)
-        if broken is not None:
-            self.add(broken.seq, broken.reason)
+        cur.execute(CHAIN_BYTES_SQL)
+        if not chain_intact(iter(lambda: cur.fetchmany(256), []), keys)[0]:
+            broken, _, _ = first_chain_problem(cur.execute(CHAIN_SQL), keys)
+            if broken is not None:
+                self.add(broken.seq, broken.reason)
         self.checkpoints(lines, label)
         for table in DIGEST_COLUMNS:
             self.batches(table)
@@ -337,45 +339,8 @@ class _Verifier:
 
     def batches(self, table: str) -> None:
         """Recompute every batch digest of ``table``; each row must be in exactly one batch."""
-        action, cols = BATCH_ACTIONS[table], ", ".join(DIGEST_COLUMNS[table])
-        rows_sql = f"SELECT {cols} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id"  # noqa: S608 - constant identifiers
-        ranges: list[tuple[int, int, int]] = []
-        batches = self.conn.execute(
-            "SELECT seq, detail FROM worm_log WHERE action = ? ORDER BY seq", (action,)
-        ).fetchall()
-        for seq, raw in batches:
-            d = _batch_detail(raw, table)
-            if isinstance(d, str):
-                self.add(seq, f"{action} detail malformed: {d}")
-                continue
-            first, last = d["first_id"], d["last_id"]
-            span = f"{table} rows {first}..{last}"
-            rows = self.conn.execute(rows_sql, (first, last)).fetchall()
-            if len(rows) != d["count"]:
-                msg = f"{span}: {d['count']} recorded by this {action}, {len(rows)} now "
-                self.add(seq, msg + "(a row was deleted or inserted)")
-            elif rows_digest(tuple(r) for r in rows) != d["digest"]:
-                self.add(seq, f"{span} no longer match this {action} digest (a row was edited)")
-            ranges.append((first, last, seq))
-        ranges.sort()
-        reach, reach_seq = 0, 0
-        for first, last, seq in ranges:
-            if first <= reach:
-                pair = sorted((reach_seq, seq))  # anchored at the newer of the two
-                msg = f"{table} rows {first}..{min(last, reach)} are covered by two batch digests "
-                self.add(pair[1], msg + f"(seq {pair[0]} and {pair[1]})")
-            if last > reach:
-                reach, reach_seq = last, seq
-        uncovered, i = [], 0
-        for (row_id,) in self.conn.execute(f"SELECT id FROM {table} ORDER BY id"):  # noqa: S608
-            while i < len(ranges) and ranges[i][1] < row_id:
-                i += 1
-            if i >= len(ranges) or ranges[i][0] > row_id:
-                uncovered.append(row_id)
-        if uncovered:
-            ids = ", ".join(map(str, uncovered[:5])) + (", ..." if len(uncovered) > 5 else "")
-            msg = f"{table}: {len(uncovered)} row(s) covered by no {action} digest (id {ids}): "
-            self.add(None, msg + "written outside the recorder or inserted afterwards")
+        for seq, reason in batch_digest_problems(self.conn, table):
+            self.add(seq, reason)
 
     def verdicts(self) -> None:
         """Each verdict triple equals the latest WORM verdict entry for its row, and back."""
@@ -397,17 +362,3 @@ class _Verifier:
             if audit_id not in seen:
                 msg = f"audit_log row {audit_id}: WORM verdict ({verdict}, {by}, {at}) "
                 self.add(seq, msg + "is missing from the row")
-
-
-def _batch_detail(raw: Any, table: str) -> dict[str, Any] | str:
-    """The batch detail, or what is wrong with it."""
-    try:
-        d = json.loads(raw)
-    except (TypeError, ValueError):
-        d = None
-    shape = f"expected {{table: {table!r}, first_id <= last_id, count, digest}}"
-    if not isinstance(d, dict) or d.get("table") != table or not isinstance(d.get("digest"), str):
-        return f"{raw!r}; {shape}"
-    if any(type(d.get(k)) is not int for k in ("first_id", "last_id", "count")):
-        return f"{raw!r}; {shape}"
-    return d if d["first_id"] <= d["last_id"] else f"{raw!r}; {shape}"
