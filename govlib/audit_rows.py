@@ -17,23 +17,13 @@ from datetime import datetime
 from typing import Any
 
 from govlib.digests import append_batch_digest
+from govlib.schema import AUDIT_IMMUTABLE
 from govlib.store import Store, iso
 
 __all__ = ["INSERT_COLUMNS", "format_created", "insert_audit_batch", "DirectSink"]
 
-#: Column order of an emitted row tuple.
-INSERT_COLUMNS: tuple[str, ...] = (
-    "tenant_id",
-    "tool_name",
-    "actor",
-    "composition_id",
-    "success",
-    "schema_valid",
-    "latency_ms",
-    "output_hash",
-    "error",
-    "created_at",
-)
+#: Column order of an emitted row tuple: the audit_log columns fixed at insert, minus ``id``.
+INSERT_COLUMNS: tuple[str, ...] = AUDIT_IMMUTABLE[1:]
 _CREATED = len(INSERT_COLUMNS) - 1
 _NEXT_ID = "SELECT COALESCE(MAX(id), 0) FROM audit_log"
 

@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 from govlib.errors import GovlibError
 from govlib.store import iso as _iso
 
-__all__ = ["Clock", "ClockError", "SystemClock", "SimClock"]
+__all__ = ["Clock", "ClockError", "SystemClock", "SimClock", "as_utc"]
 
 
 class ClockError(GovlibError):
@@ -65,16 +65,24 @@ class SystemClock:
         return "SystemClock()"
 
 
-def _as_utc(value: datetime | str, field: str) -> datetime:
+def as_utc(value: datetime | str, field: str) -> datetime:
+    """A datetime or ISO-8601 text as an aware UTC datetime (naive means UTC).
+
+    Raises ClockError naming ``field`` and the value when it is neither.
+
+    Example:
+        >>> as_utc("2026-01-31T10:00:00+01:00", "at").isoformat()
+        '2026-01-31T09:00:00+00:00'
+    """
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
             raise ClockError(
-                f"{field}: {value!r} is not an ISO-8601 time; expected e.g. '2026-01-31T09:00:00Z'"
+                f"{field}: {value!r}; expected an ISO-8601 time such as '2026-01-31T09:00:00Z'"
             ) from None
     if not isinstance(value, datetime):
-        raise ClockError(f"{field}: {value!r} is not a datetime or an ISO-8601 string")
+        raise ClockError(f"{field}: {value!r}; expected a datetime or an ISO-8601 string")
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
@@ -118,7 +126,7 @@ class SimClock:
         start: datetime | str,
         latency_model: Callable[[str], float] | None = None,
     ) -> None:
-        self._now = _as_utc(start, "start")
+        self._now = as_utc(start, "start")
         self._model = latency_model
         self._lock = threading.Lock()
 
@@ -155,7 +163,7 @@ class SimClock:
             2
         """
         with self._lock:
-            self._now = _as_utc(moment, "moment")
+            self._now = as_utc(moment, "moment")
             return self._now
 
     def latency_ms(self, tool: str, measured_ms: float) -> float:

@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from govlib import worm
+from govlib.clock import ClockError, as_utc
 from govlib.errors import GovlibError
 from govlib.store import Store, iso, utc_now_iso
 
@@ -106,16 +107,10 @@ def _check_text(field: str, value: Any, expected: str) -> str:
 def _check_at(at: datetime | str | None) -> str:
     if at is None:
         return utc_now_iso()
-    if isinstance(at, str):
-        try:
-            at = datetime.fromisoformat(at)
-        except ValueError:
-            raise VerdictError(
-                f"at: {at!r}; expected an ISO-8601 time such as '2026-01-31T09:00:00Z'"
-            ) from None
-    if not isinstance(at, datetime):
-        raise VerdictError(f"at: {at!r}; expected a datetime or an ISO-8601 string")
-    return iso(at)
+    try:
+        return iso(as_utc(at, "at"))
+    except ClockError as exc:
+        raise VerdictError(str(exc)) from None
 
 
 # --- the write (one transaction) -----------------------------------------------------------------
