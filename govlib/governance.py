@@ -202,7 +202,7 @@ class Governor:
         rules = [r for r in rules if r.scope_tool == tool_name and r.in_scope(node, tool_name)]
         facts = {"tool": tool_name, "node": node, "actor": actor, "risk_tier": spec.risk_tier}
         try:
-            self._evaluate(rules, facts, run_id=run_id, node=node)
+            self._evaluate(rules, facts, run_id=run_id, node=node, subject=f"tool {tool_name!r}")
         except GovernanceRefused as exc:
             if exc.reason != "deny_rule":
                 raise
@@ -251,8 +251,16 @@ class Governor:
         return self._evaluate(rules, facts, run_id=run_id, node=node)
 
     def _evaluate(
-        self, rules: list[Rule], facts: Mapping[str, Any], *, run_id: str | None, node: str | None
+        self,
+        rules: list[Rule],
+        facts: Mapping[str, Any],
+        *,
+        run_id: str | None,
+        node: str | None,
+        subject: str | None = None,
     ) -> list[RuleOutcome]:
+        """Evaluate and record ``rules``; ``subject`` ("tool 'x'", default "step 'node'") is what
+        a refusal names when the evaluations cannot be recorded."""
         outcomes = [evaluate_rule(r, facts) for r in rules]
         if not outcomes:
             return []
@@ -272,7 +280,8 @@ class Governor:
                     self.kill_switch.trigger(by, trip.message, rule=rule, run_id=run_id)
         except _RECORD_ERRORS as exc:
             fired = trip or deny
-            msg = f"{node!r} refused: its rule evaluations could not be recorded ({exc})"
+            subject = subject or f"step {node!r}"
+            msg = f"{subject} refused: its rule evaluations could not be recorded ({exc})"
             if fired is not None:
                 msg = f"rule {fired.rule_id}: {fired.message}; {msg}"
             reason = "deny_rule" if fired is deny and deny else "record_failed"

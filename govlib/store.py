@@ -2,7 +2,8 @@
 
 Many processes write at once (emitters, every Voila kernel, verdict clicks), so the store is SQLite
 in WAL mode with a generous ``busy_timeout``; every write transaction starts with
-``BEGIN IMMEDIATE`` so a writer waits for the lock instead of failing on an upgrade.
+``BEGIN IMMEDIATE`` so a writer waits for the lock instead of failing on an upgrade; the wait is a
+fair retry loop with a deadline (:mod:`govlib.store_busy`), then a :class:`StoreError`.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from govlib import schema
 from govlib.errors import GovlibError
+from govlib.store_busy import ATTEMPT_MS, retry_busy
 
 __all__ = ["Store", "StoreError", "SchemaVersionError", "STORE_FILENAME", "utc_now_iso"]
 
@@ -83,6 +86,8 @@ class Store:
         self.readonly = readonly
         self._keyring: Any = None
         self._after_commit: list[Callable[[], None]] = []
+        #: How long a write waits for the lock overall (BEGIN IMMEDIATE and COMMIT retried).
+        self.write_deadline_s = BUSY_TIMEOUT_MS / 1000
         if conn is not None:
             self.conn = conn
         elif memory or path is None:
@@ -212,7 +217,7 @@ class Store:
                 finally:
                     self._depth -= 1
                 return
-            self.conn.execute("BEGIN IMMEDIATE")
+            self._begin()
             self._depth = 1
             try:
                 yield self.conn
@@ -222,8 +227,27 @@ class Store:
                 self.conn.execute("ROLLBACK")
                 raise
             self._depth = 0
-            self.conn.execute("COMMIT")
+            try:
+                self._retry("COMMIT")
+            except BaseException:
+                self._after_commit = []
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
             self._run_after_commit()
+
+    def _begin(self) -> None:
+        """``BEGIN IMMEDIATE`` with short SQLite waits and randomized backoff between them."""
+        c = self.conn
+        c.execute(f"PRAGMA busy_timeout={ATTEMPT_MS}")
+        try:
+            self._retry("BEGIN IMMEDIATE")
+        finally:
+            c.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    def _retry(self, sql: str) -> None:
+        attempt, where = partial(self.conn.execute, sql), self.path or ":memory:"
+        retry_busy(attempt, deadline_s=self.write_deadline_s, where=where, what=sql)
 
     def call_after_commit(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` once the current transaction commits (now, outside one).

@@ -115,12 +115,11 @@ TAMPERS = {
     # name: (SQL, needs at least this many entries)
     # (SQL can only write valid JSON bodies: the generated columns parse them on write)
     "edit the action": (
-        "UPDATE worm_log SET body = replace(body, '\"action\":\"', '\"action\":\"Z') "
-        "WHERE seq = 1",
+        'UPDATE worm_log SET body = replace(body, \'"action":"\', \'"action":"Z\') WHERE seq = 1',
         1,
     ),
     "edit a detail value": (
-        "UPDATE worm_log SET body = replace(body, '\"detail\":{', '\"detail\":{\"x\":1,') "
+        'UPDATE worm_log SET body = replace(body, \'"detail":{\', \'"detail":{"x":1,\') '
         "WHERE seq = 1 AND body NOT LIKE '%\"detail\":{}%'",
         1,
     ),

@@ -33,7 +33,7 @@ from govlib.claimsflow.refdata import (
     _csv_text,
     generate_reference_data,
 )
-from govlib.claimsflow.scenarios import register_claimsflow
+from govlib.claimsflow.scenarios import SETUP_BY, is_set_up, register_claimsflow
 from govlib.claimsflow.simulation import INJECTED, LATENCY_SIGMA
 from govlib.claimsflow.tools import (
     FRAUD_BIAS,
@@ -42,7 +42,7 @@ from govlib.claimsflow.tools import (
     fraud_scoring,
     payout_calculator,
 )
-from govlib.claimsflow.workflows import graph_json
+from govlib.claimsflow.workflows import ensure_workflows, graph_json
 from govlib.governance import KillSwitch, ToolRegistry
 from govlib.store import Store
 
@@ -229,6 +229,36 @@ def test_a_tool_outside_the_registry_or_disabled_is_refused() -> None:
     assert (result.status, result.stopped_at_node) == ("refused", "policy_lookup")
     register_claimsflow(store)  # never re-enables a tool someone disabled
     assert ToolRegistry(store).get("policy_lookup").enabled is False
+
+
+def test_a_set_up_cut_short_is_finished_by_the_next_run() -> None:
+    """Set-up is one transaction now; a store left half set up (workflows and some tools
+    committed, by an older govlib killed half-way) is finished by the next run, not refused."""
+    store = _store()
+    ensure_workflows(store)
+    first_two = list(TOOLS.items())[:2]
+    for name, spec in first_two:
+        ToolRegistry(store).register(name, spec.description, dict(spec.schema), by=SETUP_BY)
+    assert not is_set_up(store)
+    assert run_scenario(store, "clean").status == "completed"
+    assert is_set_up(store) and {t.name for t in ToolRegistry(store).all()} == set(TOOLS)
+
+
+def test_set_up_is_all_or_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _store()
+    original, calls = ToolRegistry.register, []
+
+    def flaky(self: ToolRegistry, name: str, *args: object, **kwargs: object) -> object:
+        calls.append(name)
+        if len(calls) == 3:
+            raise OSError("killed half-way")
+        return original(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(ToolRegistry, "register", flaky)
+    with pytest.raises(OSError, match="killed half-way"):
+        register_claimsflow(store)
+    assert store.count("workflows") == store.count("tool_registry") == 0
+    assert store.count("worm_log") == 0 and not is_set_up(store)
 
 
 def test_a_tool_that_keeps_failing_fails_the_node_after_a_retry() -> None:

@@ -316,9 +316,12 @@ def test_unrecordable_rule_evaluations_refuse(gov: Governor, store: Store, tmp_p
     with pytest.raises(GovernanceRefused) as info:
         governor.evaluate("adjudication", {"payout": 50}, run_id="r3")
     assert info.value.reason == "record_failed"
+    assert "step 'adjudication' refused: its rule evaluations could not" in str(info.value)
     with pytest.raises(GovernanceRefused) as info:
         governor.guard_tool("wire_transfer", run_id="r3")
     assert info.value.reason == "deny_rule"
+    assert "tool 'wire_transfer' refused: its rule evaluations could not" in str(info.value)
+    assert "None" not in str(info.value)  # the refusal names the tool, not an absent node
     ro.close()
 
 

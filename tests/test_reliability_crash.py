@@ -382,7 +382,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_write(tmp_path: Path) -
 
 @pytest.mark.soak
 def test_sigkill_soak(tmp_path: Path) -> None:
-    _writer_rounds(tmp_path, rounds=200, max_delay=1.0, cli_every=20, verify_every=5)
+    _writer_rounds(tmp_path, rounds=100, max_delay=0.6, cli_every=25, verify_every=10)
 
 
 #: (file suffix, function, nth call): each a moment random kills rarely land on.
@@ -469,6 +469,31 @@ def test_killed_while_the_store_is_created(tmp_path: Path, function: str) -> Non
         )
     with Store(data) as store:  # the next writer carries on
         worm.append(store, "first")
+    cli_verify_ok(data)
+
+
+def _first_run_killed_in_setup(data: str) -> None:
+    from govlib.claimsflow import run_scenario
+
+    _arm_crash_point("govlib/registry.py", "ToolRegistry.register", 3)
+    run_scenario(Store(data), "clean")
+
+
+def test_a_run_killed_while_claimsflow_sets_up_leaves_a_store_the_next_run_can_use(
+    tmp_path: Path,
+) -> None:
+    """The first `govlib run` of a store registers the workflows and then the tools, one by one.
+    Killed half-way, the next run must still find every ClaimsFlow tool registered; a store that
+    refuses every later run ("tool ... is not in the tool registry") never heals by itself."""
+    data = tmp_path / "data"
+    child = _FORK.Process(target=_first_run_killed_in_setup, args=(str(data),))
+    child.start()
+    child.join(120)
+    assert child.exitcode == -signal.SIGKILL
+    cli_verify_ok(data)
+    p = cli("run", "clean", "--data-dir", data)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "paid" in p.stdout, f"the next run after a killed set-up: {p.stdout.strip()}"
     cli_verify_ok(data)
 
 

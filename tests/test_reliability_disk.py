@@ -244,6 +244,7 @@ def test_the_governance_write_path_fails_loudly(disk_full: dict) -> None:
         assert r[name].get("raised") == "GovernanceRefused", f"{name}: {r[name]}"
         assert r[name]["reason"] == "record_failed", r[name]
         assert "could not be recorded" in r[name]["msg"]
+    assert "'lookup'" in r["guarded_tool"]["msg"], "the refusal does not name the tool"
     # guard_step of an armed switch records nothing, so it has nothing to fail on ...
     assert "returned" in r["guard_step_armed"]
     # ... but a triggered switch refuses even when its refusal cannot be recorded (fail-closed)

@@ -134,7 +134,8 @@ def clean_exit(
     assert r.exit_code in ok, f"exit {r.exit_code}: {r.output[-500:]}"
     if r.exit_code:
         text = r.output
-        assert "error" in text.lower() or text.lstrip().startswith("Usage:"), text[-500:]
+        low = text.lower()  # "Error: ...", or verify's "Verification failed" / "Chain broken"
+        assert any(w in low for w in ("error", "failed", "broken")), text[-500:]
         assert named(text, fields, values), f"the error does not name the input: {text[-400:]}"
     return r.exit_code
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
+import time
 
 import pytest
 
 from govlib import schema
 from govlib.store import SchemaVersionError, Store, StoreError
+from govlib.store_busy import MAX_SLEEP_S, retry_busy
 
 
 def _audit_row(store: Store, **over: object) -> int:
@@ -206,3 +209,95 @@ def test_transaction_rolls_back_on_error(store):
             store.insert("workflows", {"id": "a", "name": "A"})
             raise RuntimeError("boom")
     assert store.count("workflows") == 0
+
+
+# --- the write lock: retried fairly up to a deadline, then a clear StoreError ------------------
+def _hold_write_lock(store: Store) -> sqlite3.Connection:
+    """Another connection that holds the store's write lock until it commits."""
+    other = sqlite3.connect(store.path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO workflows(id, name) VALUES ('other', 'Other')")
+    return other
+
+
+def _locked_out(store: Store) -> bool:
+    """True when SQLite's busy handler alone (1 ms) gives up on the write lock."""
+    probe = sqlite3.connect(store.path, isolation_level=None)
+    probe.execute("PRAGMA busy_timeout=1")
+    try:
+        probe.execute("BEGIN IMMEDIATE")
+        probe.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError as exc:
+        return "locked" in str(exc)
+    finally:
+        probe.close()
+
+
+def test_a_write_outlasts_a_lock_held_longer_than_sqlites_own_wait(store):
+    store.conn.execute("PRAGMA busy_timeout=1")
+    other = _hold_write_lock(store)
+    assert _locked_out(store)  # SQLite's busy handler alone would fail with "database is locked"
+    released = threading.Event()
+
+    def release() -> None:
+        time.sleep(1.5)
+        released.set()
+        other.execute("COMMIT")
+
+    holder = threading.Thread(target=release)
+    holder.start()
+    try:
+        with store.transaction():
+            assert released.is_set(), "the transaction began while the lock was held"
+            store.insert("workflows", {"id": "mine", "name": "Mine"})
+    finally:
+        holder.join()
+        other.close()
+    assert sorted(r[0] for r in store.query("SELECT id FROM workflows")) == ["mine", "other"]
+
+
+def test_a_lock_held_past_the_deadline_is_a_store_error_naming_the_store(store):
+    store.write_deadline_s = 0.3
+    ran_after_commit = []
+    other = _hold_write_lock(store)
+    try:
+        with pytest.raises(StoreError) as info:
+            with store.transaction():
+                store.call_after_commit(lambda: ran_after_commit.append(1))
+                store.insert("workflows", {"id": "mine", "name": "Mine"})
+        msg = str(info.value)
+        assert str(store.path) in msg and "BEGIN IMMEDIATE" in msg, msg
+        assert "could not get the write lock" in msg and "nothing was written" in msg, msg
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+        assert not store.in_transaction and not store.conn.in_transaction
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert ran_after_commit == [] and store.count("workflows") == 0
+    with store.transaction():  # the lock is free again: writes work
+        store.insert("workflows", {"id": "later", "name": "Later"})
+    assert [r[0] for r in store.query("SELECT id FROM workflows")] == ["later"]
+
+
+def test_retry_busy_retries_only_busy_errors():
+    busy = sqlite3.OperationalError("database is locked")
+    busy.sqlite_errorcode = sqlite3.SQLITE_BUSY  # as raised by SQLite
+    outcomes = [busy, busy, busy, None]
+    slept: list[float] = []
+
+    def attempt() -> None:
+        exc = outcomes.pop(0)
+        if exc is not None:
+            raise exc
+
+    retry_busy(attempt, deadline_s=60, where="s.sqlite", what="COMMIT", sleep=slept.append)
+    assert outcomes == [] and len(slept) == 3 and all(0 < s <= MAX_SLEEP_S for s in slept)
+    io_error = sqlite3.OperationalError("disk I/O error")
+
+    def broken() -> None:
+        raise io_error
+
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        retry_busy(broken, deadline_s=60, where="s.sqlite", what="COMMIT", sleep=slept.append)
+    assert len(slept) == 3  # not retried

@@ -26,6 +26,7 @@ SETUP_BY = "claimsflow setup"
 def register_claimsflow(store: Store, *, clock: Clock | None = None) -> list[str]:
     """Write the workflow graphs and register the ClaimsFlow tools that are not registered yet.
 
+    All of it is one transaction: a process killed half-way leaves no partial set-up behind.
     A tool already in the registry is left alone (a person may have disabled it on purpose).
     The rules are saved by the engine's :class:`~govlib.governance.Governor`. Returns the names
     registered now.
@@ -36,20 +37,26 @@ def register_claimsflow(store: Store, *, clock: Clock | None = None) -> list[str
     """
     from govlib.governance import ToolRegistry
 
-    ensure_workflows(store)
     registry = ToolRegistry(store, clock)
     added = []
-    for name, spec in TOOLS.items():
-        if registry.get(name) is None:
-            registry.register(
-                name, spec.description, dict(spec.schema), risk_tier=spec.risk_tier, by=SETUP_BY
-            )
-            added.append(name)
+    with store.transaction():
+        ensure_workflows(store)
+        for name, spec in TOOLS.items():
+            if registry.get(name) is None:
+                schema = dict(spec.schema)
+                registry.register(
+                    name, spec.description, schema, risk_tier=spec.risk_tier, by=SETUP_BY
+                )
+                added.append(name)
     return added
 
 
 def is_set_up(store: Store) -> bool:
-    """True when the store already holds every ClaimsFlow workflow (set up once, before).
+    """True when ClaimsFlow was set up here: every workflow is stored and every ClaimsFlow tool
+    was registered at some time (a tool a person removed since stays removed).
+
+    A store whose set-up was cut short (by an older govlib, which committed tool by tool) is not
+    set up: the next run finishes the job instead of being refused forever.
 
     Example:
         >>> is_set_up(Store(memory=True))
@@ -58,7 +65,16 @@ def is_set_up(store: Store) -> bool:
     from govlib.claimsflow.workflows import WORKFLOWS
 
     have = {r[0] for r in store.query("SELECT id FROM workflows")}
-    return set(WORKFLOWS) <= have
+    if not set(WORKFLOWS) <= have:
+        return False
+    missing = set(TOOLS) - {r[0] for r in store.query("SELECT name FROM tool_registry")}
+    if not missing:
+        return True
+    ever = store.query(
+        "SELECT DISTINCT json_extract(detail, '$.tool') FROM worm_log "
+        "WHERE action = 'tool_registered'"
+    )
+    return missing <= {r[0] for r in ever}
 
 
 def run_claim(
