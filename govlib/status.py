@@ -99,15 +99,30 @@ def format_status(info: dict[str, Any]) -> str:
             )
         elif ks:
             lines.append("Kill-switch: ARMED")
-    em = info.get("emitter") or {}
-    if em:
-        shown = ", ".join(f"{k}={v}" for k, v in em.items() if not isinstance(v, dict))
-        lines.append(f"Emitter counters: {shown}")
-    else:
-        lines.append("Emitter counters: none recorded")
+    lines.append(f"Emitter counters: {_emitter_line(info.get('emitter') or {})}")
     wm = info.get("lake_watermark") or {}
     lines.append(
         "Lake watermark: "
         + (", ".join(f"{t}<={k}" for t, k in wm.items()) if wm else "not exported yet")
     )
     return "\n".join(lines)
+
+
+def _emitter_line(em: dict[str, Any]) -> str:
+    """The background emitters' counters in one line (what was written, what was lost and why)."""
+    if "error" in em:
+        return str(em["error"])
+    if not em.get("processes") and not em.get("unreadable"):
+        return "none recorded (no background emitter wrote here; synchronous writes never drop)"
+    text = (
+        f"written={em.get('written', 0)} of enqueued={em.get('enqueued', 0)} in "
+        f"batches={em.get('batches', 0)}; dropped={em.get('dropped', 0)} "
+        f"(dropped_overflow={em.get('dropped_overflow', 0)}, "
+        f"dropped_rows={em.get('dropped_rows', 0)}); sink_errors={em.get('sink_errors', 0)}; "
+        f"from {em.get('processes', 0)} process file(s)"
+    )
+    if em.get("unreadable"):
+        text += f", {em['unreadable']} unreadable"
+    if em.get("last_error"):
+        text += f"; last error at {em.get('last_error_at')}: {em['last_error']}"
+    return text

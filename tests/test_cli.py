@@ -117,3 +117,26 @@ def test_status_on_an_empty_dir_says_there_is_no_store(tmp_path):
     out = CliRunner().invoke(cli, ["status", "--data-dir", str(tmp_path)])
     assert out.exit_code == 1
     assert "no govlib store" in out.output
+
+
+def test_status_reads_the_emitter_counters_of_background_emitters(tmp_path):
+    """Two background emitters on one store: `govlib status` sums what they wrote; a store only
+    written synchronously says that no background emitter ran (never a row of zeros)."""
+    from govlib.audit import Emitter
+    from govlib.store import Store
+
+    data = tmp_path / "data"
+    store = Store(data)
+    out = CliRunner().invoke(cli, ["status", "--data-dir", str(data)])
+    assert "Emitter counters: none recorded (no background emitter wrote here" in out.output
+    for k in range(2):
+        em = Emitter(store, actor=f"e{k}")
+        tool = em.wrap(lambda x: {"ok": True, "x": x}, name="echo")
+        for i in range(5 + k):
+            tool(i)
+        em.close()
+    out = CliRunner().invoke(cli, ["status", "--data-dir", str(data)])
+    line = next(x for x in out.output.splitlines() if x.startswith("Emitter counters: "))
+    assert line.startswith("Emitter counters: written=11 of enqueued=11 in batches="), line
+    assert "dropped=0 (dropped_overflow=0, dropped_rows=0); sink_errors=0" in line, line
+    assert "from 1 process file(s)" in line and "last error" not in line, line
