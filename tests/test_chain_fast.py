@@ -15,6 +15,7 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import worm_entry
 
 from govlib.chain import (
     GENESIS_MAC,
@@ -44,22 +45,7 @@ details = st.dictionaries(
     st.one_of(st.integers(), text, st.none(), st.just({"prev_mac": "0" * 64, "seq": 1})),
     max_size=5,
 )
-entries = st.lists(
-    st.fixed_dictionaries(
-        {
-            "ts": text,
-            "action": st.text(min_size=1, max_size=8),
-            "run_id": st.one_of(st.none(), text),
-            "node": st.one_of(st.none(), text),
-            "rule": st.one_of(st.none(), text),
-            "outcome": st.one_of(st.none(), text),
-            "detail": details,
-            "key_id": st.sampled_from(sorted(KEYS)),
-        }
-    ),
-    min_size=1,
-    max_size=9,
-)
+entries = st.lists(worm_entry(text, details, sorted(KEYS)), min_size=1, max_size=9)
 
 
 def memory_log(items: list[dict]) -> Store:

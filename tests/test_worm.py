@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import worm_entry
 
 from govlib import worm
 from govlib.chain import (
@@ -42,18 +43,7 @@ text = st.text(max_size=20)
 details = st.dictionaries(
     st.text(max_size=8), st.one_of(st.integers(), text, st.none()), max_size=4
 )
-entry_args = st.fixed_dictionaries(
-    {
-        "ts": text,
-        "action": st.text(min_size=1, max_size=12),
-        "run_id": st.one_of(st.none(), text),
-        "node": st.one_of(st.none(), text),
-        "rule": st.one_of(st.none(), text),
-        "outcome": st.one_of(st.none(), text),
-        "detail": details,
-        "key_id": st.sampled_from(sorted(KEYS)),
-    }
-)
+entry_args = worm_entry(text, details, sorted(KEYS))
 
 
 def chain_rows(entries: list[dict]) -> list[tuple]:
