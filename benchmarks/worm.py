@@ -34,8 +34,18 @@ def timed(fn) -> tuple[float, float]:
     return time.perf_counter() - w, time.process_time() - c
 
 
-def detail(i: int) -> dict:
-    return {"inputs": {"amount": 1000 + i % 5000, "policy": f"P-{i % 97:04d}"}, "message": "ok"}
+def append_rule_evaluation(store: Store, i: int) -> None:
+    """The i-th benchmark entry: a rule evaluation like the ones ClaimsFlow writes."""
+    detail = {"inputs": {"amount": 1000 + i % 5000, "policy": f"P-{i % 97:04d}"}, "message": "ok"}
+    worm.append(
+        store,
+        "rule_evaluated",
+        run_id=f"run-{i // 10}",
+        node="triage",
+        rule="max_amount",
+        outcome="pass",
+        detail=detail,
+    )
 
 
 def main() -> None:
@@ -50,15 +60,7 @@ def main() -> None:
         store = Store(Path(tmp) / "durable")
         t = time.perf_counter()
         for i in range(args.durable_sample):
-            worm.append(
-                store,
-                "rule_evaluated",
-                run_id=f"run-{i // 10}",
-                node="triage",
-                rule="max_amount",
-                outcome="pass",
-                detail=detail(i),
-            )
+            append_rule_evaluation(store, i)
         dt = time.perf_counter() - t
         print(
             f"append, one fsynced transaction per entry: {args.durable_sample / dt:,.0f} entries/s "
@@ -71,15 +73,7 @@ def main() -> None:
         for start in range(0, n, args.tx_size):
             with store.transaction():
                 for i in range(start, min(n, start + args.tx_size)):
-                    worm.append(
-                        store,
-                        "rule_evaluated",
-                        run_id=f"run-{i // 10}",
-                        node="triage",
-                        rule="max_amount",
-                        outcome="pass",
-                        detail=detail(i),
-                    )
+                    append_rule_evaluation(store, i)
         dt = time.perf_counter() - t
         cps = store.count("worm_checkpoints")
         print(

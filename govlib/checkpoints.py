@@ -126,8 +126,7 @@ class Checkpoint:
                 raise CheckpointFormatError(f"{name} {value!r}; expected a string")
         if not isinstance(signature, str) or not signature:
             raise CheckpointFormatError(f"signature {signature!r}; expected hex text")
-        values = [doc[name] for name in CHECKPOINT_FIELDS]
-        return cls(*values, signature=signature, id=id)
+        return cls(**doc, signature=signature, id=id)  # doc holds exactly the signed fields
 
     @classmethod
     def from_line(cls, line: str) -> Checkpoint:

@@ -184,13 +184,7 @@ def killswitch_reset(data_dir: Path | None, by: str, reason: str) -> None:
 
         govlib killswitch reset --by "Dana Ortiz" --reason "fraud ring blocked"
     """
-    from govlib.checkpoints import sign_checkpoint
-    from govlib.governance import KillSwitch
-
-    with _store(data_dir, create=False) as store:
-        state = KillSwitch(store).reset(by=by, reason=reason)
-        sign_checkpoint(store)
-        click.echo(state.describe())
+    _change_kill_switch(data_dir, "reset", by, reason)
 
 
 @killswitch.command("trigger")
@@ -205,11 +199,16 @@ def killswitch_trigger(data_dir: Path | None, by: str, reason: str) -> None:
 
         govlib killswitch trigger --by "Dana Ortiz" --reason "incident 42"
     """
+    _change_kill_switch(data_dir, "trigger", by, reason)
+
+
+def _change_kill_switch(data_dir: Path | None, change: str, by: str, reason: str) -> None:
+    """Reset or trigger the kill-switch, sign a checkpoint over the entry, print the new state."""
     from govlib.checkpoints import sign_checkpoint
     from govlib.governance import KillSwitch
 
     with _store(data_dir, create=False) as store:
-        state = KillSwitch(store).trigger(by=by, reason=reason)
+        state = getattr(KillSwitch(store), change)(by=by, reason=reason)
         sign_checkpoint(store)
         click.echo(state.describe())
 

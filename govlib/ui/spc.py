@@ -41,7 +41,7 @@ from govlib.ui.spc_data import (
 from govlib.ui.spc_drill import ToolDrill, WorkflowDrill, warm_charts
 from govlib.ui.spc_stamp import Change, Stamper
 from govlib.ui.spc_stats import StatsTable, apply_verdicts
-from govlib.ui.spc_tables import CSS, short_ts, thresholds_html
+from govlib.ui.spc_tables import CSS, rules_map, short_ts, thresholds_html
 
 __all__ = ["SpcApp", "TAB_TITLES", "app", "rules_map"]
 
@@ -49,25 +49,6 @@ TAB_TITLES = ("Tool stats", "By workflow", "Tool calls")
 ALL = ""
 #: Seconds after the page is built before the chart engine warms up (non-preheated kernels).
 WARM_DELAY_S = 5.0
-
-
-def rules_map(series: pd.DataFrame) -> dict[int, str]:
-    """Call id -> "rule 1, rule 4" for the calls of a chart window that fired a rule.
-
-    Example:
-        >>> df = pd.DataFrame({"id": [1, 2], "rule_1": [True, False], "rule_2": [False, False],
-        ...                    "rule_3": [False, False], "rule_4": [True, False]})
-        >>> rules_map(df)
-        {1: 'rule 1, rule 4'}
-    """
-    if series.empty:
-        return {}
-    flags = series[[f"rule_{i}" for i in range(1, 5)]].to_numpy(dtype=bool)
-    return {
-        int(cid): ", ".join(f"rule {j + 1}" for j in range(4) if row[j])
-        for cid, row in zip(series["id"].tolist(), flags, strict=True)
-        if row.any()
-    }
 
 
 def _guard(fn: Callable[..., Any], where: widgets.HTML, what: str) -> Callable[..., Any]:

@@ -10,10 +10,13 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import pandas as pd
+
 from govlib.settings import Settings
 from govlib.ui.common import esc, pill
 
 __all__ = [
+    "rules_map",
     "CALL_COLUMNS",
     "CSS",
     "RATE_LEVEL",
@@ -262,3 +265,22 @@ def thresholds_html(settings: Settings) -> str:
         "(you set them in govlib.json or GOVLIB_* variables)</summary>"
         f"<ul>{items}</ul></details>"
     )
+
+
+def rules_map(series: pd.DataFrame) -> dict[int, str]:
+    """Call id -> "rule 1, rule 4" for the calls of a chart window that fired a rule.
+
+    Example:
+        >>> df = pd.DataFrame({"id": [1, 2], "rule_1": [True, False], "rule_2": [False, False],
+        ...                    "rule_3": [False, False], "rule_4": [True, False]})
+        >>> rules_map(df)
+        {1: 'rule 1, rule 4'}
+    """
+    if series.empty:
+        return {}
+    flags = series[[f"rule_{i}" for i in range(1, 5)]].to_numpy(dtype=bool)
+    return {
+        int(cid): ", ".join(f"rule {j + 1}" for j in range(4) if row[j])
+        for cid, row in zip(series["id"].tolist(), flags, strict=True)
+        if row.any()
+    }
