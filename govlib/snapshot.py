@@ -12,9 +12,17 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from govlib.store import Store
+from govlib.store import BUSY_TIMEOUT_MS, Store
 
-__all__ = ["PageCheck", "quick_check", "read_snapshot"]
+__all__ = ["PageCheck", "quick_check", "read_snapshot", "readonly_connection"]
+
+
+def readonly_connection(path: Path) -> sqlite3.Connection:
+    """A read-only connection to a store file that waits out writers like the store does."""
+    uri = f"file:{path}?mode=ro"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    return conn
 
 
 @contextmanager
@@ -23,10 +31,7 @@ def read_snapshot(store: Store) -> Iterator[sqlite3.Connection]:
     if store.path is None:
         yield store.conn
         return
-    uri = f"file:{store.path}?mode=ro"
-    opened = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-    with closing(opened) as conn:
-        conn.execute("PRAGMA busy_timeout=60000")
+    with closing(readonly_connection(store.path)) as conn:
         conn.execute("BEGIN")
         conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # pins the snapshot
         yield conn
@@ -45,11 +50,9 @@ class PageCheck(threading.Thread):
         self.problem: str | None = None  # what is wrong, None when the pages are sound
 
     def run(self) -> None:
-        uri = f"file:{self.path}?mode=ro"
         try:
-            with closing(sqlite3.connect(uri, uri=True, check_same_thread=False)) as conn:
+            with closing(readonly_connection(self.path)) as conn:
                 conn.text_factory = lambda b: b.decode("utf-8", "replace")  # damage names bytes
-                conn.execute("PRAGMA busy_timeout=60000")
                 first = quick_check(conn)
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # SQLite's message too
             self.problem = f"the store file is unreadable or corrupt ({exc})"
