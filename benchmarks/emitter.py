@@ -32,10 +32,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from govlib.audit import Emitter, read_emitter_stats
-from govlib.hashing import djb2, djb2_loop, output_hash, stable_stringify
+from govlib.capture.arguments import compile_schema
+from govlib.capture.emitter import Emitter, read_emitter_stats
+from govlib.capture.fingerprint import djb2, djb2_loop, output_hash, stable_stringify
 from govlib.settings import Settings
-from govlib.tool_schema import compile_schema
 
 RESULT: dict[str, Any] = {
     "ok": True,
@@ -103,7 +103,7 @@ def micro(label: str, fn: Callable[[], Any], number: int = 20_000) -> None:
 
 LOAD_WRITER = """
 import sys, time
-from govlib.audit import Emitter
+from govlib.capture.emitter import Emitter
 data, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 em = Emitter(data, actor=who)
 f = em.wrap(lambda i: {"ok": True, "i": i, "who": who}, name="load_" + who)
@@ -119,7 +119,7 @@ print(start, time.time(), flush=True)
 
 def load(spec: str) -> None:
     """N processes x M calls at once on one store; sustained rows/s and drops."""
-    from govlib.store import Store
+    from govlib.store.database import Store
 
     processes, calls = (int(x) for x in spec.lower().split("x"))
     with tempfile.TemporaryDirectory() as tmp:

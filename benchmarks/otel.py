@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/otel.py [--spans N]``. Prints figures; asserts nothing.
 
 The input is the in-repo sample export (made with the real OpenTelemetry SDK by
-``govlib.otel_sample``: 13 spans in 3 traces - tool calls, model calls, agents, evaluations)
+``tests/otel_sample.py``: 13 spans in 3 traces - tool calls, model calls, agents, evaluations)
 copied with fresh trace/span ids and shifted times until it holds N spans, one
 ``ExportTraceServiceRequest`` per line like the Collector ``file`` exporter writes.
 
@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from govlib.otel import IngestSummary, ingest_paths, read_export
-from govlib.otel_config import IngestConfig
-from govlib.otel_mapping import plan_spans
-from govlib.store import Store
+from govlib.capture.otel.config import IngestConfig
+from govlib.capture.otel.ingest import IngestSummary, ingest_paths, read_export
+from govlib.capture.otel.mapping import plan_spans
+from govlib.store.database import Store
 
 SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "data" / "otel" / "sample_traces.jsonl"
 _IDS = re.compile(r'"(traceId|spanId|parentSpanId)":"([0-9a-f]+)"')

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 
-from govlib import spc, stats
+from govlib.analysis import spc, stats
 from govlib.settings import Settings
 
 TOOLS, WORKFLOWS, CALLS_PER_RUN = 30, 10, 5

@@ -9,7 +9,7 @@ Usage::
 For each data set it prints the seconds from ``page.goto`` to every tool's row visible in the Tool
 stats tab, for a cold kernel (kernel start included) and a preheated one (kernel warmed before the
 request; data still read at request time), plus in-process figures: building the app
-(:class:`govlib.ui.spc.SpcApp`), a full stats reload (a filter change), the first page of the
+(:class:`govlib.apps.spc.dashboard.SpcApp`), a full stats reload (a filter change), the first page of the
 Tool calls tab, the By workflow tab, a tool's drill-down and one ✓ click.
 
 The large data set is the default demo plus ``--rows`` synthetic audit rows (7 tools, lognormal
@@ -37,7 +37,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from harness import browser_page, voila_app  # noqa: E402
 
-from govlib.store import Store, iso  # noqa: E402
+from govlib.clock import iso  # noqa: E402
+from govlib.store import Store  # noqa: E402
 
 PAGE = "/voila/render/spc_dashboard.ipynb"
 
@@ -102,7 +103,7 @@ def time_page(base: str, repeats: int, settle_s: float, expect: int) -> list[flo
 
 def in_process(data_dir: Path) -> int:
     """Print in-process timings; return the number of tools."""
-    from govlib.ui.spc import SpcApp
+    from govlib.apps.spc.dashboard import SpcApp
 
     t = time.perf_counter()
     dash = SpcApp(data_dir)

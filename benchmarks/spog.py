@@ -27,8 +27,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from harness import browser_page, voila_app  # noqa: E402
 
-from govlib.store import Store  # noqa: E402
-from govlib.ui.spog_data import load_spog  # noqa: E402
+from govlib.analysis.executive import load_spog  # noqa: E402
+from govlib.store.database import Store  # noqa: E402
 
 PAGE = "/voila/render/executive_spog.ipynb"
 READY = (".gl-killswitch", ".gl-chain-badge", ".gl-run-total")

@@ -5,7 +5,7 @@ verification passes).
 The bare loop is HMAC-SHA256 (hex, as stored) over the same canonical bytes already in memory, the
 floor any verifier has to pay; the target is chain verification within 2x of it. Two bare loops
 are timed: the standard library's one-shot ``hmac.digest(key, body, "sha256")``, and the same MAC
-with the key pads hashed once (:func:`govlib.chain.hmac_sha256`, what ``verify`` uses; about 2.5x
+with the key pads hashed once (:func:`govlib.evidence.chain.hmac_sha256`, what ``verify`` uses; about 2.5x
 faster with OpenSSL 3). Ratios are printed against both: against the second, the ratio is the
 verifier's whole overhead (reading rows out of SQLite, link/seq/key checks) over the MACs alone.
 """
@@ -21,10 +21,10 @@ import time
 from binascii import hexlify
 from pathlib import Path
 
-from govlib import worm
-from govlib.chain import chain_intact, first_chain_problem, hmac_sha256
-from govlib.store import Store
-from govlib.verify import CHAIN_BYTES_SQL, CHAIN_SQL, verify_store
+from govlib.evidence import worm
+from govlib.evidence.chain import chain_intact, first_chain_problem, hmac_sha256
+from govlib.evidence.verify import CHAIN_BYTES_SQL, CHAIN_SQL, verify_store
+from govlib.store.database import Store
 
 
 def timed(fn) -> tuple[float, float]:

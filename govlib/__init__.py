@@ -1,7 +1,7 @@
 """govlib: AI-governance evidence that non-engineers can read.
 
 The public names below load lazily, so ``import govlib`` stays fast (no pandas, DuckDB or Voila
-until used) and a notebook needs one import: ``govlib.ui.spog.app()``.
+until used) and a notebook needs one import: ``govlib.apps.executive.app()``.
 
 Example:
     >>> import govlib
@@ -28,38 +28,49 @@ _EXPORTS: dict[str, str] = {
     "Settings": "govlib.settings",
     "load_settings": "govlib.settings",
     # capture
-    "Emitter": "govlib.audit",
-    "tool": "govlib.audit",
-    "audited": "govlib.audit",
+    "Emitter": "govlib.capture.emitter",
+    "tool": "govlib.capture.emitter",
+    "audited": "govlib.capture.emitter",
     "workflow": "govlib.context",
     "node": "govlib.context",
-    "stamp_verdict": "govlib.verdicts",
-    "correct_verdict": "govlib.verdicts",
-    "Ledger": "govlib.ledger",
+    "stamp_verdict": "govlib.capture.verdicts",
+    "correct_verdict": "govlib.capture.verdicts",
+    "Ledger": "govlib.costs.ledger",
     "KillSwitch": "govlib.governance",
     "ToolRegistry": "govlib.governance",
     "Governor": "govlib.governance",
     "load_rules": "govlib.governance",
-    "sign_checkpoint": "govlib.checkpoints",
-    "verify_store": "govlib.verify",
+    "sign_checkpoint": "govlib.evidence.checkpoints",
+    "verify_store": "govlib.evidence.verify",
     # read path and statistics
-    "connect": "govlib.analytics",
-    "export_lake": "govlib.export",
-    "control_limits": "govlib.spc",
-    "western_electric": "govlib.spc",
-    "p_chart_limits": "govlib.spc",
-    "tool_stats": "govlib.stats",
-    "workflow_stats": "govlib.stats",
-    "tool_series": "govlib.stats",
+    "connect": "govlib.analysis.read_path",
+    "export_lake": "govlib.analysis.export",
+    "control_limits": "govlib.analysis.spc",
+    "western_electric": "govlib.analysis.spc",
+    "p_chart_limits": "govlib.analysis.spc",
+    "tool_stats": "govlib.analysis.stats",
+    "workflow_stats": "govlib.analysis.stats",
+    "tool_series": "govlib.analysis.stats",
 }
 
-#: Submodules reachable as attributes after ``import govlib``.
+#: Subpackages (the layers) and core modules reachable as attributes after ``import govlib``.
 _SUBMODULES = (
-    "analytics", "audit", "chain", "charts", "checkpoints", "claimsflow", "cli", "clock", "context",
-    "datadir", "demo", "digests", "errors", "export", "governance", "hashing", "keys", "killswitch",
-    "ledger", "otel", "pricing", "registry", "report", "rules", "schema", "serve", "settings", "spc",
-    "stats", "status", "store", "ui", "verdicts", "verify", "worm",
-)  # fmt: skip
+    "analysis",
+    "apps",
+    "capture",
+    "cli",
+    "clock",
+    "context",
+    "costs",
+    "demo",
+    "errors",
+    "evidence",
+    "governance",
+    "present",
+    "report",
+    "settings",
+    "store",
+)
 
 __all__ = sorted(_EXPORTS)
 

@@ -1,5 +1,5 @@
 """``python -m govlib``."""
 
-from govlib.cli import main
+from govlib.cli.main import main
 
 main()

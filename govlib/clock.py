@@ -14,9 +14,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
 from govlib.errors import GovlibError
-from govlib.store import iso as _iso
 
-__all__ = ["Clock", "ClockError", "SystemClock", "SimClock", "as_utc"]
+__all__ = ["Clock", "ClockError", "SystemClock", "SimClock", "as_utc", "iso", "utc_now_iso"]
+
+
+def utc_now_iso() -> str:
+    """Now, as ISO-8601 UTC with microseconds and a ``Z`` (the format of every ``*_at`` column)."""
+    return iso(datetime.now(UTC))
+
+
+def iso(moment: datetime) -> str:
+    """A datetime as ISO-8601 UTC with microseconds and a trailing ``Z``."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class ClockError(GovlibError):
@@ -59,7 +70,7 @@ class SystemClock:
 
     def iso(self) -> str:
         """Now as ISO-8601 UTC (``2026-11-23T10:02:03.123456Z``)."""
-        return _iso(self.now())
+        return iso(self.now())
 
     def __repr__(self) -> str:
         return "SystemClock()"
@@ -136,7 +147,7 @@ class SimClock:
 
     def iso(self) -> str:
         """The simulated time as ISO-8601 UTC with microseconds and ``Z``."""
-        return _iso(self._now)
+        return iso(self._now)
 
     def advance(self, seconds: float) -> datetime:
         """Move time forward by ``seconds`` (>= 0) and return the new now.

@@ -34,7 +34,7 @@ DEMO_HISTORY_DAYS = 10
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo data dir built once per session (10-day history, fixed as_of and seed)."""
-    from govlib.demo import build_demo
+    from govlib.demo.builder import build_demo
 
     path = tmp_path_factory.mktemp("demo-template") / "data"
     build_demo(path, history_days=DEMO_HISTORY_DAYS, as_of=DEMO_AS_OF, seed=DEMO_SEED)

@@ -64,7 +64,7 @@ def free_port() -> int:
 @contextmanager
 def voila_app(data_dir: Path, *, preheat: bool = False, timeout_s: float = 90.0) -> Iterator[str]:
     """Start Voila (as ``govlib serve`` would) on a free port; yield its base URL."""
-    from govlib.serve import notebooks_dir, voila_command
+    from govlib.cli.serve import notebooks_dir, voila_command
 
     port = free_port()
     argv = voila_command(

@@ -33,5 +33,5 @@ def test_import_is_light():
 
 
 def test_submodules_are_attributes():
-    assert govlib.spc.control_limits is govlib.control_limits
-    assert govlib.ui.__name__ == "govlib.ui"
+    assert govlib.analysis.spc.control_limits is govlib.control_limits
+    assert govlib.apps.__name__ == "govlib.apps"

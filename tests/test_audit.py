@@ -1,4 +1,4 @@
-"""govlib.audit: the tool-call emitter (rows, content-freedom, governance, sink failures, load)."""
+"""govlib.capture.emitter: the tool-call emitter (rows, content-freedom, governance, sink failures, load)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from govlib.audit import (
+from govlib.capture.counters import STATS_DIRNAME
+from govlib.capture.emitter import (
     Emitter,
     EmitterError,
     ToolSchemaError,
@@ -25,15 +26,14 @@ from govlib.audit import (
     read_emitter_stats,
     tool,
 )
+from govlib.capture.fingerprint import output_hash
 from govlib.clock import SimClock
 from govlib.context import node, workflow
-from govlib.digests import rows_digest
-from govlib.emitter_stats import STATS_DIRNAME
 from govlib.errors import GovernanceRefused
-from govlib.hashing import output_hash
-from govlib.schema import AUDIT_COLUMNS, AUDIT_IMMUTABLE, TABLES
+from govlib.evidence.digests import rows_digest
 from govlib.settings import Settings
-from govlib.store import Store
+from govlib.store.database import Store
+from govlib.store.schema import AUDIT_COLUMNS, AUDIT_IMMUTABLE, TABLES
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 QUIET = Settings(
@@ -278,7 +278,7 @@ def test_bad_tool_names_are_refused(mem):
 
 
 def test_decorator_forms_and_default_emitter(mem):
-    from govlib.audit import set_default_emitter
+    from govlib.capture.emitter import set_default_emitter
 
     em = Emitter(mem, synchronous=True)
     previous = set_default_emitter(em)
@@ -355,7 +355,7 @@ def test_refused_call_never_runs_and_gets_no_row(mem):
 
 
 def test_real_governor_refuses_unregistered_tool(tmp_path):
-    from govlib.governance import Governor
+    from govlib.governance.governor import Governor
 
     store = Store(tmp_path)
     gov = Governor(store)
@@ -490,7 +490,7 @@ def test_two_emitters_in_one_process_share_the_stats_file(tmp_path):
 
 def test_flush_on_interpreter_exit(tmp_path):
     script = f"""
-        from govlib.audit import Emitter
+        from govlib.capture.emitter import Emitter
         from govlib.settings import Settings
         em = Emitter({str(tmp_path)!r}, settings=Settings(emitter_flush_interval_s=60.0))
         f = em.wrap(lambda i: i, name="exit_test")
@@ -630,7 +630,7 @@ def test_locked_store_does_not_block_calls(tmp_path):
 DISK_FULL_CHILD = """
 import json, os, resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of death
-from govlib.audit import Emitter
+from govlib.capture.emitter import Emitter
 from govlib.settings import Settings
 data = sys.argv[1]
 em = Emitter(data, settings=Settings(emitter_batch_size=100, emitter_flush_interval_s=0.02))
@@ -666,7 +666,7 @@ def test_disk_full_via_rlimit_fsize(tmp_path):
         assert store.integrity_problem() is None
         assert check_batch_digests(store) == stats["written"]  # committed rows all intact
     assert read_emitter_stats(tmp_path)["dropped_rows"] == stats["dropped_rows"]
-    from govlib.status import store_status
+    from govlib.cli.status import store_status
 
     assert store_status(tmp_path)["emitter"]["dropped_rows"] == stats["dropped_rows"]
 
@@ -674,7 +674,7 @@ def test_disk_full_via_rlimit_fsize(tmp_path):
 # --- concurrency ----------------------------------------------------------------------------------
 WRITER = """
 import sys
-from govlib.audit import Emitter
+from govlib.capture.emitter import Emitter
 from govlib.context import workflow
 data, who, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 em = Emitter(data, actor=who)
@@ -689,7 +689,7 @@ assert s["dropped_overflow"] == s["dropped_rows"] == s["sink_errors"] == 0, s
 """
 READER = """
 import sys, time
-from govlib.store import Store
+from govlib.store.database import Store
 data, stop = sys.argv[1], sys.argv[2]
 import os
 loops = 0
@@ -739,7 +739,7 @@ def test_four_processes_write_while_a_reader_loops(tmp_path):
         assert {tuple(r) for r in got} == {
             (f"p{k}", f"p{k}-{i}") for k in range(writers) for i in range(n)
         }
-        from govlib.verify import verify_store
+        from govlib.evidence.verify import verify_store
 
         assert verify_store(store).ok
     stats = read_emitter_stats(data)

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import worm_entry
 
-from govlib.chain import (
+from govlib.evidence.chain import (
     GENESIS_MAC,
     chain_intact,
     entry_body,
@@ -25,8 +25,8 @@ from govlib.chain import (
     first_chain_problem,
     hmac_sha256,
 )
-from govlib.store import Store
-from govlib.verify import CHAIN_BYTES_SQL, CHAIN_SQL
+from govlib.evidence.verify import CHAIN_BYTES_SQL, CHAIN_SQL
+from govlib.store.database import Store
 
 KEYS = {"k1": b"\x01" * 32, "k-two": b"\x02" * 40}
 # Text meant to confuse a parser that reads by position: quotes, backslashes, fake tails.
@@ -227,8 +227,8 @@ def test_a_body_that_is_not_canonical_falls_back_to_the_exact_pass() -> None:
 def test_a_file_store_with_a_key_rotation_verifies_on_the_fast_pass(tmp_path) -> None:
     """Entries under k1, a rotation, entries under k2: the fast pass alone says intact (the exact
     pass is only for naming problems), and verify_store agrees."""
-    from govlib import worm
-    from govlib.verify import verify_store
+    from govlib.evidence import worm
+    from govlib.evidence.verify import verify_store
 
     store = Store(tmp_path / "data")
     for i in range(300):

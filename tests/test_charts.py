@@ -1,4 +1,4 @@
-"""govlib.charts: the control chart spec, the run-duration chart and the inline SVG sparkline."""
+"""govlib.present.charts: the control chart spec, the run-duration chart and the inline SVG sparkline."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from govlib import spc
-from govlib.charts import (
+from govlib.analysis import spc
+from govlib.present.charts import (
     PICK,
     SPARK_CLASSES,
     chart_frame,

@@ -9,23 +9,22 @@ from pathlib import Path
 
 import pytest
 
-from govlib import schema, worm
-from govlib.claimsflow import WORKFLOWS, ClaimsEngine, run_claim, run_scenario
-from govlib.claimsflow.catalog import TOOLS
-from govlib.claimsflow.claims import make_claim, scenario_claim
-from govlib.claimsflow.history import (
+from govlib.demo.claimsflow import WORKFLOWS, ClaimsEngine, run_claim, run_scenario
+from govlib.demo.claimsflow.catalog import TOOLS
+from govlib.demo.claimsflow.claims import make_claim, scenario_claim
+from govlib.demo.claimsflow.history import (
     ON_CALL,
     REVIEWERS,
     HistoryError,
     generate_history,
     parse_as_of,
 )
-from govlib.claimsflow.models import (
+from govlib.demo.claimsflow.models import (
     ProviderModelClient,
     ProviderUsage,
     estimate_tokens,
 )
-from govlib.claimsflow.refdata import (
+from govlib.demo.claimsflow.refdata import (
     HISTORY_COLUMNS,
     HISTORY_CSV,
     POLICIES_CSV,
@@ -33,18 +32,20 @@ from govlib.claimsflow.refdata import (
     _csv_text,
     generate_reference_data,
 )
-from govlib.claimsflow.scenarios import SETUP_BY, is_set_up, register_claimsflow
-from govlib.claimsflow.simulation import INJECTED, LATENCY_SIGMA
-from govlib.claimsflow.tools import (
+from govlib.demo.claimsflow.scenarios import SETUP_BY, is_set_up, register_claimsflow
+from govlib.demo.claimsflow.simulation import INJECTED, LATENCY_SIGMA
+from govlib.demo.claimsflow.tools import (
     FRAUD_BIAS,
     FRAUD_FEATURES,
     document_extraction,
     fraud_scoring,
     payout_calculator,
 )
-from govlib.claimsflow.workflows import ensure_workflows, graph_json
-from govlib.governance import KillSwitch, ToolRegistry
-from govlib.store import Store
+from govlib.demo.claimsflow.workflows import ensure_workflows, graph_json
+from govlib.evidence import worm
+from govlib.governance.governor import KillSwitch, ToolRegistry
+from govlib.store import schema
+from govlib.store.database import Store
 
 TODAY = date(2026, 11, 23)
 AS_OF = "2026-11-20T10:00:00Z"
@@ -336,7 +337,7 @@ def test_token_estimate_and_provider_usage_mappings() -> None:
         }  # fmt: skip
     )
     assert (anthropic.cache_read_tokens, anthropic.cache_write_tokens) == (5, 1)
-    from govlib.claimsflow.models import ModelUsageError
+    from govlib.demo.claimsflow.models import ModelUsageError
 
     with pytest.raises(ModelUsageError, match="input_tokens"):
         ProviderUsage.from_mapping({"tokens": 3})
@@ -396,7 +397,7 @@ def test_every_history_call_belongs_to_a_run_and_every_run_has_its_evidence(
         assert {cid: n for cid, n in model_nodes} == receipts
         nodes = dict(store.query("SELECT run_id, COUNT(*) FROM node_runs GROUP BY run_id"))
         assert all(nodes[cid] == len(WORKFLOWS[wf].nodes) for cid, wf, _ in runs)
-        from govlib.verify import verify_store
+        from govlib.evidence.verify import verify_store
 
         assert verify_store(store).ok
 
@@ -440,8 +441,8 @@ def test_stable_tools_vary_with_a_cv_of_at_least_0_2(history30: Path) -> None:
 
 
 def test_injected_changes_show_as_drift_badges_and_the_rest_is_stable(history30: Path) -> None:
+    from govlib.analysis.stats import tool_stats
     from govlib.settings import Settings
-    from govlib.stats import tool_stats
 
     with Store(history30) as store:
         df = tool_stats(store, settings=Settings())

@@ -8,7 +8,7 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from govlib.cli import cli
+from govlib.cli.main import cli
 
 VERBS = [
     ["demo"],
@@ -122,8 +122,8 @@ def test_status_on_an_empty_dir_says_there_is_no_store(tmp_path):
 def test_status_reads_the_emitter_counters_of_background_emitters(tmp_path):
     """Two background emitters on one store: `govlib status` sums what they wrote; a store only
     written synchronously says that no background emitter ran (never a row of zeros)."""
-    from govlib.audit import Emitter
-    from govlib.store import Store
+    from govlib.capture.emitter import Emitter
+    from govlib.store.database import Store
 
     data = tmp_path / "data"
     store = Store(data)

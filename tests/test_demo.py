@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from govlib.datadir import DataDirError
-from govlib.demo import Progress, build_demo
-from govlib.governance import KillSwitch
-from govlib.store import Store
-from govlib.verify import verify_store
+from govlib.demo.builder import Progress, build_demo
+from govlib.evidence.verify import verify_store
+from govlib.governance.governor import KillSwitch
+from govlib.store.database import Store
+from govlib.store.datadir import DataDirError
 
 DEMO_AS_OF = "2026-11-20T10:00:00Z"  # as in tests/conftest.py
 

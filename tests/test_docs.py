@@ -6,10 +6,10 @@ import json
 import re
 from pathlib import Path
 
-from govlib import schema
-from govlib.docs import main, settings_table
+from govlib.cli.docs import main, settings_table
 from govlib.settings import SETTINGS
-from govlib.store import Store
+from govlib.store import schema
+from govlib.store.database import Store
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 DEFAULTS = {s.name: s.default for s in SETTINGS}
@@ -17,7 +17,7 @@ DEFAULTS = {s.name: s.default for s in SETTINGS}
 
 def test_settings_page_is_the_generated_one():
     assert (DOCS / "settings.md").read_text(encoding="utf-8") == settings_table(), (
-        "docs/settings.md is out of date: run `python -m govlib.docs`"
+        "docs/settings.md is out of date: run `python -m govlib.cli.docs`"
     )
     assert main(["--check"]) == 0
 

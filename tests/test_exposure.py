@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from govlib.cli.serve import voila_command
 from govlib.errors import GovlibError
-from govlib.serve import voila_command
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -28,7 +28,7 @@ def test_loopback_needs_no_token_other_hosts_do():
 def test_serve_defaults_to_loopback_and_refuses_open_host_without_token(tmp_path):
     from click.testing import CliRunner
 
-    from govlib.cli import cli
+    from govlib.cli.main import cli
 
     help_text = CliRunner().invoke(cli, ["serve", "--help"]).output
     assert "127.0.0.1" in help_text
@@ -43,7 +43,7 @@ def test_serve_defaults_to_loopback_and_refuses_open_host_without_token(tmp_path
 
 
 def test_data_dir_inside_notebooks_is_refused():
-    from govlib.serve import serve_apps
+    from govlib.cli.serve import serve_apps
 
     with pytest.raises(GovlibError, match="must not be inside"):
         serve_apps(ROOT / "notebooks" / "data", port=1)
@@ -59,8 +59,8 @@ def test_voila_never_serves_the_store_or_keys(tmp_path):
     """A real Voila: every path to data, keys and notebooks' neighbours is refused."""
     from harness import voila_app
 
-    from govlib.keys import KeyRing
-    from govlib.store import Store
+    from govlib.evidence.keys import KeyRing
+    from govlib.store.database import Store
 
     Store(tmp_path).close()
     KeyRing.load(tmp_path)
@@ -136,7 +136,7 @@ def test_serve_stops_voila_and_its_kernels_on_sigterm(tmp_path):
 
     from harness import free_port
 
-    from govlib.store import Store
+    from govlib.store.database import Store
 
     Store(tmp_path).close()
     port = free_port()

@@ -1,4 +1,4 @@
-"""govlib.governance: kill-switch, tool registry, stored rules, Governor (fail-closed)."""
+"""govlib.governance.governor: kill-switch, tool registry, stored rules, Governor (fail-closed)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from govlib import worm
-from govlib.chain import first_chain_problem
 from govlib.context import node, workflow
 from govlib.errors import GovernanceRefused
-from govlib.governance import (
+from govlib.evidence import worm
+from govlib.evidence.chain import first_chain_problem
+from govlib.governance.governor import (
     GovernanceError,
     Governor,
     KillSwitch,
@@ -23,8 +23,8 @@ from govlib.governance import (
     save_rules,
     stored_rules,
 )
-from govlib.rules import RuleDefinitionError
-from govlib.store import Store
+from govlib.governance.rules import RuleDefinitionError
+from govlib.store.database import Store
 
 RULES: list[dict[str, Any]] = [
     {
@@ -259,7 +259,7 @@ def test_guard_tool_takes_run_and_node_from_the_context(gov: Governor, store: St
 
 
 def test_refused_calls_through_the_emitter_never_run(gov: Governor, store: Store) -> None:
-    from govlib.audit import Emitter
+    from govlib.capture.emitter import Emitter
 
     emitter = Emitter(store, tenant="acme", actor="claims-agent", synchronous=True, governor=gov)
     ran: list[str] = []

@@ -1,4 +1,4 @@
-"""govlib.hashing: djb2 (NumPy closed form vs the loop), stable stringify, output_hash."""
+"""govlib.capture.fingerprint: djb2 (NumPy closed form vs the loop), stable stringify, output_hash."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from govlib.errors import GovlibError
-from govlib.hashing import (
+from govlib.capture.fingerprint import (
     _CHUNK,
     _TINY,
     HashingError,
@@ -23,6 +22,7 @@ from govlib.hashing import (
     output_hash,
     stable_stringify,
 )
+from govlib.errors import GovlibError
 
 # --- djb2 ----------------------------------------------------------------------------------------
 

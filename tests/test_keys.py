@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from govlib import worm
-from govlib.checkpoints import sign_checkpoint
-from govlib.keys import (
+from govlib.evidence import worm
+from govlib.evidence.checkpoints import sign_checkpoint
+from govlib.evidence.keys import (
     HMAC_KEYS_FILE,
     PUBKEY_FILE,
     SIGNING_KEY_FILE,
@@ -19,8 +19,8 @@ from govlib.keys import (
     KeyRing,
     load_public_key,
 )
-from govlib.store import Store
-from govlib.verify import verify_store
+from govlib.evidence.verify import verify_store
+from govlib.store.database import Store
 
 ENV_KEY = "ab" * 32
 

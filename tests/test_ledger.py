@@ -1,4 +1,4 @@
-"""govlib.ledger: receipts priced once at write time, digests, and aggregates from stored rows."""
+"""govlib.costs.ledger: receipts priced once at write time, digests, and aggregates from stored rows."""
 
 from __future__ import annotations
 
@@ -9,10 +9,8 @@ from typing import Any
 
 import pytest
 
-from govlib import worm
 from govlib.context import node, workflow
-from govlib.digests import DIGEST_COLUMNS, rows_digest
-from govlib.ledger import (
+from govlib.costs.ledger import (
     Ledger,
     LedgerError,
     cost_by_day,
@@ -23,14 +21,16 @@ from govlib.ledger import (
     receipts,
     run_cost,
 )
-from govlib.pricing import (
+from govlib.costs.pricing import (
     DEFAULT_PRICES,
     TokenCountError,
     UnknownModelError,
     UnpricedUsageError,
     load_price_table,
 )
-from govlib.store import Store
+from govlib.evidence import worm
+from govlib.evidence.digests import DIGEST_COLUMNS, rows_digest
+from govlib.store.database import Store
 
 
 class FixedClock:

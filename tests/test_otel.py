@@ -1,6 +1,6 @@
 """OpenTelemetry GenAI ingestion (issue 10): real SDK spans -> OTLP/JSON -> the govlib store.
 
-Traces are made with the real ``opentelemetry-sdk`` (``govlib.otel_sample`` or in the test),
+Traces are made with the real ``opentelemetry-sdk`` (``tests/otel_sample.py`` or in the test),
 encoded with the SDK's OTLP protobuf encoder, written as Collector-format JSON lines and ingested;
 the tests check the exact rows, receipts, runs and verdicts that come out.
 """
@@ -17,18 +17,23 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Status, StatusCode
+from otel_sample import encode_lines, sample_spans
 
-from govlib.cli import cli
-from govlib.governance import KillSwitch
-from govlib.hashing import output_hash
-from govlib.otel import GovlibSpanProcessor, IngestConfig, OtelIngestError, ingest_paths
-from govlib.otel_config import OtelConfigError
-from govlib.otel_format import decode_id, parse_line
-from govlib.otel_sample import encode_lines, sample_spans
-from govlib.schema import AUDIT_COLUMNS, LEDGER_COLUMNS
-from govlib.stats import tool_stats, workflow_stats
-from govlib.store import Store
-from govlib.verify import verify_store
+from govlib.analysis.stats import tool_stats, workflow_stats
+from govlib.capture.fingerprint import output_hash
+from govlib.capture.otel.config import OtelConfigError
+from govlib.capture.otel.decoding import decode_id, parse_line
+from govlib.capture.otel.ingest import (
+    GovlibSpanProcessor,
+    IngestConfig,
+    OtelIngestError,
+    ingest_paths,
+)
+from govlib.cli.main import cli
+from govlib.evidence.verify import verify_store
+from govlib.governance.governor import KillSwitch
+from govlib.store.database import Store
+from govlib.store.schema import AUDIT_COLUMNS, LEDGER_COLUMNS
 
 SAMPLE = Path(__file__).parent / "data" / "otel" / "sample_traces.jsonl"
 T0 = "2026-11-23T10:"

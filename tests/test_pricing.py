@@ -1,4 +1,4 @@
-"""govlib.pricing: the sourced price table and exact per-call costs."""
+"""govlib.costs.pricing: the sourced price table and exact per-call costs."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from govlib.errors import GovlibError
-from govlib.pricing import (
+from govlib.costs.pricing import (
     COLUMNS,
     ModelPrice,
     PriceTableError,
@@ -23,6 +22,7 @@ from govlib.pricing import (
     load_price_table,
     parse_price_table,
 )
+from govlib.errors import GovlibError
 
 HEAD = ",".join(COLUMNS)
 

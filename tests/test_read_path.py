@@ -6,9 +6,10 @@ import multiprocessing as mp
 import sqlite3
 import traceback
 
-from govlib import analytics, worm
-from govlib.export import export_lake
-from govlib.store import Store
+from govlib.analysis import read_path as analytics
+from govlib.analysis.export import export_lake
+from govlib.evidence import worm
+from govlib.store.database import Store
 
 
 def _rows(n: int, *, start: int = 0, tenant: str = "acme") -> list[dict]:

@@ -6,7 +6,7 @@ schema still reads), a few random bytes; truncated to a third, mid-page, to 100 
 a garbage header. For each: ``govlib status`` and ``govlib verify`` (real subprocesses) exit
 non-zero with one readable line and no traceback, and the file's bytes are the same afterwards
 (nothing rewrites evidence). The apps' data functions raise a ``GovlibError`` and the apps show an
-error box (``govlib.ui.common.build_or_error``) instead of crashing.
+error box (``govlib.apps.widgets.build_or_error``) instead of crashing.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from govlib import worm
-from govlib.audit import Emitter
-from govlib.checkpoints import sign_checkpoint
-from govlib.claimsflow import run_scenario
+from govlib.capture.emitter import Emitter
+from govlib.capture.verdicts import stamp_verdict
+from govlib.demo.claimsflow import run_scenario
 from govlib.errors import GovlibError
-from govlib.keys import HMAC_KEYS_FILE
-from govlib.store import Store
-from govlib.verdicts import stamp_verdict
+from govlib.evidence import worm
+from govlib.evidence.checkpoints import sign_checkpoint
+from govlib.evidence.keys import HMAC_KEYS_FILE
+from govlib.store.database import Store
 
 GOVLIB = [sys.executable, "-m", "govlib"]
 PAGE = 4096
@@ -152,8 +152,8 @@ def _html_of(widget) -> str:  # noqa: ANN001 - any ipywidget
     "how", ["flipped-every-page", "flipped-table-pages", "truncated-to-a-third", "garbage-header"]
 )
 def test_data_functions_raise_a_govlib_error(template: Path, tmp_path: Path, how: str) -> None:
-    spog_data = pytest.importorskip("govlib.ui.spog_data")
-    spc_data = pytest.importorskip("govlib.ui.spc_data")
+    spog_data = pytest.importorskip("govlib.analysis.executive")
+    spc_data = pytest.importorskip("govlib.analysis.review")
     data = _damaged(template, tmp_path, how)
     before = _digest(data / "govlib.sqlite")
     calls = {
@@ -182,9 +182,9 @@ def test_data_functions_raise_a_govlib_error(template: Path, tmp_path: Path, how
     "how", ["flipped-table-pages", "truncated-to-a-third", "truncated-to-nothing"]
 )
 def test_apps_show_an_error_box(template: Path, tmp_path: Path, how: str) -> None:
-    common = pytest.importorskip("govlib.ui.common")
-    spog = pytest.importorskip("govlib.ui.spog")
-    spc = pytest.importorskip("govlib.ui.spc")
+    common = pytest.importorskip("govlib.apps.widgets")
+    spog = pytest.importorskip("govlib.apps.executive.page")
+    spc = pytest.importorskip("govlib.apps.spc.dashboard")
     data = _damaged(template, tmp_path, how)
     db = data / "govlib.sqlite"
     before = _digest(db)

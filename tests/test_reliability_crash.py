@@ -38,15 +38,16 @@ from pathlib import Path
 
 import pytest
 
+from govlib.capture.emitter import Emitter
+from govlib.capture.verdicts import stamp_verdict
+from govlib.costs.ledger import Ledger
+
 # Imported here, so the forked writers start at once (they inherit the parent's modules).
-from govlib import worm
-from govlib.audit import Emitter
-from govlib.checkpoints import Checkpoint, read_checkpoint_file, sign_checkpoint
-from govlib.governance import KillSwitch
-from govlib.ledger import Ledger
-from govlib.store import Store
-from govlib.verdicts import stamp_verdict
-from govlib.verify import verify_store
+from govlib.evidence import worm
+from govlib.evidence.checkpoints import Checkpoint, read_checkpoint_file, sign_checkpoint
+from govlib.evidence.verify import verify_store
+from govlib.governance.governor import KillSwitch
+from govlib.store.database import Store
 
 GOVLIB = [sys.executable, "-m", "govlib"]
 AS_OF = "2026-11-20T10:00:00Z"
@@ -473,7 +474,7 @@ def test_killed_while_the_store_is_created(tmp_path: Path, function: str) -> Non
 
 
 def _first_run_killed_in_setup(data: str) -> None:
-    from govlib.claimsflow import run_scenario
+    from govlib.demo.claimsflow import run_scenario
 
     _arm_crash_point("govlib/registry.py", "ToolRegistry.register", 3)
     run_scenario(Store(data), "clean")

@@ -29,17 +29,17 @@ from typing import Any
 
 import pytest
 
-from govlib import worm
-from govlib.audit import Emitter
-from govlib.checkpoints import sign_checkpoint
-from govlib.claimsflow import ClaimsEngine, run_scenario
-from govlib.claimsflow.claims import scenario_claim
+from govlib.capture.emitter import Emitter
+from govlib.costs.ledger import Ledger
+from govlib.demo.claimsflow import ClaimsEngine, run_scenario
+from govlib.demo.claimsflow.claims import scenario_claim
 from govlib.errors import GovernanceRefused
-from govlib.governance import Governor, KillSwitch
-from govlib.ledger import Ledger
+from govlib.evidence import worm
+from govlib.evidence.checkpoints import sign_checkpoint
+from govlib.evidence.verify import verify_store
+from govlib.governance.governor import Governor, KillSwitch
 from govlib.settings import Settings
-from govlib.store import Store
-from govlib.verify import verify_store
+from govlib.store.database import Store
 
 GOVLIB = [sys.executable, "-m", "govlib"]
 LIMIT = 4096  # bytes: the stats side file (~400 B) fits, no store write does

@@ -27,15 +27,15 @@ from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from govlib import worm
-from govlib.audit import Emitter
-from govlib.checkpoints import sign_checkpoint
-from govlib.cli import cli
+from govlib.capture.emitter import Emitter
+from govlib.capture.verdicts import correct_verdict, stamp_verdict
+from govlib.cli.main import cli
+from govlib.costs.ledger import Ledger
 from govlib.errors import GovlibError
-from govlib.governance import KillSwitch, ToolRegistry, load_rules
-from govlib.ledger import Ledger
-from govlib.store import Store
-from govlib.verdicts import correct_verdict, stamp_verdict
+from govlib.evidence import worm
+from govlib.evidence.checkpoints import sign_checkpoint
+from govlib.governance.governor import KillSwitch, ToolRegistry, load_rules
+from govlib.store.database import Store
 
 SQL = [
     "'; DROP TABLE audit_log; --",
@@ -287,7 +287,7 @@ def test_cli_demo_hostile_options(tmp_path: Path, as_of: str, days: str) -> None
 @FAST
 @given(period=TEXT, out=st.one_of(st.none(), TEXT))
 def test_cli_report_hostile_options(data: Path, tmp_path: Path, period: str, out) -> None:  # noqa: ANN001
-    pytest.importorskip("govlib.report")
+    pytest.importorskip("govlib.report.contents")
     args: list[Any] = ["report", "--data-dir", data, "--period", period]
     if out is not None:
         assume(out.strip() and "\x00" not in out and len(out) < 200)
@@ -502,7 +502,7 @@ RULE_KEYS = st.sampled_from(["id", "description", "scope", "condition", "action"
     )
 )
 def test_load_rules(defs: Any) -> None:
-    from govlib.rules import RuleDefinitionError
+    from govlib.governance.rules import RuleDefinitionError
 
     try:
         rules = load_rules(defs)
@@ -525,7 +525,7 @@ def test_load_rules(defs: Any) -> None:
     baseline_n=st.one_of(st.none(), st.integers(-3, 40), ANY),
 )
 def test_spc_control_limits(values, method, baseline_n) -> None:  # noqa: ANN001
-    from govlib import spc
+    from govlib.analysis import spc
 
     try:
         lim = spc.control_limits(values, method=method, baseline_n=baseline_n)
@@ -538,7 +538,7 @@ def test_spc_control_limits(values, method, baseline_n) -> None:  # noqa: ANN001
 
 @pytest.fixture(scope="module")
 def duck(template: Path):  # noqa: ANN201
-    from govlib.analytics import connect
+    from govlib.analysis.read_path import connect
 
     con = connect(template)
     yield con
@@ -553,7 +553,7 @@ def duck(template: Path):  # noqa: ANN201
     ),  # fmt: skip
 )
 def test_tool_stats_filters(template: Path, duck, tenant, since) -> None:  # noqa: ANN001
-    from govlib.stats import tool_stats
+    from govlib.analysis.stats import tool_stats
 
     try:
         df = tool_stats(duck, tenant=tenant, since=since)
@@ -606,7 +606,7 @@ def test_sql_metacharacters_are_stored_verbatim_and_drop_nothing(data: Path) -> 
     assert set(SQL) <= stored and set(SQL) <= tools
     snapshot(data)
     with Store(data, readonly=True) as store:
-        from govlib.verify import verify_store
+        from govlib.evidence.verify import verify_store
 
         assert verify_store(store).ok
 

@@ -1,7 +1,7 @@
 """Concurrency under load: writers, dashboard readers and verdict stampers, all at once.
 
 8 processes each make 5,000 tool calls through a background emitter; 2 processes loop like a
-dashboard (``govlib.analytics.connect`` + ``govlib.stats.tool_stats``); 2 processes stamp and
+dashboard (``govlib.analysis.read_path.connect`` + ``govlib.analysis.stats.tool_stats``); 2 processes stamp and
 correct verdicts on rows that exist. All start together behind one gate. Checked: zero drops and
 the exact count, every acknowledged verdict in place (none lost), no ``database is locked`` (or any
 other error) reaching a caller, the chain verifies. The sustained rows/s is printed (``-s``).
@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from govlib.audit import read_emitter_stats
-from govlib.audit_rows import insert_audit_batch
-from govlib.store import Store
-from govlib.verify import verify_store
+from govlib.capture.emitter import read_emitter_stats
+from govlib.capture.rows import insert_audit_batch
+from govlib.evidence.verify import verify_store
+from govlib.store.database import Store
 
 SEEDED = 2_000  # rows present before the run (the stampers' targets)
 _SPAWN = multiprocessing.get_context("spawn")
@@ -43,7 +43,7 @@ def _guarded(role: str, out: Any, fn: Any, *args: Any) -> None:
 
 def writer(data: str, k: int, n: int, ready: Any, gate: Any, out: Any, rate: float = 0) -> None:
     def work() -> None:
-        from govlib.audit import Emitter
+        from govlib.capture.emitter import Emitter
 
         em = Emitter(data, actor=f"w{k}", tenant=f"t{k % 2}")
         tool = em.wrap(lambda i: {"ok": i % 11 != 0, "i": i}, name=f"load_tool_{k % 4}")
@@ -64,8 +64,8 @@ def writer(data: str, k: int, n: int, ready: Any, gate: Any, out: Any, rate: flo
 
 def reader(data: str, k: int, ready: Any, gate: Any, stop: Any, out: Any) -> None:
     def work() -> None:
-        from govlib.analytics import connect
-        from govlib.stats import tool_stats
+        from govlib.analysis.read_path import connect
+        from govlib.analysis.stats import tool_stats
 
         ready.put(("reader", k))
         gate.wait()
@@ -87,8 +87,8 @@ def reader(data: str, k: int, ready: Any, gate: Any, stop: Any, out: Any) -> Non
 
 def stamper(data: str, k: int, ids: list[int], ready: Any, gate: Any, stop: Any, out: Any) -> None:
     def work() -> None:
-        from govlib.store import Store
-        from govlib.verdicts import correct_verdict, stamp_verdict
+        from govlib.capture.verdicts import correct_verdict, stamp_verdict
+        from govlib.store.database import Store
 
         store = Store(data)
         done: list[tuple[int, str]] = []

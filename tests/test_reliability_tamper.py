@@ -28,16 +28,22 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from govlib import worm
-from govlib.audit import Emitter
-from govlib.chain import GENESIS_MAC, entry_body, entry_mac
-from govlib.checkpoints import CHECKPOINT_FILE, Checkpoint, sign_checkpoint
+from govlib.capture.emitter import Emitter
+from govlib.costs.ledger import Ledger
 from govlib.errors import GovernanceRefused
-from govlib.governance import Governor, KillSwitch
-from govlib.keys import HMAC_KEYS_FILE, PUBKEY_FILE, SIGNING_KEY_FILE, KeyRing, public_key_pem
-from govlib.ledger import Ledger
-from govlib.schema import triggers_sql
-from govlib.store import Store
+from govlib.evidence import worm
+from govlib.evidence.chain import GENESIS_MAC, entry_body, entry_mac
+from govlib.evidence.checkpoints import CHECKPOINT_FILE, Checkpoint, sign_checkpoint
+from govlib.evidence.keys import (
+    HMAC_KEYS_FILE,
+    PUBKEY_FILE,
+    SIGNING_KEY_FILE,
+    KeyRing,
+    public_key_pem,
+)
+from govlib.governance.governor import Governor, KillSwitch
+from govlib.store.database import Store
+from govlib.store.schema import triggers_sql
 
 GOVLIB = [sys.executable, "-m", "govlib"]
 DENY = {

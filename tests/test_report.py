@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from govlib.cli import cli
+from govlib.cli.main import cli
+from govlib.cli.status import store_status
 from govlib.errors import GovlibError
-from govlib.report import (
+from govlib.report.contents import (
     ReportError,
     data_row_counts,
     parse_period,
@@ -23,9 +24,8 @@ from govlib.report import (
     report_hash,
     write_report,
 )
-from govlib.report_html import SECTIONS
-from govlib.status import store_status
-from govlib.store import Store
+from govlib.report.page import SECTIONS
+from govlib.store.database import Store
 
 SECTION_TITLES = [title for _, title in SECTIONS]
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from harness import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, require_browser
 
-from govlib.report import read_report_data, write_report
-from govlib.report_html import SECTIONS
-from govlib.store import Store
+from govlib.report.contents import read_report_data, write_report
+from govlib.report.page import SECTIONS
+from govlib.store.database import Store
 
 pytestmark = pytest.mark.browser
 

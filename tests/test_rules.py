@@ -1,4 +1,4 @@
-"""govlib.rules: rule definitions, load-time validation and the condition language."""
+"""govlib.governance.rules: rule definitions, load-time validation and the condition language."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from govlib.errors import GovlibError
-from govlib.rules import Rule, RuleDefinitionError, evaluate_rule, load_rules
+from govlib.governance.rules import Rule, RuleDefinitionError, evaluate_rule, load_rules
 
 FRAUD = {
     "id": "fraud-trip",

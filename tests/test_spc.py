@@ -1,4 +1,4 @@
-"""govlib.spc: limits, Western Electric rules, p charts, Wilson bound, pills, ladder, drift badge."""
+"""govlib.analysis.spc: limits, Western Electric rules, p charts, Wilson bound, pills, ladder, drift badge."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from govlib import spc
+from govlib.analysis import spc
 from govlib.settings import Settings
 
 SIGMAS = [0.0, 1.0, 0.5, math.nan]

@@ -22,13 +22,13 @@ from typing import Any
 import pytest
 from harness import browser_page, screenshot, voila_app
 
-from govlib.claimsflow.history import INJECTED
+from govlib.demo.claimsflow.history import INJECTED
 
 pytestmark = pytest.mark.browser
 
 PAGE = "/voila/render/spc_dashboard.ipynb"
 TIMEOUT_MS = 90_000
-RED = "#c62828"  # govlib.charts: rule-1 points
+RED = "#c62828"  # govlib.present.charts: rule-1 points
 
 
 #: The aria-label and centre of the last point matching a selector that is topmost at its centre.

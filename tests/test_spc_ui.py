@@ -15,11 +15,11 @@ from typing import Any
 import ipywidgets as widgets
 import pytest
 
-from govlib.claimsflow.history import INJECTED
-from govlib.store import Store
-from govlib.ui.spc import TAB_TITLES, SpcApp, app
-from govlib.ui.spc_calls import CallTable
-from govlib.ui.spc_stamp import NO_NAME
+from govlib.apps.spc.calls import CallTable
+from govlib.apps.spc.dashboard import TAB_TITLES, SpcApp, app
+from govlib.apps.spc.stamp import NO_NAME
+from govlib.demo.claimsflow.history import INJECTED
+from govlib.store.database import Store
 
 REVIEWER = "Ana Reviewer"
 

@@ -1,4 +1,4 @@
-"""Executive SPOG: data assembly (govlib.ui.spog_data), HTML fragments and the widget tree.
+"""Executive SPOG: data assembly (govlib.analysis.executive), HTML fragments and the widget tree.
 
 In-process, on real stores: a small hand-built store with exact expectations, and the
 ``govlib demo`` store when the ``demo_dir`` fixture is available.
@@ -16,17 +16,17 @@ import ipywidgets as widgets
 import nbformat
 import pytest
 
-from govlib import worm
-from govlib.digests import append_batch_digest
+from govlib.analysis.executive import headline, load_spog
+from govlib.apps import widgets as common
+from govlib.apps.executive.html import audit_table_html, cost_chart_svg
+from govlib.apps.executive.page import PANEL_TITLES, SpogApp, app
+from govlib.costs.ledger import Ledger
+from govlib.costs.pricing import load_price_table
 from govlib.errors import GovernanceRefused
-from govlib.governance import Governor, KillSwitch, ToolRegistry
-from govlib.ledger import Ledger
-from govlib.pricing import load_price_table
-from govlib.store import Store
-from govlib.ui import common
-from govlib.ui.spog import PANEL_TITLES, SpogApp, app
-from govlib.ui.spog_data import headline, load_spog
-from govlib.ui.spog_html import audit_table_html, cost_chart_svg
+from govlib.evidence import worm
+from govlib.evidence.digests import append_batch_digest
+from govlib.governance.governor import Governor, KillSwitch, ToolRegistry
+from govlib.store.database import Store
 
 NODES = ["intake", "document_extraction", "fraud_scoring", "adjudication", "payout"]
 RULES = [
@@ -205,7 +205,7 @@ def test_empty_store_reads_as_no_run_yet(tmp_path: Path) -> None:
 
 
 def test_store_without_keys_is_not_called_verified(tmp_path: Path) -> None:
-    from govlib import worm
+    from govlib.evidence import worm
 
     with Store(tmp_path) as store:
         worm.append(store, "note")  # a log with entries whose key is gone cannot be verified
@@ -363,7 +363,7 @@ def test_query_string_selects_a_run(data_dir: Path, monkeypatch: pytest.MonkeyPa
 def test_notebook_is_one_import_and_one_call() -> None:
     nb = nbformat.read(Path(__file__).parent.parent / "notebooks/executive_spog.ipynb", 4)
     code = [c.source.strip() for c in nb.cells if c.cell_type == "code"]
-    assert code == ["import govlib", "govlib.ui.spog.app()"]
+    assert code == ["import govlib", "govlib.apps.executive.page.app()"]
 
 
 # --- the demo store ------------------------------------------------------------------------------

@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 from harness import browser_page, require_browser, screenshot, voila_app
 
-from govlib.store import Store
-from govlib.ui.spog import PANEL_TITLES
-from govlib.ui.spog_html import money
+from govlib.apps.executive.html import money
+from govlib.apps.executive.page import PANEL_TITLES
+from govlib.store.database import Store
 
 pytestmark = pytest.mark.browser
 

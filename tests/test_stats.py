@@ -1,4 +1,4 @@
-"""govlib.stats on small fixed DuckDB tables with hand-computed expected values."""
+"""govlib.analysis.stats on small fixed DuckDB tables with hand-computed expected values."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from govlib import spc, stats
+from govlib.analysis import spc, stats
 from govlib.settings import Settings
 
 ST = Settings()
@@ -242,10 +242,10 @@ def test_windows_rules_and_ladder_match_spc_on_the_newest_calls(window, recent, 
 
 
 def test_other_sources_go_through_analytics_connect(monkeypatch, con):
-    import govlib.analytics
+    import govlib.analysis.read_path
 
     seen = []
-    monkeypatch.setattr(govlib.analytics, "connect", lambda src: seen.append(src) or con)
+    monkeypatch.setattr(govlib.analysis.read_path, "connect", lambda src: seen.append(src) or con)
     assert stats.tool_stats("some/data/dir", settings=ST)["tool_name"].tolist() == ["llm", "ocr"]
     assert seen == ["some/data/dir"]
 

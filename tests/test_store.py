@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from govlib import schema
-from govlib.store import SchemaVersionError, Store, StoreError
-from govlib.store_busy import MAX_SLEEP_S, retry_busy
+from govlib.store import schema
+from govlib.store.busy import MAX_SLEEP_S, retry_busy
+from govlib.store.database import SchemaVersionError, Store, StoreError
 
 
 def _audit_row(store: Store, **over: object) -> int:
@@ -96,7 +96,7 @@ def test_verdict_triple_changes_only_with_its_event(store):
 
 @pytest.mark.parametrize("table", [t for t in schema.APPEND_ONLY if t != "ingested_spans"])
 def test_append_only_tables_refuse_update_delete_replace(store, table):
-    from govlib import worm
+    from govlib.evidence import worm
 
     if table == "worm_log":
         worm.append(store, "note")

@@ -1,4 +1,4 @@
-"""govlib.tool_schema: compiled argument validators agree with jsonschema; arguments untouched."""
+"""govlib.capture.arguments: compiled argument validators agree with jsonschema; arguments untouched."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator, Draft202012Validator
 
-from govlib.tool_schema import Parameters, ToolSchemaError, compile_schema
+from govlib.capture.arguments import Parameters, ToolSchemaError, compile_schema
 
 SCHEMAS = [
     {

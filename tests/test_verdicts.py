@@ -1,4 +1,4 @@
-"""govlib.verdicts: stamp once, correct with a reason, every change a verdict event + WORM entry."""
+"""govlib.capture.verdicts: stamp once, correct with a reason, every change a verdict event + WORM entry."""
 
 from __future__ import annotations
 
@@ -9,19 +9,19 @@ import sys
 
 import pytest
 
-from govlib import worm
-from govlib.audit import Emitter
-from govlib.context import workflow
-from govlib.errors import GovlibError
-from govlib.hashing import output_hash
-from govlib.store import Store
-from govlib.verdicts import (
+from govlib.capture.emitter import Emitter
+from govlib.capture.fingerprint import output_hash
+from govlib.capture.verdicts import (
     VerdictConflict,
     VerdictError,
     VerdictResult,
     correct_verdict,
     stamp_verdict,
 )
+from govlib.context import workflow
+from govlib.errors import GovlibError
+from govlib.evidence import worm
+from govlib.store.database import Store
 
 T1 = "2026-02-01T10:00:00.000000Z"
 T2 = "2026-02-02T11:30:00.000000Z"
@@ -234,7 +234,7 @@ def test_at_accepts_datetimes_and_defaults_to_now(store):
 
 
 def test_verdicts_pass_verify(store):
-    from govlib.verify import verify_store
+    from govlib.evidence.verify import verify_store
 
     stamp_verdict(1, "accept", "Ana", store=store, at=T1)
     correct_verdict(1, "reject", "Bo", "typo", store=store, at=T2)
@@ -249,7 +249,7 @@ def test_store_none_opens_the_default_data_dir(tmp_path):
     Emitter(s, synchronous=True).wrap(lambda: 1, name="one")()
     s.close()
     script = (
-        "from govlib.verdicts import stamp_verdict\n"
+        "from govlib.capture.verdicts import stamp_verdict\n"
         "print(stamp_verdict(1, 'accept', 'Ana', at='2026-02-01T10:00:00Z').describe())\n"
     )
     env = {"GOVLIB_DATA_DIR": str(data), "PATH": "/usr/bin:/bin"}
@@ -268,8 +268,8 @@ def test_concurrent_stamps_on_one_row_leave_exactly_one(tmp_path):
     s.close()
     script = (
         "import sys\n"
-        "from govlib.store import Store\n"
-        "from govlib.verdicts import stamp_verdict, VerdictConflict\n"
+        "from govlib.store.database import Store\n"
+        "from govlib.capture.verdicts import stamp_verdict, VerdictConflict\n"
         "with Store(sys.argv[1]) as s:\n"
         "    try:\n"
         "        r = stamp_verdict(1, sys.argv[2], sys.argv[3], store=s)\n"

@@ -1,4 +1,4 @@
-"""govlib.verify against a store tampered with directly in SQLite (triggers dropped where needed).
+"""govlib.evidence.verify against a store tampered with directly in SQLite (triggers dropped where needed).
 
 Every case builds a real store under tmp_path (WORM events, audit rows and receipts with their batch
 digests, a verdict, signed checkpoints exported to the checkpoint file), closes it, tampers with
@@ -20,14 +20,14 @@ import pytest
 from click.testing import CliRunner
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from govlib import worm
-from govlib.chain import entry_body, entry_mac
-from govlib.checkpoints import Checkpoint, sign_checkpoint
-from govlib.cli import cli
-from govlib.digests import append_batch_digest
-from govlib.keys import HMAC_KEYS_FILE, PUBKEY_FILE, KeyRing
-from govlib.store import Store
-from govlib.verify import VerifyError, verify_store
+from govlib.cli.main import cli
+from govlib.evidence import worm
+from govlib.evidence.chain import entry_body, entry_mac
+from govlib.evidence.checkpoints import Checkpoint, sign_checkpoint
+from govlib.evidence.digests import append_batch_digest
+from govlib.evidence.keys import HMAC_KEYS_FILE, PUBKEY_FILE, KeyRing
+from govlib.evidence.verify import VerifyError, verify_store
+from govlib.store.database import Store
 
 T0 = "2026-11-23T10:00:00.000000Z"
 
@@ -426,7 +426,7 @@ def test_rebuilt_log_with_forged_checkpoints_fails_the_pinned_key(
     assert "pinned is ed25519:" in r.reason
     # even when the attacker also replaces the pem in the data dir, the off-machine pin holds
     (built.dir / PUBKEY_FILE).write_bytes(
-        __import__("govlib.keys", fromlist=["x"]).public_key_pem(mallory.public_key())
+        __import__("govlib.evidence.keys", fromlist=["x"]).public_key_pem(mallory.public_key())
     )
     r2 = verify(built, pubkey=offsite / PUBKEY_FILE)
     assert (r2.ok, r2.bad_seq) == (False, 10)

@@ -19,24 +19,24 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import worm_entry
 
-from govlib import worm
-from govlib.chain import (
+from govlib.evidence import worm
+from govlib.evidence.chain import (
     GENESIS_MAC,
     canonical_json,
     entry_body,
     entry_mac,
     first_chain_problem,
 )
-from govlib.checkpoints import (
+from govlib.evidence.checkpoints import (
     Checkpoint,
     CheckpointExportError,
     export_checkpoints,
     read_checkpoint_file,
     sign_checkpoint,
 )
-from govlib.keys import PUBKEY_FILE, KeyMaterialError, load_public_key, public_key_pem
-from govlib.store import Store
-from govlib.verify import CHAIN_SQL, verify_store
+from govlib.evidence.keys import PUBKEY_FILE, KeyMaterialError, load_public_key, public_key_pem
+from govlib.evidence.verify import CHAIN_SQL, verify_store
+from govlib.store.database import Store
 
 KEYS = {"k1": b"\x01" * 32, "k2": b"\x02" * 32}
 text = st.text(max_size=20)
@@ -348,9 +348,9 @@ def test_memory_store_signs_without_a_file() -> None:
 
 CRASH_CHILD = """
 import sys
-from govlib import worm
-from govlib.checkpoints import sign_checkpoint
-from govlib.store import Store
+from govlib.evidence import worm
+from govlib.evidence.checkpoints import sign_checkpoint
+from govlib.store.database import Store
 store = Store(sys.argv[1])
 print("ready", flush=True)
 while True:

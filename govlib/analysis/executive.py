@@ -1,0 +1,381 @@
+"""Data of the executive single pane of glass (SPOG) for one workflow run: plain dicts, no widgets.
+
+:func:`load_spog` reads everything the page shows from a :class:`govlib.store.database.Store` in one pass:
+the run list, a plain-language headline, the kill-switch, rules with their latest outcome, the tool
+registry with per-run calls, node statuses, the run's WORM entries with their chain references, a
+chain badge from a real :func:`govlib.evidence.verify.verify_store`, and the cost ledger (per step, run
+total, periods, per workflow and model, price-table version). Costs are summed from the stored
+receipts' ``cost_usd``; nothing is re-priced here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from govlib.clock import iso
+from govlib.costs import ledger
+from govlib.costs.pricing import load_price_table
+from govlib.errors import GovlibError
+from govlib.evidence.verify import verify_store
+from govlib.evidence.worm import entries
+from govlib.governance.governor import KillSwitch, latest_rule_outcomes
+from govlib.store.database import Store
+
+__all__ = [
+    "OUTCOME_LEVEL",
+    "chain_badge",
+    "cost_data",
+    "get_run",
+    "headline",
+    "humanize",
+    "list_runs",
+    "load_spog",
+    "records",
+    "short_time",
+]
+
+#: WORM outcome / rule outcome / node or run status -> pill level (text always shown beside it).
+OUTCOME_LEVEL: dict[str, str] = {
+    word: level
+    for level, words in {
+        "ok": "pass completed ok allow accept armed",
+        "warn": "review",
+        "info": "running",
+        "neutral": "skipped",
+        "bad": "deny trip blocked refused failed triggered reject",
+    }.items()
+    for word in words.split()
+}
+
+
+def humanize(name: str | None) -> str:
+    """``fraud_scoring`` -> ``fraud scoring`` (empty for None).
+
+    Example:
+        >>> humanize("fraud_scoring")
+        'fraud scoring'
+    """
+    return "" if not name else str(name).replace("_", " ").replace("-", " ").strip()
+
+
+def short_time(ts: str | None, *, date: bool = False) -> str:
+    """``2026-11-23T14:02:03.123456Z`` -> ``14:02:03 UTC`` (or ``2026-11-23 14:02 UTC``).
+
+    Example:
+        >>> short_time("2026-11-23T14:02:03.123456Z")
+        '14:02:03 UTC'
+        >>> short_time("2026-11-23T14:02:03.123456Z", date=True)
+        '2026-11-23 14:02 UTC'
+    """
+    if not ts:
+        return "—"
+    text = str(ts)
+    day, _, clock = text.partition("T")
+    if not clock:
+        return text
+    return f"{day} {clock[:5]} UTC" if date else f"{clock[:8]} UTC"
+
+
+def records(frame: Any) -> list[dict[str, Any]]:
+    """A DataFrame's rows as plain dicts (NaN becomes None).
+
+    Example:
+        >>> import pandas as pd
+        >>> records(pd.DataFrame({"a": [1.0, float("nan")]}))
+        [{'a': 1.0}, {'a': None}]
+    """
+    clean = frame.astype(object).where(frame.notna(), None)
+    return [dict(r) for r in clean.to_dict(orient="records")]
+
+
+def _loads(text: Any) -> Any:
+    if not isinstance(text, str) or not text:
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+# --- runs -----------------------------------------------------------------------------------------
+_RUN_SELECT = (
+    "SELECT r.composition_id AS run_id, r.workflow_id, w.name AS workflow, r.subject,"
+    " r.status, r.started_at, r.ended_at, r.stopped_at_node, r.summary"
+    " FROM workflow_runs r LEFT JOIN workflows w ON w.id = r.workflow_id"
+)
+
+
+def _run_dict(row: Any) -> dict[str, Any]:
+    d = dict(row)
+    bits = [short_time(d["started_at"], date=True), d["workflow"] or d["workflow_id"] or "run"]
+    if d["subject"]:
+        bits.append(str(d["subject"]))
+    bits.append(str(d["status"]))
+    d["label"] = " · ".join(str(b) for b in bits)
+    return d
+
+
+def list_runs(store: Store, *, limit: int = 300) -> list[dict[str, Any]]:
+    """The newest workflow runs first, each with a readable ``label`` for the run selector.
+
+    Example:
+        >>> list_runs(Store(memory=True))
+        []
+    """
+    store.check_intact()
+    sql = _RUN_SELECT + " ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?"
+    return [_run_dict(r) for r in store.query(sql, (int(limit),))]
+
+
+def get_run(store: Store, run_id: str) -> dict[str, Any] | None:
+    """One run by id (also one older than the selector's window), or None.
+
+    Example:
+        >>> get_run(Store(memory=True), "nope") is None
+        True
+    """
+    rows = store.query(_RUN_SELECT + " WHERE r.composition_id = ?", (run_id,))
+    return _run_dict(rows[0]) if rows else None
+
+
+# --- governance -----------------------------------------------------------------------------------
+def _kill_switch(store: Store) -> dict[str, Any]:
+    st = KillSwitch(store).state()
+    out = {k: getattr(st, k) for k in ("by", "at", "reason", "rule", "run_id", "worm_seq")}
+    state = "ARMED" if st.armed else "TRIGGERED"
+    return (
+        out
+        | {"armed": st.armed, "state": state, "level": "ok" if st.armed else "bad"}
+        | {"describe": st.describe()}
+    )
+
+
+def _rules(store: Store, run_id: str | None) -> list[dict[str, Any]]:
+    """Stored rules with their latest outcome anywhere and their (last) outcome in this run."""
+    sql = "SELECT rule, outcome FROM worm_log WHERE action = 'rule_evaluated' AND run_id = ?"
+    in_run = dict(store.query(sql + " ORDER BY seq", (run_id,)))
+    rules = latest_rule_outcomes(store)
+    for r in rules:
+        r["run_outcome"] = in_run.get(r["rule"])
+        r["level"] = OUTCOME_LEVEL.get(r["latest_outcome"] or "", "neutral")
+    return rules
+
+
+def _registry(store: Store, run_id: str | None) -> list[dict[str, Any]]:
+    calls = {
+        r["tool_name"]: (int(r["calls"]), int(r["ok"] or 0))
+        for r in store.query(
+            "SELECT tool_name, COUNT(*) AS calls, SUM(success) AS ok FROM audit_log"
+            " WHERE composition_id = ? GROUP BY tool_name",
+            (run_id,),
+        )
+    }
+    out = []
+    for r in store.query(
+        "SELECT name, description, risk_tier, enabled FROM tool_registry ORDER BY name"
+    ):
+        d = dict(r)
+        n, ok = calls.pop(d["name"], (0, 0))
+        d.update(enabled=bool(d["enabled"]), registered=True, calls=n, successes=ok)
+        out.append(d)
+    for name, (n, ok) in sorted(calls.items()):  # called in the run but not registered
+        out.append(
+            dict(name=name, description="", risk_tier=None, enabled=False, registered=False)
+            | {"calls": n, "successes": ok}
+        )
+    for d in out:
+        d["success_rate"] = (d["successes"] / d["calls"]) if d["calls"] else None
+    return out
+
+
+def _nodes(store: Store, run: Mapping[str, Any] | None) -> list[dict[str, Any]]:
+    """The run's node statuses in graph order; graph nodes the run never reached are "not run"."""
+    if not run:
+        return []
+    sql = "SELECT node, status, started_at, ended_at, detail FROM node_runs WHERE run_id = ?"
+    done = {
+        r["node"]: dict(r) for r in store.query(sql + " ORDER BY position, id", (run["run_id"],))
+    }
+    graph = _loads(
+        store.query_one("SELECT graph FROM workflows WHERE id = ?", (run["workflow_id"],))
+    )
+    order = [g["node"] for g in graph if isinstance(g, Mapping)] if isinstance(graph, list) else []
+    labels = {g["node"]: g.get("label") for g in graph or [] if isinstance(g, Mapping)}
+    rows = []
+    for name in [*order, *(n for n in done if n not in order)]:
+        r = done.get(name) or {"node": name, "status": "not run", "started_at": None}
+        r = dict(r, label=labels.get(name) or humanize(name), detail=_loads(r.get("detail")))
+        rows.append(r | {"level": OUTCOME_LEVEL.get(r["status"], "neutral")})
+    return rows
+
+
+# --- audit trail ----------------------------------------------------------------------------------
+def _worm(store: Store, run_id: str | None) -> list[dict[str, Any]]:
+    if run_id is None:
+        return []
+    out = entries(store, run_id=run_id)
+    for e in out:
+        e["mac_short"] = e["mac"][:8]
+        e["prev_short"] = e["prev_mac"][:8]
+        e["level"] = OUTCOME_LEVEL.get(e["outcome"] or "", "neutral")
+    return out
+
+
+def chain_badge(result: Any) -> dict[str, Any]:
+    """Badge text and level from a real :class:`govlib.evidence.verify.VerifyResult` (never assumed).
+
+    Example:
+        >>> from govlib.evidence.verify import verify_store
+        >>> chain_badge(verify_store(Store(memory=True)))["text"]
+        'Chain verified: 0 entries, no signed checkpoint yet'
+    """
+    if result.ok and result.last_checkpoint_seq:
+        at = short_time(result.last_checkpoint_at, date=True)
+        cp = f"last signed checkpoint at seq {result.last_checkpoint_seq}, time {at}"
+    else:
+        cp = "no signed checkpoint yet"
+    text = f"Chain verified: {result.entries} entries, {cp}" if result.ok else result.summary
+    keys = ("entries", "bad_seq", "reason", "last_checkpoint_seq", "last_checkpoint_at", "summary")
+    out = {k: getattr(result, k) for k in keys} | {"details": result.describe()}
+    return out | {"ok": bool(result.ok), "level": "ok" if result.ok else "bad", "text": text}
+
+
+def _chain(store: Store) -> dict[str, Any]:
+    try:
+        return chain_badge(verify_store(store))
+    except GovlibError as exc:  # e.g. no key material: say so, in red, never "verified"
+        text = f"Chain not verified: {exc}"
+        return {"ok": False, "level": "bad", "text": text, "bad_seq": None, "reason": str(exc)}
+
+
+# --- cost ledger ----------------------------------------------------------------------------------
+def cost_data(store: Store, run_id: str | None) -> dict[str, Any]:
+    """Per-step tokens and cost from the run's stored receipts, run total, periods, breakdowns.
+
+    Per workflow and per model cover the 30 days up to the newest receipt.
+
+    Example:
+        >>> cost_data(Store(memory=True), None)["run_total_usd"]
+        0.0
+    """
+    steps = records(ledger.cost_by_step(store, run_id)) if run_id else []
+    models = dict(
+        store.query(
+            "SELECT node, GROUP_CONCAT(DISTINCT model) FROM token_ledger WHERE run_id = ?"
+            " GROUP BY node",
+            (run_id,),
+        )
+    )
+    for s in steps:
+        s["models"] = models.get(s["node"])
+        s["node"] = s["node"] or "(no node)"
+        s["cost_usd"] = float(s["cost_usd"] or 0.0)
+    versions = [
+        r[0]
+        for r in store.query(
+            "SELECT DISTINCT price_table_version FROM token_ledger WHERE run_id = ?"
+            " AND price_table_version IS NOT NULL ORDER BY 1",
+            (run_id,),
+        )
+    ]
+    periods = ledger.period_totals(store)
+    since = None
+    if periods.get("as_of"):
+        newest = datetime.fromisoformat(str(periods["as_of"]).replace("Z", "+00:00"))
+        since = iso(newest - timedelta(days=30))
+    try:
+        table_version = str(load_price_table().version)
+    except GovlibError as exc:  # shown on the page, never fatal
+        table_version = f"unavailable ({exc})"
+    return {
+        "steps": steps,
+        "run_total_usd": ledger.run_cost(store, run_id) if run_id else 0.0,
+        "receipts": int(sum(s["calls"] for s in steps)),
+        "unpriced": int(sum(s["unpriced_calls"] for s in steps)),
+        "as_of": periods.get("as_of"),
+        "periods": [{"name": k, **v} for k, v in periods.items() if isinstance(v, Mapping)],
+        "by_workflow": records(ledger.cost_by_workflow(store, since)),
+        "by_model": records(ledger.cost_by_model(store, since)),
+        "price_table_version": table_version,
+        "run_price_versions": versions,
+    }
+
+
+# --- headline -------------------------------------------------------------------------------------
+def headline(
+    run: Mapping[str, Any] | None, kill_switch: Mapping[str, Any], chain: Mapping[str, Any]
+) -> dict[str, str]:
+    """One or two plain-language sentences and a level for the strip at the top.
+
+    Example:
+        >>> ks = {"armed": True}
+        >>> headline(None, ks, {"ok": True})["text"]
+        'All systems normal. No workflow run recorded yet.'
+    """
+    level, lead = "ok", "No workflow run recorded yet."
+    if run is not None:
+        status = str(run.get("status"))
+        lead = str(run.get("summary") or "").strip()  # ClaimsFlow's own plain-language sentence
+        if not lead:
+            what = f"Claim {run['subject']}" if run.get("subject") else "The run"
+            where = f" at {humanize(run['stopped_at_node'])}" if run.get("stopped_at_node") else ""
+            lead = f"{what} {'' if status in ('completed', 'running') else 'was '}{status}{where}"
+        lead += "" if lead.endswith(".") else "."
+        bad = status in ("blocked", "failed", "refused")
+        level = {"completed": "ok", "running": "info"}.get(status, "bad" if bad else "warn")
+    sentences = [lead]
+    if not kill_switch.get("armed"):
+        level = "bad"
+        if "kill-switch" not in lead.lower():
+            why = f" by rule {kill_switch['rule']}" if kill_switch.get("rule") else ""
+            who = f" by {kill_switch['by']}" if kill_switch.get("by") and not why else ""
+            at = short_time(kill_switch.get("at"))
+            sentences.append(f"Kill-switch triggered{why}{who} at {at}.")
+    if not chain.get("ok", True):
+        level = "bad"
+        sentences.append(f"Audit trail cannot be trusted: {chain.get('text')}.")
+    if level == "ok":
+        sentences.insert(0, "All systems normal.")
+    return {"text": " ".join(sentences), "level": level}
+
+
+# --- everything -----------------------------------------------------------------------------------
+def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300) -> dict[str, Any]:
+    """Everything the SPOG shows for ``run_id`` (default: the most recent run).
+
+    Returns
+    -------
+    dict
+        ``runs``, ``run`` (None when there is none), ``headline``, ``kill_switch``, ``rules``,
+        ``registry``, ``nodes``, ``worm``, ``chain``, ``cost``.
+
+    Example:
+        >>> data = load_spog(Store(memory=True))
+        >>> data["run"] is None, data["chain"]["ok"]
+        (True, True)
+    """
+    store.check_intact()
+    runs = list_runs(store, limit=runs_limit)
+    run = None
+    if run_id is not None:
+        run = next((r for r in runs if r["run_id"] == run_id), None) or get_run(store, run_id)
+    elif runs:
+        run = runs[0]
+    rid = run["run_id"] if run else None
+    ks = _kill_switch(store)
+    chain = _chain(store)
+    return {
+        "runs": runs,
+        "run": run,
+        "headline": headline(run, ks, chain),
+        "kill_switch": ks,
+        "rules": _rules(store, rid),
+        "registry": _registry(store, rid),
+        "nodes": _nodes(store, run),
+        "worm": _worm(store, rid),
+        "chain": chain,
+        "cost": cost_data(store, rid),
+    }

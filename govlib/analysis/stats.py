@@ -1,0 +1,365 @@
+"""Dashboard statistics per tool and per workflow, aggregated by DuckDB SQL over the read path.
+
+Counts, rates and exact quantiles (``quantile_cont``) run in DuckDB; the newest calls of every group
+come back as one ``max_by(..., n)`` list each, and the rules run on all groups as one 2-D array.
+Charts are on log(latency) (below ``spc_min_latency_ms`` counts as that), so the centre line in ms
+is the geometric mean (``center_ms``); ``avg`` stays the arithmetic mean."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from govlib.analysis import spc
+from govlib.analysis.stats_sql import RUN_SERIES as _RUN_SERIES
+from govlib.analysis.stats_sql import RUNS as _RUNS
+from govlib.analysis.stats_sql import SPAN as _SPAN
+from govlib.analysis.stats_sql import SQL as _SQL
+from govlib.analysis.stats_sql import TOOL_SERIES as _TOOL_SERIES
+from govlib.errors import GovlibError, checked_text
+from govlib.settings import Settings, load_settings
+
+__all__ = ["tool_stats", "workflow_stats", "tool_series", "workflow_series"]
+
+_ISO = "%Y-%m-%dT%H:%M:%S.%fZ"  # the store's created_at format (sorts as text)
+_CALL_COLS = [
+    "count", "success_rate", "schema_valid_rate", "accept_count", "reject_count", "accept_rate",
+    "p50", "p95", "avg", "max", "success_pill", "accept_pill",
+]  # fmt: skip
+_CHART_COLS = [
+    "center", "sigma", "lcl", "ucl", "center_ms", "lcl_ms", "ucl_ms", "anomaly_count",
+    *spc.RULES, "recent_fires", "sparkline",
+]  # fmt: skip
+_LADDER_COLS = ["sampling", "sampling_reason", "drift", "drift_signals"]
+
+
+def _connect(con_or_store: Any) -> duckdb.DuckDBPyConnection:
+    if isinstance(con_or_store, duckdb.DuckDBPyConnection):
+        return con_or_store
+    from govlib.analysis.read_path import connect
+
+    return connect(con_or_store)
+
+
+def _filters(
+    con: duckdb.DuckDBPyConnection, table: str, column: str, tenant: str | None, since: Any
+) -> list[Any]:
+    """Parameters of a source's (tenant, since) filter; ``since`` takes the column's type."""
+    checked_text("tenant", tenant)
+    if since is not None and not isinstance(since, str | date):
+        raise GovlibError(f"since: {since!r:.60}; expected a datetime, a date or an ISO string")
+    if isinstance(since, str):
+        try:
+            since = datetime.fromisoformat(since)
+        except ValueError:
+            raise GovlibError(f"since: {since!r:.60}; expected an ISO date or time") from None
+    if since is None:
+        return [tenant is None, tenant, True, None]
+    if isinstance(since, str):
+        since = datetime.fromisoformat(since)
+    elif isinstance(since, date) and not isinstance(since, datetime):
+        since = datetime(since.year, since.month, since.day)
+    moment = (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC)
+    row = con.execute(
+        "SELECT data_type FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
+        [table, column],
+    ).fetchone()
+    kind = str(row[0]).upper() if row else "VARCHAR"
+    if kind == "VARCHAR":
+        value: Any = moment.strftime(_ISO)
+    else:
+        value = moment if "TIME ZONE" in kind else moment.replace(tzinfo=None)
+    return [tenant is None, tenant, False, value]
+
+
+def _cut(con: duckdb.DuckDBPyConnection, kind: str, frac: float) -> Any:
+    """A guessed order key with about ``frac`` of the rows after it (None: no cut-off). Calls:
+    the oldest created_at among the newest ``frac`` of ids; runs: ``frac`` of the way back from
+    the newest started_at to the oldest (ISO text is parsed and written back as text)."""
+    if frac >= 1:
+        return None
+    lo, hi = con.execute(_SPAN[kind], [frac]).fetchone()[:2]  # type: ignore[index]
+    try:
+        if hi is None or not isinstance(hi, str):
+            return lo if hi is None else hi - (hi - lo) * frac
+        a, b = datetime.fromisoformat(lo), datetime.fromisoformat(hi)
+        return (b - (b - a) * frac).strftime(_ISO)
+    except (TypeError, ValueError):
+        return None
+
+
+def _windows(
+    con: duckdb.DuckDBPyConnection, kind: str, params: list[Any], need: int, counts: dict
+) -> dict[str, tuple[list, list]]:
+    """Per group: its newest ``need`` success and y values (newest first). ``counts``: group ->
+    (success values, y values) in the filtered source. The first query keeps keys after a guessed
+    cut-off (:func:`_cut`; DuckDB skips older row groups); groups left short are fetched again 8x
+    further back, at last with no cut-off. Any cut-off is exact for a group with ``need`` rows
+    after it."""
+    out: dict[str, tuple[list, list]] = {g: ([], []) for g in counts}
+    frac = 4 * need * len(counts) / max(1, sum(c[1] for c in counts.values()))
+    todo: list[str] | None = None  # None: every group
+    while todo is None or todo:
+        cut = _cut(con, kind, frac)
+        args = [*params, need, need, cut is None, cut, todo is None, todo or []]
+        for g, s, y in con.execute(_SQL[kind, "win"], args).fetchall():
+            out[g] = (s or [], y or [])
+        lens = {g: (len(s), len(y)) for g, (s, y) in out.items()}  # never above what is expected
+        todo = [g for g, (ns, ny) in counts.items() if lens[g] != (min(need, ns), min(need, ny))]
+        if cut is None:
+            break
+        frac *= 8
+    return out
+
+
+def _chart_columns(series: list[np.ndarray], st: Settings) -> dict[str, Any]:
+    """Limits, rule counts and sparkline of each series (oldest first, ms) as one 2-D pass."""
+    w, r, n = st.spc_window, st.spc_recent, len(series)
+    logs = np.full((n, w), np.nan)
+    lengths = np.zeros(n, dtype=np.int64)
+    for i, v in enumerate(series):
+        v = v[-w:]
+        lengths[i] = v.size
+        if v.size:
+            logs[i, w - v.size :] = np.log(np.maximum(v, st.spc_min_latency_ms))
+    center, sigma = spc.control_limits_rows(logs, lengths)
+    flags = spc.western_electric_rows(logs, center=center, sigma=sigma, lengths=lengths)
+    fires = flags.sum(axis=2)
+    lcl, ucl = center - 3 * sigma, center + 3 * sigma
+    cols: dict[str, Any] = {"center": center, "sigma": sigma, "lcl": lcl, "ucl": ucl}
+    cols |= {"center_ms": np.exp(center), "lcl_ms": np.exp(lcl), "ucl_ms": np.exp(ucl)}
+    cols |= {"anomaly_count": fires.sum(axis=0), **dict(zip(spc.RULES, fires, strict=True))}
+    cols["recent_fires"] = flags[:, :, w - min(r, w) :].sum(axis=(0, 2))
+    cols["sparkline"] = [v[-r:].tolist() for v in series]
+    return cols
+
+
+def _put(df: pd.DataFrame, cols: dict[str, Any], prefix: str = "") -> None:
+    for col, vals in cols.items():  # lists (sparklines) go in as one object per row
+        df[prefix + col] = pd.Series(list(vals), dtype=object) if col == "sparkline" else vals
+
+
+def _group_stats(
+    con: duckdb.DuckDBPyConnection, kind: str, params: list[Any], st: Settings, also: Any = ()
+) -> pd.DataFrame:
+    """The call columns, chart columns, sampling and drift of every group of ``kind`` (and of
+    the names in ``also``, as groups without calls)."""
+    rows = con.execute(_SQL[kind, "agg"], params).fetchall()
+    seen = {r[0] for r in rows}
+    extra = sorted({g for g in also if g not in seen})
+    rows = sorted(rows + [(g, 0, None, None, 0, 0, None, None, None, 0, 0) for g in extra])
+    need = st.spc_window + st.spc_recent
+    wins = _windows(con, kind, params, need, {r[0]: (r[9], r[10]) for r in rows})
+    df = pd.DataFrame(
+        {"name": pd.Series([r[0] for r in rows], dtype=str), "count": [r[1] for r in rows]}
+    )
+    for i, col in enumerate(["success_rate", "schema_valid_rate"], start=2):
+        df[col] = np.array([r[i] for r in rows], dtype=float)
+    df["accept_count"] = [r[4] for r in rows]
+    df["reject_count"] = [r[5] for r in rows]
+    reviews = df["accept_count"] + df["reject_count"]
+    rate = [a / t if t else None for a, t in zip(df["accept_count"], reviews, strict=True)]
+    df["accept_rate"] = pd.Series(rate, dtype=object)
+    for col, vals in (
+        ("p50", [r[6][0] if r[6] else None for r in rows]),
+        ("p95", [r[6][1] if r[6] else None for r in rows]),
+        ("avg", [r[7] for r in rows]),
+        ("max", [r[8] for r in rows]),
+    ):
+        df[col] = np.array(vals, dtype=float)
+    df["success_pill"] = pd.Series([spc.pill(x, st) for x in df["success_rate"]], dtype=object)
+    df["accept_pill"] = pd.Series([spc.pill(x, st) for x in rate], dtype=object)
+    ok = [np.array(wins.get(g, ([], []))[0][::-1], dtype=float) for g in df["name"]]
+    lat = [np.array(wins.get(g, ([], []))[1][::-1], dtype=float) for g in df["name"]]
+    _put(df, _chart_columns(lat, st))
+    badges = [spc.drift_badge(s, y, settings=st) for s, y in zip(ok, lat, strict=True)]
+    ladder = [
+        spc.sampling_recommendation(
+            int(row.count), row.success_rate, int(row.accept_count), int(row.reject_count),
+            recent_fires=int(row.recent_fires), drift=badge, settings=st,
+        )
+        for row, (badge, _) in zip(df.itertuples(), badges, strict=True)
+    ]  # fmt: skip
+    df["sampling"] = [lvl for lvl, _ in ladder]
+    df["sampling_reason"] = [why for _, why in ladder]
+    df["drift"] = [b for b, _ in badges]
+    df["drift_signals"] = pd.Series([sig for _, sig in badges], dtype=object)
+    return df
+
+
+def tool_stats(
+    con_or_store: Any,
+    *,
+    tenant: str | None = None,
+    since: datetime | date | str | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
+    """One row per tool: counts, rates, latency quantiles, pills, control chart, drift, sampling.
+
+    Columns: tool_name, count, success_rate, schema_valid_rate, accept_count, reject_count,
+    accept_rate (None without reviews), p50, p95, avg (arithmetic mean), max (ms),
+    success_pill, accept_pill, center/sigma/lcl/ucl (log ms, over the newest ``spc_window``
+    calls), center_ms (geometric mean)/lcl_ms/ucl_ms, anomaly_count and rule_1..rule_4 (fires in
+    that window), recent_fires (among its newest ``spc_recent``), sampling, sampling_reason,
+    drift, drift_signals (list of str) and sparkline (newest ``spc_recent`` latencies, ms).
+
+    Parameters
+    ----------
+    con_or_store : a DuckDB connection with ``audit_log``, ``workflow_runs`` and ``workflows``,
+        or anything :func:`govlib.analysis.read_path.connect` accepts.
+    tenant, since : only calls of this tenant / created at or after this moment (naive = UTC).
+    settings : thresholds (default: :func:`govlib.settings.load_settings`).
+
+    Example:
+        >>> con = duckdb.connect()
+        >>> _ = con.execute("CREATE TABLE audit_log AS SELECT 't' AS tenant_id, 'ocr' AS "
+        ...     "tool_name, i AS id, 1 AS success, 1 AS schema_valid, 100 + i AS latency_ms, "
+        ...     "NULL AS human_verdict, '2026-01-01T00:00:' || lpad(i::VARCHAR, 2, '0') "
+        ...     "AS created_at FROM range(40) r(i)")
+        >>> tool_stats(con, settings=Settings())[["tool_name", "count", "p50", "sampling"]]
+          tool_name  count    p50 sampling
+        0       ocr     40  119.5      50%
+    """
+    con, st = _connect(con_or_store), settings or load_settings()
+    params = _filters(con, "audit_log", "created_at", tenant, since)
+    df = _group_stats(con, "tool", params, st)
+    return df.rename(columns={"name": "tool_name"})[
+        ["tool_name", *_CALL_COLS, *_CHART_COLS, *_LADDER_COLS]
+    ]
+
+
+def workflow_stats(
+    con_or_store: Any,
+    *,
+    tenant: str | None = None,
+    since: datetime | date | str | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
+    """One row per workflow name: the :func:`tool_stats` columns over the calls of its runs, plus
+    run_count, completion_rate (share of its runs that are ``completed`` and whose calls all have
+    success = 1; running runs count as not completed) and ``duration_*`` chart columns on run
+    duration (ended_at - started_at, ms, finished runs ordered by started_at).
+
+    Calls are filtered on ``tenant``/``since`` via ``audit_log``, runs via ``workflow_runs``
+    (tenant_id, started_at). Parameters as in :func:`tool_stats`.
+
+    Example:
+        >>> con = duckdb.connect()
+        >>> _ = con.execute("CREATE TABLE workflows AS SELECT 'w1' AS id, 'claims' AS name; "
+        ...     "CREATE TABLE workflow_runs AS SELECT 'r1' AS composition_id, 'w1' AS workflow_id, "
+        ...     "'t' AS tenant_id, '2026-01-01T00:00:00Z' AS started_at, '2026-01-01T00:00:02Z' "
+        ...     "AS ended_at, 'completed' AS status; CREATE TABLE audit_log AS SELECT 't' AS "
+        ...     "tenant_id, 'ocr' AS tool_name, 1 AS id, 'r1' AS composition_id, 1 AS success, 1 AS "
+        ...     "schema_valid, 5 AS latency_ms, NULL AS human_verdict, '2026-01-01T00:00:01Z' AS "
+        ...     "created_at")
+        >>> workflow_stats(con, settings=Settings())[["workflow_name", "run_count", "count"]]
+          workflow_name  run_count  count
+        0        claims          1      1
+    """
+    con, st = _connect(con_or_store), settings or load_settings()
+    run_params = _filters(con, "workflow_runs", "started_at", tenant, since)
+    runs = pd.DataFrame(
+        con.execute(_RUNS, run_params).fetchall(),
+        columns=["name", "run_count", "completion_rate", "finished"],
+    ).astype({"name": str})
+    call_params = _filters(con, "audit_log", "created_at", tenant, since)
+    calls = _group_stats(con, "workflow", call_params, st, also=runs["name"])
+    counts = {g: (0, n) for g, n in zip(runs["name"], runs["finished"], strict=True)}
+    wins = _windows(con, "run", run_params, st.spc_window + st.spc_recent, counts)
+    durations = [_durations(wins.get(g, ([], []))[1][::-1]) for g in runs["name"]]
+    _put(runs, _chart_columns(durations, st), "duration_")
+    df = calls.merge(runs.drop(columns="finished"), on="name", how="left")
+    df["run_count"] = df["run_count"].fillna(0).astype(int)
+    dur = [c for c in df.columns if c.startswith("duration_")]
+    cols = ["workflow_name", "run_count", "completion_rate", *_CALL_COLS, *_CHART_COLS]
+    out = df.rename(columns={"name": "workflow_name"})
+    return out[[*cols, *_LADDER_COLS, *dur]].reset_index(drop=True)
+
+
+def _durations(pairs: list[dict[str, Any]]) -> np.ndarray:
+    """Milliseconds between ``s`` and ``e`` of each {s, e} pair (ISO text or datetimes)."""
+    if not pairs:
+        return np.zeros(0)
+    start = pd.to_datetime([p["s"] for p in pairs], utc=True, format="ISO8601")
+    end = pd.to_datetime([p["e"] for p in pairs], utc=True, format="ISO8601")
+    return np.asarray((end - start).total_seconds() * 1000.0, dtype=float)
+
+
+def _chart_frame(df: pd.DataFrame, value: str, log: str, st: Settings) -> pd.DataFrame:
+    """Add log value, zone, rule flags and limits (columns in ms, attrs in log space and ms)."""
+    logs = np.log(np.maximum(df[value].to_numpy(dtype=float), st.spc_min_latency_ms))
+    lim = spc.control_limits(logs)
+    df[log] = logs
+    df["zone"] = spc.zone(logs, lim.center, lim.sigma)
+    flags = spc.western_electric(logs, center=lim.center, sigma=lim.sigma)
+    for col in spc.RULES:
+        df[col] = flags[col].to_numpy()
+    df["any_rule"] = flags.to_numpy().any(axis=1)
+    bands = {k: float(np.exp(lim.center + k * lim.sigma)) for k in range(-3, 4)}
+    df["center_ms"], df["lcl_ms"], df["ucl_ms"] = bands[0], bands[-3], bands[3]
+    df.attrs.update(lim.__dict__, center_ms=bands[0], lcl_ms=bands[-3], ucl_ms=bands[3])
+    df.attrs["bands_ms"] = bands  # sigma lines -3..3 in ms for zone shading on a log axis
+    return df
+
+
+def tool_series(
+    con_or_store: Any,
+    tool: str,
+    n: int | None = None,
+    *,
+    tenant: str | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
+    """The chart window of one tool: its newest ``n`` calls with a latency (default
+    ``spc_window``), oldest first, with id, created_at, latency_ms, log_latency, zone, rule_1..4,
+    any_rule and center_ms/lcl_ms/ucl_ms; ``attrs`` hold center/sigma/lcl/ucl (log ms),
+    the same in ms and ``bands_ms`` (sigma lines -3..3).
+
+    Example:
+        >>> con = duckdb.connect()
+        >>> _ = con.execute("CREATE TABLE audit_log AS SELECT 't' AS tenant_id, 'ocr' AS "
+        ...     "tool_name, i AS id, 100 AS latency_ms, i::VARCHAR AS created_at FROM range(3) r(i)")
+        >>> tool_series(con, "ocr", settings=Settings())[["id", "latency_ms", "zone", "any_rule"]]
+           id  latency_ms  zone  any_rule
+        0   0         100     0     False
+        1   1         100     0     False
+        2   2         100     0     False
+    """
+    con, st = _connect(con_or_store), settings or load_settings()
+    n = st.spc_window if n is None else n
+    rows = con.execute(_TOOL_SERIES, [tool, tenant is None, tenant, n]).fetchall()[::-1]
+    df = pd.DataFrame(rows, columns=["id", "created_at", "latency_ms"])
+    return _chart_frame(df, "latency_ms", "log_latency", st)
+
+
+def workflow_series(
+    con_or_store: Any,
+    workflow_name: str,
+    n: int | None = None,
+    *,
+    tenant: str | None = None,
+    settings: Settings | None = None,
+) -> pd.DataFrame:
+    """The run-duration chart window of one workflow: its newest ``n`` finished runs (default
+    ``spc_window``), oldest first, with composition_id, started_at, ended_at, status,
+    duration_ms, log_duration, zone, rule_1..4, any_rule and limits as in :func:`tool_series`.
+
+    Example:
+        >>> con = duckdb.connect()
+        >>> _ = con.execute("CREATE TABLE workflows AS SELECT 'w1' AS id, 'claims' AS name")
+        >>> _ = con.execute("CREATE TABLE workflow_runs AS SELECT 'r1' AS composition_id, 'w1' AS "
+        ...     "workflow_id, 't' AS tenant_id, '2026-01-01T00:00:00Z' AS started_at, "
+        ...     "'2026-01-01T00:00:02.5Z' AS ended_at, 'completed' AS status")
+        >>> workflow_series(con, "claims", settings=Settings())["duration_ms"].tolist()
+        [2500.0]
+    """
+    con, st = _connect(con_or_store), settings or load_settings()
+    n = st.spc_window if n is None else n
+    rows = con.execute(_RUN_SERIES, [workflow_name, tenant is None, tenant, n]).fetchall()[::-1]
+    df = pd.DataFrame(rows, columns=["composition_id", "started_at", "ended_at", "status"])
+    df["duration_ms"] = _durations([{"s": r[1], "e": r[2]} for r in rows])
+    return _chart_frame(df, "duration_ms", "log_duration", st)

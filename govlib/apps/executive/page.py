@@ -1,0 +1,325 @@
+"""The executive single pane of glass: one Voilà page for the CRO, the CFO and compliance.
+
+A headline strip in plain language, then three columns side by side — "Governance State",
+"Audit Trail", "Cost Ledger" — for one workflow run (default: the most recent). A run selector, a
+Refresh button and an optional auto-refresh (off by default) re-read the store and re-verify the
+chain. The page is built from widget children at load (no ``Output`` writes during the first
+execution, voila#1428); every failure shows a readable box instead of a blank panel.
+
+The notebook ``notebooks/executive_spog.ipynb`` is one import and one call: ``app()``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import traceback
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+
+from govlib.analysis.executive import load_spog, short_time
+from govlib.apps.executive.html import (
+    SPOG_CSS,
+    audit_table_html,
+    breakdown_html,
+    chain_html,
+    cost_chart_svg,
+    cost_summary_html,
+    headline_html,
+    kill_switch_html,
+    nodes_html,
+    periods_html,
+    registry_html,
+    rules_html,
+    steps_table_html,
+)
+from govlib.apps.widgets import build_or_error, error_box, esc, panel, style_widget
+from govlib.clock import utc_now_iso
+from govlib.store.database import Store
+from govlib.store.datadir import checked_data_dir
+
+__all__ = ["PANEL_TITLES", "SpogApp", "app"]
+
+PANEL_TITLES = ("Governance State", "Audit Trail", "Cost Ledger")
+_ALL = "(all)"
+
+
+def _section(title: str) -> widgets.HTML:
+    return widgets.HTML(f'<div class="gl-section">{esc(title)}</div>')
+
+
+def _html(value: str, css: str = "") -> widgets.HTML:
+    w = widgets.HTML(value, layout=widgets.Layout(width="100%"))
+    if css:
+        w.add_class(css)
+    return w
+
+
+class SpogApp:
+    """The SPOG page for the store in ``data_dir``; ``.widget`` is what the notebook displays.
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+        Data dir (default: ``GOVLIB_DATA_DIR`` / the checkout's ``data/``, as the CLI resolves it).
+    run_id : str, optional
+        Run to show first (default: the most recent run, followed on Refresh).
+    auto_refresh_s : int
+        Interval offered for auto-refresh (auto-refresh itself starts off).
+
+    Example:
+        >>> spog = SpogApp("/path/to/data")  # doctest: +SKIP
+        >>> spog.refresh()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        *,
+        run_id: str | None = None,
+        auto_refresh_s: int = 15,
+    ) -> None:
+        self.data_dir: Path = checked_data_dir(data_dir, create=False)
+        self.data: dict[str, Any] | None = None
+        self.loads = 0
+        self._want_run = run_id
+        self._follow_latest = run_id is None
+        self._lock = threading.RLock()
+        self._quiet = False
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+        w = widgets
+        self.run_select = w.Dropdown(description="Run", layout=w.Layout(width="520px"))
+        self.run_select.add_class("gl-run-select")
+        self.refresh_button = w.Button(
+            description="Refresh", icon="refresh", tooltip="Re-read the store and re-verify"
+        )
+        self.refresh_button.add_class("gl-refresh")
+        self.auto = w.Checkbox(value=False, description="Auto-refresh", indent=False)
+        self.auto.layout.width = "110px"
+        self.interval = w.BoundedIntText(
+            value=auto_refresh_s,
+            min=2,
+            max=3600,
+            description="every (s)",
+            layout=w.Layout(width="150px"),
+        )
+        self.status = _html("", "gl-status")
+        self.headline = _html("", "gl-headline-box")
+        self.messages = w.VBox([])
+        self.node_filter = w.Dropdown(description="Node", layout=w.Layout(width="48%"))
+        self.outcome_filter = w.Dropdown(description="Outcome", layout=w.Layout(width="48%"))
+        self.gov_body = w.VBox([], layout=w.Layout(width="100%"))
+        self.chain_badge = _html("", "gl-chain-box")
+        self.audit_table = _html("", "gl-audit-box")
+        self.audit_table.add_class("gl-scroll")
+        self.cost_body = w.VBox([], layout=w.Layout(width="100%"))
+
+        audit_filters = w.HBox([self.node_filter, self.outcome_filter])
+        columns = w.GridBox(
+            [
+                panel(PANEL_TITLES[0], [self.gov_body], css_class="gl-panel-governance"),
+                panel(
+                    PANEL_TITLES[1],
+                    [self.chain_badge, audit_filters, self.audit_table],
+                    css_class="gl-panel-audit",
+                ),
+                panel(PANEL_TITLES[2], [self.cost_body], css_class="gl-panel-cost"),
+            ],
+            layout=w.Layout(
+                grid_template_columns="minmax(0,1fr) minmax(0,1.3fr) minmax(0,1fr)",
+                grid_gap="8px",
+                width="100%",
+            ),
+        )
+        columns.add_class("gl-columns")
+        title = w.HTML('<span class="gl-title">govlib · Executive view</span>')
+        toolbar = w.HBox(
+            [title, self.run_select, self.refresh_button, self.auto, self.interval, self.status],
+            layout=w.Layout(align_items="center", flex_flow="row wrap"),
+        )
+        style = style_widget()
+        style.value += f"<style>{SPOG_CSS}</style>"
+        self.widget = w.VBox(
+            [style, toolbar, self.headline, self.messages, columns],
+            layout=w.Layout(width="100%"),
+        )
+        self.widget.add_class("gl-app")
+        self.widget.add_class("gl-spog")
+
+        self.run_select.observe(self._on_run, names="value")
+        self.refresh_button.on_click(lambda _b: self.refresh())
+        self.auto.observe(self._on_auto, names="value")
+        self.node_filter.observe(self._on_filter, names="value")
+        self.outcome_filter.observe(self._on_filter, names="value")
+        self.refresh()
+
+    # --- loading ------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-read the store (and re-verify the chain), then redraw every panel."""
+        with self._lock:
+            run_id = None if self._follow_latest else self._want_run
+            try:
+                with Store(self.data_dir, create=False, readonly=True) as store:
+                    self.data = load_spog(store, run_id)
+                self.loads += 1
+                self.messages.children = []
+                self._render()
+            except Exception as exc:  # noqa: BLE001 - shown to the reader, never a blank page
+                self._show_failure(exc)
+
+    def _show_failure(self, exc: Exception) -> None:
+        msg = f"Could not read the govlib store in {self.data_dir}: {exc}"
+        self.messages.children = [error_box(msg, detail=traceback.format_exc(limit=6))]
+        if self.data is None:
+            for box in (self.gov_body, self.cost_body):
+                box.children = [error_box("Nothing to show until the store can be read.")]
+            self.audit_table.value = ""
+        self.status.value = f'<span class="gl-muted">Load failed at {esc(_now())}</span>'
+
+    # --- rendering ----------------------------------------------------------------------------
+    def _render(self) -> None:
+        data = self.data or {}
+        run = data.get("run")
+        self._quiet = True
+        try:
+            options = [(r["label"], r["run_id"]) for r in data.get("runs", [])]
+            if run and run["run_id"] not in {v for _, v in options}:
+                options.insert(0, (run["label"], run["run_id"]))
+            self.run_select.options = options
+            self.run_select.value = run["run_id"] if run else None
+            self._want_run = run["run_id"] if run else None
+            entries = data.get("worm", [])
+            nodes = sorted({e["node"] for e in entries if e.get("node")})
+            outcomes = sorted({e["outcome"] for e in entries if e.get("outcome")})
+            self._reset_filter(self.node_filter, nodes)
+            self._reset_filter(self.outcome_filter, outcomes)
+        finally:
+            self._quiet = False
+        self.headline.value = headline_html(data.get("headline", {}))
+        self.gov_body.children = [
+            build_or_error(self._governance_html, data, what="the governance state")
+        ]
+        self.chain_badge.value = chain_html(data.get("chain", {}))
+        self._render_audit()
+        self.cost_body.children = [build_or_error(self._cost_html, data, what="the cost ledger")]
+        rid = run["run_id"] if run else ""
+        self.status.value = (
+            f'<span class="gl-muted gl-loaded" data-loads="{self.loads}" data-run="{esc(rid)}">'
+            f"Read at {esc(_now())}{f' · run {esc(rid)}' if rid else ''}</span>"
+        )
+
+    @staticmethod
+    def _reset_filter(dropdown: widgets.Dropdown, values: list[str]) -> None:
+        keep = dropdown.value if dropdown.value in values else _ALL
+        dropdown.options = [_ALL, *values]
+        dropdown.value = keep
+
+    @staticmethod
+    def _governance_html(data: dict[str, Any]) -> widgets.HTML:
+        rules = data.get("rules", [])
+        return _html(
+            kill_switch_html(data.get("kill_switch", {}), rules)
+            + '<div class="gl-section">Workflow steps (this run)</div>'
+            + nodes_html(data.get("nodes", []))
+            + '<div class="gl-section">Governance rules</div>'
+            + rules_html(rules)
+            + '<div class="gl-section">Tool registry (calls in this run)</div>'
+            + registry_html(data.get("registry", []))
+        )
+
+    @staticmethod
+    def _cost_html(data: dict[str, Any]) -> widgets.HTML:
+        cost = data.get("cost", {})
+        steps = cost.get("steps", [])
+        chart = build_or_error(lambda: _html(cost_chart_svg(steps)), what="the cost chart")
+        return _html(
+            cost_summary_html(cost)
+            + '<div class="gl-section">Cost per step</div>'
+            + f'<div class="gl-chart">{chart.value}</div>'
+            + steps_table_html(steps)
+            + '<div class="gl-section">Period totals (to the newest receipt)</div>'
+            + periods_html(cost.get("periods", []))
+            + '<div class="gl-section">Cost per workflow (30 days)</div>'
+            + breakdown_html(cost.get("by_workflow", []), "Workflow", "runs")
+            + '<div class="gl-section">Cost per model (30 days)</div>'
+            + breakdown_html(cost.get("by_model", []), "Model")
+        )
+
+    def _render_audit(self) -> None:
+        node = self.node_filter.value if self.node_filter.value != _ALL else None
+        outcome = self.outcome_filter.value if self.outcome_filter.value != _ALL else None
+        data = self.data or {}
+        bad = data.get("chain", {}).get("bad_seq")
+        entries = data.get("worm", [])
+        self.audit_table.value = audit_table_html(entries, node=node, outcome=outcome, bad_seq=bad)
+
+    # --- callbacks ----------------------------------------------------------------------------
+    def _on_run(self, change: dict[str, Any]) -> None:
+        if self._quiet or change["new"] is None:
+            return
+        runs = (self.data or {}).get("runs", [])
+        self._follow_latest = bool(runs) and change["new"] == runs[0]["run_id"]
+        self._want_run = change["new"]
+        self.refresh()
+
+    def _on_filter(self, _change: dict[str, Any]) -> None:
+        if not self._quiet:
+            self._render_audit()
+
+    def _on_auto(self, change: dict[str, Any]) -> None:
+        if change["new"] and (self._ticker is None or not self._ticker.is_alive()):
+            self._stop.clear()
+            self._ticker = threading.Thread(
+                target=self._tick, name="spog-auto-refresh", daemon=True
+            )
+            self._ticker.start()
+        elif not change["new"]:
+            self._stop.set()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(max(2, int(self.interval.value or 15))):
+            if self.auto.value:
+                self.refresh()
+
+    def close(self) -> None:
+        """Stop auto-refresh and close the page's widgets."""
+        self._stop.set()
+        self.widget.close()
+
+
+def _now() -> str:
+    return short_time(utc_now_iso())
+
+
+def _await_page_request() -> dict[str, str]:
+    """Under a preheated Voilà kernel, block until a page is requested (imports are done by then).
+
+    Returns the page's query parameters (``?run=<id>`` selects a run). Outside Voilà: no wait.
+    So the data is read when the page is requested, never when the kernel warmed up.
+    """
+    if os.environ.get("VOILA_PREHEAT") == "True":
+        from voila.utils import get_query_string
+
+        query = get_query_string() or ""
+    else:
+        query = os.environ.get("QUERY_STRING", "")
+    return {k: v[-1] for k, v in urllib.parse.parse_qs(query).items()}
+
+
+def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
+    """Build the SPOG page (the notebook's one call); a readable error box if that fails.
+
+    Example:
+        >>> import govlib.apps.executive.page
+        >>> govlib.apps.executive.page.app()  # doctest: +SKIP
+    """
+    params = _await_page_request()
+    run_id = params.get("run") or None
+    return build_or_error(
+        lambda: SpogApp(data_dir, run_id=run_id).widget, what="the executive view"
+    )

@@ -1,0 +1,383 @@
+"""The SPC dashboard Voilà app: "Tool stats", "By workflow" and "Tool calls" tabs.
+
+Where trust is earned: per tool and per workflow, whether the AI's tool calls are stable, how
+stable, how much human review they still need, and ✓ / ✗ verdict capture. The notebook
+``notebooks/spc_dashboard.ipynb`` only calls :func:`app`.
+
+The page is built from widget children at load (no ``Output`` writes during the first execution,
+voila#1428). Statistics come from :mod:`govlib.analysis.stats` over :func:`govlib.analysis.read_path.connect`
+(re-read after every stamp); tool-call rows are read live from the store.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+
+from govlib.analysis.review import (
+    PERIODS,
+    STATUSES,
+    CallFilter,
+    CallPage,
+    call_context,
+    choices,
+    newest_call_at,
+    period_since,
+    query_calls,
+)
+from govlib.apps.spc.calls import CallTable
+from govlib.apps.spc.drill import ToolDrill, WorkflowDrill, warm_charts
+from govlib.apps.spc.stamp import Change, Stamper
+from govlib.apps.spc.statistics import StatsTable, apply_verdicts
+from govlib.apps.spc.tables import CSS, rules_map, short_ts, thresholds_html
+from govlib.apps.widgets import build_or_error, error_box, esc, style_widget
+from govlib.clock import utc_now_iso
+from govlib.settings import Settings, load_settings
+from govlib.store.database import Store
+from govlib.store.datadir import checked_data_dir
+
+__all__ = ["SpcApp", "TAB_TITLES", "app", "rules_map"]
+
+TAB_TITLES = ("Tool stats", "By workflow", "Tool calls")
+ALL = ""
+#: Seconds after the page is built before the chart engine warms up (non-preheated kernels).
+WARM_DELAY_S = 5.0
+
+
+def _guard(fn: Callable[..., Any], where: widgets.HTML, what: str) -> Callable[..., Any]:
+    """Run a callback; on any error show a readable box in ``where`` instead of failing silently."""
+
+    def run(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:  # noqa: BLE001 - Voilà swallows callback errors otherwise
+            where.value = error_box(
+                f"Could not {what}: {type(exc).__name__}: {exc}",
+                detail=traceback.format_exc(limit=6),
+            ).value
+
+    return run
+
+
+class CallsTab:
+    """The "Tool calls" tab: filters over a paged :class:`CallTable`, unreviewed first.
+
+    Example:
+        >>> tab = SpcApp(demo_dir).calls  # doctest: +SKIP
+        >>> tab.status.value = "unreviewed"  # doctest: +SKIP
+    """
+
+    def __init__(self, stamper: Stamper, opts: dict[str, list[str]], rules_of: Any) -> None:
+        self.store, self.rules_of = stamper.store, rules_of
+        lay = widgets.Layout(width="230px")
+        self.tool = widgets.Dropdown(
+            options=[("All tools", ALL)] + [(t, t) for t in opts["tools"]],
+            description="Tool",
+            layout=lay,
+        )
+        self.workflow = widgets.Dropdown(
+            options=[("All workflows", ALL)] + [(w, w) for w in opts["workflows"]],
+            description="Workflow",
+            layout=lay,
+        )
+        self.status = widgets.Dropdown(options=list(STATUSES), value="any", description="Verdict")
+        self.flagged = widgets.Checkbox(value=False, description="Flagged by a rule", indent=False)
+        self.unreviewed_first = widgets.Checkbox(
+            value=True, description="Unreviewed first", indent=False
+        )
+        self.table = CallTable(stamper, self._fetch, rules_of, css_class="spc-calls-main")
+        for w in (self.tool, self.workflow, self.status, self.flagged, self.unreviewed_first):
+            w.observe(_guard(lambda _c: self.table.goto(0), self.table.message, "filter"), "value")
+        filters = widgets.HBox(
+            [self.tool, self.workflow, self.status, self.flagged, self.unreviewed_first],
+            layout=widgets.Layout(flex_flow="row wrap"),
+        )
+        self.widget = widgets.VBox([filters, self.table.widget])
+        self.widget.add_class("spc-tab-calls")
+
+    def filter(self) -> CallFilter:
+        """The filter the widgets describe."""
+        return CallFilter(
+            tool=self.tool.value or None,
+            workflow=self.workflow.value or None,
+            status=str(self.status.value),
+            flagged_only=bool(self.flagged.value),
+            unreviewed_first=bool(self.unreviewed_first.value),
+        )
+
+    def _fetch(self, offset: int, limit: int) -> CallPage:
+        flagged = self.rules_of() if self.flagged.value else ()
+        return query_calls(self.store, self.filter(), offset=offset, limit=limit, flagged=flagged)
+
+
+class SpcApp:
+    """The whole dashboard; ``.widget`` is the page.
+
+    Parameters
+    ----------
+    data_dir : path, optional
+        The data dir (default: ``GOVLIB_DATA_DIR`` / the checkout's ``data/``).
+    settings : Settings, optional
+        Thresholds (default: :func:`govlib.settings.load_settings` of the data dir).
+
+    Example:
+        >>> dash = SpcApp("data")  # doctest: +SKIP
+        >>> dash.tool_table.buttons[0].click()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self, data_dir: str | os.PathLike[str] | None = None, *, settings: Settings | None = None
+    ) -> None:
+        self.data_dir = Path(checked_data_dir(data_dir, create=False))
+        self.store = Store(self.data_dir, create=False)
+        self.settings = settings or load_settings(self.data_dir)
+        self._con: Any = None
+        self._verdicts_stale = False
+        self._wf_loaded = False  # workflow stats are read when "By workflow" is first shown
+        self._scope: dict[str, Any] = {}
+        self._flags: dict[int, str] | None = None
+        self.reviewer = widgets.Text(
+            description="Reviewing as",
+            placeholder="your name (needed to stamp)",
+            style={"description_width": "initial"},
+            layout=widgets.Layout(width="340px"),
+        )
+        self.reviewer.add_class("spc-reviewer")
+        # The field lives on the Tool calls tab; the header echoes it so every tab shows who
+        # is stamping (the one value is shared by every tab's ✓/✗).
+        self.reviewer_note = widgets.HTML(_reviewer_note(""))
+        self.reviewer.observe(
+            lambda c: setattr(self.reviewer_note, "value", _reviewer_note(c["new"])), "value"
+        )
+        self.stamper = Stamper(self.store, self.reviewer)
+        self.status = widgets.HTML()
+        self.stamper.listeners.append(_guard(self.on_stamped, self.status, "refresh the page"))
+        opts = choices(self.con)
+        self.tenant = widgets.Dropdown(
+            options=[("All tenants", ALL)] + [(t, t) for t in opts["tenants"]],
+            description="Tenant",
+        )
+        self.period = widgets.Dropdown(options=list(PERIODS), description="Period")
+        self.opts = opts
+        self.tool_table = StatsTable("tool", self.settings, self._opener("tool"))
+        self.wf_table = StatsTable("workflow", self.settings, self._opener("workflow"))
+        # Built on first use: every row widget is a model the page must load.
+        self._tool_drill: ToolDrill | None = None
+        self._wf_drill: WorkflowDrill | None = None
+        self._calls: CallsTab | None = None
+        self.slots = [widgets.VBox() for _ in range(3)]
+        for w in (self.tenant, self.period):
+            w.observe(_guard(lambda _c: self.reload_stats(), self.status, "filter"), "value")
+        refresh = widgets.Button(description="Refresh", icon="refresh", tooltip="Re-read the data")
+        refresh.on_click(_guard(lambda _b: self.refresh(), self.status, "refresh"))
+        self.tabs = widgets.Tab(children=self._tabs(), titles=TAB_TITLES)
+        self.tabs.add_class("spc-tabs")
+        self.tabs.observe(_guard(self._on_tab, self.status, "open the tab"), "selected_index")
+        title = widgets.HTML(
+            '<div class="spc-title">Tool-call stability and review (SPC)</div><div '
+            'class="gl-muted">Is each AI tool stable, how stable, and how much human review '
+            "does it still need? Click a tool or workflow for its control chart.</div>"
+        )
+        self.widget = widgets.VBox(
+            [
+                style_widget(),
+                widgets.HTML(f"<style>{CSS}</style>", layout=widgets.Layout(height="0px")),
+                title,
+                widgets.HBox([self.reviewer_note, refresh, self.status]),
+                widgets.HTML(thresholds_html(self.settings)),
+                self.tabs,
+            ]
+        )
+        self.widget.add_class("gl-app")
+        self.widget.add_class("spc-app")
+        self.reload_stats()
+
+    def _tabs(self) -> list[widgets.Widget]:
+        filters = widgets.HBox([self.tenant, self.period])
+        tool_tab = widgets.VBox([filters, self.tool_table.widget, self.slots[0]])
+        wf_tab = widgets.VBox([filters, self.wf_table.widget, self.slots[1]])
+        loading = widgets.HTML('<div class="gl-muted">Loading the tool calls…</div>')
+        self.slots[2].children = (self.reviewer, loading)
+        for box, name in zip(
+            (tool_tab, wf_tab, self.slots[2]), ("tools", "workflows", "calls"), strict=True
+        ):
+            box.add_class(f"spc-tab-{name}")
+        return [tool_tab, wf_tab, self.slots[2]]
+
+    def _on_tab(self, change: dict[str, Any]) -> None:
+        if change["new"] == 1 and not self._wf_loaded:
+            self._wf_loaded = True
+            self.reload_stats(tools=False)
+        if change["new"] == 2:
+            _ = self.calls
+
+    @property
+    def calls(self) -> CallsTab:
+        """The "Tool calls" tab (built when first shown)."""
+        if self._calls is None:
+            self._calls = CallsTab(self.stamper, self.opts, self.rules_of)
+            self._calls.table.refresh()
+            self.slots[2].children = (self.reviewer, self._calls.widget)
+        return self._calls
+
+    @property
+    def tool_drill(self) -> ToolDrill:
+        """The tool drill-down (built when first opened)."""
+        if self._tool_drill is None:
+            self._tool_drill = ToolDrill(self.stamper, self.tool_series, self.rules_of)
+            self.slots[0].children = (self._tool_drill.widget,)
+        return self._tool_drill
+
+    @property
+    def wf_drill(self) -> WorkflowDrill:
+        """The workflow drill-down (built when first opened)."""
+        if self._wf_drill is None:
+            self._wf_drill = WorkflowDrill(self.stamper, self.workflow_series, self.rules_of)
+            self.slots[1].children = (self._wf_drill.widget,)
+        return self._wf_drill
+
+    def _opener(self, kind: str) -> Callable[[str], None]:
+        drill = (lambda: self.tool_drill) if kind == "tool" else (lambda: self.wf_drill)
+        return _guard(lambda name: drill().open(name), self.status, f"open the {kind}")
+
+    # --- data -----------------------------------------------------------------------------------
+    @property
+    def con(self) -> Any:
+        """A DuckDB snapshot of the store (re-read after stamps and on Refresh)."""
+        if self._con is None:
+            from govlib.analysis.read_path import connect
+
+            self._con = connect(self.data_dir)
+        return self._con
+
+    def _filters(self) -> dict[str, Any]:
+        since = period_since(str(self.period.value), newest_call_at(self.con))
+        return {"tenant": self.tenant.value or None, "since": since}
+
+    def tool_series(self, tool: str) -> pd.DataFrame:
+        """The chart window of one tool (tenant filter applied)."""
+        from govlib.analysis.stats import tool_series
+
+        return tool_series(self.con, tool, tenant=self.tenant.value or None, settings=self.settings)
+
+    def workflow_series(self, workflow: str) -> pd.DataFrame:
+        """The run-duration window of one workflow (tenant filter applied)."""
+        from govlib.analysis.stats import workflow_series
+
+        tenant = self.tenant.value or None
+        return workflow_series(self.con, workflow, tenant=tenant, settings=self.settings)
+
+    def rules_of(self) -> dict[int, str]:
+        """Call id -> rules fired, over every tool's chart window (cached until Refresh)."""
+        if self._flags is None:
+            from govlib.analysis.stats import tool_series
+
+            flags: dict[int, str] = {}
+            for tool in self.opts["tools"]:
+                flags.update(rules_map(tool_series(self.con, tool, settings=self.settings)))
+            self._flags = flags
+        return self._flags
+
+    def reload_stats(self, *, tools: bool = True) -> None:
+        """Recompute the statistics tables (pills, accept rates, sampling, drift); the workflow
+        table only once it has been shown."""
+        from govlib.analysis.stats import tool_stats, workflow_stats
+
+        if self._verdicts_stale:  # the snapshot predates a stamp: read the verdicts again
+            self._con, self._verdicts_stale = None, False
+            tools = True  # both tables must come from the same snapshot
+        f = self._scope = self._filters()
+        if self._wf_loaded:
+            flows = workflow_stats(self.con, settings=self.settings, **f)
+            self.wf_table.show(flows.rename(columns={"workflow_name": "name"}).to_dict("records"))
+        if not tools:
+            return
+        stats = tool_stats(self.con, settings=self.settings, **f)
+        self.tool_table.show(stats.rename(columns={"tool_name": "name"}).to_dict("records"))
+        n = int(stats["count"].sum()) if len(stats) else 0
+        self.status.value = (
+            f'<span class="gl-muted">&nbsp;{n:,} calls in view · newest call '
+            f"{esc(short_ts(newest_call_at(self.con)))} UTC · read "
+            f"{esc(short_ts(utc_now_iso()))} UTC</span>"
+        )
+
+    def refresh(self) -> None:
+        """Re-read everything: statistics, rule flags, every table on show."""
+        self._con, self._flags = None, None
+        self.opts.update(choices(self.con))
+        self.reload_stats()
+        if self._calls is not None:
+            self._calls.table.refresh()
+        for drill in (self._tool_drill, self._wf_drill):
+            if drill is not None and drill.name:
+                drill.open(drill.name)
+
+    def on_stamped(self, changes: list[Change]) -> None:
+        """After verdicts: rows update in place; accept counts, rates, pills and the sampling
+        recommendation follow at once (no re-read of the calls; the next reload re-reads)."""
+        self._verdicts_stale = True
+        context = call_context(self.store, [cid for cid, _, _ in changes])
+        tenant, since = self._scope.get("tenant"), self._scope.get("since")
+        scoped = [
+            (context[cid], previous, new)
+            for cid, previous, new in changes
+            if cid in context
+            and (tenant is None or context[cid]["tenant_id"] == tenant)
+            and (since is None or str(context[cid]["created_at"]) >= since)
+        ]
+        for table, key in ((self.tool_table, "tool_name"), (self.wf_table, "workflow")):
+            moves = [(c[key], p, n) for c, p, n in scoped if c[key] is not None]
+            table.show(apply_verdicts(table.data, moves, self.settings))
+        for part in (self._calls, self._tool_drill):
+            if part is not None:
+                part.table.update_rows()
+        if self._wf_drill is not None:
+            self._wf_drill.refresh()
+
+
+def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
+    """Build the SPC dashboard (the notebook's one call); a readable error box if that fails.
+
+    Under a preheated Voilà kernel the chart engine warms up first and the data is read only when
+    the page is requested.
+
+    Example:
+        >>> import govlib.apps.spc.dashboard
+        >>> govlib.apps.spc.dashboard.app()  # doctest: +SKIP
+    """
+    preheated = os.environ.get("VOILA_PREHEAT") == "True"
+    if preheated:
+        _warm_quietly()
+        from voila.utils import wait_for_request
+
+        wait_for_request()
+    page = build_or_error(lambda: SpcApp(data_dir).widget, what="the SPC dashboard")
+    failed = "gl-error-box" in getattr(page, "_dom_classes", ())
+    if not preheated and not failed:  # after the page renders: the bundle competes for the GIL
+        timer = threading.Timer(WARM_DELAY_S, _warm_quietly)
+        timer.daemon = True
+        timer.start()
+    return page
+
+
+def _warm_quietly() -> None:
+    try:
+        warm_charts()
+    except Exception:  # noqa: BLE001, S110 - the drill-down shows the error when it needs charts
+        pass
+
+
+def _reviewer_note(name: str) -> str:
+    who = html.escape(name.strip()) if name and name.strip() else "nobody yet"
+    return (
+        f'<div class="gl-muted spc-reviewer-note">Reviewing as: <b>{who}</b> '
+        "(set it in “Reviewing as” on the Tool calls tab)</div>"
+    )

@@ -1,0 +1,166 @@
+"""Verdict capture of the SPC dashboard: the one place it writes.
+
+:class:`Stamper` calls :func:`govlib.capture.verdicts.stamp_verdict` /
+:func:`~govlib.capture.verdicts.correct_verdict` with the name in the shared "Reviewing as" field, refuses
+to stamp without a name, collects refusals (already stamped differently, unknown call) as readable
+sentences instead of raising, and tells its listeners which calls changed so every table, pill and
+recommendation updates in place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import ipywidgets as widgets
+
+from govlib.apps.widgets import esc
+from govlib.errors import GovlibError
+from govlib.store.database import Store
+
+#: One verdict change: (call id, previous verdict or None, new verdict).
+Change = tuple[int, str | None, str]
+
+__all__ = ["Change", "NO_NAME", "Stamper", "StampOutcome", "message_html", "refusal"]
+
+NO_NAME = (
+    "Enter your name in “Reviewing as” (Tool calls tab) first: every verdict is recorded with the reviewer's "
+    "name. Nothing was recorded."
+)
+
+
+def message_html(text: str, *, ok: bool) -> str:
+    """A status line: green "done" box or red refusal box, always in words.
+
+    Example:
+        >>> "Refused" in message_html("Refused: no name", ok=False)
+        True
+    """
+    if ok:
+        return f'<div class="gl-ok-msg" role="status">✔ {esc(text)}</div>'
+    return f'<div class="gl-error" role="alert"><b>✖ {esc(text)}</b></div>'
+
+
+def refusal(audit_id: int, exc: Exception) -> str:
+    """The sentence a reviewer reads when a stamp is refused (the CLI hint becomes the button).
+
+    Example:
+        >>> refusal(7, ValueError("audit_id 7: already stamped 'accept' by Ana at T; expected "
+        ...     "no verdict yet. To change it, correct it with a reason (govlib stamp ...)"))
+        "call #7: already stamped 'accept' by Ana at T. Use “Correct…” on the row to change it."
+    """
+    text = str(exc)
+    prefix = f"audit_id {audit_id}: "
+    text = text[len(prefix) :] if text.startswith(prefix) else text
+    if "To change it" in text:
+        head = text.split("; expected no verdict yet", 1)[0].split(" To change it", 1)[0]
+        return f"call #{audit_id}: {head.rstrip('.')}. Use “Correct…” on the row to change it."
+    if not isinstance(exc, GovlibError):
+        return f"call #{audit_id}: could not record ({type(exc).__name__}: {text})"
+    return f"call #{audit_id}: {text}"
+
+
+@dataclass
+class StampOutcome:
+    """What a stamping action did: ids recorded, ids already so, refusals (one sentence each).
+
+    Example:
+        >>> StampOutcome(stamped=[3]).text("accept")
+        '1 call accepted (#3).'
+    """
+
+    stamped: list[int] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)
+
+    def text(self, verdict: str) -> str:
+        """One readable sentence about the action."""
+        word = {"accept": "accepted", "reject": "rejected"}.get(verdict, verdict)
+        parts = []
+        if self.stamped:
+            ids = ", ".join(f"#{i}" for i in self.stamped)
+            n = len(self.stamped)
+            parts.append(f"{n} call{'s' if n != 1 else ''} {word} ({ids}).")
+        if self.unchanged:
+            ids = ", ".join(f"#{i}" for i in self.unchanged)
+            parts.append(f"Already {word}, nothing changed ({ids}).")
+        if self.refused:
+            parts.append("Refused: " + " ".join(self.refused))
+        return " ".join(parts) or "Nothing selected: tick the rows to stamp first."
+
+
+class Stamper:
+    """Stamps verdicts with the reviewer's name and notifies listeners of changed calls.
+
+    Parameters
+    ----------
+    store : Store
+        The read-write store of the data dir.
+    reviewer : ipywidgets.Text
+        The shared "Reviewing as" field.
+
+    Example:
+        >>> st = Stamper(Store(memory=True), widgets.Text())
+        >>> st.stamp([1], "accept").refused[0].startswith("Enter your name")
+        True
+    """
+
+    def __init__(self, store: Store, reviewer: widgets.Text) -> None:
+        self.store = store
+        self.reviewer = reviewer
+        #: Called with ``[(call id, previous verdict or None, new verdict), ...]`` after writes.
+        self.listeners: list[Callable[[list[Change]], None]] = []
+
+    @property
+    def name(self) -> str:
+        """The reviewer's name as entered (stripped)."""
+        return str(self.reviewer.value or "").strip()
+
+    def _notify(self, changes: list[Change]) -> None:
+        for fn in list(self.listeners):
+            fn(changes)
+
+    def stamp(self, ids: list[int], verdict: str) -> StampOutcome:
+        """Stamp ``verdict`` on each call; refusals are collected, never raised."""
+        from govlib.capture.verdicts import stamp_verdict
+
+        out = StampOutcome()
+        if not ids:
+            return out
+        if not self.name:
+            out.refused.append(NO_NAME)
+            return out
+        for audit_id in ids:
+            try:
+                result = stamp_verdict(int(audit_id), verdict, self.name, store=self.store)
+            except GovlibError as exc:
+                out.refused.append(refusal(int(audit_id), exc))
+            except Exception as exc:  # noqa: BLE001 - shown to the reviewer, never swallowed
+                out.refused.append(refusal(int(audit_id), exc))
+            else:
+                (out.stamped if result.changed else out.unchanged).append(int(audit_id))
+        if out.stamped:
+            self._notify([(i, None, verdict) for i in out.stamped])
+        return out
+
+    def correct(self, audit_id: int, verdict: str, reason: str) -> StampOutcome:
+        """Change an existing verdict (needs a reason); recorded as a correction."""
+        from govlib.capture.verdicts import correct_verdict
+
+        out = StampOutcome()
+        if not self.name:
+            out.refused.append(NO_NAME)
+        elif not reason.strip():
+            out.refused.append(f"call #{audit_id}: a correction needs a reason. Nothing recorded.")
+        else:
+            try:
+                result = correct_verdict(
+                    int(audit_id), verdict, self.name, reason.strip(), store=self.store
+                )
+            except Exception as exc:  # noqa: BLE001 - GovlibError explains itself; others too
+                out.refused.append(refusal(int(audit_id), exc))
+            else:
+                out.stamped.append(int(audit_id))
+                if result.changed:
+                    self._notify([(int(audit_id), result.previous_verdict, verdict)])
+        return out

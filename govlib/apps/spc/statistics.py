@@ -1,0 +1,336 @@
+"""The per-tool and per-workflow statistics tables (one row per tool / workflow).
+
+Each row is a button with the name (opens the drill-down) beside one HTML grid of cells: calls
+with the success pill, accept pill, an inline SVG sparkline (no JupyterChart per row), p50 / p95 /
+avg / max, anomalies with a per-rule breakdown on hover, the sampling pill with its reason on
+hover, and the drift badge with the signals that fired. Rows sort by any column.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from types import SimpleNamespace
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+
+from govlib.apps.spc.calls import hide, kit
+from govlib.apps.spc.tables import fmt_ms, grid_header, grid_template, rate_pill
+from govlib.apps.widgets import esc, pill
+from govlib.present.charts import sparkline_svg
+from govlib.settings import Settings
+
+__all__ = [
+    "SORT_KEYS",
+    "apply_verdicts",
+    "StatsTable",
+    "drift_cell",
+    "sampling_cell",
+    "sort_rows",
+    "stat_cells",
+    "stat_columns",
+]
+
+SAMPLING_LEVEL = {"100%": "warn", "50%": "warn", "20%": "info", "5%": "ok", "exception": "ok"}
+_SAMPLING_ORDER = {"100%": 4, "50%": 3, "20%": 2, "5%": 1, "exception": 0}
+DRIFT_LEVEL = {"stable": "ok", "watch": "warn", "drift": "bad"}
+_DRIFT_ORDER = {"drift": 2, "watch": 1, "stable": 0}
+NAME_WIDTH = {"tool": "170px", "workflow": "124px"}
+
+#: Sort label -> (row key or ordering function, descending by default).
+SORT_KEYS: dict[str, tuple[str, bool]] = {
+    "Drift (worst first)": ("drift", True),
+    "Name": ("name", False),
+    "Calls": ("count", True),
+    "Success rate": ("success_rate", False),
+    "Accept rate": ("accept_rate", False),
+    "p50 latency": ("p50", True),
+    "p95 latency": ("p95", True),
+    "Average latency": ("avg", True),
+    "Max latency": ("max", True),
+    "Anomalies": ("anomaly_count", True),
+    "Review sampling": ("sampling", True),
+}
+
+
+def stat_columns(kind: str) -> tuple[tuple[str, str, str], ...]:
+    """Grid columns (key, header, width) of the tool or workflow table (name button excluded).
+
+    Example:
+        >>> [c[0] for c in stat_columns("workflow")][:2]
+        ['runs', 'completion']
+    """
+    wide = kind == "tool"
+    cols: tuple[tuple[str, str, str], ...] = (
+        ("calls", "Calls · success", "150px" if wide else "140px"),
+        ("accept", "Accepted", "88px" if wide else "82px"),
+        ("spark", "Latency, newest 60", "154px" if wide else "122px"),
+        ("p50", "p50", "60px" if wide else "56px"),
+        ("p95", "p95", "60px" if wide else "56px"),
+        ("avg", "avg", "60px" if wide else "56px"),
+        ("max", "max", "68px" if wide else "62px"),
+        ("anomalies", "Anomalies", "78px" if wide else "70px"),
+        ("sampling", "Sampling", "96px" if wide else "92px"),
+        ("drift", "Drift", "140px" if wide else "112px"),
+    )
+    if not wide:
+        cols = (("runs", "Runs", "44px"), ("completion", "Completed", "80px"), *cols)
+    return cols
+
+
+def _num(value: Any) -> float | None:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(v) else v
+
+
+def _sort_value(row: Mapping[str, Any], key: str) -> Any:
+    if key == "drift":
+        return (_DRIFT_ORDER.get(row.get("drift"), -1), int(row.get("anomaly_count") or 0))
+    if key == "sampling":
+        return _SAMPLING_ORDER.get(row.get("sampling"), -1)
+    if key == "name":
+        return str(row.get("name", "")).lower()
+    return _num(row.get(key))
+
+
+def sort_rows(rows: list[dict[str, Any]], label: str, descending: bool) -> list[dict[str, Any]]:
+    """Rows sorted by a :data:`SORT_KEYS` label; missing values always last, ties by name.
+
+    Example:
+        >>> rows = [{"name": "b", "p95": 5.0}, {"name": "a", "p95": None}, {"name": "c", "p95": 9}]
+        >>> [r["name"] for r in sort_rows(rows, "p95 latency", True)]
+        ['c', 'b', 'a']
+    """
+    key = SORT_KEYS[label][0]
+    by_name = sorted(rows, key=lambda r: str(r.get("name", "")).lower())
+    present = [r for r in by_name if _sort_value(r, key) is not None]
+    missing = [r for r in by_name if _sort_value(r, key) is None]
+    return sorted(present, key=lambda r: _sort_value(r, key), reverse=descending) + missing
+
+
+def apply_verdicts(
+    rows: list[dict[str, Any]],
+    changes: list[tuple[str, str | None, str]],
+    settings: Settings,
+) -> list[dict[str, Any]]:
+    """Stats rows after verdict changes, without re-reading the calls: accept/reject counts, the
+    accept rate and pill, and the sampling recommendation (the same
+    :func:`govlib.analysis.spc.sampling_recommendation` inputs :mod:`govlib.analysis.stats` uses).
+
+    ``changes`` holds (row name, previous verdict or None, new verdict) for calls inside the
+    table's tenant/period filter.
+
+    Example:
+        >>> rows = [{"name": "ocr", "count": 10, "success_rate": 1.0, "accept_count": 0,
+        ...          "reject_count": 0, "recent_fires": 0, "drift": "stable"}]
+        >>> new = apply_verdicts(rows, [("ocr", None, "accept")], Settings())
+        >>> new[0]["accept_count"], new[0]["accept_rate"], new[0]["sampling"]
+        (1, 1.0, '100%')
+    """
+    from govlib.analysis.spc import pill as spc_pill
+    from govlib.analysis.spc import sampling_recommendation
+
+    by_name = {r["name"]: dict(r) for r in rows}
+    touched = set()
+    for name, previous, new in changes:
+        row = by_name.get(name)
+        if row is None or previous == new:
+            continue
+        if previous in ("accept", "reject"):
+            row[f"{previous}_count"] = int(row.get(f"{previous}_count") or 0) - 1
+        row[f"{new}_count"] = int(row.get(f"{new}_count") or 0) + 1
+        touched.add(name)
+    for name in touched:
+        row = by_name[name]
+        accept, reject = int(row.get("accept_count") or 0), int(row.get("reject_count") or 0)
+        row["accept_rate"] = accept / (accept + reject) if accept + reject else None
+        row["accept_pill"] = spc_pill(row["accept_rate"], settings)
+        row["sampling"], row["sampling_reason"] = sampling_recommendation(
+            int(row.get("count") or 0), row.get("success_rate"), accept, reject,
+            recent_fires=int(row.get("recent_fires") or 0), drift=row.get("drift") or "stable",
+            settings=settings,
+        )  # fmt: skip
+    return [by_name[r["name"]] for r in rows]
+
+
+def sampling_cell(level: str | None, reason: str | None) -> str:
+    """The sampling pill; its reason on hover.
+
+    Example:
+        >>> 'title="only 3 calls' in sampling_cell("100%", "only 3 calls")
+        True
+    """
+    if not level:
+        return "—"
+    return pill(level, SAMPLING_LEVEL.get(level, "neutral"), title=reason or "")
+
+
+def drift_cell(badge: str | None, signals: Any) -> str:
+    """The drift badge (stable / watch / drift) and the names of the signals that fired.
+
+    Example:
+        >>> "p95" in drift_cell("watch", ["p95: newest 60 at 900 ms = 3.00x 300 ms"])
+        True
+    """
+    if not badge:
+        return "—"
+    sigs = [str(s) for s in (signals if signals is not None else [])]
+    names = ", ".join(s.split(":", 1)[0] for s in sigs)
+    tip = "; ".join(sigs) if sigs else "no signal fired"
+    short = f' <span class="gl-muted">{esc(names)}</span>' if names else ""
+    return f'<span data-drift="{esc(badge)}">{pill(badge, DRIFT_LEVEL.get(badge, "neutral"), title=tip)}{short}</span>'
+
+
+def _anomalies(row: Mapping[str, Any], window: int) -> str:
+    n = int(row.get("anomaly_count") or 0)
+    parts = [f"rule {i}: {int(row.get(f'rule_{i}') or 0)}" for i in range(1, 5)]
+    tip = f"rule fires among the newest {window} calls: " + " · ".join(parts)
+    return (
+        f'<span class="spc-anom" data-anomalies="{n}" title="{esc(tip)}" '
+        f'style="text-decoration:underline dotted">{n}</span>'
+    )
+
+
+def _spark(row: Mapping[str, Any], settings: Settings) -> str:
+    values = np.asarray(row.get("sparkline") or [], dtype=float)
+    c, s = _num(row.get("center")), _num(row.get("sigma"))
+    lim = SimpleNamespace(center=math.nan if c is None else c, sigma=math.nan if s is None else s)
+    floor = settings.spc_min_latency_ms
+    r1 = None
+    if values.size and c is not None and s is not None and s > 0:
+        r1 = np.abs(np.log(np.maximum(values, floor)) - c) > 3 * s
+    return sparkline_svg(values, lim, rule_1=r1, floor=floor, label=str(row.get("name", "")))
+
+
+def stat_cells(row: Mapping[str, Any], kind: str, settings: Settings) -> str:
+    """The HTML grid of one statistics row (everything but the name button).
+
+    Example:
+        >>> html = stat_cells({"name": "ocr", "count": 3, "success_rate": 1.0,
+        ...                    "accept_rate": None, "drift": "stable"}, "tool", Settings())
+        >>> 'data-name="ocr"' in html and "3 calls" in html
+        True
+    """
+    reviews = int(row.get("accept_count") or 0) + int(row.get("reject_count") or 0)
+    count = int(row.get("count") or 0)
+    cells = {
+        "runs": f"{int(row.get('run_count') or 0):,}",
+        "completion": rate_pill(row.get("completion_rate"), settings, what="completion"),
+        "calls": f'<span title="{count:,} calls">{count:,}</span> '
+        + rate_pill(row.get("success_rate"), settings, what="success"),
+        "accept": rate_pill(
+            row.get("accept_rate"),
+            settings,
+            what="accept",
+            extra=f"; {int(row.get('accept_count') or 0)} accepted of {reviews} reviews",
+        ),
+        "spark": _spark(row, settings),
+        "p50": fmt_ms(row.get("p50")),
+        "p95": fmt_ms(row.get("p95")),
+        "avg": fmt_ms(row.get("avg")),
+        "max": fmt_ms(row.get("max")),
+        "anomalies": _anomalies(row, settings.spc_window),
+        "sampling": sampling_cell(row.get("sampling"), row.get("sampling_reason")),
+        "drift": drift_cell(row.get("drift"), row.get("drift_signals")),
+    }
+    numeric = {"runs", "p50", "p95", "avg", "max", "anomalies"}
+    cols = stat_columns(kind)
+    body = "".join(
+        f'<div class="spc-s-{key}{" gl-num" if key in numeric else ""}">{cells[key]}</div>'
+        for key, _, _ in cols
+    )
+    accept = row.get("accept_rate")
+    return (
+        f'<div class="spc-grid spc-stat-cells" data-name="{esc(row.get("name"))}" '
+        f'data-accept="{esc("none" if _num(accept) is None else f"{float(accept):.6f}")}" '
+        f'style="grid-template-columns:{grid_template(cols)}">{body}</div>'
+    )
+
+
+class StatsTable:
+    """Sortable statistics table; clicking a name calls ``on_open(name)``.
+
+    Example:
+        >>> t = StatsTable("tool", Settings(), on_open=print)
+        >>> t.show([{"name": "ocr", "count": 1}])
+        >>> t.buttons[0].description
+        'ocr'
+    """
+
+    def __init__(self, kind: str, settings: Settings, on_open: Callable[[str], None]) -> None:
+        self.kind, self.settings, self.on_open = kind, settings, on_open
+        self.data: list[dict[str, Any]] = []
+        self.name_layout = widgets.Layout(width=NAME_WIDTH[kind])
+        self.buttons: list[widgets.Button] = []
+        self.cells: list[widgets.HTML] = []
+        self.boxes: list[widgets.HBox] = []
+        self.sort_by = widgets.Dropdown(
+            options=list(SORT_KEYS), value="Drift (worst first)", description="Sort by",
+            layout=widgets.Layout(width="260px"),
+        )  # fmt: skip
+        self.descending = widgets.ToggleButton(
+            value=True, description="descending", tooltip="Sort direction",
+            layout=widgets.Layout(width="110px"),
+        )  # fmt: skip
+        self.sort_by.observe(self._on_sort_key, "value")
+        self.descending.observe(lambda _c: self.render(), "value")
+        label = "Tool" if kind == "tool" else "Workflow"
+        name_head = widgets.HTML(
+            f'<div class="spc-grid spc-head"><div>{label} (click to open)</div></div>',
+            layout=widgets.Layout(width=NAME_WIDTH[kind]),
+        )
+        cols_head = widgets.HTML(
+            grid_header(stat_columns(kind), ("runs", "p50", "p95", "avg", "max", "anomalies")),
+            layout=widgets.Layout(flex="1 1 auto"),
+        )
+        head = widgets.HBox([name_head, cols_head])
+        head.add_class("spc-stat-head")
+        self.rows_box = widgets.VBox([])
+        self.empty = widgets.HTML('<div class="gl-muted">No calls in this period.</div>')
+        self.widget = widgets.VBox(
+            [widgets.HBox([self.sort_by, self.descending]), head, self.rows_box, self.empty]
+        )
+        self.widget.add_class(f"spc-stats-{kind}")
+
+    def _on_sort_key(self, change: dict[str, Any]) -> None:
+        self.descending.value = SORT_KEYS[change["new"]][1]
+        self.render()
+
+    def _grow(self, n: int) -> None:
+        k = kit()
+        while len(self.boxes) < n:
+            i = len(self.boxes)
+            btn = widgets.Button(layout=self.name_layout, style=k.button)
+            btn.add_class("spc-open")
+            btn.on_click(lambda _b, i=i: self.on_open(self.buttons[i].description))
+            cells = widgets.HTML(layout=k.cells, style=k.html)
+            box = widgets.HBox([btn, cells], layout=k.row)
+            box.add_class("spc-stat-row")
+            self.buttons.append(btn)
+            self.cells.append(cells)
+            self.boxes.append(box)
+        self.rows_box.children = tuple(self.boxes)
+
+    def show(self, rows: list[dict[str, Any]]) -> None:
+        """Replace the rows (dicts with ``name`` and the stats columns) and redraw."""
+        self.data = rows
+        self.render()
+
+    def render(self) -> None:
+        """Redraw in the chosen order."""
+        rows = sort_rows(self.data, str(self.sort_by.value), bool(self.descending.value))
+        self.descending.description = "descending" if self.descending.value else "ascending"
+        self._grow(len(rows))
+        for i, box in enumerate(self.boxes):
+            if i < len(rows):
+                name = str(rows[i]["name"])
+                self.buttons[i].description = name
+                self.buttons[i].tooltip = f"Open the control chart and calls of {name}"
+                self.cells[i].value = stat_cells(rows[i], self.kind, self.settings)
+            hide(box, i >= len(rows))
+        self.empty.layout.display = "none" if rows else "block"

@@ -1,0 +1,367 @@
+"""Bring your own agent: OpenTelemetry GenAI traces into the govlib store (the thin shell).
+
+:func:`ingest_paths` reads OTLP/JSON exports (the Collector ``file`` exporter format, one
+``ExportTraceServiceRequest`` per line) and :class:`GovlibSpanProcessor` takes finished spans
+straight from a live ``TracerProvider``. Both decode spans (:mod:`govlib.capture.otel.decoding`), map them
+(:mod:`govlib.capture.otel.mapping`, pure) and write (:mod:`govlib.capture.otel.writing`), each chunk in one
+``store.transaction()``: tool-call rows with their ``audit_batch`` digest, ledger receipts with
+their ``ledger_batch`` digest, ``workflows``/``workflow_runs`` rows, verdicts, and one
+``ingested_spans`` row per thing written. Ingestion records past events and runs no tool, so the kill-switch does not apply.
+
+Idempotent: a span (trace id, span id, kind) already in ``ingested_spans`` is not written again.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from govlib.capture.otel.config import IngestConfig, with_default_tenant
+from govlib.capture.otel.decoding import (
+    EventRecord,
+    OtelFormatError,
+    SpanRecord,
+    parse_line,
+    parse_request,
+)
+from govlib.capture.otel.mapping import MappedSpan, has_usage, is_genai, map_span, plan_spans
+from govlib.capture.otel.spans import INVOKE_OPS, SpanIndex, operation
+from govlib.capture.otel.writing import IngestSummary, write_mapped
+from govlib.costs.ledger import Ledger
+from govlib.errors import GovlibError
+from govlib.settings import load_settings
+from govlib.store.database import Store
+
+try:  # the SDK is optional at run time; the processor only needs its duck-typed interface
+    from opentelemetry.sdk.trace import SpanProcessor as _ProcessorBase
+except ImportError:  # pragma: no cover - exercised only without opentelemetry-sdk
+    _ProcessorBase = object  # type: ignore[assignment,misc]
+
+__all__ = [
+    "GovlibSpanProcessor",
+    "IngestConfig",
+    "IngestSummary",
+    "OtelIngestError",
+    "ingest_paths",
+    "ingest_spans",
+    "read_export",
+    "record_from_sdk_span",
+]
+
+log = logging.getLogger("govlib.capture.otel.ingest")
+CHUNK = 2000
+
+
+class OtelIngestError(GovlibError):
+    """An ingest input cannot be used at all (missing path); the message names it."""
+
+
+# --- reading ---------------------------------------------------------------------------------------
+def export_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """The files to read: each FILE as given, each DIR's ``*.json``/``*.jsonl`` (recursive, sorted).
+
+    Example:
+        >>> export_files([])
+        []
+    """
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out += sorted(
+                f for f in p.rglob("*") if f.is_file() and f.suffix in (".json", ".jsonl")
+            )
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise OtelIngestError(f"{p}: no such file or directory; expected an OTLP/JSON export")
+    return out
+
+
+def read_export(path: Path, summary: IngestSummary) -> Iterator[SpanRecord]:
+    """Spans of one export file; unreadable lines and spans go to ``summary.problems``.
+
+    A ``.json`` file holding one (pretty-printed) request is read whole; otherwise each non-blank
+    line is one request. Counts go to ``summary.files`` / ``summary.lines``.
+
+    Example:
+        >>> import tempfile
+        >>> p = Path(tempfile.mkdtemp()) / "t.jsonl"
+        >>> _ = p.write_text('{"resourceSpans": []}\\n{oops\\n')
+        >>> s = IngestSummary()
+        >>> (list(read_export(p, s)), s.lines, len(s.problems))
+        ([], 2, 1)
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        summary.problems.append(f"{path}: cannot read the file ({exc})")
+        return
+    summary.files += 1
+    if path.suffix == ".json" and "\n" in text.strip():
+        try:
+            whole = json.loads(text)
+        except json.JSONDecodeError:
+            whole = None
+        if isinstance(whole, dict):
+            summary.lines += 1
+            try:
+                spans, problems = parse_request(whole, f"{path}:1")
+            except OtelFormatError as exc:
+                spans, problems = [], [exc]
+            summary.problems += [str(p) for p in problems]
+            yield from spans
+            return
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        summary.lines += 1
+        spans, problems = parse_line(line, f"{path}:{number}")
+        summary.problems += [str(p) for p in problems]
+        yield from spans
+
+
+def ingest_paths(
+    store: Store, paths: Sequence[str | os.PathLike[str]], config: IngestConfig | None = None
+) -> IngestSummary:
+    """Ingest OTLP/JSON exports (files, or dirs of ``*.json``/``*.jsonl``) into ``store``.
+
+    Every span of every file is indexed first, so a trace split over lines or files resolves
+    to the same workflow run. Re-ingesting a file writes nothing new.
+
+    Parameters
+    ----------
+    store : Store
+        Where to write (its ``Settings.default_tenant`` fills ``config.default_tenant``).
+    paths : sequence of paths
+        Export files, or directories read recursively for ``*.json`` / ``*.jsonl``.
+    config : IngestConfig, optional
+        Attribute names and label mapping (default: :class:`IngestConfig()`).
+
+    Returns
+    -------
+    IngestSummary
+        New rows, rows already there, and every line, span or event left out with the reason.
+
+    Raises
+    ------
+    OtelIngestError
+        A path does not exist.
+
+    Example:
+        >>> ingest_paths(Store(memory=True), []).new_total
+        0
+    """
+    summary = IngestSummary()
+    spans: list[SpanRecord] = []
+    seen: set[tuple[str, str]] = set()
+    files = export_files(paths)
+    with _gc_paused():
+        for path in files:
+            for span in read_export(path, summary):
+                summary.spans += 1
+                if (span.trace_id, span.span_id) in seen:
+                    summary.notes["span(s) appearing twice in the input (read once)"] += 1
+                    continue
+                seen.add((span.trace_id, span.span_id))
+                spans.append(span)
+        return ingest_spans(store, spans, config, summary=summary)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a bulk ingest builds its (acyclic) span objects.
+
+    The collector would otherwise re-scan every span read so far many times (~25% of the time).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def ingest_spans(
+    store: Store,
+    spans: list[SpanRecord],
+    config: IngestConfig | None = None,
+    *,
+    summary: IngestSummary | None = None,
+) -> IngestSummary:
+    """Map and write decoded spans that belong together (see :func:`ingest_paths`).
+
+    Example:
+        >>> ingest_spans(Store(memory=True), []).describe().endswith("nothing new.")
+        True
+    """
+    summary = summary if summary is not None else IngestSummary(spans=len(spans))
+    config = _resolved(store, config)
+    mapped = plan_spans(spans, config)
+    ledger = Ledger(store, prices=config.prices)
+    for start in range(0, len(mapped), CHUNK):
+        write_mapped(store, mapped[start : start + CHUNK], summary, ledger)
+    return summary
+
+
+def _resolved(store: Store, config: IngestConfig | None) -> IngestConfig:
+    config = config or IngestConfig()
+    return with_default_tenant(config, load_settings(store.data_dir).default_tenant)
+
+
+# --- live agents -----------------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def record_from_sdk_span(span: Any, source: str = "live") -> SpanRecord:
+    """A finished ``opentelemetry.sdk.trace.ReadableSpan`` as a :class:`SpanRecord`.
+
+    Example:
+        >>> from opentelemetry.sdk.trace import TracerProvider
+        >>> span = TracerProvider(shutdown_on_exit=False).get_tracer("t").start_span("chat")
+        >>> span.end()
+        >>> (record_from_sdk_span(span).name, record_from_sdk_span(span).parent_id)
+        ('chat', None)
+    """
+    ctx, parent = span.get_span_context(), span.parent
+    events = tuple(
+        EventRecord(e.name, e.timestamp, {k: _plain(v) for k, v in (e.attributes or {}).items()})
+        for e in span.events
+    )
+    return SpanRecord(
+        trace_id=f"{ctx.trace_id:032x}",
+        span_id=f"{ctx.span_id:016x}",
+        parent_id=f"{parent.span_id:016x}" if parent is not None else None,
+        name=span.name,
+        start_ns=int(span.start_time),
+        end_ns=int(span.end_time),
+        status_code=int(span.status.status_code.value),
+        status_message=span.status.description or "",
+        attributes={k: _plain(v) for k, v in (span.attributes or {}).items()},
+        resource={k: _plain(v) for k, v in span.resource.attributes.items()},
+        events=events,
+        source=source,
+    )
+
+
+class GovlibSpanProcessor(_ProcessorBase):  # type: ignore[misc,valid-type]
+    """An OpenTelemetry ``SpanProcessor`` that writes finished GenAI spans into a govlib store.
+
+    Add it to a ``TracerProvider``; tool, model and agent spans become audit rows, receipts,
+    workflow runs and verdicts as with ``govlib ingest otel``. It sees every span start, so a
+    tool span always finds its ``invoke_agent``/``invoke_workflow`` run. Writes happen in the
+    thread that ends a span: when a trace's top span ends, every ``batch_size`` spans, and on
+    ``force_flush``/``shutdown``. A failed write is logged and kept for the next flush (at most
+    ``max_pending`` spans; beyond that the oldest are dropped and counted), never raised into
+    the agent. ``summary``, ``write_errors`` and ``dropped`` tell what happened.
+
+    Parameters
+    ----------
+    store_or_dir : Store or path
+        A store, or a data dir / ``govlib.sqlite`` path (opened here, closed on ``shutdown``).
+    config : IngestConfig, optional
+        As for :func:`ingest_paths`.
+    batch_size, max_pending : int
+        Spans per write when no trace ends sooner; spans kept while writes fail.
+
+    Example:
+        >>> from opentelemetry.sdk.trace import TracerProvider
+        >>> provider = TracerProvider()
+        >>> provider.add_span_processor(GovlibSpanProcessor(Store(memory=True)))
+    """
+
+    def __init__(
+        self,
+        store_or_dir: Store | str | os.PathLike[str],
+        config: IngestConfig | None = None,
+        *,
+        batch_size: int = 256,
+        max_pending: int = 10_000,
+    ) -> None:
+        self._own = not isinstance(store_or_dir, Store)
+        self.store = Store(store_or_dir) if self._own else store_or_dir  # type: ignore[arg-type]
+        self.config = _resolved(self.store, config)
+        self.batch_size, self.max_pending = batch_size, max_pending
+        self.summary = IngestSummary()
+        self.write_errors = self.dropped = 0
+        self._ledger = Ledger(self.store, prices=self.config.prices)
+        self._index = SpanIndex()
+        self._genai: set[str] = set()
+        self._pending: list[MappedSpan] = []
+        self._lock = threading.RLock()
+
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        """Remember the span's parent and operation (its attributes at start)."""
+        ctx, parent = span.get_span_context(), span.parent
+        attrs = span.attributes or {}
+        agent = attrs.get("gen_ai.agent.name")
+        with self._lock:
+            self._index.add(
+                f"{ctx.trace_id:032x}",
+                f"{ctx.span_id:016x}",
+                f"{parent.span_id:016x}" if parent is not None else None,
+                operation(attrs, span.name),
+                str(agent) if agent else None,
+            )
+
+    def on_end(self, span: Any) -> None:
+        """Map the finished span now (its ancestors are still open) and queue it for writing."""
+        try:
+            record = record_from_sdk_span(span)
+        except Exception:  # noqa: BLE001 - a span we cannot read must not break the agent
+            log.exception("govlib: could not read a finished span")
+            return
+        with self._lock:
+            trace_id, span_id = record.trace_id, record.span_id
+            self._index.add_record(record)
+            op = operation(record.attributes, record.name)
+            if has_usage(record) and op not in INVOKE_OPS:
+                self._index.mark_model_call(trace_id, span_id)
+            ctx = self._index.resolve(trace_id, span_id)
+            if is_genai(record):
+                self._genai.add(ctx.composition_id)
+            genai = ctx.composition_id in self._genai
+            self._pending.append(map_span(record, ctx, self.config, genai_composition=genai))
+            self._index.discard(trace_id, span_id)
+            if ctx.top or ctx.composition_id == span_id:  # the run is complete
+                self._genai.discard(ctx.composition_id)
+            if ctx.top or len(self._pending) >= self.batch_size:
+                self._flush()
+
+    def _flush(self) -> bool:
+        with self._lock:
+            if not self._pending:
+                return True
+            try:
+                write_mapped(self.store, self._pending, self.summary, self._ledger)
+            except Exception:  # noqa: BLE001 - evidence trouble is counted, never raised into the agent
+                self.write_errors += 1
+                log.exception(
+                    "govlib: writing %d span(s) failed; kept for retry", len(self._pending)
+                )
+                excess = len(self._pending) - self.max_pending
+                if excess > 0:
+                    del self._pending[:excess]
+                    self.dropped += excess
+                return False
+            self._pending.clear()
+            return True
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Write every queued span now; False when the write failed."""
+        return self._flush()
+
+    def shutdown(self) -> None:
+        """Flush, then close the store when the processor opened it."""
+        self._flush()
+        if self._own:
+            self.store.close()

@@ -1,0 +1,239 @@
+"""Writing mapped OpenTelemetry spans: one transaction per chunk, nothing written twice.
+
+Per chunk, in ONE ``store.transaction()``: tool-call rows with their ``audit_batch`` digest
+(:func:`govlib.capture.rows.insert_audit_batch`), ledger receipts with their ``ledger_batch`` digest
+(``Ledger.record_many(external=True)``), ``workflows``/``workflow_runs`` rows, verdicts
+(:func:`govlib.capture.verdicts.stamp_verdict`) and one ``ingested_spans`` row per thing written. What
+``ingested_spans`` already holds (trace id, span id, kind) is counted as already ingested.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from govlib.capture.otel.decoding import SpanRecord
+from govlib.capture.otel.mapping import Evaluation, MappedSpan, is_genai
+from govlib.capture.rows import INSERT_COLUMNS, insert_audit_batch
+from govlib.clock import utc_now_iso
+from govlib.costs.ledger import Ledger
+from govlib.errors import GovlibError
+from govlib.store.database import Store
+
+__all__ = ["IngestSummary", "write_mapped"]
+
+_SHOWN = 20
+_WHAT = {"tool": "tool calls", "model": "receipts", "run": "workflow runs"}
+_WHAT["evaluation"] = "verdicts"
+
+
+@dataclass
+class IngestSummary:
+    """What an ingest did: new rows, what was already there, what was skipped and why.
+
+    Example:
+        >>> IngestSummary().describe().splitlines()[0]
+        'Read 0 file(s), 0 line(s), 0 span(s): nothing new.'
+    """
+
+    files: int = 0
+    lines: int = 0
+    spans: int = 0
+    new: Counter[str] = field(default_factory=Counter)
+    already: Counter[str] = field(default_factory=Counter)
+    cost: Counter[str] = field(default_factory=Counter)
+    unpriced: Counter[tuple[str, str]] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+    skipped_evaluations: Counter[str] = field(default_factory=Counter)
+    notes: Counter[str] = field(default_factory=Counter)
+    not_mapped: int = 0
+
+    @property
+    def new_total(self) -> int:
+        """Tool calls + receipts + workflow runs + verdicts written by this ingest."""
+        return sum(self.new.values())
+
+    def describe(self) -> str:
+        """Plain lines for the CLI: counts first, then every reason something was left out."""
+        head = f"Read {self.files} file(s), {self.lines} line(s), {self.spans} span(s): "
+        n = self.new
+        if self.new_total:
+            head += (
+                f"{n['tool_calls']} new tool call(s), {n['receipts']} new receipt(s) "
+                f"({self.cost['price_table']} priced, {self.cost['provider']} provider cost, "
+                f"{self.cost['unpriced']} unpriced), {n['runs']} new workflow run(s), "
+                f"{n['verdicts']} new verdict(s)."
+            )
+        else:
+            head += "nothing new."
+        lines = [head]
+        if self.already:
+            parts = ", ".join(f"{c} {what}" for what, c in sorted(self.already.items()))
+            lines.append(f"Already ingested, left as they are: {parts}.")
+        for (model, reason), count in sorted(self.unpriced.items()):
+            lines.append(f"Unpriced (tokens kept, no cost): {model} x{count}: {reason}.")
+        if self.problems:
+            lines.append(f"Skipped ({len(self.problems)}), the rest was kept:")
+            lines += [f"  {p}" for p in self.problems[:_SHOWN]]
+            if len(self.problems) > _SHOWN:
+                lines.append(f"  ... and {len(self.problems) - _SHOWN} more")
+        for reason, count in sorted(self.skipped_evaluations.items()):
+            lines.append(f"Evaluation events without a verdict: {count}: {reason}.")
+        for note, count in sorted(self.notes.items()):
+            lines.append(f"Note: {count} {note}.")
+        if self.not_mapped:
+            lines.append(
+                "Spans with nothing to record (no tool call, model usage, workflow run or "
+                f"evaluation): {self.not_mapped}."
+            )
+        return "\n".join(lines)
+
+
+# --- writing ---------------------------------------------------------------------------------------
+def _existing(store: Store, trace_ids: set[str]) -> set[tuple[str, str, str]]:
+    out: set[tuple[str, str, str]] = set()
+    ids = sorted(trace_ids)
+    for start in range(0, len(ids), 500):
+        part = ids[start : start + 500]
+        marks = ", ".join("?" * len(part))
+        rows = store.query(
+            f"SELECT trace_id, span_id, kind FROM ingested_spans WHERE trace_id IN ({marks})",  # noqa: S608 - only ? marks
+            part,
+        )
+        out.update((r[0], r[1], r[2]) for r in rows)
+    return out
+
+
+def _tool_audit_id(store: Store, trace_id: str, span_id: str) -> int | None:
+    return store.query_one(
+        "SELECT target_id FROM ingested_spans WHERE trace_id = ? AND span_id = ? AND kind = 'tool'",
+        (trace_id, span_id),
+    )
+
+
+def write_mapped(
+    store: Store, items: list[MappedSpan], summary: IngestSummary, ledger: Ledger
+) -> None:
+    """Write mapped spans in ONE transaction, skipping what ``ingested_spans`` already holds.
+
+    Counts and reasons go to ``summary``; receipts are written through ``ledger``.
+
+    Example:
+        >>> store, summary = Store(memory=True), IngestSummary()
+        >>> write_mapped(store, [], summary, Ledger(store))
+        >>> summary.new_total
+        0
+    """
+    now = utc_now_iso()
+    marks: list[dict[str, Any]] = []
+
+    def mark(span: SpanRecord, span_id: str, kind: str, table: str | None, target: Any) -> None:
+        marks.append(
+            {"trace_id": span.trace_id, "span_id": span_id, "kind": kind}
+            | {
+                "target_table": table,
+                "target_id": target,
+                "source": span.source,
+                "ingested_at": now,
+            }
+        )
+
+    with store.transaction():
+        done = _existing(store, {m.span.trace_id for m in items})
+
+        def fresh(m: MappedSpan, span_id: str, kind: str) -> bool:
+            if (m.span.trace_id, span_id, kind) in done:
+                summary.already[_WHAT[kind.split(":")[0]]] += 1
+                return False
+            return True
+
+        for m in items:
+            summary.problems += [str(p) for p in m.problems]
+            if m.note:
+                summary.notes[m.note] += 1
+            if not (m.tool or m.receipt or m.run or m.evaluations or m.problems or m.note):
+                summary.not_mapped += 1
+            elif is_genai(m.span) and not m.ctx.complete:
+                summary.notes[
+                    "GenAI span(s) whose parent was not in this ingest (run = trace)"
+                ] += 1
+        tools = [m for m in items if m.tool and fresh(m, m.span.span_id, "tool")]
+        audit_ids: dict[tuple[str, str], int] = {}
+        if tools:
+            rows = [tuple(m.tool[c] for c in INSERT_COLUMNS) for m in tools]  # type: ignore[index]
+            first, _ = insert_audit_batch(store, rows)
+            for offset, m in enumerate(tools):
+                audit_ids[(m.span.trace_id, m.span.span_id)] = first + offset
+                mark(m.span, m.span.span_id, "tool", "audit_log", first + offset)
+            summary.new["tool_calls"] += len(tools)
+        calls = [m for m in items if m.receipt and fresh(m, m.span.span_id, "model")]
+        receipts = ledger.record_many([m.receipt or {} for m in calls], external=True)
+        for m, receipt in zip(calls, receipts, strict=True):
+            mark(m.span, m.span.span_id, "model", "token_ledger", receipt.id)
+            summary.cost[receipt.cost_source] += 1
+            if receipt.cost_source == "unpriced":
+                summary.unpriced[(receipt.model, receipt.unpriced_reason or "")] += 1
+        summary.new["receipts"] += len(calls)
+        for m in items:
+            if m.run and fresh(m, m.ctx.composition_id, "run"):
+                _write_run(store, m.run)
+                mark(m.span, m.ctx.composition_id, "run", "workflow_runs", None)
+                summary.new["runs"] += 1
+        for m in items:
+            for ev in m.evaluations:
+                if ev.skip_reason:
+                    summary.skipped_evaluations[ev.skip_reason] += 1
+                    continue
+                kind = f"evaluation:{ev.index}"
+                if not fresh(m, m.span.span_id, kind):
+                    continue
+                key = (m.span.trace_id, m.span.span_id)
+                audit_id = audit_ids.get(key) or _tool_audit_id(store, *key)
+                recorded, event_id = _stamp(store, m, ev, audit_id, summary)
+                if recorded:
+                    mark(m.span, m.span.span_id, kind, "verdict_events", event_id)
+        store.insert_many("ingested_spans", marks)
+
+
+def _write_run(store: Store, run: dict[str, Any]) -> None:
+    store.execute(
+        "INSERT OR IGNORE INTO workflows(id, name, description) VALUES (?, ?, ?)",
+        (run["workflow_id"], run["workflow_name"], "Ingested from OpenTelemetry traces"),
+    )
+    cols = ("composition_id", "workflow_id", "tenant_id", "started_at", "ended_at", "status")
+    store.execute(
+        "INSERT OR IGNORE INTO workflow_runs(composition_id, workflow_id, tenant_id, started_at, "
+        "ended_at, status, summary) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [run[c] for c in cols] + [run["summary"]],
+    )
+
+
+def _stamp(
+    store: Store, m: MappedSpan, ev: Evaluation, audit_id: int | None, summary: IngestSummary
+) -> tuple[bool, int | None]:
+    """Stamp one evaluation: (recorded, verdict_events id or None when it was there already).
+
+    A refusal (e.g. a reviewer already stamped the other verdict) is listed in the summary and
+    not recorded as ingested, so it is reported again until resolved.
+    """
+    from govlib.capture.verdicts import stamp_verdict
+
+    where = f"{m.span.source}: span {m.span.span_id} evaluation {ev.index}"
+    if audit_id is None:
+        summary.problems.append(f"{where}: its tool span was not recorded; no verdict")
+        return False, None
+    store.execute("SAVEPOINT otel_verdict")
+    try:
+        result = stamp_verdict(audit_id, ev.verdict, ev.by, store=store, at=ev.at)
+    except GovlibError as exc:
+        store.execute("ROLLBACK TO otel_verdict")
+        store.execute("RELEASE otel_verdict")
+        summary.problems.append(f"{where}: {exc}")
+        return False, None
+    store.execute("RELEASE otel_verdict")
+    if result.changed:
+        summary.new["verdicts"] += 1
+    else:
+        summary.already["verdicts"] += 1
+    return True, result.event_id

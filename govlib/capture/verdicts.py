@@ -1,0 +1,292 @@
+"""Human verdicts on tool calls (signal 4): stamp once, correct with a reason, lose nothing.
+
+A stamp or a correction writes, in ONE ``store.transaction()``:
+
+1. the WORM entry (``verdict_stamped`` / ``verdict_corrected``, detail ``{audit_id, output_hash,
+   verdict, previous, previous_by, previous_at, by, at, reason}``, ``ts`` = ``at``, ``run_id`` =
+   the call's ``composition_id``, ``outcome`` = the verdict);
+2. the append-only ``verdict_events`` row (kind, previous triple, by, at, reason, ``worm_seq``);
+3. the ``audit_log`` verdict triple (``human_verdict``, ``verdict_by``, ``verdict_at``), which the
+   schema only lets change when a matching ``verdict_events`` row exists.
+
+Rules: the verdict is ``accept`` or ``reject``; the same verdict again is a no-op (nothing written,
+``changed=False``); a different verdict on a stamped call is refused with who stamped what and
+when (use :func:`correct_verdict`, which needs a reason); an unknown id is refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from govlib.clock import ClockError, as_utc, iso, utc_now_iso
+from govlib.errors import GovlibError
+from govlib.evidence import worm
+from govlib.store.database import Store
+
+__all__ = [
+    "VERDICTS",
+    "VerdictError",
+    "VerdictConflict",
+    "VerdictResult",
+    "stamp_verdict",
+    "correct_verdict",
+]
+
+VERDICTS: tuple[str, ...] = ("accept", "reject")
+_ACTIONS = {"stamp": "verdict_stamped", "correct": "verdict_corrected"}
+
+
+class VerdictError(GovlibError):
+    """A verdict request was refused (bad verdict, empty name or reason, unknown call)."""
+
+
+class VerdictConflict(VerdictError):
+    """The call already carries a different verdict; changing it needs a correction."""
+
+
+@dataclass(frozen=True)
+class VerdictResult:
+    """What a stamp or correction did.
+
+    Example:
+        >>> r = VerdictResult(7, "accept", "Ana", "2026-01-01T09:00:00.000000Z", True, "stamp")
+        >>> r.describe()
+        'Tool call 7: accept stamped by Ana at 2026-01-01T09:00:00.000000Z.'
+    """
+
+    audit_id: int
+    verdict: str
+    by: str
+    at: str
+    changed: bool
+    kind: str
+    previous_verdict: str | None = None
+    previous_by: str | None = None
+    previous_at: str | None = None
+    reason: str | None = None
+    worm_seq: int | None = None
+    event_id: int | None = None
+
+    def describe(self) -> str:
+        """One plain sentence for the CLI and the apps."""
+        if not self.changed:
+            return (
+                f"Tool call {self.audit_id} already has {self.verdict} by {self.by} at "
+                f"{self.at}; nothing changed."
+            )
+        if self.kind == "correct":
+            return (
+                f"Tool call {self.audit_id}: verdict corrected from {self.previous_verdict} "
+                f"({self.previous_by}, {self.previous_at}) to {self.verdict} by {self.by} at "
+                f"{self.at}; reason: {self.reason}."
+            )
+        return f"Tool call {self.audit_id}: {self.verdict} stamped by {self.by} at {self.at}."
+
+
+# --- checks (pure) ---------------------------------------------------------------------------------
+def _check_id(audit_id: Any) -> int:
+    if isinstance(audit_id, bool) or not isinstance(audit_id, int) or not 1 <= audit_id < 2**63:
+        raise VerdictError(f"audit_id: {audit_id!r}; expected a positive integer id of a tool call")
+    return audit_id
+
+
+def _check_verdict(verdict: Any) -> str:
+    if verdict not in VERDICTS:
+        raise VerdictError(f"verdict: {verdict!r}; expected one of {', '.join(VERDICTS)}")
+    return str(verdict)
+
+
+def _check_text(field: str, value: Any, expected: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise VerdictError(f"{field}: {value!r}; expected {expected}")
+    return value.strip()
+
+
+def _check_at(at: datetime | str | None) -> str:
+    if at is None:
+        return utc_now_iso()
+    try:
+        return iso(as_utc(at, "at"))
+    except ClockError as exc:
+        raise VerdictError(str(exc)) from None
+
+
+# --- the write (one transaction) -----------------------------------------------------------------
+def _apply(
+    store: Store,
+    kind: str,
+    audit_id: int,
+    verdict: str,
+    by: str,
+    at: str,
+    reason: str | None,
+) -> VerdictResult:
+    with store.transaction():
+        rows = store.query(
+            "SELECT human_verdict, verdict_by, verdict_at, output_hash, composition_id "
+            "FROM audit_log WHERE id = ?",
+            (audit_id,),
+        )
+        if not rows:
+            raise VerdictError(
+                f"audit_id: {audit_id}; no tool call with this id in audit_log "
+                "(expected an id shown by the apps; a call still queued is written within "
+                "a second)"
+            )
+        current, current_by, current_at, digest, composition_id = tuple(rows[0])
+        if current == verdict:
+            return VerdictResult(audit_id, verdict, current_by, current_at, False, kind)
+        if kind == "stamp" and current is not None:
+            raise VerdictConflict(
+                f"audit_id {audit_id}: already stamped {current!r} by {current_by} at "
+                f"{current_at}; expected no verdict yet. To change it, correct it with a reason "
+                f"(govlib stamp {audit_id} {verdict} --by NAME --correct --reason TEXT)"
+            )
+        if kind == "correct" and current is None:
+            raise VerdictError(
+                f"audit_id {audit_id}: has no verdict to correct; expected a stamped call "
+                f"(stamp it instead: govlib stamp {audit_id} {verdict} --by NAME)"
+            )
+        entry = worm.append(
+            store,
+            _ACTIONS[kind],
+            ts=at,
+            run_id=composition_id,
+            outcome=verdict,
+            detail={
+                "audit_id": audit_id,
+                "output_hash": digest,
+                "verdict": verdict,
+                "previous": current,
+                "previous_by": current_by,
+                "previous_at": current_at,
+                "by": by,
+                "at": at,
+                "reason": reason,
+            },
+        )
+        event_id = store.insert(
+            "verdict_events",
+            {
+                "audit_id": audit_id,
+                "verdict": verdict,
+                "previous_verdict": current,
+                "previous_by": current_by,
+                "previous_at": current_at,
+                "kind": kind,
+                "verdict_by": by,
+                "verdict_at": at,
+                "reason": reason,
+                "worm_seq": entry.seq,
+            },
+        )
+        store.execute(
+            "UPDATE audit_log SET human_verdict = ?, verdict_by = ?, verdict_at = ? WHERE id = ?",
+            (verdict, by, at, audit_id),
+        )
+    return VerdictResult(
+        audit_id,
+        verdict,
+        by,
+        at,
+        True,
+        kind,
+        previous_verdict=current,
+        previous_by=current_by,
+        previous_at=current_at,
+        reason=reason,
+        worm_seq=entry.seq,
+        event_id=event_id,
+    )
+
+
+def _run(kind: str, store: Store | None, *args: Any) -> VerdictResult:
+    if store is not None:
+        return _apply(store, kind, *args)
+    from govlib.store.datadir import checked_data_dir
+
+    with Store(checked_data_dir(create=False), create=False) as own:
+        return _apply(own, kind, *args)
+
+
+def stamp_verdict(
+    audit_id: int,
+    verdict: str,
+    by: str,
+    *,
+    store: Store | None = None,
+    at: datetime | str | None = None,
+) -> VerdictResult:
+    """Stamp a human verdict on one tool call.
+
+    Parameters
+    ----------
+    audit_id : int
+        ``audit_log.id`` of the call.
+    verdict : {"accept", "reject"}
+    by : str
+        The reviewer's name (non-empty).
+    store : Store, optional
+        Default: the store of the default data dir.
+    at : datetime or str, optional
+        When (default now), stored as ISO-8601 UTC.
+
+    Raises
+    ------
+    VerdictError
+        Bad verdict, empty ``by``, unknown id.
+    VerdictConflict
+        The call already has the other verdict (names who stamped it and when).
+
+    Example:
+        >>> from govlib.capture.rows import insert_audit_batch
+        >>> s = Store(memory=True)
+        >>> _ = insert_audit_batch(s, [("t", "lookup", None, None, 1, 1, 3, "0000abcd", None, 0)])
+        >>> stamp_verdict(1, "accept", "Ana", store=s, at="2026-01-01T09:00:00Z").describe()
+        'Tool call 1: accept stamped by Ana at 2026-01-01T09:00:00.000000Z.'
+        >>> stamp_verdict(1, "accept", "Bo", store=s).changed
+        False
+    """
+    args = (
+        _check_id(audit_id),
+        _check_verdict(verdict),
+        _check_text("by", by, "the reviewer's name"),
+        _check_at(at),
+        None,
+    )
+    return _run("stamp", store, *args)
+
+
+def correct_verdict(
+    audit_id: int,
+    verdict: str,
+    by: str,
+    reason: str,
+    *,
+    store: Store | None = None,
+    at: datetime | str | None = None,
+) -> VerdictResult:
+    """Replace a stamped verdict, with a reason; the old triple stays in ``verdict_events``.
+
+    The same verdict as the current one is a no-op (``changed=False``); a call without a verdict
+    is refused (stamp it instead).
+
+    Example:
+        >>> from govlib.capture.rows import insert_audit_batch
+        >>> s = Store(memory=True)
+        >>> _ = insert_audit_batch(s, [("t", "lookup", None, None, 1, 1, 3, "0000abcd", None, 0)])
+        >>> _ = stamp_verdict(1, "accept", "Ana", store=s, at="2026-01-01T09:00:00Z")
+        >>> r = correct_verdict(1, "reject", "Bo", "wrong claim", store=s, at="2026-01-02T09:00:00Z")
+        >>> r.previous_verdict, r.verdict, r.changed
+        ('accept', 'reject', True)
+    """
+    args = (
+        _check_id(audit_id),
+        _check_verdict(verdict),
+        _check_text("by", by, "the reviewer's name"),
+        _check_at(at),
+        _check_text("reason", reason, "a non-empty reason for the correction"),
+    )
+    return _run("correct", store, *args)

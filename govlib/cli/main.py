@@ -1,0 +1,400 @@
+"""``govlib`` command line: a thin click shell. Each verb opens the store and calls one function."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sqlite3
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from govlib.errors import GovlibError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class PathArg(click.ParamType):
+    """A path taken as given (click.Path stats it and crashes on a NUL byte)."""
+
+    name = "path"
+
+    def __init__(self, *, exists: bool = False, what: str = "file") -> None:
+        self.exists, self.what = exists, what
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Path:
+        text = str(value)
+        shown = text if len(text) <= 120 else f"{text[:60]}…({len(text)} characters)"
+        if "\x00" in text:
+            self.fail(f"{shown!r}: a path cannot contain a NUL byte", param, ctx)
+        if self.exists:
+            try:
+                ok = Path(text).is_file()
+            except (OSError, ValueError):
+                ok = False
+            if not ok:
+                self.fail(f"{shown}: {self.what} not found", param, ctx)
+        return Path(text)
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=PathArg(),
+    default=None,
+    help="Data dir (default: $GOVLIB_DATA_DIR, else data/ of this checkout, else a per-user dir).",
+)
+
+
+def clean_errors(fn: F) -> F:
+    """Turn govlib's own errors into a one-line message and exit code 2 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for name, value in kwargs.items():
+            # A shell hands undecodable bytes over as lone surrogates; refuse them up front.
+            for text in value if isinstance(value, tuple) else (value,):
+                if isinstance(text, str | Path) and not _is_utf8(str(text)):
+                    click.echo(f"Error: --{name.replace('_', '-')}: not valid UTF-8 text", err=True)
+                    sys.exit(2)
+        try:
+            return fn(*args, **kwargs)
+        except GovlibError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+        except (sqlite3.Error, OSError) as exc:
+            # A write that cannot be made (disk full, read-only file) fails loudly, never silently.
+            click.echo(
+                f"Error: the store could not be read or written ({exc}); nothing was recorded",
+                err=True,
+            )
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _store(data_dir: Path | None, *, create: bool = True) -> Any:
+    from govlib.store.database import Store
+    from govlib.store.datadir import checked_data_dir
+
+    return Store(checked_data_dir(data_dir, create=create), create=create)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="govlib")
+def cli() -> None:
+    """govlib: AI-governance evidence that non-engineers can read.
+
+    Example:
+
+        govlib demo && govlib serve
+    """
+
+
+@cli.command()
+@data_dir_option
+@click.option("--history-days", default=30, show_default=True, type=click.IntRange(0, 365))
+@click.option(
+    "--as-of",
+    default=None,
+    help="End of the history (ISO date/time, UTC); default: start of this hour.",
+)
+@click.option(
+    "--seed", default=7, show_default=True, type=int, help="Seed of the simulated history."
+)
+@click.option("--force", is_flag=True, help="Use a non-empty data dir govlib did not create.")
+@clean_errors
+def demo(
+    data_dir: Path | None, history_days: int, as_of: str | None, seed: int, force: bool
+) -> None:
+    """Build the demo store: seeded history, then a live clean and a live fraud claim.
+
+    Example:
+
+        govlib demo --history-days 30
+    """
+    from govlib.store.datadir import checked_data_dir
+
+    target = checked_data_dir(data_dir)
+    from govlib.demo.builder import build_demo
+
+    summary = build_demo(target, history_days=history_days, as_of=as_of, seed=seed, force=force)
+    for line in summary["lines"]:
+        click.echo(line)
+
+
+@cli.command()
+@data_dir_option
+@click.argument("scenario", type=click.Choice(["clean", "fraud"]))
+@clean_errors
+def run(data_dir: Path | None, scenario: str) -> None:
+    """Run one live ClaimsFlow scenario through the governance primitives.
+
+    Example:
+
+        govlib run fraud
+    """
+    from govlib.demo.claimsflow import run_scenario
+
+    with _store(data_dir) as store:
+        result = run_scenario(store, scenario)
+        click.echo(result.summary)
+
+
+@cli.group()
+def killswitch() -> None:
+    """Read, trigger or reset the kill-switch."""
+
+
+@killswitch.command("status")
+@data_dir_option
+@clean_errors
+def killswitch_status(data_dir: Path | None) -> None:
+    """Print the kill-switch state.
+
+    Example:
+
+        govlib killswitch status
+    """
+    with _store(data_dir, create=False) as store:
+        from govlib.governance.governor import KillSwitch
+
+        click.echo(KillSwitch(store).state().describe())
+
+
+@killswitch.command("reset")
+@data_dir_option
+@click.option("--by", required=True, help="Who resets it (named person).")
+@click.option("--reason", required=True, help="Why it is safe to resume.")
+@clean_errors
+def killswitch_reset(data_dir: Path | None, by: str, reason: str) -> None:
+    """Reset a triggered kill-switch (recorded in the WORM log).
+
+    Example:
+
+        govlib killswitch reset --by "Dana Ortiz" --reason "fraud ring blocked"
+    """
+    _change_kill_switch(data_dir, "reset", by, reason)
+
+
+@killswitch.command("trigger")
+@data_dir_option
+@click.option("--by", required=True, help="Who triggers it.")
+@click.option("--reason", required=True, help="Why every governed call must stop.")
+@clean_errors
+def killswitch_trigger(data_dir: Path | None, by: str, reason: str) -> None:
+    """Trigger the kill-switch by hand: every governed call is refused until reset.
+
+    Example:
+
+        govlib killswitch trigger --by "Dana Ortiz" --reason "incident 42"
+    """
+    _change_kill_switch(data_dir, "trigger", by, reason)
+
+
+def _change_kill_switch(data_dir: Path | None, change: str, by: str, reason: str) -> None:
+    """Reset or trigger the kill-switch, sign a checkpoint over the entry, print the new state."""
+    from govlib.evidence.checkpoints import sign_checkpoint
+    from govlib.governance.governor import KillSwitch
+
+    with _store(data_dir, create=False) as store:
+        state = getattr(KillSwitch(store), change)(by=by, reason=reason)
+        sign_checkpoint(store)
+        click.echo(state.describe())
+
+
+@cli.command()
+@data_dir_option
+@click.argument("audit_id", type=int)
+@click.argument("verdict", type=click.Choice(["accept", "reject"]))
+@click.option("--by", required=True, help="Reviewer's name.")
+@click.option("--correct", is_flag=True, help="Change an existing verdict (needs --reason).")
+@click.option("--reason", default=None, help="Why the verdict is corrected.")
+@clean_errors
+def stamp(
+    data_dir: Path | None, audit_id: int, verdict: str, by: str, correct: bool, reason: str | None
+) -> None:
+    """Stamp a human verdict on one tool call (or correct one with --correct --reason).
+
+    Example:
+
+        govlib stamp 42 accept --by "Ana Reviewer"
+    """
+    from govlib.capture.verdicts import correct_verdict, stamp_verdict
+    from govlib.evidence.checkpoints import sign_checkpoint
+
+    with _store(data_dir, create=False) as store:
+        if correct:
+            if not reason:
+                raise click.UsageError("--correct needs --reason TEXT")
+            result = correct_verdict(audit_id, verdict, by, reason, store=store)
+        else:
+            result = stamp_verdict(audit_id, verdict, by, store=store)
+        sign_checkpoint(store)
+        click.echo(result.describe())
+
+
+@cli.command()
+@data_dir_option
+@click.option(
+    "--checkpoints",
+    type=PathArg(exists=True, what="checkpoint file"),
+    default=None,
+    help="Checkpoint file (default: DIR/checkpoints.jsonl).",
+)
+@click.option(
+    "--pubkey",
+    type=PathArg(exists=True, what="public key file"),
+    default=None,
+    help="Ed25519 public key PEM (default: DIR/checkpoint_pubkey.pem).",
+)
+@clean_errors
+def verify(data_dir: Path | None, checkpoints: Path | None, pubkey: Path | None) -> None:
+    """Re-compute every MAC, link, checkpoint, batch digest and verdict; exit 1 when broken.
+
+    Example:
+
+        govlib verify --checkpoints /mnt/offsite/checkpoints.jsonl
+    """
+    with _store(data_dir, create=False) as store:
+        from govlib.evidence.verify import verify_store
+
+        result = verify_store(store, checkpoints=checkpoints, pubkey=pubkey)
+    click.echo(result.summary if result.ok else result.describe())
+    sys.exit(0 if result.ok else 1)
+
+
+@cli.command()
+@data_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@clean_errors
+def status(data_dir: Path | None, as_json: bool) -> None:
+    """Counts per table, chain head, kill-switch state, emitter drop counters.
+
+    Example:
+
+        govlib status --json
+    """
+    from govlib.cli.status import format_status, store_status
+    from govlib.store.datadir import checked_data_dir
+
+    info = store_status(checked_data_dir(data_dir, create=False))
+    click.echo(json.dumps(info, indent=2, default=str) if as_json else format_status(info))
+    if info.get("error"):
+        sys.exit(1)
+
+
+@cli.command()
+@data_dir_option
+@clean_errors
+def export(data_dir: Path | None) -> None:
+    """Write the Parquet lake (DIR/lake/) and DIR/govlib.duckdb for analysts.
+
+    Example:
+
+        govlib export
+    """
+    from govlib.analysis.export import export_lake
+    from govlib.store.datadir import checked_data_dir
+
+    summary = export_lake(checked_data_dir(data_dir, create=False))
+    click.echo(summary["message"])
+
+
+@cli.command()
+@data_dir_option
+@click.option("--port", default=8866, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--token", default=None, help="Access token (required with a non-loopback --host).")
+@click.option(
+    "--preheat/--no-preheat", default=True, show_default=True, help="Keep a warm kernel per app."
+)
+@clean_errors
+def serve(data_dir: Path | None, port: int, host: str, token: str | None, preheat: bool) -> None:
+    """Serve the Voila apps: /voila/render/executive_spog.ipynb and spc_dashboard.ipynb.
+
+    Example:
+
+        govlib serve --port 8866
+    """
+    from govlib.cli.serve import serve_apps
+    from govlib.store.datadir import checked_data_dir
+
+    sys.exit(
+        serve_apps(checked_data_dir(data_dir), host=host, port=port, token=token, preheat=preheat)
+    )
+
+
+@cli.command()
+@data_dir_option
+@click.option("--period", default="30d", show_default=True, help="Period covered, e.g. 7d, 30d.")
+@click.option(
+    "--out",
+    type=PathArg(),
+    default=None,
+    help="HTML file (default: DIR/report.html).",
+)
+@clean_errors
+def report(data_dir: Path | None, period: str, out: Path | None) -> None:
+    """Write a self-contained HTML evidence report for an audit committee.
+
+    Example:
+
+        govlib report --period 30d --out evidence.html
+    """
+    from govlib.report.contents import write_report
+
+    with _store(data_dir, create=False) as store:
+        path = write_report(store, period=period, out=out)
+    click.echo(f"Report written: {path}")
+
+
+@cli.group()
+def ingest() -> None:
+    """Ingest telemetry from other agents."""
+
+
+@ingest.command("otel")
+@data_dir_option
+@click.argument("paths", nargs=-1, required=True, type=PathArg())
+@click.option("--tenant-attribute", default="tenant.id", show_default=True)
+@click.option("--default-tenant", default=None, help="Tenant for spans without one.")
+@click.option("--actor-attribute", default="service.name", show_default=True)
+@click.option("--schema-valid-attribute", default="govlib.schema_valid", show_default=True)
+@click.option("--accept-label", multiple=True, default=("pass",), show_default=True)
+@click.option("--reject-label", multiple=True, default=("fail",), show_default=True)
+@clean_errors
+def ingest_otel(data_dir: Path | None, paths: tuple[Path, ...], **options: Any) -> None:
+    """Ingest OTLP/JSON trace exports (Collector file exporter format), idempotently.
+
+    Example:
+
+        govlib ingest otel traces/
+    """
+    from govlib.capture.otel.ingest import IngestConfig, ingest_paths
+
+    with _store(data_dir) as store:
+        summary = ingest_paths(store, list(paths), IngestConfig.from_options(**options))
+        from govlib.evidence.checkpoints import sign_checkpoint
+
+        sign_checkpoint(store)
+    click.echo(summary.describe())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="govlib")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,399 @@
+"""The token FinOps ledger: one receipt per model call, priced once, at write time.
+
+A receipt stores token counts, the unit prices used, ``cost_usd`` and the price table's version;
+the cost is never recomputed (a later price table changes no stored receipt) and the aggregates
+sum stored ``cost_usd`` (rounded to 1e-10 USD against float summing noise). Each write inserts its
+receipts and one ``ledger_batch`` WORM digest of them in one transaction. Own-client calls of a
+model missing from the table are refused; external usage is table-priced, provider-priced or
+unpriced with the reason: never a made-up price.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from govlib.clock import iso, utc_now_iso
+from govlib.context import current_composition_id, current_node
+from govlib.costs import pricing
+from govlib.errors import GovlibError, checked_text
+from govlib.evidence.digests import append_batch_digest
+from govlib.store.database import Store
+from govlib.store.schema import LEDGER_COLUMNS
+
+__all__ = ["Ledger", "LedgerError", "Receipt", "receipts", "run_cost", "period_totals"]
+__all__ += ["cost_by_day", "cost_by_model", "cost_by_step", "cost_by_workflow"]
+
+USAGE_SOURCES = ("estimated", "provider", "ingested")
+_TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+_PRICES = tuple(c for c in LEDGER_COLUMNS if c.endswith("_price_per_mtok"))
+_OWN_KEYS = frozenset(
+    ("run_id", "node", "model", *_TOKENS, "usage_source", "tenant_id", "created_at")
+)
+_EXTERNAL_KEYS = _OWN_KEYS | {"cost_usd", "unpriced_reason", "provider"}
+# The lead's digest helper may learn a ``ts=`` (simulated clocks); pass it when it does.
+_DIGEST_TAKES_TS = "ts" in inspect.signature(append_batch_digest).parameters
+
+
+class LedgerError(GovlibError):
+    """A receipt cannot be written as asked; the message names the field and the value."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """One stored ``token_ledger`` row (columns of :data:`govlib.store.schema.LEDGER_COLUMNS`).
+
+    ``digest_seq`` is the WORM seq of the ``ledger_batch`` entry that covers it.
+
+    Example:
+        >>> receipts(Store(memory=True))
+        []
+    """
+
+    id: int
+    run_id: str | None
+    node: str | None
+    tenant_id: str | None
+    model: str
+    provider: str | None
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    input_price_per_mtok: float | None
+    output_price_per_mtok: float | None
+    cache_read_price_per_mtok: float | None
+    cache_write_price_per_mtok: float | None
+    cost_usd: float | None
+    currency: str
+    price_table_version: str | None
+    usage_source: str
+    cost_source: str
+    unpriced_reason: str | None
+    created_at: str
+    digest_seq: int | None = None
+
+
+def _when(value: Any, field: str = "created_at") -> str:
+    """``value`` (datetime or ISO text; for ``since`` also a date) in the stored ``*_at`` form."""
+    try:
+        if field == "since" and isinstance(value, str) and len(value) == 10:
+            return date.fromisoformat(value).isoformat()
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if isinstance(value, datetime):
+            return iso(value)
+        if field == "since" and isinstance(value, date):
+            return value.isoformat()
+    except ValueError:
+        pass
+    raise LedgerError(f"{field}: {value!r}; expected an ISO-8601 UTC date/time or a datetime")
+
+
+class Ledger:
+    """Writes receipts to a store's ``token_ledger``.
+
+    Parameters
+    ----------
+    store : Store
+        The govlib store.
+    prices : PriceTable, optional
+        Default: the packaged table (:func:`govlib.costs.pricing.load_price_table`).
+    clock : object with ``now() -> datetime``, optional
+        Time of receipts without ``created_at`` (default: the real UTC clock).
+
+    Example:
+        >>> ledger = Ledger(Store(memory=True))
+        >>> ledger.prices.version
+        '2026-11-12.1'
+    """
+
+    def __init__(
+        self, store: Store, *, prices: pricing.PriceTable | None = None, clock: Any | None = None
+    ) -> None:
+        self.store = store
+        self.prices = prices if prices is not None else pricing.load_price_table()
+        self.clock = clock
+
+    def _now(self) -> str:
+        return iso(self.clock.now()) if self.clock is not None else utc_now_iso()
+
+    def _base(self, call: Mapping[str, Any], usage_source: str, keys: frozenset) -> dict[str, Any]:
+        unknown = sorted(set(call) - keys)
+        if unknown:
+            raise LedgerError(f"{unknown[0]}: not a receipt field; expected some of {sorted(keys)}")
+        model = call.get("model")
+        if not isinstance(model, str) or not model.strip():
+            raise LedgerError(f"model: {model!r}; expected a model name")
+        if usage_source not in USAGE_SOURCES:
+            raise LedgerError(f"usage_source: {usage_source!r}; expected one of {USAGE_SOURCES}")
+        row = dict.fromkeys(LEDGER_COLUMNS[1:]) | {k: call.get(k) for k in _OWN_KEYS | {"provider"}}
+        row.update({t: pricing.check_tokens(t, call.get(t, 0)) for t in _TOKENS}, model=model)
+        for field in ("run_id", "node", "tenant_id", "provider"):
+            checked_text(field, row[field])
+        if row["run_id"] is None:
+            row["run_id"] = current_composition_id()
+        if row["node"] is None:
+            row["node"] = current_node()
+        created = row["created_at"]
+        row["created_at"] = _when(created) if created is not None else self._now()
+        row.update(currency="USD", price_table_version=self.prices.version)
+        return row | {"usage_source": usage_source, "cost_source": "unpriced"}
+
+    def _price_into(self, row: dict[str, Any]) -> None:
+        """Price ``row`` from the table (raises the pricing error when it cannot)."""
+        price = self.prices.price(row["model"])
+        row["cost_usd"] = pricing.cost_usd(price, *(row[t] for t in _TOKENS))
+        units = (price.input_usd_per_mtok, price.output_usd_per_mtok)
+        units += (price.cache_read_usd_per_mtok, price.cache_write_usd_per_mtok)
+        row.update(zip(_PRICES, units, strict=True), cost_source="price_table")
+        row["provider"] = row["provider"] or price.provider
+
+    def _row(self, call: Mapping[str, Any], external: bool) -> dict[str, Any]:
+        """The validated row of a call: own calls priced, external ones as documented."""
+        if not external:
+            row = self._base(call, call.get("usage_source", "estimated"), _OWN_KEYS)
+            self._price_into(row)
+            return row
+        row = self._base(call, call.get("usage_source", "ingested"), _EXTERNAL_KEYS)
+        provider_cost, reason = call.get("cost_usd"), call.get("unpriced_reason")
+        if provider_cost is not None:
+            ok = isinstance(provider_cost, numbers.Real) and not isinstance(provider_cost, bool)
+            if not ok or not math.isfinite(provider_cost) or provider_cost < 0:
+                msg = "expected the provider's cost as a finite number >= 0 (or None)"
+                raise LedgerError(f"cost_usd: {provider_cost!r}; {msg}")
+            row.update(cost_usd=float(provider_cost), cost_source="provider")
+        elif reason is not None:
+            row["unpriced_reason"] = str(reason)
+        else:
+            try:
+                self._price_into(row)
+            except pricing.UnknownModelError:
+                row["unpriced_reason"] = f"model not in price table {self.prices.version}"
+            except pricing.PricingError as exc:
+                row["unpriced_reason"] = str(exc)
+        return row
+
+    def _write(self, rows: list[dict[str, Any]]) -> list[Receipt]:
+        if not rows:
+            return []
+        run_ids = {r["run_id"] for r in rows}
+        run_id = run_ids.pop() if len(run_ids) == 1 else None
+        with self.store.transaction():
+            ids = [self.store.insert("token_ledger", r) for r in rows]
+            extra = {"ts": rows[-1]["created_at"]} if _DIGEST_TAKES_TS else {}
+            entry = append_batch_digest(
+                self.store, "token_ledger", ids[0], ids[-1], run_id=run_id, **extra
+            )
+        return [Receipt(id=i, **r, digest_seq=entry.seq) for i, r in zip(ids, rows, strict=True)]
+
+    def record(
+        self,
+        *,
+        run_id: str | None,
+        node: str | None,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        usage_source: str = "estimated",
+        tenant_id: str | None = None,
+        created_at: str | datetime | None = None,
+    ) -> Receipt:
+        """Write the receipt of one call by govlib's own model client, priced from the table.
+
+        ``run_id`` / ``node`` None take the surrounding :func:`govlib.context.workflow` /
+        :func:`~govlib.context.node`. Raises ``UnknownModelError`` for a model not in the table,
+        ``TokenCountError`` for a bad count, ``UnpricedUsageError`` for usage without a list price.
+
+        Example:
+            >>> r = Ledger(Store(memory=True)).record(run_id="r1", node="adjudication",
+            ...     model="claude-sonnet-4-6", input_tokens=1000, output_tokens=500)
+            >>> (r.cost_usd, r.input_price_per_mtok, r.price_table_version)
+            (0.0105, 3.0, '2026-11-12.1')
+        """
+        call = {k: v for k, v in locals().items() if k != "self"}
+        return self._write([self._row(call, False)])[0]
+
+    def record_external(
+        self,
+        *,
+        run_id: str | None,
+        node: str | None,
+        model: str,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+        cost_usd: float | None = None,
+        unpriced_reason: str | None = None,
+        provider: str | None = None,
+        usage_source: str = "ingested",
+        tenant_id: str | None = None,
+        created_at: str | datetime | None = None,
+    ) -> Receipt:
+        """Write the receipt of external usage (ingested traces, another agent's provider).
+
+        With ``cost_usd`` (the provider's figure): ``cost_source='provider'``. With
+        ``unpriced_reason``: unpriced. Otherwise priced from the table when the model is there,
+        else unpriced with the reason (``cost_usd`` NULL): never a made-up price.
+
+        Example:
+            >>> r = Ledger(Store(memory=True)).record_external(run_id=None, node=None,
+            ...     model="in-house-llm", input_tokens=10, output_tokens=5)
+            >>> (r.cost_usd, r.cost_source)
+            (None, 'unpriced')
+        """
+        call = {k: v for k, v in locals().items() if k != "self"}
+        return self._write([self._row(call, True)])[0]
+
+    def record_many(
+        self, calls: Iterable[Mapping[str, Any]], *, external: bool = False
+    ) -> list[Receipt]:
+        """Write many receipts (keyword dicts of :meth:`record`, or of :meth:`record_external`
+        with ``external=True``) with one ``ledger_batch`` digest, all validated before writing.
+
+        Example:
+            >>> call = {"run_id": "r", "model": "gpt-4.1", "input_tokens": 1, "output_tokens": 1}
+            >>> [r.digest_seq for r in Ledger(Store(memory=True)).record_many([call] * 2)]
+            [1, 1]
+        """
+        return self._write([self._row(c, external) for c in calls])
+
+
+# --- reading ------------------------------------------------------------------------------------
+_SUMS = (
+    "COUNT(*) AS calls, SUM(l.input_tokens) AS input_tokens, "
+    "SUM(l.output_tokens) AS output_tokens, SUM(l.cache_read_tokens) AS cache_read_tokens, "
+    "SUM(l.cache_write_tokens) AS cache_write_tokens, "
+    "COALESCE(ROUND(SUM(l.cost_usd), 10), 0.0) AS cost_usd, "
+    "SUM(l.cost_usd IS NULL) AS unpriced_calls"
+)
+_SUM_COLS = ["calls", *_TOKENS, "cost_usd", "unpriced_calls"]
+
+
+def _frame(store: Store, sql: str, params: Iterable[Any], cols: list[str]) -> pd.DataFrame:
+    return pd.DataFrame([tuple(r) for r in store.query(sql, list(params))], columns=cols)
+
+
+def _grouped(store: Store, since: Any, keys: str, group: str, cols: list[str]) -> pd.DataFrame:
+    """Sums per ``group`` (constant SQL), optionally from ``since`` on, costliest first."""
+    where, params = (
+        ("", []) if since is None else (" WHERE l.created_at >= ?", [_when(since, "since")])
+    )
+    sql = (
+        f"SELECT {keys}, {_SUMS} FROM token_ledger l {_JOIN if 'r.' in keys else ''}{where} "  # noqa: S608
+        f"GROUP BY {group} ORDER BY cost_usd DESC, {group}"
+    )
+    return _frame(store, sql, params, [*cols, *_SUM_COLS])
+
+
+_JOIN = (
+    "LEFT JOIN workflow_runs r ON r.composition_id = l.run_id "
+    "LEFT JOIN workflows w ON w.id = r.workflow_id"
+)
+
+
+def receipts(store: Store, *, run_id: str | None = None) -> list[Receipt]:
+    """Stored receipts in id order (optionally of one run).
+
+    Example:
+        >>> receipts(Store(memory=True))
+        []
+    """
+    where, params = (" WHERE run_id = ?", [run_id]) if run_id is not None else ("", [])
+    sql = f"SELECT {', '.join(LEDGER_COLUMNS)} FROM token_ledger{where} ORDER BY id"  # noqa: S608
+    return [Receipt(**dict(r)) for r in store.query(sql, params)]
+
+
+def cost_by_step(store: Store, run_id: str) -> pd.DataFrame:
+    """Per node of one run, in the order the steps first spent: calls, tokens, cost.
+
+    Example:
+        >>> list(cost_by_step(Store(memory=True), "r1").columns)[:3]
+        ['node', 'calls', 'input_tokens']
+    """
+    sql = (
+        f"SELECT l.node, {_SUMS}, MIN(l.created_at) FROM token_ledger l "  # noqa: S608
+        "WHERE l.run_id = ? GROUP BY l.node ORDER BY MIN(l.id)"
+    )
+    return _frame(store, sql, [run_id], ["node", *_SUM_COLS, "first_at"])
+
+
+def run_cost(store: Store, run_id: str) -> float:
+    """Total stored ``cost_usd`` of one run (unpriced receipts add nothing; 0.0 when none).
+
+    Example:
+        >>> run_cost(Store(memory=True), "r1")
+        0.0
+    """
+    sql = "SELECT COALESCE(ROUND(SUM(cost_usd), 10), 0.0) FROM token_ledger WHERE run_id = ?"
+    return float(store.query_one(sql, (run_id,)))
+
+
+def cost_by_workflow(store: Store, since: Any = None) -> pd.DataFrame:
+    """Per workflow (``workflow_runs.composition_id`` = receipt ``run_id``): runs, calls, cost,
+    ``cost_per_run``; receipts outside any recorded run are workflow ``(no workflow)``.
+
+    Example:
+        >>> cost_by_workflow(Store(memory=True)).empty
+        True
+    """
+    keys = (
+        "r.workflow_id, COALESCE(w.name, r.workflow_id, '(no workflow)'), COUNT(DISTINCT l.run_id)"
+    )
+    df = _grouped(store, since, keys, "r.workflow_id", ["workflow_id", "workflow", "runs"])
+    df["cost_per_run"] = (df["cost_usd"] / df["runs"].where(df["runs"] > 0)).astype(float)
+    return df
+
+
+def cost_by_model(store: Store, since: Any = None) -> pd.DataFrame:
+    """Per model: provider, calls, tokens, stored cost, unpriced calls (costliest first).
+
+    Example:
+        >>> cost_by_model(Store(memory=True)).empty
+        True
+    """
+    return _grouped(store, since, "l.model, MAX(l.provider)", "l.model", ["model", "provider"])
+
+
+def cost_by_day(store: Store, since: Any = None) -> pd.DataFrame:
+    """Per UTC day (``YYYY-MM-DD`` of ``created_at``): calls, tokens, stored cost, in day order.
+
+    Example:
+        >>> cost_by_day(Store(memory=True)).empty
+        True
+    """
+    df = _grouped(store, since, "substr(l.created_at, 1, 10) AS day", "day", ["day"])
+    return df.sort_values("day", ignore_index=True)
+
+
+def period_totals(store: Store) -> dict[str, Any]:
+    """Totals for today, the last 7 days and the last 30 days, relative to the newest receipt.
+
+    ``today`` = the UTC day of the newest receipt; ``7d`` / ``30d`` = receipts newer than the newest
+    minus 7 / 30 days. Each period: calls, token sums, ``cost_usd``, ``unpriced_calls``.
+
+    Example:
+        >>> period_totals(Store(memory=True))["30d"]["cost_usd"]
+        0.0
+    """
+    newest = store.query_one("SELECT MAX(created_at) FROM token_ledger")
+    moment = datetime.fromisoformat(newest.replace("Z", "+00:00")) if newest else None
+    out: dict[str, Any] = {"as_of": newest}
+    for period, days in (("today", 0), ("7d", 7), ("30d", 30)):
+        # today: from the newest receipt's date on; 7d/30d: newer than newest minus N days.
+        start = "~" if moment is None else iso(moment - timedelta(days=days))
+        start, cmp = (start[:10], ">=") if days == 0 and moment else (start, ">")
+        sql = f"SELECT {_SUMS} FROM token_ledger l WHERE l.created_at {cmp} ?"  # noqa: S608
+        row = store.query(sql, (start,))[0]
+        out[period] = {c: (row[c] or 0) for c in _SUM_COLS} | {"cost_usd": float(row["cost_usd"])}
+    return out

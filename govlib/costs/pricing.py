@@ -1,0 +1,326 @@
+"""The model price table and the cost of one model call. Pure: values in, values out.
+
+The table is package data, ``govlib/data/prices.csv`` (sources in ``govlib/data/PRICES.md``): one
+row per model with list prices in USD per million tokens for input, output, cache read and cache
+write, the row's ``source`` and ``effective_date``, and one ``table_version`` shared by every row.
+Every receipt stores that version next to the unit prices it was computed from.
+
+A blank price means the source lists none: govlib does not make one up, so usage that needs it is
+refused (:class:`UnpricedUsageError`). ``max_priced_input_tokens`` is the prompt size up to which
+the list price holds (providers charge more above it); larger prompts are refused the same way.
+
+Costs are computed in exact decimal arithmetic and returned as the nearest float, so
+``cost_usd(price, 1000, 500)`` at $3 / $15 per Mtok is exactly ``0.0105``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from govlib.errors import GovlibError
+
+__all__ = [
+    "COLUMNS",
+    "DEFAULT_PRICES",
+    "ModelPrice",
+    "PriceTable",
+    "PricingError",
+    "PriceTableError",
+    "UnknownModelError",
+    "UnpricedUsageError",
+    "TokenCountError",
+    "check_tokens",
+    "cost_usd",
+    "load_price_table",
+    "parse_price_table",
+]
+
+#: The packaged price table.
+DEFAULT_PRICES = Path(__file__).resolve().parents[1] / "data" / "prices.csv"
+
+#: Columns of the price CSV, in order.
+COLUMNS: tuple[str, ...] = (
+    "table_version",
+    "model",
+    "provider",
+    "input_usd_per_mtok",
+    "output_usd_per_mtok",
+    "cache_read_usd_per_mtok",
+    "cache_write_usd_per_mtok",
+    "max_priced_input_tokens",
+    "effective_date",
+    "source",
+    "source_key",
+)
+
+_PRICE_COLUMNS = COLUMNS[3:7]
+_REQUIRED = ("input_usd_per_mtok", "output_usd_per_mtok")
+_MTOK = Decimal(1_000_000)
+
+
+class PricingError(GovlibError):
+    """A price or a token count cannot be used."""
+
+
+class PriceTableError(PricingError):
+    """The price table file is malformed; the message names the row, the column and the value."""
+
+
+class UnknownModelError(PricingError):
+    """A model is not in the price table (a configuration error for govlib's own client)."""
+
+    def __init__(self, model: str, known: Iterable[str], version: str) -> None:
+        self.model = model
+        self.known = tuple(sorted(known))
+        self.version = version
+        super().__init__(
+            f"model: {model!r} is not in price table {version}; expected one of "
+            f"{', '.join(self.known)} (add a sourced row to govlib/data/prices.csv)"
+        )
+
+
+class UnpricedUsageError(PricingError):
+    """The table has no list price for part of this usage (a blank price or a larger prompt)."""
+
+
+class TokenCountError(PricingError, ValueError):
+    """A token count is not a non-negative integer."""
+
+
+@dataclass(frozen=True)
+class ModelPrice:
+    """List prices of one model, USD per million tokens (None: the source lists no price).
+
+    Example:
+        >>> p = ModelPrice("m", "acme", 3.0, 15.0)
+        >>> p.output_usd_per_mtok
+        15.0
+    """
+
+    model: str
+    provider: str
+    input_usd_per_mtok: float
+    output_usd_per_mtok: float
+    cache_read_usd_per_mtok: float | None = None
+    cache_write_usd_per_mtok: float | None = None
+    max_priced_input_tokens: int | None = None
+    effective_date: str = ""
+    source: str = ""
+    source_key: str = ""
+
+
+@dataclass(frozen=True)
+class PriceTable:
+    """A versioned set of :class:`ModelPrice` rows.
+
+    Example:
+        >>> t = PriceTable("v1", {"m": ModelPrice("m", "acme", 1.0, 2.0)})
+        >>> t.price("m").input_usd_per_mtok
+        1.0
+    """
+
+    version: str
+    prices: Mapping[str, ModelPrice]
+    origin: str = ""
+
+    def price(self, model: str) -> ModelPrice:
+        """The prices of ``model``; :class:`UnknownModelError` names it and the known models."""
+        try:
+            return self.prices[model]
+        except (KeyError, TypeError):
+            raise UnknownModelError(str(model), self.prices, self.version) from None
+
+    def models(self) -> list[str]:
+        """Known model names, sorted."""
+        return sorted(self.prices)
+
+    def __contains__(self, model: object) -> bool:
+        return model in self.prices
+
+    def __len__(self) -> int:
+        return len(self.prices)
+
+
+def check_tokens(field: str, value: Any) -> int:
+    """``value`` as an int when it is a non-negative integer, else :class:`TokenCountError`.
+
+    Booleans, floats (even ``3.0``), NaN and negative numbers are refused.
+
+    Example:
+        >>> check_tokens("input_tokens", 12)
+        12
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        shown = "NaN" if isinstance(value, float) and math.isnan(value) else repr(value)
+        raise TokenCountError(
+            f"{field}: {shown} ({type(value).__name__}) is not a token count; "
+            "expected a non-negative integer"
+        )
+    if value < 0:
+        raise TokenCountError(f"{field}: {value} is negative; expected a non-negative integer")
+    return int(value)
+
+
+def _priced(field: str, price: float | None, tokens: int, model: str) -> Decimal:
+    if tokens == 0:
+        return Decimal(0)
+    if price is None:
+        raise UnpricedUsageError(
+            f"{field}: {tokens} tokens of model {model!r} but the price table lists no price "
+            "for them; expected 0 or a sourced price"
+        )
+    return Decimal(repr(float(price))) * tokens
+
+
+def cost_usd(
+    price: ModelPrice,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+) -> float:
+    """Cost of one call in USD: sum of tokens x unit price / 1,000,000, in exact decimals.
+
+    Parameters
+    ----------
+    price : ModelPrice
+        The model's list prices.
+    input_tokens, output_tokens, cache_read_tokens, cache_write_tokens : int
+        Non-negative integer counts (:class:`TokenCountError` otherwise). Cache tokens are not
+        part of ``input_tokens``.
+
+    Returns
+    -------
+    float
+        The nearest float to the exact decimal cost.
+
+    Raises
+    ------
+    UnpricedUsageError
+        Tokens of a kind whose price is blank, or a prompt above ``max_priced_input_tokens``.
+
+    Example:
+        >>> cost_usd(ModelPrice("m", "acme", 3.0, 15.0), 1000, 500)
+        0.0105
+    """
+    tin = check_tokens("input_tokens", input_tokens)
+    tout = check_tokens("output_tokens", output_tokens)
+    tcr = check_tokens("cache_read_tokens", cache_read_tokens)
+    tcw = check_tokens("cache_write_tokens", cache_write_tokens)
+    limit = price.max_priced_input_tokens
+    prompt = tin + tcr + tcw
+    if limit is not None and prompt > limit:
+        raise UnpricedUsageError(
+            f"input_tokens: a prompt of {prompt} tokens (input + cache) for model "
+            f"{price.model!r} is above {limit}, the size its list price holds for; expected at "
+            "most that (longer prompts are billed at a tier the table does not list)"
+        )
+    total = (
+        _priced("input_tokens", price.input_usd_per_mtok, tin, price.model)
+        + _priced("output_tokens", price.output_usd_per_mtok, tout, price.model)
+        + _priced("cache_read_tokens", price.cache_read_usd_per_mtok, tcr, price.model)
+        + _priced("cache_write_tokens", price.cache_write_usd_per_mtok, tcw, price.model)
+    )
+    return float(total / _MTOK)
+
+
+# --- parsing ------------------------------------------------------------------------------------
+def _number(row: int, col: str, text: str | None, *, required: bool) -> float | None:
+    text = (text or "").strip()
+    if not text:
+        if required:
+            raise PriceTableError(f"row {row}: {col} is empty; expected a price in USD per Mtok")
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise PriceTableError(
+            f"row {row}: {col} = {text!r} is not a number; expected USD per Mtok"
+        ) from None
+    if not math.isfinite(value) or value < 0:
+        raise PriceTableError(f"row {row}: {col} = {text!r}; expected a finite price >= 0")
+    return value
+
+
+def parse_price_table(text: str, *, origin: str = "<text>") -> PriceTable:
+    """Parse price-table CSV text (columns :data:`COLUMNS`); errors name the row and column.
+
+    Example:
+        >>> head = ",".join(COLUMNS)
+        >>> t = parse_price_table(head + "\\nv1,m,acme,1,2,,,,2026-01-01,src,m\\n")
+        >>> (t.version, t.price("m").output_usd_per_mtok)
+        ('v1', 2.0)
+    """
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise PriceTableError(f"{origin}: missing column(s) {missing}; expected {list(COLUMNS)}")
+    versions: set[str] = set()
+    prices: dict[str, ModelPrice] = {}
+    for n, rec in enumerate(reader, start=2):
+        model = (rec["model"] or "").strip()
+        if not model:
+            raise PriceTableError(f"{origin} row {n}: model is empty; expected a model name")
+        if model in prices:
+            raise PriceTableError(f"{origin} row {n}: model {model!r} appears twice")
+        versions.add((rec["table_version"] or "").strip())
+        when = (rec["effective_date"] or "").strip()
+        try:
+            date.fromisoformat(when)
+        except ValueError:
+            raise PriceTableError(
+                f"{origin} row {n}: effective_date = {when!r}; expected YYYY-MM-DD"
+            ) from None
+        if not (rec["source"] or "").strip():
+            raise PriceTableError(f"{origin} row {n}: source is empty; every price needs one")
+        cap_text = (rec["max_priced_input_tokens"] or "").strip()
+        if cap_text and not cap_text.isdigit():
+            raise PriceTableError(
+                f"{origin} row {n}: max_priced_input_tokens = {cap_text!r}; expected an integer"
+            )
+        v = {c: _number(n, c, rec[c], required=c in _REQUIRED) for c in _PRICE_COLUMNS}
+        prices[model] = ModelPrice(
+            model=model,
+            provider=(rec["provider"] or "").strip(),
+            input_usd_per_mtok=v["input_usd_per_mtok"] or 0.0,
+            output_usd_per_mtok=v["output_usd_per_mtok"] or 0.0,
+            cache_read_usd_per_mtok=v["cache_read_usd_per_mtok"],
+            cache_write_usd_per_mtok=v["cache_write_usd_per_mtok"],
+            max_priced_input_tokens=int(cap_text) if cap_text else None,
+            effective_date=when,
+            source=rec["source"].strip(),
+            source_key=(rec["source_key"] or "").strip(),
+        )
+    if not prices:
+        raise PriceTableError(f"{origin}: no rows; expected at least one priced model")
+    if len(versions) != 1 or "" in versions:
+        raise PriceTableError(
+            f"{origin}: table_version = {sorted(versions)}; expected one non-empty version "
+            "shared by every row"
+        )
+    return PriceTable(versions.pop(), prices, origin)
+
+
+def load_price_table(path: str | Path | None = None) -> PriceTable:
+    """Read a price table (default: the packaged ``govlib/data/prices.csv``).
+
+    Example:
+        >>> t = load_price_table()
+        >>> "gpt-4.1-mini" in t
+        True
+    """
+    p = Path(path) if path is not None else DEFAULT_PRICES
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PriceTableError(f"{p}: cannot read the price table ({exc.strerror})") from None
+    return parse_price_table(text, origin=str(p))

@@ -1,0 +1,141 @@
+"""Entry points: set a store up for ClaimsFlow, run one claim, run a named live scenario.
+
+``govlib run clean`` / ``govlib run fraud`` call :func:`run_scenario`. Live runs use the real
+clock, so tool latencies are measured, not simulated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from govlib.clock import Clock
+from govlib.demo.claimsflow.catalog import TOOLS
+from govlib.demo.claimsflow.claims import scenario_claim
+from govlib.demo.claimsflow.engine import ClaimsEngine, RunResult
+from govlib.demo.claimsflow.workflows import ensure_workflows
+from govlib.store.database import Store
+
+__all__ = ["SETUP_BY", "is_set_up", "register_claimsflow", "run_claim", "run_scenario"]
+
+#: Recorded as ``updated_by`` of the tools ClaimsFlow registers.
+SETUP_BY = "claimsflow setup"
+
+
+def register_claimsflow(store: Store, *, clock: Clock | None = None) -> list[str]:
+    """Write the workflow graphs and register the ClaimsFlow tools that are not registered yet.
+
+    All of it is one transaction: a process killed half-way leaves no partial set-up behind.
+    A tool already in the registry is left alone (a person may have disabled it on purpose).
+    The rules are saved by the engine's :class:`~govlib.governance.governor.Governor`. Returns the names
+    registered now.
+
+    Example:
+        >>> register_claimsflow(Store(memory=True))[:2]
+        ['claim_intake', 'document_extraction']
+    """
+    from govlib.governance.governor import ToolRegistry
+
+    registry = ToolRegistry(store, clock)
+    added = []
+    with store.transaction():
+        ensure_workflows(store)
+        for name, spec in TOOLS.items():
+            if registry.get(name) is None:
+                schema = dict(spec.schema)
+                registry.register(
+                    name, spec.description, schema, risk_tier=spec.risk_tier, by=SETUP_BY
+                )
+                added.append(name)
+    return added
+
+
+def is_set_up(store: Store) -> bool:
+    """True when ClaimsFlow was set up here: every workflow is stored and every ClaimsFlow tool
+    was registered at some time (a tool a person removed since stays removed).
+
+    A store whose set-up was cut short (by an older govlib, which committed tool by tool) is not
+    set up: the next run finishes the job instead of being refused forever.
+
+    Example:
+        >>> is_set_up(Store(memory=True))
+        False
+    """
+    from govlib.demo.claimsflow.workflows import WORKFLOWS
+
+    have = {r[0] for r in store.query("SELECT id FROM workflows")}
+    if not set(WORKFLOWS) <= have:
+        return False
+    missing = set(TOOLS) - {r[0] for r in store.query("SELECT name FROM tool_registry")}
+    if not missing:
+        return True
+    ever = store.query(
+        "SELECT DISTINCT json_extract(detail, '$.tool') FROM worm_log "
+        "WHERE action = 'tool_registered'"
+    )
+    return missing <= {r[0] for r in ever}
+
+
+def run_claim(
+    store: Store,
+    claim: Mapping[str, Any],
+    *,
+    engine: ClaimsEngine | None = None,
+    composition_id: str | None = None,
+    **engine_options: Any,
+) -> RunResult:
+    """Run one claim (a dict, see :mod:`govlib.demo.claimsflow.claims`) through its workflow.
+
+    ``engine`` reuses a :class:`ClaimsEngine`; otherwise one is built from ``engine_options``
+    (``clock``, ``models``, ``tenant``...). A store used by ClaimsFlow for the first time is set
+    up with :func:`register_claimsflow`; after that the tool registry belongs to people (a tool
+    they removed stays removed and its calls are refused).
+
+    Example:
+        >>> from datetime import date
+        >>> store = Store(memory=True)
+        >>> run_claim(store, scenario_claim("clean", date(2026, 11, 23))).summary
+        'Claim CLM-1043 paid USD 4,200.00'
+    """
+    if engine is None:
+        if not is_set_up(store):
+            register_claimsflow(store, clock=engine_options.get("clock"))
+        engine = ClaimsEngine(store, **engine_options)
+    return engine.run(claim, composition_id=composition_id)
+
+
+def run_scenario(store: Store, name: str, **changes: Any) -> RunResult:
+    """Run the live ``clean`` or ``fraud`` scenario claim, reported today (real clock).
+
+    ``changes`` alter the scenario claim (see :func:`~govlib.demo.claimsflow.claims.scenario_claim`).
+
+    Example:
+        >>> store = Store(memory=True)
+        >>> run_scenario(store, "fraud").status, run_scenario(store, "clean").status
+        ('blocked', 'refused')
+    """
+    claim = scenario_claim(name, datetime.now(UTC).date(), **changes)
+    return run_claim(store, claim, service_time=live_service_time())
+
+
+def live_service_time() -> Callable[[str], float]:
+    """Service time (ms) of the remote systems the demo tools stand in for, as they are now.
+
+    The local tools answer in microseconds; the services they represent (a document-extraction
+    model, a policy database...) do not. A live run waits a draw from the same latency model as
+    the history, in the process state of today (the injected drift and speed-up included), so live
+    calls are measured for real and sit where the history says they should.
+
+    Example:
+        >>> 0 < live_service_time()("policy_lookup") < 10_000
+        True
+    """
+    import random
+
+    from govlib.clock import SystemClock
+    from govlib.demo.claimsflow.simulation import LatencyModel
+
+    model = LatencyModel(random.Random(), as_of=datetime.now(UTC))
+    model.clock = SystemClock()  # type: ignore[assignment]
+    return model

@@ -1,0 +1,132 @@
+"""The kill-switch: armed or triggered, every change a row plus a WORM entry in one transaction.
+
+While it is triggered every governed tool call and workflow step is refused (see
+:class:`govlib.governance.governor.Governor`); it is reset by a named person with a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from govlib.clock import iso, utc_now_iso
+from govlib.errors import GovlibError, checked_text
+from govlib.evidence import worm
+from govlib.store.database import Store
+
+__all__ = ["GovernanceError", "KillSwitch", "KillSwitchState"]
+
+
+class GovernanceError(GovlibError):
+    """A governance request that cannot be done (e.g. resetting an armed kill-switch)."""
+
+
+def _now(clock: Any | None) -> str:
+    return iso(clock.now()) if clock is not None else utc_now_iso()
+
+
+def _name(field: str, value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise GovernanceError(f"{field}: {value!r}; expected a non-empty name or text")
+    return value.strip()
+
+
+# --- kill-switch --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KillSwitchState:
+    """The kill-switch as of its latest ``kill_switch_events`` row (none: armed).
+
+    Example:
+        >>> KillSwitch(Store(memory=True)).state().describe()
+        'Kill-switch armed (never triggered): governed calls run.'
+    """
+
+    state: str
+    by: str | None = None
+    at: str | None = None
+    reason: str | None = None
+    rule: str | None = None
+    run_id: str | None = None
+    worm_seq: int | None = None
+
+    @property
+    def armed(self) -> bool:
+        """True when governed calls may run."""
+        return self.state == "armed"
+
+    def describe(self) -> str:
+        """One plain-language line for people."""
+        if self.armed and self.by is None:
+            return "Kill-switch armed (never triggered): governed calls run."
+        if self.armed:
+            return f"Kill-switch armed: reset by {self.by} at {self.at} ({self.reason})."
+        run = f" in run {self.run_id}" if self.run_id else ""
+        return (
+            f"Kill-switch TRIGGERED by {self.by} at {self.at}{run}: {self.reason}. Every governed "
+            "call is refused until `govlib killswitch reset --by NAME --reason TEXT`."
+        )
+
+
+class KillSwitch:
+    """Armed / triggered switch; trigger and reset are rows plus WORM entries, one transaction.
+
+    Example:
+        >>> ks = KillSwitch(Store(memory=True))
+        >>> ks.trigger("Dana Ortiz", "incident 42").armed, ks.reset("Dana Ortiz", "fixed").armed
+        (False, True)
+    """
+
+    def __init__(self, store: Store, clock: Any | None = None) -> None:
+        self.store = store
+        self.clock = clock
+
+    def state(self) -> KillSwitchState:
+        """The current state (latest event; no events = armed)."""
+        rows = self.store.query(
+            "SELECT state, by, at, reason, rule, run_id, worm_seq FROM kill_switch_events "
+            "ORDER BY id DESC LIMIT 1"
+        )
+        if not rows:
+            return KillSwitchState("armed")
+        state = "triggered" if rows[0]["state"] == "triggered" else "armed"
+        return KillSwitchState(state, *tuple(rows[0])[1:])  # columns in field order
+
+    def _event(
+        self, state: str, by: str, reason: str, rule: str | None, run_id: str | None
+    ) -> None:
+        at = _now(self.clock)
+        action = "kill_switch_triggered" if state == "triggered" else "kill_switch_reset"
+        detail = {"by": by, "reason": reason}
+        entry = worm.append(
+            self.store, action, run_id=run_id, rule=rule, outcome=state, detail=detail, ts=at
+        )
+        self.store.insert(
+            "kill_switch_events",
+            {"state": state, "by": by, "reason": reason, "rule": rule, "run_id": run_id}
+            | {"at": at, "worm_seq": entry.seq},
+        )
+
+    def trigger(
+        self, by: str, reason: str, rule: str | None = None, run_id: str | None = None
+    ) -> KillSwitchState:
+        """Trigger it (already triggered: nothing written, the current state returned)."""
+        by, reason = _name("by", by), _name("reason", reason)
+        checked_text("rule", rule)
+        checked_text("run_id", run_id)
+        with self.store.transaction():
+            if self.state().armed:
+                self._event("triggered", by, reason, rule, run_id)
+        return self.state()
+
+    def reset(self, by: str, reason: str) -> KillSwitchState:
+        """Reset a triggered switch, by a named person with a reason (armed: refused)."""
+        by, reason = _name("by", by), _name("reason", reason)
+        with self.store.transaction():
+            current = self.state()
+            if current.armed:
+                raise GovernanceError(
+                    "kill-switch: reset refused: it is armed, not triggered; expected a "
+                    f"triggered switch ({current.describe()})"
+                )
+            self._event("reset", by, reason, None, None)
+        return self.state()

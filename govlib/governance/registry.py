@@ -1,0 +1,150 @@
+"""The tool registry (MCP-style): name, description, argument JSON Schema, risk tier, enabled.
+
+``tool_registry`` is mutable state; every change is also a WORM entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from govlib.evidence import worm
+from govlib.evidence.chain import canonical_json
+from govlib.governance.killswitch import GovernanceError, _name, _now
+from govlib.store.database import Store
+
+__all__ = ["RISK_TIERS", "ToolRegistry", "ToolSpec"]
+
+RISK_TIERS = ("low", "medium", "high")
+
+
+# --- tool registry ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ToolSpec:
+    """A registered tool (MCP-style): name, description, argument JSON Schema, risk tier, enabled.
+
+    Example:
+        >>> ToolRegistry(Store(memory=True)).register("policy_lookup", "Find a policy").risk_tier
+        'low'
+    """
+
+    name: str
+    description: str
+    schema: dict[str, Any] | None
+    risk_tier: str
+    enabled: bool
+    updated_at: str
+    updated_by: str | None
+
+
+class ToolRegistry:
+    """The ``tool_registry`` table (mutable state); every change is also a WORM entry.
+
+    Example:
+        >>> reg = ToolRegistry(Store(memory=True))
+        >>> _ = reg.register("payout", "Pay a claim", {"type": "object"}, risk_tier="high")
+        >>> reg.disable("payout", by="Dana Ortiz").enabled
+        False
+    """
+
+    def __init__(self, store: Store, clock: Any | None = None) -> None:
+        self.store = store
+        self.clock = clock
+
+    def get(self, name: str) -> ToolSpec | None:
+        """The tool named ``name``, or None."""
+        rows = self.store.query("SELECT * FROM tool_registry WHERE name = ?", (name,))
+        return _spec(rows[0]) if rows else None
+
+    def all(self) -> list[ToolSpec]:
+        """Every registered tool, by name."""
+        return [_spec(r) for r in self.store.query("SELECT * FROM tool_registry ORDER BY name")]
+
+    def register(
+        self,
+        name: str,
+        description: str,
+        schema: Mapping[str, Any] | None = None,
+        risk_tier: str = "low",
+        enabled: bool = True,
+        by: str | None = None,
+    ) -> ToolSpec:
+        """Add or update a tool (``tool_registered``); the same spec again writes nothing."""
+        name = _name("name", name)
+        if risk_tier not in RISK_TIERS:
+            raise GovernanceError(f"risk_tier: {risk_tier!r}; expected one of {RISK_TIERS}")
+        if not isinstance(description, str) or not isinstance(enabled, bool):
+            raise GovernanceError(f"tool {name!r}: description must be text, enabled a boolean")
+        schema_text = _schema_text(name, schema)
+        old = self.get(name)
+        row = {"name": name, "description": description, "input_schema": schema_text}
+        row |= {"risk_tier": risk_tier, "enabled": int(enabled)}
+        if old is not None and _spec_row(old) == row:
+            return old
+        at = row["updated_at"] = _now(self.clock)
+        row["updated_by"] = by
+        digest = hashlib.sha256((schema_text or "").encode()).hexdigest()[:16]
+        detail = {"tool": name, "risk_tier": risk_tier, "enabled": enabled, "by": by}
+        detail |= {"schema_sha256": digest if schema_text else None, "changed": old is not None}
+        with self.store.transaction():
+            self.store.execute("DELETE FROM tool_registry WHERE name = ?", (name,))
+            self.store.insert("tool_registry", row)
+            worm.append(self.store, "tool_registered", outcome="registered", detail=detail, ts=at)
+        return self.get(name)  # type: ignore[return-value]
+
+    def _set_enabled(self, name: str, by: str, enabled: bool) -> ToolSpec:
+        by = _name("by", by)
+        with self.store.transaction():
+            spec = self.get(name)
+            if spec is None:
+                known = ", ".join(t.name for t in self.all()) or "none"
+                raise GovernanceError(f"tool: {name!r} is not registered; expected one of {known}")
+            if spec.enabled == enabled:
+                return spec
+            at = _now(self.clock)
+            self.store.execute(
+                "UPDATE tool_registry SET enabled = ?, updated_at = ?, updated_by = ? "
+                "WHERE name = ?",
+                (int(enabled), at, by, name),
+            )
+            action = "tool_enabled" if enabled else "tool_disabled"
+            detail = {"tool": name, "by": by}
+            worm.append(self.store, action, outcome=action[5:], detail=detail, ts=at)
+        return self.get(name)  # type: ignore[return-value]
+
+    def enable(self, name: str, by: str) -> ToolSpec:
+        """Enable a registered tool (``tool_enabled``; already enabled: no-op)."""
+        return self._set_enabled(name, by, True)
+
+    def disable(self, name: str, by: str) -> ToolSpec:
+        """Disable a registered tool (``tool_disabled``): calls to it are refused."""
+        return self._set_enabled(name, by, False)
+
+
+def _schema_text(name: str, schema: Mapping[str, Any] | None) -> str | None:
+    if schema is None:
+        return None
+    from jsonschema import exceptions, validators
+
+    try:
+        validators.validator_for(schema).check_schema(schema)
+        return canonical_json(schema)
+    except (exceptions.SchemaError, TypeError, ValueError) as exc:
+        msg = getattr(exc, "message", str(exc))
+        raise GovernanceError(f"tool {name!r}: schema is not a valid JSON Schema ({msg})") from None
+
+
+def _spec_row(spec: ToolSpec) -> dict[str, Any]:
+    schema = canonical_json(spec.schema) if spec.schema is not None else None
+    row = {"name": spec.name, "description": spec.description, "input_schema": schema}
+    return row | {"risk_tier": spec.risk_tier, "enabled": int(spec.enabled)}
+
+
+def _spec(r: sqlite3.Row) -> ToolSpec:
+    schema = json.loads(r["input_schema"]) if r["input_schema"] else None
+    fields = (r["risk_tier"], bool(r["enabled"]), r["updated_at"], r["updated_by"])
+    return ToolSpec(r["name"], r["description"], schema, *fields)

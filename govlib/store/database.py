@@ -1,0 +1,387 @@
+"""The write path: one SQLite database (WAL) that is the system of record.
+
+Many processes write at once (emitters, every Voila kernel, verdict clicks), so the store is SQLite
+in WAL mode with a generous ``busy_timeout``; every write transaction starts with
+``BEGIN IMMEDIATE`` so a writer waits for the lock instead of failing on an upgrade; the wait is a
+fair retry loop with a deadline (:mod:`govlib.store.busy`), then a :class:`StoreError`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from govlib.clock import utc_now_iso
+from govlib.errors import GovlibError
+from govlib.store import schema
+from govlib.store.busy import ATTEMPT_MS, retry_busy
+
+__all__ = ["Store", "StoreError", "SchemaVersionError", "STORE_FILENAME"]
+
+STORE_FILENAME = "govlib.sqlite"
+BUSY_TIMEOUT_MS = 60_000
+
+
+class StoreError(GovlibError):
+    """The store cannot be opened or used; the message names the file and the problem."""
+
+
+class SchemaVersionError(StoreError):
+    """The store was written by a newer govlib."""
+
+
+class Store:
+    """The govlib SQLite store, opened like sqlite-utils' ``Database``.
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A ``.sqlite`` file, or a data dir (the store is then ``DIR/govlib.sqlite``).
+    conn : sqlite3.Connection, optional
+        An existing connection to use instead of opening one.
+    memory : bool
+        An in-memory store (tests, scratch work); its keys live in memory too.
+    create : bool
+        Create the schema when missing (default). With ``False`` a missing file is an error.
+    readonly : bool
+        Open read-only (``mode=ro``); no schema creation.
+
+    Example:
+        >>> store = Store(memory=True)
+        >>> store.count("audit_log")
+        0
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        conn: sqlite3.Connection | None = None,
+        memory: bool = False,
+        create: bool = True,
+        readonly: bool = False,
+    ) -> None:
+        self._depth = 0
+        self._lock = threading.RLock()
+        self.path: Path | None = None
+        self.data_dir: Path | None = None
+        self.readonly = readonly
+        self._keyring: Any = None
+        self._after_commit: list[Callable[[], None]] = []
+        #: How long a write waits for the lock overall (BEGIN IMMEDIATE and COMMIT retried).
+        self.write_deadline_s = BUSY_TIMEOUT_MS / 1000
+        if conn is not None:
+            self.conn = conn
+        elif memory or path is None:
+            self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        else:
+            p = Path(path)
+            if p.is_dir() or p.suffix == "":
+                p = p / STORE_FILENAME
+            self.path = p
+            self.data_dir = p.parent
+            if not p.exists() and (readonly or not create):
+                raise StoreError(f"{p}: no govlib store here (run `govlib demo` to make one)")
+            try:
+                if readonly:
+                    uri = f"file:{p}?mode=ro"
+                    self.conn = sqlite3.connect(
+                        uri, uri=True, isolation_level=None, check_same_thread=False
+                    )
+                else:
+                    p.parent.mkdir(parents=True, exist_ok=True)
+                    self.conn = sqlite3.connect(
+                        str(p), isolation_level=None, check_same_thread=False
+                    )
+            except sqlite3.Error as exc:
+                raise StoreError(f"{p}: cannot open the store ({exc})") from None
+        self.conn.row_factory = sqlite3.Row
+        try:
+            if not create and self.path is not None and self._check_version() == 0:
+                # Checked before the WAL switch, which would write a header into an empty file.
+                raise StoreError(
+                    f"{self.path}: not a govlib store (no schema; empty, truncated or foreign)"
+                )
+            self._configure()
+            if not create or readonly:
+                # An existing store is only opened, never (re)built: an empty or foreign file
+                # is reported, not silently turned into a fresh store.
+                if self._check_version() == 0 and self.path is not None:
+                    raise StoreError(
+                        f"{self.path}: not a govlib store (no schema; empty, truncated or foreign)"
+                    )
+                if not readonly:
+                    self._ensure_schema()  # migrates an older version in place
+            else:
+                self._ensure_schema()
+        except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+            # Damaged bytes surface as either; both mean "do not trust this file", never repair.
+            where = self.path or ":memory:"
+            self.conn.close()
+            raise StoreError(f"{where}: the store is unreadable or corrupt ({exc})") from None
+
+    # --- set-up -----------------------------------------------------------------------------------
+    def _configure(self) -> None:
+        c = self.conn
+        c.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if self.path is not None and not self.readonly:
+            mode = c.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{self.path}: could not switch to WAL (got {mode})")
+        # Governance evidence is fsynced at every commit.
+        c.execute("PRAGMA synchronous=FULL")
+        c.execute("PRAGMA foreign_keys=OFF")
+
+    def _check_version(self) -> int:
+        has = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_version'"
+        ).fetchone()
+        if not has:
+            return 0
+        row = self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        version = int(row[0] or 0)
+        if version > schema.SCHEMA_VERSION:
+            where = self.path or ":memory:"
+            raise SchemaVersionError(
+                f"{where}: schema version {version} is newer than this govlib understands "
+                f"({schema.SCHEMA_VERSION}); upgrade govlib"
+            )
+        return version
+
+    def _ensure_schema(self) -> None:
+        if self._check_version() == schema.SCHEMA_VERSION:
+            return
+        with self.transaction():
+            version = self._check_version()
+            if version == schema.SCHEMA_VERSION:
+                return
+            for statement in _split_sql(schema.DDL + schema.triggers_sql()):
+                self.conn.execute(statement)
+            self.conn.execute(
+                "INSERT INTO schema_version(version, applied_at) VALUES (?, ?)",
+                (schema.SCHEMA_VERSION, utc_now_iso()),
+            )
+
+    @property
+    def keyring(self) -> Any:
+        """The :class:`govlib.evidence.keys.KeyRing` of this store (created on first use).
+
+        A file store keeps its keys under its data dir; an in-memory store gets ephemeral keys.
+        """
+        if self._keyring is None:
+            from govlib.evidence.keys import KeyRing
+
+            if self.data_dir is None:
+                self._keyring = KeyRing.ephemeral()
+            else:
+                self._keyring = KeyRing.load(self.data_dir, create=not self.readonly)
+        return self._keyring
+
+    @keyring.setter
+    def keyring(self, ring: Any) -> None:
+        self._keyring = ring
+
+    # --- transactions and queries -----------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (``BEGIN IMMEDIATE``); nested calls join the outer one.
+
+        Example:
+            >>> store = Store(memory=True)
+            >>> with store.transaction() as conn:
+            ...     _ = conn.execute("SELECT 1")
+        """
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self.conn
+                finally:
+                    self._depth -= 1
+                return
+            self._begin()
+            self._depth = 1
+            try:
+                yield self.conn
+            except BaseException:
+                self._depth = 0
+                self._after_commit = []
+                self.conn.execute("ROLLBACK")
+                raise
+            self._depth = 0
+            try:
+                self._retry("COMMIT")
+            except BaseException:
+                self._after_commit = []
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            self._run_after_commit()
+
+    def _begin(self) -> None:
+        """``BEGIN IMMEDIATE`` with short SQLite waits and randomized backoff between them."""
+        c = self.conn
+        c.execute(f"PRAGMA busy_timeout={ATTEMPT_MS}")
+        try:
+            self._retry("BEGIN IMMEDIATE")
+        finally:
+            c.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+    def _retry(self, sql: str) -> None:
+        attempt, where = partial(self.conn.execute, sql), self.path or ":memory:"
+        retry_busy(attempt, deadline_s=self.write_deadline_s, where=where, what=sql)
+
+    def call_after_commit(self, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once the current transaction commits (now, outside one).
+
+        Work that must only follow durable rows (a checkpoint-file line) hangs here; a rolled
+        back transaction drops its callbacks.
+        """
+        if self._depth:
+            if callback not in self._after_commit:
+                self._after_commit.append(callback)
+        else:
+            callback()
+
+    def _run_after_commit(self) -> None:
+        pending, self._after_commit = self._after_commit, []
+        for callback in pending:
+            callback()
+
+    @property
+    def in_transaction(self) -> bool:
+        """True inside :meth:`transaction`."""
+        return self._depth > 0
+
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[sqlite3.Row]:
+        """Rows of a read query (parameters bound, never formatted in).
+
+        Damaged bytes surface as :class:`StoreError` naming the file (a lock wait that timed out
+        stays an ``sqlite3.OperationalError``).
+        """
+        with self._lock:
+            try:
+                return self.conn.execute(sql, params).fetchall()
+            except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
+                text = str(exc)
+                if "locked" in text or "busy" in text:
+                    raise
+                where = self.path or ":memory:"
+                raise StoreError(
+                    f"{where}: cannot read the store, it may be damaged ({text})"
+                ) from None
+
+    def query_one(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Any:
+        """The first column of the first row, or None."""
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> sqlite3.Cursor:
+        """Run one statement (inside the current transaction when there is one)."""
+        with self._lock:
+            return self.conn.execute(sql, params)
+
+    def insert(self, table: str, row: Mapping[str, Any]) -> int:
+        """Insert one row (column names checked against the table); returns its rowid."""
+        cols = self._checked_columns(table, row.keys())
+        sql = f"INSERT INTO {table}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"  # noqa: S608 - identifiers are checked names, values are bound
+        with self._lock:
+            cur = self.conn.execute(sql, [row[c] for c in cols])
+            return int(cur.lastrowid or 0)
+
+    def insert_many(self, table: str, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Insert rows sharing the first row's columns; returns how many."""
+        rows = list(rows)
+        if not rows:
+            return 0
+        cols = self._checked_columns(table, rows[0].keys())
+        sql = f"INSERT INTO {table}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"  # noqa: S608 - identifiers are checked names, values are bound
+        with self._lock:
+            self.conn.executemany(sql, [[r[c] for c in cols] for r in rows])
+        return len(rows)
+
+    def columns(self, table: str) -> list[str]:
+        """Column names of a table (generated columns included)."""
+        if table not in schema.TABLES and table != "schema_version":
+            raise ValueError(
+                f"table {table!r} is not a govlib table; expected one of {schema.TABLES}"
+            )
+        return [r[1] for r in self.conn.execute(f"PRAGMA table_xinfo({table})")]
+
+    def _checked_columns(self, table: str, names: Iterable[str]) -> list[str]:
+        known = set(self.columns(table))
+        cols = list(names)
+        unknown = [c for c in cols if c not in known]
+        if unknown:
+            raise ValueError(
+                f"{table}: unknown column(s) {unknown}; expected some of {sorted(known)}"
+            )
+        return cols
+
+    def count(self, table: str) -> int:
+        """Rows in a govlib table."""
+        self.columns(table)  # validates the name
+        return int(self.query_one(f"SELECT COUNT(*) FROM {table}"))  # noqa: S608 - identifiers are checked names, values are bound
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table, for ``govlib status``."""
+        return {t: self.count(t) for t in schema.TABLES}
+
+    def check_intact(self) -> None:
+        """Raise :class:`StoreError` when ``PRAGMA quick_check`` finds damage (once per Store).
+
+        The apps call it before reading, so a damaged file shows an error box even when the
+        pages a view reads happen to be intact.
+        """
+        if getattr(self, "_intact", False):
+            return
+        problem = self.integrity_problem()
+        if problem:
+            where = self.path or ":memory:"
+            raise StoreError(f"{where}: the store is damaged ({problem}); nothing was changed")
+        self._intact = True
+
+    def integrity_problem(self) -> str | None:
+        """``PRAGMA quick_check``: None when fine, else SQLite's first complaint."""
+        try:
+            rows = self.query("PRAGMA quick_check")
+        except sqlite3.DatabaseError as exc:
+            return str(exc)
+        first = str(rows[0][0]).splitlines()[0] if rows else "no answer"
+        return None if first == "ok" else first
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path) if self.path else 'memory=True'})"
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a DDL script into statements, keeping trigger bodies whole."""
+    statements, buf = [], []
+    for line in script.splitlines():
+        if not line.strip():
+            continue
+        buf.append(line)
+        joined = "\n".join(buf)
+        if sqlite3.complete_statement(joined):
+            statements.append(joined)
+            buf = []
+    return statements

@@ -1,0 +1,148 @@
+"""Where govlib keeps its data, and whether a folder is safe to use or wipe.
+
+Resolution order: an explicit ``--data-dir``; ``GOVLIB_DATA_DIR``; the ``data/`` folder at the root
+of the checkout that holds the running code (found from the package's own location, then from the
+working directory and its parents, so the CLI, the repo root and a kernel in ``notebooks/`` agree);
+else a per-user data dir.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from govlib.errors import GovlibError
+
+__all__ = [
+    "DataDirError",
+    "MARKER",
+    "resolve_data_dir",
+    "checked_data_dir",
+    "checkout_root",
+    "prepare_fresh",
+]
+
+MARKER = ".govlib-data-dir"
+#: Files a checkout's data/ ships with; they do not make the folder "someone else's".
+_SHIPPED = {"README.md", ".gitkeep", MARKER}
+#: Kept across `govlib demo` wipes: key material is never regenerated behind a user's back.
+_KEPT_ON_WIPE = {"README.md", ".gitkeep", MARKER, "keys"}
+
+
+class DataDirError(GovlibError):
+    """The data dir is unusable; the message names the path and the problem."""
+
+
+def checkout_root(start: Path | None = None) -> Path | None:
+    """The govlib checkout holding the running code (or ``start``'s parents), if any."""
+    here = Path(__file__).resolve().parents[2]
+    candidates = [here]
+    cwd = (start or Path.cwd()).resolve()
+    candidates += [cwd, *cwd.parents]
+    for root in candidates:
+        pyproject = root / "pyproject.toml"
+        if pyproject.is_file() and (root / "govlib").is_dir():
+            try:
+                if 'name = "govlib"' in pyproject.read_text():
+                    return root
+            except OSError:
+                continue
+    return None
+
+
+def _user_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "govlib"
+
+
+def _shown(path: object) -> str:
+    text = str(path)
+    return text if len(text) <= 120 else f"{text[:60]}…({len(text)} characters)"
+
+
+def _expand(raw: str | os.PathLike[str]) -> Path:
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError as exc:  # "~nosuchuser/..."
+        raise DataDirError(f"{_shown(raw)}: cannot expand the home folder ({exc})") from None
+
+
+def resolve_data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """The data dir to use (not created, not checked).
+
+    Example:
+        >>> resolve_data_dir("/tmp/x")
+        PosixPath('/tmp/x')
+    """
+    if explicit:
+        return _expand(explicit)
+    env = os.environ.get("GOVLIB_DATA_DIR")
+    if env:
+        return _expand(env)
+    root = checkout_root()
+    if root is not None:
+        return root / "data"
+    return _user_data_dir()
+
+
+def checked_data_dir(
+    explicit: str | os.PathLike[str] | None = None, *, create: bool = True
+) -> Path:
+    """Resolve the data dir and make sure it is a writable folder (created when missing).
+
+    Raises
+    ------
+    DataDirError
+        The path is a file, cannot be created, or is not writable.
+    """
+    path = resolve_data_dir(explicit)
+    try:
+        return _checked(path, create=create)
+    except (OSError, ValueError) as exc:  # name too long, NUL byte, permission...
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DataDirError(f"{_shown(path)}: not a usable data dir ({reason})") from None
+
+
+def _checked(path: Path, *, create: bool) -> Path:
+    if path.exists() and not path.is_dir():
+        raise DataDirError(f"{_shown(path)}: is a file, not a folder; expected a data dir")
+    if not path.exists():
+        if not create:
+            raise DataDirError(f"{path}: no such folder (run `govlib demo` first)")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataDirError(f"{path}: cannot create the data dir ({exc.strerror})") from None
+    if not create:
+        return path
+    # A real write probe: os.access() says yes to root even on a read-only mount.
+    probe = path / f".govlib-write-probe-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DataDirError(f"{path}: the data dir is not writable ({exc.strerror})") from None
+    return path
+
+
+def prepare_fresh(path: Path, *, force: bool = False) -> None:
+    """Empty a data dir for a new demo, keeping its keys; refuse a folder govlib did not make.
+
+    A non-empty folder without the marker file is refused unless ``force``.
+    """
+    path.mkdir(parents=True, exist_ok=True)
+    present = {p.name for p in path.iterdir()}
+    if not (path / MARKER).exists() and (present - _SHIPPED) and not force:
+        raise DataDirError(
+            f"{path}: not empty and not made by govlib (no {MARKER}); "
+            "pass --force to use it anyway, or choose another --data-dir"
+        )
+    for child in path.iterdir():
+        if child.name in _KEPT_ON_WIPE:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+    (path / MARKER).write_text("This folder was created by govlib; `govlib demo` may wipe it.\n")
