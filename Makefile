@@ -1,12 +1,13 @@
 # govlib: two commands set everything up on a fresh machine.
 #   make demo   -> .venv, install, seeded demo store, Voila apps on http://127.0.0.1:8866
 #   make test   -> .venv with the test extra, Debian chromium, the whole suite
+#   make test-fast -> the suite without browser, slow and soak tests (under a minute)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 PORT   ?= 8866
 
-.PHONY: demo test lint bench install install-test chromium clean
+.PHONY: demo test test-fast lint bench install install-test chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,10 @@ demo: install
 
 test: install-test chromium
 	$(BIN)/python -m pytest -q -m "not soak" $(PYTEST_ARGS)
+
+# The inner loop: no browser, nothing over 5 s, no soak (under a minute on 2 cores).
+test-fast: install-test
+	$(BIN)/python -m pytest -q -m "not slow and not browser and not soak" $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check govlib tests benchmarks
