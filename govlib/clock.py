@@ -15,12 +15,31 @@ from typing import Protocol, runtime_checkable
 
 from govlib.errors import GovlibError
 
-__all__ = ["Clock", "ClockError", "SystemClock", "SimClock", "as_utc", "iso", "utc_now_iso"]
+__all__ = [
+    "Clock",
+    "ClockError",
+    "SystemClock",
+    "SimClock",
+    "as_utc",
+    "iso",
+    "now_iso",
+    "utc_now_iso",
+]
 
 
 def utc_now_iso() -> str:
     """Now, as ISO-8601 UTC with microseconds and a ``Z`` (the format of every ``*_at`` column)."""
     return iso(datetime.now(UTC))
+
+
+def now_iso(clock: Clock | None = None) -> str:
+    """``clock``'s now as ISO-8601 UTC; without a clock, the real time (:func:`utc_now_iso`).
+
+    Example:
+        >>> now_iso(SimClock(datetime(2026, 1, 2, tzinfo=UTC)))
+        '2026-01-02T00:00:00.000000Z'
+    """
+    return iso(clock.now()) if clock is not None else utc_now_iso()
 
 
 def iso(moment: datetime) -> str:

@@ -388,18 +388,18 @@ def test_sigkill_soak(tmp_path: Path) -> None:
 
 #: (file suffix, function, nth call): each a moment random kills rarely land on.
 CRASH_POINTS = [
-    ("govlib/digests.py", "append_batch_digest", 3),  # rows inserted, digest not yet
-    ("govlib/digests.py", "rows_digest", 9),  # inside the batch transaction
-    ("govlib/checkpoints.py", "export_checkpoints", 1),  # row committed, line not yet written
-    ("govlib/checkpoints.py", "_sync_locked", 2),  # file locked, nothing written yet
-    ("govlib/checkpoints.py", "_flush_pending", 2),  # periodic checkpoint row, line pending
-    ("govlib/checkpoints.py", "_insert", 2),  # signing inside a transaction
-    ("govlib/worm.py", "_after_append", 7),  # entry inserted, not committed
-    ("govlib/worm.py", "_after_commit", 5),  # committed, hooks not run
-    ("govlib/verdicts.py", "_apply", 1),
-    ("govlib/killswitch.py", "KillSwitch._event", 1),
-    ("govlib/ledger.py", "Ledger._write", 2),
-    ("govlib/audit_rows.py", "insert_audit_batch", 4),
+    ("govlib/evidence/digests.py", "append_batch_digest", 3),  # rows inserted, digest not yet
+    ("govlib/evidence/digests.py", "rows_digest", 9),  # inside the batch transaction
+    ("govlib/evidence/checkpoints.py", "export_checkpoints", 1),  # row committed, line not yet written
+    ("govlib/evidence/checkpoints.py", "_sync_locked", 2),  # file locked, nothing written yet
+    ("govlib/evidence/checkpoints.py", "_flush_pending", 2),  # periodic checkpoint row, line pending
+    ("govlib/evidence/checkpoints.py", "_insert", 2),  # signing inside a transaction
+    ("govlib/evidence/worm.py", "_after_append", 7),  # entry inserted, not committed
+    ("govlib/evidence/worm.py", "_after_commit", 5),  # committed, hooks not run
+    ("govlib/capture/verdicts.py", "_apply", 1),
+    ("govlib/governance/killswitch.py", "KillSwitch._event", 1),
+    ("govlib/costs/ledger.py", "Ledger._write", 2),
+    ("govlib/capture/rows.py", "insert_audit_batch", 4),
 ]
 
 
@@ -426,7 +426,7 @@ def test_sigkill_at_a_chosen_crash_point(tmp_path: Path, point: tuple[str, str, 
 
 # --- the creation windows -------------------------------------------------------------------------
 def _die_in(data: str, function: str) -> None:
-    _arm_crash_point("govlib/store.py" if function.startswith("Store.") else "govlib/keys.py",
+    _arm_crash_point("govlib/store/database.py" if function.startswith("Store.") else "govlib/evidence/keys.py",
                      function, 1)  # fmt: skip
     worm.append(Store(data), "first")
 
@@ -476,7 +476,7 @@ def test_killed_while_the_store_is_created(tmp_path: Path, function: str) -> Non
 def _first_run_killed_in_setup(data: str) -> None:
     from govlib.demo.claimsflow import run_scenario
 
-    _arm_crash_point("govlib/registry.py", "ToolRegistry.register", 3)
+    _arm_crash_point("govlib/governance/registry.py", "ToolRegistry.register", 3)
     run_scenario(Store(data), "clean")
 
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from govlib.store import schema
 from govlib.store.database import STORE_FILENAME, Store, StoreError
+from govlib.store.datadir import checked_data_dir
 
 __all__ = ["connect", "read_table_arrow", "read_watermark", "LAKE_TABLES", "WATERMARK_FILE"]
 
@@ -45,7 +46,8 @@ def read_watermark(data_dir: Path | None) -> dict[str, int]:
 
 
 def _columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
-    return [(r[1], (r[2] or "TEXT").upper()) for r in conn.execute(f"PRAGMA table_xinfo({table})")]
+    info = conn.execute(f"PRAGMA table_xinfo({table})")  # cid, name, type, notnull, ...
+    return [(name, (decl or "TEXT").upper()) for _cid, name, decl, *_ in info]
 
 
 def read_table_arrow(
@@ -156,8 +158,6 @@ def _resolve(source: Any) -> tuple[Store | None, Path | None, Path | None]:
             return source, None, None
         return None, source.path, source.data_dir
     if source is None:
-        from govlib.store.datadir import checked_data_dir
-
         source = checked_data_dir(create=False)
     p = Path(source)
     if p.is_dir():

@@ -150,7 +150,7 @@ def query_calls(
     total = int(store.query_one(f"SELECT COUNT(*) {source}{where}", params) or 0)  # noqa: S608
     offset = max(0, min(int(offset), max(total - 1, 0)))
     ids = [
-        int(r[0])
+        int(r["id"])
         for r in store.query(
             f"SELECT a.id {source}{where} ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608
             [*params, int(limit), offset],
@@ -178,11 +178,10 @@ def call_context(store: Store, ids: Collection[int]) -> dict[int, dict[str, Any]
     return {int(r["id"]): dict(r) for r in rows}
 
 
-def _rows(source: Any, sql: str) -> list[tuple[Any, ...]]:
-    """Rows of a constant query from a :class:`Store` or a DuckDB connection (same SQL)."""
-    if isinstance(source, Store):
-        return [tuple(r) for r in source.query(sql)]
-    return source.execute(sql).fetchall()
+def _values(source: Any, sql: str) -> list[Any]:
+    """The values of a constant one-column query from a :class:`Store` or a DuckDB connection."""
+    rows = source.query(sql) if isinstance(source, Store) else source.execute(sql).fetchall()
+    return [value for (value,) in rows]
 
 
 def choices(source: Any) -> dict[str, list[str]]:
@@ -194,10 +193,10 @@ def choices(source: Any) -> dict[str, list[str]]:
         >>> choices(Store(memory=True))
         {'tools': [], 'workflows': [], 'tenants': []}
     """
-    tools = [r[0] for r in _rows(source, "SELECT DISTINCT tool_name FROM audit_log")]
-    extra = [r[0] for r in _rows(source, "SELECT name FROM tool_registry")]
-    workflows = [r[0] for r in _rows(source, "SELECT DISTINCT name FROM workflows")]
-    tenants = [r[0] for r in _rows(source, "SELECT DISTINCT tenant_id FROM audit_log")]
+    tools = _values(source, "SELECT DISTINCT tool_name FROM audit_log")
+    extra = _values(source, "SELECT name FROM tool_registry")
+    workflows = _values(source, "SELECT DISTINCT name FROM workflows")
+    tenants = _values(source, "SELECT DISTINCT tenant_id FROM audit_log")
     return {
         "tools": sorted(set(tools) | set(extra)),
         "workflows": sorted(workflows),
@@ -212,7 +211,8 @@ def newest_call_at(source: Any) -> str | None:
         >>> newest_call_at(Store(memory=True)) is None
         True
     """
-    return _rows(source, "SELECT MAX(created_at) FROM audit_log")[0][0]
+    (newest,) = _values(source, "SELECT MAX(created_at) FROM audit_log")
+    return newest
 
 
 def period_since(label: str, newest: str | None) -> str | None:

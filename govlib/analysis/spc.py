@@ -17,10 +17,20 @@ from numpy.typing import ArrayLike, NDArray
 from govlib.settings import Settings
 
 __all__ = [
-    "D2", "RULES", "ControlLimits", "control_limits", "control_limits_rows", "western_electric",
-    "western_electric_rows", "zone", "p_chart_limits", "wilson_lower_bound", "pill",
-    "sampling_recommendation", "drift_badge"
-]  # fmt: skip
+    "D2",
+    "RULES",
+    "ControlLimits",
+    "control_limits",
+    "control_limits_rows",
+    "western_electric",
+    "western_electric_rows",
+    "zone",
+    "p_chart_limits",
+    "wilson_lower_bound",
+    "pill",
+    "sampling_recommendation",
+    "drift_badge",
+]
 
 D2 = 1.128  # tabulated d2 for moving ranges of two points
 RULES: tuple[str, ...] = ("rule_1", "rule_2", "rule_3", "rule_4")
@@ -317,34 +327,64 @@ def sampling_recommendation(
     st = settings or Settings()
     reviews = accept_count + reject_count
     accept = accept_count / reviews if reviews else None
-    full = None
-    if count < st.sampling_min_calls:
-        full = f"only {count} calls (< {st.sampling_min_calls})"
-    elif success_rate is None or pd.isna(success_rate):
-        full = "success rate unknown"
-    elif pill(success_rate, st) == "red":
-        full = f"success {success_rate:.1%} is red (< {st.pill_amber_min:.1%})"
-    elif drift == "drift":
-        full = "drift badge says drift"
-    elif reviews >= st.sampling_red_accept_min_reviews and pill(accept, st) == "red":
-        full = f"acceptance {accept or 0.0:.1%} of {reviews} reviews is red"
+    full = _full_review_reason(count, success_rate, accept, reviews, drift, st)
     if full is not None or success_rate is None:
         return "100%", f"{full}: review every call"
     why = f"{count} calls, success {success_rate:.1%}"
+    if block := _not_20_reasons(count, success_rate, recent_fires, st):
+        return "50%", f"{why}; not lower: {'; '.join(block)}"
+    why += f", no rule fires among the newest {st.spc_recent}"
+    if reviews < st.sampling_min_reviews or accept is None or accept < st.sampling_min_accept:
+        return "20%", _stays_at_20_reason(why, reviews, accept, st)
+    return _reviewed_level(why, count, accept_count, reviews, st)
+
+
+def _full_review_reason(
+    count: int,
+    success_rate: float | None,
+    accept: float | None,
+    reviews: int,
+    drift: str,
+    st: Settings,
+) -> str | None:
+    """Why every call needs review (too few calls, success unknown or red, drift, acceptance
+    red), or None."""
+    if count < st.sampling_min_calls:
+        return f"only {count} calls (< {st.sampling_min_calls})"
+    if success_rate is None or pd.isna(success_rate):
+        return "success rate unknown"
+    if pill(success_rate, st) == "red":
+        return f"success {success_rate:.1%} is red (< {st.pill_amber_min:.1%})"
+    if drift == "drift":
+        return "drift badge says drift"
+    if reviews >= st.sampling_red_accept_min_reviews and pill(accept, st) == "red":
+        return f"acceptance {accept or 0.0:.1%} of {reviews} reviews is red"
+    return None
+
+
+def _not_20_reasons(count: int, success_rate: float, recent_fires: int, st: Settings) -> list[str]:
+    """What keeps sampling at 50% (empty: it may go down to 20%)."""
     not_20 = {
         f"20% needs >= {st.sampling_20_min_calls} calls": count < st.sampling_20_min_calls,
         f"20% needs success >= {st.pill_green_min:.1%}": success_rate < st.pill_green_min,
         f"{recent_fires} rule fires among the newest {st.spc_recent}": recent_fires > 0,
     }
-    if block := [msg for msg, bad in not_20.items() if bad]:
-        return "50%", f"{why}; not lower: {'; '.join(block)}"
-    why += f", no rule fires among the newest {st.spc_recent}"
-    if reviews < st.sampling_min_reviews or accept is None or accept < st.sampling_min_accept:
-        return "20%", (
-            f"{why}; below 20% needs >= {st.sampling_min_reviews} reviews at >= "
-            f"{st.sampling_min_accept:.1%} acceptance (has {reviews}"
-            + (f" at {accept:.1%})" if accept is not None else ")")
-        )
+    return [msg for msg, bad in not_20.items() if bad]
+
+
+def _stays_at_20_reason(why: str, reviews: int, accept: float | None, st: Settings) -> str:
+    """The reason of a 20% level: too few reviews, or acceptance too low, to go lower."""
+    return (
+        f"{why}; below 20% needs >= {st.sampling_min_reviews} reviews at >= "
+        f"{st.sampling_min_accept:.1%} acceptance (has {reviews}"
+        + (f" at {accept:.1%})" if accept is not None else ")")
+    )
+
+
+def _reviewed_level(
+    why: str, count: int, accept_count: int, reviews: int, st: Settings
+) -> tuple[str, str]:
+    """``exception`` when the Wilson lower bound of acceptance is high enough, else ``5%``."""
     lb = wilson_lower_bound(accept_count, reviews)
     why += (
         f", {accept_count}/{reviews} reviews accepted, Wilson 95% lower bound {lb:.4f}"

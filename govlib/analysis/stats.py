@@ -8,18 +8,13 @@ is the geometric mean (``center_ms``); ``avg`` stays the arithmetic mean."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import numpy as np
 import pandas as pd
 
-from govlib.analysis import spc
-from govlib.analysis.stats_sql import RUN_SERIES as _RUN_SERIES
-from govlib.analysis.stats_sql import RUNS as _RUNS
-from govlib.analysis.stats_sql import SPAN as _SPAN
-from govlib.analysis.stats_sql import SQL as _SQL
-from govlib.analysis.stats_sql import TOOL_SERIES as _TOOL_SERIES
+from govlib.analysis import read_path, spc
 from govlib.errors import GovlibError, checked_text
 from govlib.settings import Settings, load_settings
 
@@ -27,22 +22,108 @@ __all__ = ["tool_stats", "workflow_stats", "tool_series", "workflow_series"]
 
 _ISO = "%Y-%m-%dT%H:%M:%S.%fZ"  # the store's created_at format (sorts as text)
 _CALL_COLS = [
-    "count", "success_rate", "schema_valid_rate", "accept_count", "reject_count", "accept_rate",
-    "p50", "p95", "avg", "max", "success_pill", "accept_pill",
-]  # fmt: skip
+    "count",
+    "success_rate",
+    "schema_valid_rate",
+    "accept_count",
+    "reject_count",
+    "accept_rate",
+    "p50",
+    "p95",
+    "avg",
+    "max",
+    "success_pill",
+    "accept_pill",
+]
 _CHART_COLS = [
-    "center", "sigma", "lcl", "ucl", "center_ms", "lcl_ms", "ucl_ms", "anomaly_count",
-    *spc.RULES, "recent_fires", "sparkline",
-]  # fmt: skip
+    "center",
+    "sigma",
+    "lcl",
+    "ucl",
+    "center_ms",
+    "lcl_ms",
+    "ucl_ms",
+    "anomaly_count",
+    *spc.RULES,
+    "recent_fires",
+    "sparkline",
+]
 _LADDER_COLS = ["sampling", "sampling_reason", "drift", "drift_signals"]
+
+# --- the DuckDB SQL, built once from constants; user values (tenant, since, tool names) only ever
+# travel as ? parameters -----------------------------------------------------------------------------
+# Each source: grp, k1/k2 = order key (newest = largest), y = the charted value; filters are
+# (tenant is None OR tenant matches) AND (since is None OR time >= since), all as ? parameters.
+_SOURCES = {
+    "tool": """SELECT tool_name AS grp, created_at AS k1, id AS k2, success, schema_valid,
+ latency_ms AS y, human_verdict FROM audit_log
+ WHERE (? OR tenant_id = ?) AND (? OR created_at >= ?)""",
+    "workflow": """SELECT w.name AS grp, a.created_at AS k1, a.id AS k2, a.success,
+ a.schema_valid, a.latency_ms AS y, a.human_verdict FROM audit_log a
+ JOIN workflow_runs r ON r.composition_id = a.composition_id JOIN workflows w ON w.id = r.workflow_id
+ WHERE (? OR a.tenant_id = ?) AND (? OR a.created_at >= ?)""",
+    "run": """SELECT w.name AS grp, r.started_at AS k1, r.composition_id AS k2,
+ NULL::INT AS success, {s: r.started_at, e: r.ended_at} AS y
+ FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
+ WHERE r.ended_at IS NOT NULL AND (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?)""",
+}
+# Cut-off guesses (unfiltered, cheap: min/max of id come from statistics and the id range prunes)
+_TAIL = """SELECT min(created_at), NULL FROM audit_log
+ WHERE id > (SELECT max(id) - ? * (max(id) - min(id) + 1) FROM audit_log)"""
+_SPAN = {
+    "tool": _TAIL,
+    "workflow": _TAIL,
+    "run": "SELECT min(started_at), max(started_at), ? FROM workflow_runs",
+}
+_AGG = """WITH t AS ({src}) SELECT grp, count(*), avg(CAST(success AS DOUBLE)),
+ avg(CAST(schema_valid AS DOUBLE)), count(*) FILTER (WHERE human_verdict = 'accept'),
+ count(*) FILTER (WHERE human_verdict = 'reject'), quantile_cont(y, [0.5, 0.95]), avg(y), max(y),
+ count(success), count(y) FROM t GROUP BY grp ORDER BY grp"""
+_WIN = """WITH t AS ({src}) SELECT grp,
+ max_by(success, (k1, k2), ?) FILTER (WHERE success IS NOT NULL),
+ max_by(y, (k1, k2), ?) FILTER (WHERE y IS NOT NULL)
+ FROM t WHERE (? OR k1 >= ?) AND (? OR list_contains(?::VARCHAR[], grp)) GROUP BY grp"""
+_SQL = {
+    (kind, name): tmpl.replace("{src}", src)
+    for kind, src in _SOURCES.items()
+    for name, tmpl in (("agg", _AGG), ("win", _WIN))
+}
+_RUNS = """WITH bad AS (SELECT DISTINCT composition_id FROM audit_log
+ WHERE composition_id IS NOT NULL AND success IS DISTINCT FROM 1)
+SELECT w.name, count(*), avg(CASE WHEN r.status = 'completed' AND b.composition_id IS NULL
+ THEN 1.0 ELSE 0.0 END), count(r.ended_at)
+FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
+LEFT JOIN bad b ON b.composition_id = r.composition_id
+WHERE (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?) GROUP BY w.name"""
+_TOOL_SERIES = """SELECT id, created_at, latency_ms FROM audit_log
+WHERE tool_name = ? AND latency_ms IS NOT NULL AND (? OR tenant_id = ?)
+ORDER BY created_at DESC, id DESC LIMIT ?"""
+_RUN_SERIES = """SELECT r.composition_id, r.started_at, r.ended_at, r.status
+FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
+WHERE w.name = ? AND r.ended_at IS NOT NULL AND (? OR r.tenant_id = ?)
+ORDER BY r.started_at DESC, r.composition_id DESC LIMIT ?"""
+
+
+class _Group(NamedTuple):
+    """One row of the ``agg`` query: a group's counts, rates and latency summary."""
+
+    name: str
+    count: int
+    success_rate: float | None
+    schema_valid_rate: float | None
+    accept_count: int
+    reject_count: int
+    quantiles: list[float] | None  # [p50, p95]
+    avg: float | None
+    max: float | None
+    with_success: int  # rows with a success value
+    with_y: int  # rows with a charted value
 
 
 def _connect(con_or_store: Any) -> duckdb.DuckDBPyConnection:
     if isinstance(con_or_store, duckdb.DuckDBPyConnection):
         return con_or_store
-    from govlib.analysis.read_path import connect
-
-    return connect(con_or_store)
+    return read_path.connect(con_or_store)
 
 
 def _filters(
@@ -59,16 +140,14 @@ def _filters(
             raise GovlibError(f"since: {since!r:.60}; expected an ISO date or time") from None
     if since is None:
         return [tenant is None, tenant, True, None]
-    if isinstance(since, str):
-        since = datetime.fromisoformat(since)
-    elif isinstance(since, date) and not isinstance(since, datetime):
+    if not isinstance(since, datetime):
         since = datetime(since.year, since.month, since.day)
     moment = (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC)
-    row = con.execute(
+    (data_type,) = con.execute(
         "SELECT data_type FROM information_schema.columns WHERE table_name = ? AND column_name = ?",
         [table, column],
-    ).fetchone()
-    kind = str(row[0]).upper() if row else "VARCHAR"
+    ).fetchone() or ("VARCHAR",)
+    kind = str(data_type).upper()
     if kind == "VARCHAR":
         value: Any = moment.strftime(_ISO)
     else:
@@ -82,7 +161,7 @@ def _cut(con: duckdb.DuckDBPyConnection, kind: str, frac: float) -> Any:
     the newest started_at to the oldest (ISO text is parsed and written back as text)."""
     if frac >= 1:
         return None
-    lo, hi = con.execute(_SPAN[kind], [frac]).fetchone()[:2]  # type: ignore[index]
+    lo, hi, *_ = con.execute(_SPAN[kind], [frac]).fetchone()  # type: ignore[misc]
     try:
         if hi is None or not isinstance(hi, str):
             return lo if hi is None else hi - (hi - lo) * frac
@@ -148,47 +227,90 @@ def _group_stats(
 ) -> pd.DataFrame:
     """The call columns, chart columns, sampling and drift of every group of ``kind`` (and of
     the names in ``also``, as groups without calls)."""
-    rows = con.execute(_SQL[kind, "agg"], params).fetchall()
-    seen = {r[0] for r in rows}
-    extra = sorted({g for g in also if g not in seen})
-    rows = sorted(rows + [(g, 0, None, None, 0, 0, None, None, None, 0, 0) for g in extra])
-    need = st.spc_window + st.spc_recent
-    wins = _windows(con, kind, params, need, {r[0]: (r[9], r[10]) for r in rows})
-    df = pd.DataFrame(
-        {"name": pd.Series([r[0] for r in rows], dtype=str), "count": [r[1] for r in rows]}
+    groups = _groups(con, kind, params, also)
+    df = _call_frame(groups, st)
+    ok, lat = _newest_series(con, kind, params, groups, st)
+    _put(df, _chart_columns(lat, st))
+    _put(df, _ladder_columns(df, ok, lat, st))
+    return df
+
+
+def _groups(
+    con: duckdb.DuckDBPyConnection, kind: str, params: list[Any], also: Any
+) -> list[_Group]:
+    """The ``agg`` rows of ``kind``, plus an empty group per name of ``also`` not among them,
+    by name."""
+    groups = [_Group(*r) for r in con.execute(_SQL[kind, "agg"], params).fetchall()]
+    seen = {g.name for g in groups}
+    extra = sorted({name for name in also if name not in seen})
+    return sorted(
+        groups + [_Group(name, 0, None, None, 0, 0, None, None, None, 0, 0) for name in extra]
     )
-    for i, col in enumerate(["success_rate", "schema_valid_rate"], start=2):
-        df[col] = np.array([r[i] for r in rows], dtype=float)
-    df["accept_count"] = [r[4] for r in rows]
-    df["reject_count"] = [r[5] for r in rows]
+
+
+def _call_frame(groups: list[_Group], st: Settings) -> pd.DataFrame:
+    """One row per group: name and the call columns (counts, rates, latency summary, pills)."""
+    df = pd.DataFrame(
+        {"name": pd.Series([g.name for g in groups], dtype=str), "count": [g.count for g in groups]}
+    )
+    df["success_rate"] = np.array([g.success_rate for g in groups], dtype=float)
+    df["schema_valid_rate"] = np.array([g.schema_valid_rate for g in groups], dtype=float)
+    df["accept_count"] = [g.accept_count for g in groups]
+    df["reject_count"] = [g.reject_count for g in groups]
     reviews = df["accept_count"] + df["reject_count"]
     rate = [a / t if t else None for a, t in zip(df["accept_count"], reviews, strict=True)]
     df["accept_rate"] = pd.Series(rate, dtype=object)
     for col, vals in (
-        ("p50", [r[6][0] if r[6] else None for r in rows]),
-        ("p95", [r[6][1] if r[6] else None for r in rows]),
-        ("avg", [r[7] for r in rows]),
-        ("max", [r[8] for r in rows]),
+        ("p50", [g.quantiles[0] if g.quantiles else None for g in groups]),
+        ("p95", [g.quantiles[1] if g.quantiles else None for g in groups]),
+        ("avg", [g.avg for g in groups]),
+        ("max", [g.max for g in groups]),
     ):
         df[col] = np.array(vals, dtype=float)
     df["success_pill"] = pd.Series([spc.pill(x, st) for x in df["success_rate"]], dtype=object)
     df["accept_pill"] = pd.Series([spc.pill(x, st) for x in rate], dtype=object)
-    ok = [np.array(wins.get(g, ([], []))[0][::-1], dtype=float) for g in df["name"]]
-    lat = [np.array(wins.get(g, ([], []))[1][::-1], dtype=float) for g in df["name"]]
-    _put(df, _chart_columns(lat, st))
+    return df
+
+
+def _newest_series(
+    con: duckdb.DuckDBPyConnection,
+    kind: str,
+    params: list[Any],
+    groups: list[_Group],
+    st: Settings,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per group (in order): its newest success values and charted values, oldest first."""
+    need = st.spc_window + st.spc_recent
+    counts = {g.name: (g.with_success, g.with_y) for g in groups}
+    wins = _windows(con, kind, params, need, counts)
+    ok = [np.array(wins.get(g.name, ([], []))[0][::-1], dtype=float) for g in groups]
+    lat = [np.array(wins.get(g.name, ([], []))[1][::-1], dtype=float) for g in groups]
+    return ok, lat
+
+
+def _ladder_columns(
+    df: pd.DataFrame, ok: list[np.ndarray], lat: list[np.ndarray], st: Settings
+) -> dict[str, Any]:
+    """Sampling level and reason, drift badge and signals of each group of ``df``."""
     badges = [spc.drift_badge(s, y, settings=st) for s, y in zip(ok, lat, strict=True)]
     ladder = [
         spc.sampling_recommendation(
-            int(row.count), row.success_rate, int(row.accept_count), int(row.reject_count),
-            recent_fires=int(row.recent_fires), drift=badge, settings=st,
+            int(row.count),
+            row.success_rate,
+            int(row.accept_count),
+            int(row.reject_count),
+            recent_fires=int(row.recent_fires),
+            drift=badge,
+            settings=st,
         )
         for row, (badge, _) in zip(df.itertuples(), badges, strict=True)
-    ]  # fmt: skip
-    df["sampling"] = [lvl for lvl, _ in ladder]
-    df["sampling_reason"] = [why for _, why in ladder]
-    df["drift"] = [b for b, _ in badges]
-    df["drift_signals"] = pd.Series([sig for _, sig in badges], dtype=object)
-    return df
+    ]
+    return {
+        "sampling": [lvl for lvl, _ in ladder],
+        "sampling_reason": [why for _, why in ladder],
+        "drift": [b for b, _ in badges],
+        "drift_signals": pd.Series([sig for _, sig in badges], dtype=object),
+    }
 
 
 def tool_stats(

@@ -49,6 +49,7 @@ from govlib.context import current_composition_id, current_node
 from govlib.errors import checked_text
 from govlib.settings import Settings, load_settings
 from govlib.store.database import Store
+from govlib.store.datadir import checked_data_dir
 
 __all__ = [
     "Emitter",
@@ -79,34 +80,34 @@ def _tool_name(fn: Callable[..., Any], name: str | None) -> str:
 class Emitter:
     """Records one ``audit_log`` row per call of the tools it wraps.
 
-    Parameters
-    ----------
-    store_or_dir : Store, str or Path
-        A :class:`~govlib.store.database.Store`, a data dir or a ``.sqlite`` file (created when missing).
-    tenant : str, optional
-        Tenant of calls that name none (default ``Settings.default_tenant``).
-    actor : str, optional
-        The caller's label, recorded on every row (e.g. ``"claims-agent"``).
-    synchronous : bool
-        Write each row in the caller's thread (no queue, no drops; errors propagate).
-    clock : Clock, optional
-        :class:`~govlib.clock.SystemClock` (default) or a :class:`~govlib.clock.SimClock`.
-    governor : optional
-        Anything with ``guard_tool(name, run_id=, node=, actor=)`` (``govlib.governance.governor.Governor``);
-        it runs before every call and a :class:`~govlib.errors.GovernanceRefused` it raises stops
-        the call: the tool does not run and no audit row is written.
-    settings : Settings, optional
-        Default: ``load_settings(data_dir)``.
+        Parameters
+        ----------
+        store_or_dir : Store, str or Path
+            A :class:`~govlib.store.database.Store`, a data dir or a ``.sqlite`` file (created when missing).
+        tenant : str, optional
+            Tenant of calls that name none (default ``Settings.default_tenant``).
+        actor : str, optional
+            The caller's label, recorded on every row (e.g. ``"claims-agent"``).
+        synchronous : bool
+            Write each row in the caller's thread (no queue, no drops; errors propagate).
+        clock : Clock, optional
+            :class:`~govlib.clock.SystemClock` (default) or a :class:`~govlib.clock.SimClock`.
+        governor : optional
+            Anything with ``guard_tool(name, run_id=, node=, actor=)`` (``govlib.governance.governor.Governor``);
+            it runs before every call and a :class:`~govlib.errors.GovernanceRefused` it raises stops
+            the call: the tool does not run and no audit row is written.
+        settings : Settings, optional
+            Default: ``load_settings(data_dir)``.
 
-    Example:
-        >>> from govlib.store.database import Store
-        >>> store = Store(memory=True)
-        >>> em = Emitter(store, synchronous=True, actor="demo")
-        >>> lookup = em.wrap(lambda claim_id: {"ok": True, "id": claim_id}, name="lookup")
-        >>> lookup("C-1")["ok"]
-        True
-        >>> store.query_one("SELECT tool_name FROM audit_log")
-        'lookup'
+        Example:
+            >>> from govlib.store.database import Store
+            >>> store = Store(memory=True)
+            >>> em = Emitter(store, synchronous=True, actor="demo")
+            >>> lookup = em.wrap(lambda claim_id: {"ok": True, "id": claim_id}, name="lookup")
+            >>> lookup("C-1")["ok"]
+            True
+            >>> store.query_one("SELECT tool_name FROM audit_log")
+            'lookup'
     """
 
     def __init__(
@@ -145,7 +146,7 @@ class Emitter:
                 queue_size=self.settings.emitter_queue_size,
                 batch_size=self.settings.emitter_batch_size,
                 interval_s=self.settings.emitter_flush_interval_s,
-                keyring=None if owned else getattr(store, "_keyring", None),
+                keyring=None if owned else store.keyring,
             )
             if owned:
                 store.close()  # the sink thread opens its own connection
@@ -174,57 +175,33 @@ class Emitter:
 
     def _wrap(self, fn: F, tool_name: str, is_valid: Callable[[Any], bool] | None) -> F:
         params = Parameters.of(fn)
-        keep_tenant, keep_comp = "tenant" in params.named, "composition_id" in params.named
+        keep = ("tenant" in params.named, "composition_id" in params.named)
         put, governor, actor = self._sink.put, self.governor, self.actor
         clock, system, emitter = self.clock, self._system_clock, self
 
+        def latency_ms(t0: int) -> int:
+            ms = (_perf() - t0) / 1e6
+            return int((ms if system else clock.latency_ms(tool_name, ms)) + 0.5)
+
         @functools.wraps(fn)
         def call(*args: Any, **kwargs: Any) -> Any:
-            tenant = comp = None
-            if kwargs:
-                if "tenant" in kwargs:
-                    tenant = kwargs["tenant"] if keep_tenant else kwargs.pop("tenant")
-                if "composition_id" in kwargs:
-                    comp = kwargs["composition_id"] if keep_comp else kwargs.pop("composition_id")
-            if tenant is not None and type(tenant) is not str:
-                checked_text("tenant", tenant)  # raises: a tenant must be text
-            if comp is None:
-                comp = current_composition_id()
-            elif type(comp) is not str:
-                checked_text("composition_id", comp)
+            tenant, comp = _call_keywords(kwargs, *keep)
             if governor is not None:
                 governor.guard_tool(tool_name, run_id=comp, node=current_node(), actor=actor)
-            valid = 1
-            if is_valid is not None:
-                try:
-                    valid = 1 if is_valid(params.instance(args, kwargs)) else 0
-                except Exception:  # noqa: BLE001 - a validator crash means "not valid"
-                    valid = 0
+            valid = _schema_valid(is_valid, params, args, kwargs)
             started = _wall() if system else clock.now()
             t0 = _perf()
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
-                ms = (_perf() - t0) / 1e6
-                ms = ms if system else clock.latency_ms(tool_name, ms)
-                text = f"{type(exc).__name__}: {exc}"[:_ERROR_MAX]
+                ms, text = latency_ms(t0), _error_text(exc)
                 tenant = tenant or emitter.tenant
-                put((tenant, tool_name, actor, comp, 0, valid, int(ms + 0.5), None, text, started))
+                put((tenant, tool_name, actor, comp, 0, valid, ms, None, text, started))
                 raise
-            ms = (_perf() - t0) / 1e6
-            ms = ms if system else clock.latency_ms(tool_name, ms)
-            ok = 1
-            if isinstance(result, dict) and "ok" in result:
-                try:
-                    ok = 1 if result["ok"] else 0
-                except Exception:  # noqa: BLE001 - an "ok" that cannot be truth-tested
-                    ok = 0
-            try:
-                digest = output_hash(result)
-            except Exception:  # noqa: BLE001 - an unhashable result must not fail the call
-                digest = None
+            ms = latency_ms(t0)
+            ok, digest = _success(result), _digest(result)
             tenant = tenant or emitter.tenant
-            put((tenant, tool_name, actor, comp, ok, valid, int(ms + 0.5), digest, None, started))
+            put((tenant, tool_name, actor, comp, ok, valid, ms, digest, None, started))
             return result
 
         call.tool_name = tool_name  # type: ignore[attr-defined]
@@ -297,6 +274,62 @@ class Emitter:
         return f"Emitter({self.data_dir or 'memory'}, {mode})"
 
 
+# --- one call's row fields -----------------------------------------------------------------------
+def _call_keywords(
+    kwargs: dict[str, Any], keep_tenant: bool, keep_comp: bool
+) -> tuple[str | None, str | None]:
+    """``(tenant, composition_id)`` of a call: its keywords (removed from ``kwargs`` unless the
+    tool declares them), the composition id defaulting to the surrounding workflow's."""
+    tenant = comp = None
+    if kwargs:
+        if "tenant" in kwargs:
+            tenant = kwargs["tenant"] if keep_tenant else kwargs.pop("tenant")
+        if "composition_id" in kwargs:
+            comp = kwargs["composition_id"] if keep_comp else kwargs.pop("composition_id")
+    if tenant is not None and type(tenant) is not str:
+        checked_text("tenant", tenant)  # raises: a tenant must be text
+    if comp is None:
+        comp = current_composition_id()
+    elif type(comp) is not str:
+        checked_text("composition_id", comp)
+    return tenant, comp
+
+
+def _schema_valid(
+    is_valid: Callable[[Any], bool] | None, params: Parameters, args: tuple, kwargs: dict
+) -> int:
+    """``schema_valid``: 1 when there is no schema or the bound arguments satisfy it."""
+    if is_valid is None:
+        return 1
+    try:
+        return 1 if is_valid(params.instance(args, kwargs)) else 0
+    except Exception:  # noqa: BLE001 - a validator crash means "not valid"
+        return 0
+
+
+def _success(result: Any) -> int:
+    """``success`` of a call that returned: 0 only for a dict whose ``ok`` is falsy (or untestable)."""
+    if isinstance(result, dict) and "ok" in result:
+        try:
+            return 1 if result["ok"] else 0
+        except Exception:  # noqa: BLE001 - an "ok" that cannot be truth-tested
+            return 0
+    return 1
+
+
+def _digest(result: Any) -> str | None:
+    """``output_hash`` of the result; None when it cannot be hashed (the call still succeeds)."""
+    try:
+        return output_hash(result)
+    except Exception:  # noqa: BLE001 - an unhashable result must not fail the call
+        return None
+
+
+def _error_text(exc: BaseException) -> str:
+    """``error``: ``"ClassName: message"``, cut at :data:`_ERROR_MAX` characters."""
+    return f"{type(exc).__name__}: {exc}"[:_ERROR_MAX]
+
+
 # --- module-level helpers ------------------------------------------------------------------------
 _default: Emitter | None = None
 _default_lock = threading.Lock()
@@ -314,8 +347,6 @@ def default_emitter() -> Emitter:
     global _default
     with _default_lock:
         if _default is None:
-            from govlib.store.datadir import checked_data_dir
-
             _default = Emitter(checked_data_dir())
         return _default
 

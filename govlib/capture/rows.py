@@ -26,6 +26,7 @@ __all__ = ["INSERT_COLUMNS", "format_created", "insert_audit_batch", "DirectSink
 #: Column order of an emitted row tuple: the audit_log columns fixed at insert, minus ``id``.
 INSERT_COLUMNS: tuple[str, ...] = AUDIT_IMMUTABLE[1:]
 _CREATED = len(INSERT_COLUMNS) - 1
+_COMPOSITION = INSERT_COLUMNS.index("composition_id")
 _NEXT_ID = "SELECT COALESCE(MAX(id), 0) FROM audit_log"
 
 
@@ -91,7 +92,7 @@ def insert_audit_batch(
         conn.executemany(_INSERT, _params(rows, first))
         last = first + len(rows) - 1
         # A batch of one run's calls is filed under that run, so its trail shows the digest.
-        runs = {row[3] for row in rows}
+        runs = {row[_COMPOSITION] for row in rows}
         run_id = runs.pop() if len(runs) == 1 else None
         append_batch_digest(store, "audit_log", first, last, run_id=run_id, ts=ts)
     return first, last

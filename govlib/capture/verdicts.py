@@ -24,6 +24,7 @@ from govlib.clock import ClockError, as_utc, iso, utc_now_iso
 from govlib.errors import GovlibError
 from govlib.evidence import worm
 from govlib.store.database import Store
+from govlib.store.datadir import checked_data_dir
 
 __all__ = [
     "VERDICTS",
@@ -135,7 +136,9 @@ def _apply(
                 "(expected an id shown by the apps; a call still queued is written within "
                 "a second)"
             )
-        current, current_by, current_at, digest, composition_id = tuple(rows[0])
+        row = rows[0]
+        current, current_by, current_at = row["human_verdict"], row["verdict_by"], row["verdict_at"]
+        digest, composition_id = row["output_hash"], row["composition_id"]
         if current == verdict:
             return VerdictResult(audit_id, verdict, current_by, current_at, False, kind)
         if kind == "stamp" and current is not None:
@@ -205,8 +208,6 @@ def _apply(
 def _run(kind: str, store: Store | None, *args: Any) -> VerdictResult:
     if store is not None:
         return _apply(store, kind, *args)
-    from govlib.store.datadir import checked_data_dir
-
     with Store(checked_data_dir(create=False), create=False) as own:
         return _apply(own, kind, *args)
 

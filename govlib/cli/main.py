@@ -83,11 +83,11 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _store(data_dir: Path | None, *, create: bool = True) -> Any:
+def _store(data_dir: Path | None, *, create: bool = True, readonly: bool = False) -> Any:
     from govlib.store.database import Store
     from govlib.store.datadir import checked_data_dir
 
-    return Store(checked_data_dir(data_dir, create=create), create=create)
+    return Store(checked_data_dir(data_dir, create=create), create=create, readonly=readonly)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -271,6 +271,51 @@ def verify(data_dir: Path | None, checkpoints: Path | None, pubkey: Path | None)
 
         result = verify_store(store, checkpoints=checkpoints, pubkey=pubkey)
     click.echo(result.summary if result.ok else result.describe())
+    sys.exit(0 if result.ok else 1)
+
+
+@cli.command("evidence-pack")
+@data_dir_option
+@click.option(
+    "--out",
+    type=PathArg(),
+    required=True,
+    help="Zip file to write (must not exist; its folder must).",
+)
+@click.option("--period", default="30d", show_default=True, help="Period the report covers.")
+@click.option(
+    "--checkpoints",
+    type=PathArg(exists=True, what="checkpoint file"),
+    default=None,
+    help="Checkpoint file to pack and verify (default: DIR/checkpoints.jsonl).",
+)
+@click.option(
+    "--pubkey",
+    type=PathArg(exists=True, what="public key file"),
+    default=None,
+    help="Ed25519 public key PEM (default: checkpoint_pubkey.pem beside the checkpoints, or DIR/).",
+)
+@clean_errors
+def evidence_pack_command(
+    data_dir: Path | None, out: Path, period: str, checkpoints: Path | None, pubkey: Path | None
+) -> None:
+    """Write one zip for an auditor: checkpoints, public key, verify.json, report, manifest.
+
+    The store is only read. A store that does not verify still gets its pack (verify.json says
+    why) and the command exits 1; a bad --out (exists, folder missing) exits 2.
+
+    Example:
+
+        govlib evidence-pack --out evidence-2026-11.zip --period 30d
+    """
+    from govlib.evidence.pack import evidence_pack
+    from govlib.report.contents import write_report
+
+    with _store(data_dir, create=False, readonly=True) as store:
+        result = evidence_pack(
+            store, out, report=write_report, period=period, checkpoints=checkpoints, pubkey=pubkey
+        )
+    click.echo(result.describe())
     sys.exit(0 if result.ok else 1)
 
 

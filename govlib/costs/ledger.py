@@ -10,23 +10,23 @@ unpriced with the reason: never a made-up price.
 
 from __future__ import annotations
 
-import inspect
 import math
 import numbers
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from govlib.clock import iso, utc_now_iso
+from govlib.clock import iso, now_iso
 from govlib.context import current_composition_id, current_node
 from govlib.costs import pricing
 from govlib.errors import GovlibError, checked_text
 from govlib.evidence.digests import append_batch_digest
 from govlib.store.database import Store
 from govlib.store.schema import LEDGER_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Ledger", "LedgerError", "Receipt", "receipts", "run_cost", "period_totals"]
 __all__ += ["cost_by_day", "cost_by_model", "cost_by_step", "cost_by_workflow"]
@@ -38,8 +38,6 @@ _OWN_KEYS = frozenset(
     ("run_id", "node", "model", *_TOKENS, "usage_source", "tenant_id", "created_at")
 )
 _EXTERNAL_KEYS = _OWN_KEYS | {"cost_usd", "unpriced_reason", "provider"}
-# The lead's digest helper may learn a ``ts=`` (simulated clocks); pass it when it does.
-_DIGEST_TAKES_TS = "ts" in inspect.signature(append_batch_digest).parameters
 
 
 class LedgerError(GovlibError):
@@ -123,7 +121,7 @@ class Ledger:
         self.clock = clock
 
     def _now(self) -> str:
-        return iso(self.clock.now()) if self.clock is not None else utc_now_iso()
+        return now_iso(self.clock)
 
     def _base(self, call: Mapping[str, Any], usage_source: str, keys: frozenset) -> dict[str, Any]:
         unknown = sorted(set(call) - keys)
@@ -188,9 +186,13 @@ class Ledger:
         run_id = run_ids.pop() if len(run_ids) == 1 else None
         with self.store.transaction():
             ids = [self.store.insert("token_ledger", r) for r in rows]
-            extra = {"ts": rows[-1]["created_at"]} if _DIGEST_TAKES_TS else {}
             entry = append_batch_digest(
-                self.store, "token_ledger", ids[0], ids[-1], run_id=run_id, **extra
+                self.store,
+                "token_ledger",
+                ids[0],
+                ids[-1],
+                run_id=run_id,
+                ts=rows[-1]["created_at"],
             )
         return [Receipt(id=i, **r, digest_seq=entry.seq) for i, r in zip(ids, rows, strict=True)]
 
@@ -281,6 +283,8 @@ _SUM_COLS = ["calls", *_TOKENS, "cost_usd", "unpriced_calls"]
 
 
 def _frame(store: Store, sql: str, params: Iterable[Any], cols: list[str]) -> pd.DataFrame:
+    import pandas as pd  # deferred: recording receipts must not load pandas
+
     return pd.DataFrame([tuple(r) for r in store.query(sql, list(params))], columns=cols)
 
 

@@ -260,54 +260,86 @@ def parse_price_table(text: str, *, origin: str = "<text>") -> PriceTable:
         >>> (t.version, t.price("m").output_usd_per_mtok)
         ('v1', 2.0)
     """
+    versions: set[str] = set()
+    prices: dict[str, ModelPrice] = {}
+    for n, rec in enumerate(_records(text, origin), start=2):
+        where = f"{origin} row {n}"
+        model = _model_name(rec, where)
+        if model in prices:
+            raise PriceTableError(f"{where}: model {model!r} appears twice")
+        prices[model] = _model_price(model, rec, n, where)
+        versions.add((rec["table_version"] or "").strip())
+    if not prices:
+        raise PriceTableError(f"{origin}: no rows; expected at least one priced model")
+    return PriceTable(_table_version(versions, origin), prices, origin)
+
+
+def _records(text: str, origin: str) -> csv.DictReader[str]:
+    """The CSV rows by column name, once every column of :data:`COLUMNS` is there."""
     reader = csv.DictReader(io.StringIO(text))
     missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
     if missing:
         raise PriceTableError(f"{origin}: missing column(s) {missing}; expected {list(COLUMNS)}")
-    versions: set[str] = set()
-    prices: dict[str, ModelPrice] = {}
-    for n, rec in enumerate(reader, start=2):
-        model = (rec["model"] or "").strip()
-        if not model:
-            raise PriceTableError(f"{origin} row {n}: model is empty; expected a model name")
-        if model in prices:
-            raise PriceTableError(f"{origin} row {n}: model {model!r} appears twice")
-        versions.add((rec["table_version"] or "").strip())
-        when = (rec["effective_date"] or "").strip()
-        try:
-            date.fromisoformat(when)
-        except ValueError:
-            raise PriceTableError(
-                f"{origin} row {n}: effective_date = {when!r}; expected YYYY-MM-DD"
-            ) from None
-        if not (rec["source"] or "").strip():
-            raise PriceTableError(f"{origin} row {n}: source is empty; every price needs one")
-        cap_text = (rec["max_priced_input_tokens"] or "").strip()
-        if cap_text and not cap_text.isdigit():
-            raise PriceTableError(
-                f"{origin} row {n}: max_priced_input_tokens = {cap_text!r}; expected an integer"
-            )
-        v = {c: _number(n, c, rec[c], required=c in _REQUIRED) for c in _PRICE_COLUMNS}
-        prices[model] = ModelPrice(
-            model=model,
-            provider=(rec["provider"] or "").strip(),
-            input_usd_per_mtok=v["input_usd_per_mtok"] or 0.0,
-            output_usd_per_mtok=v["output_usd_per_mtok"] or 0.0,
-            cache_read_usd_per_mtok=v["cache_read_usd_per_mtok"],
-            cache_write_usd_per_mtok=v["cache_write_usd_per_mtok"],
-            max_priced_input_tokens=int(cap_text) if cap_text else None,
-            effective_date=when,
-            source=rec["source"].strip(),
-            source_key=(rec["source_key"] or "").strip(),
+    return reader
+
+
+def _model_name(rec: dict[str, str], where: str) -> str:
+    """The row's ``model``, which must not be empty."""
+    model = (rec["model"] or "").strip()
+    if not model:
+        raise PriceTableError(f"{where}: model is empty; expected a model name")
+    return model
+
+
+def _model_price(model: str, rec: dict[str, str], n: int, where: str) -> ModelPrice:
+    """The price of ``model`` from its CSV row (number ``n``, named ``where`` in errors)."""
+    when = _effective_date(rec, where)
+    if not (rec["source"] or "").strip():
+        raise PriceTableError(f"{where}: source is empty; every price needs one")
+    cap = _input_cap(rec, where)
+    v = {c: _number(n, c, rec[c], required=c in _REQUIRED) for c in _PRICE_COLUMNS}
+    return ModelPrice(
+        model=model,
+        provider=(rec["provider"] or "").strip(),
+        input_usd_per_mtok=v["input_usd_per_mtok"] or 0.0,
+        output_usd_per_mtok=v["output_usd_per_mtok"] or 0.0,
+        cache_read_usd_per_mtok=v["cache_read_usd_per_mtok"],
+        cache_write_usd_per_mtok=v["cache_write_usd_per_mtok"],
+        max_priced_input_tokens=cap,
+        effective_date=when,
+        source=rec["source"].strip(),
+        source_key=(rec["source_key"] or "").strip(),
+    )
+
+
+def _effective_date(rec: dict[str, str], where: str) -> str:
+    """The row's ``effective_date`` text, checked to be YYYY-MM-DD."""
+    when = (rec["effective_date"] or "").strip()
+    try:
+        date.fromisoformat(when)
+    except ValueError:
+        raise PriceTableError(f"{where}: effective_date = {when!r}; expected YYYY-MM-DD") from None
+    return when
+
+
+def _input_cap(rec: dict[str, str], where: str) -> int | None:
+    """The row's ``max_priced_input_tokens`` (None when empty)."""
+    cap_text = (rec["max_priced_input_tokens"] or "").strip()
+    if cap_text and not cap_text.isdigit():
+        raise PriceTableError(
+            f"{where}: max_priced_input_tokens = {cap_text!r}; expected an integer"
         )
-    if not prices:
-        raise PriceTableError(f"{origin}: no rows; expected at least one priced model")
+    return int(cap_text) if cap_text else None
+
+
+def _table_version(versions: set[str], origin: str) -> str:
+    """The one non-empty ``table_version`` every row shares."""
     if len(versions) != 1 or "" in versions:
         raise PriceTableError(
             f"{origin}: table_version = {sorted(versions)}; expected one non-empty version "
             "shared by every row"
         )
-    return PriceTable(versions.pop(), prices, origin)
+    return next(iter(versions))
 
 
 def load_price_table(path: str | Path | None = None) -> PriceTable:

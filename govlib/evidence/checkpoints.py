@@ -29,11 +29,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from govlib.clock import utc_now_iso
 from govlib.errors import GovlibError
-from govlib.evidence import worm
 from govlib.evidence.chain import canonical_json
-from govlib.evidence.keys import PUBKEY_FILE, _fsync_dir, fingerprint
+from govlib.evidence.head import head
+from govlib.evidence.keys import PUBKEY_FILE, fingerprint, keyring_for
 from govlib.settings import load_settings
 from govlib.store.database import Store
+from govlib.store.datadir import fsync_dir
 
 __all__ = [
     "CHECKPOINT_FIELDS",
@@ -46,6 +47,8 @@ __all__ = [
     "default_export_path",
     "read_checkpoint_file",
     "checkpoint_every",
+    "sign_if_due",
+    "flush_pending",
 ]
 
 CHECKPOINT_FILE = "checkpoints.jsonl"
@@ -247,6 +250,7 @@ def sign_checkpoint(
     append or export.
 
     Example:
+        >>> from govlib.evidence import worm
         >>> store = Store(memory=True)
         >>> _ = worm.append(store, "note")
         >>> sign_checkpoint(store).head_seq
@@ -271,9 +275,9 @@ def sign_checkpoint(
 
 def _insert(store: Store, *, force: bool, at: str | None) -> Checkpoint | None:
     """Sign and insert a checkpoint row inside the current transaction."""
-    key = store.keyring.require_signing_key()
+    key = keyring_for(store).require_signing_key()
     _check_pinned(store)
-    head_seq, head_mac = worm.head(store)
+    head_seq, head_mac = head(store)
     if head_seq == 0:
         return None
     last = store.query_one("SELECT MAX(seq) FROM worm_checkpoints")
@@ -290,11 +294,11 @@ def _insert(store: Store, *, force: bool, at: str | None) -> Checkpoint | None:
 def _check_pinned(store: Store) -> None:
     """Refuse to sign with a key other than the one pinned in ``DIR/checkpoint_pubkey.pem``."""
     if store.data_dir is not None and store not in _PINNED:
-        store.keyring.export_public_key(store.data_dir / PUBKEY_FILE)  # raises when it differs
+        keyring_for(store).export_public_key(store.data_dir / PUBKEY_FILE)  # raises when it differs
         _PINNED[store] = True
 
 
-def _periodic(store: Store, seq: int) -> None:
+def sign_if_due(store: Store, seq: int) -> None:
     """Sign a checkpoint row when ``seq`` is a multiple of ``checkpoint_every`` (in-transaction).
 
     Its time is the head entry's ``ts`` (so a simulated clock gives reproducible checkpoints).
@@ -305,10 +309,10 @@ def _periodic(store: Store, seq: int) -> None:
         if _insert(store, force=False, at=ts if isinstance(ts, str) else None) is not None:
             _PENDING.setdefault(store, set()).add(default_export_path(store))
             # The file line follows as soon as the caller's transaction commits.
-            store.call_after_commit(lambda: _flush_pending(store))
+            store.call_after_commit(lambda: flush_pending(store))
 
 
-def _flush_pending(store: Store) -> None:
+def flush_pending(store: Store) -> None:
     """Write the file lines of checkpoints signed inside a transaction (after it committed).
 
     Never raises: a row without its line is allowed; the next export appends it.
@@ -352,7 +356,7 @@ def export_checkpoints(store: Store, path: str | os.PathLike[str] | None = None)
     finally:
         os.close(fd)
     if created:
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
         _export_pubkey_beside(store, target)
     return written
 
@@ -396,6 +400,6 @@ def _sync_locked(store: Store, target: Path, fd: int) -> int:
 def _export_pubkey_beside(store: Store, target: Path) -> None:
     if store.data_dir is not None and target.parent.resolve() == store.data_dir.resolve():
         return  # the key ring keeps DIR/checkpoint_pubkey.pem
-    key = store.keyring.signing_key
-    if key is not None:
-        store.keyring.export_public_key(target.parent / PUBKEY_FILE)
+    ring = keyring_for(store)
+    if ring.signing_key is not None:
+        ring.export_public_key(target.parent / PUBKEY_FILE)

@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from govlib.evidence import worm
 from govlib.evidence.chain import canonical_json
 from govlib.store.schema import AUDIT_IMMUTABLE, LEDGER_COLUMNS
 
@@ -62,8 +63,6 @@ def append_batch_digest(
     Call inside the transaction that inserted the rows, so rows and digest commit together.
     ``ts`` stamps the entry (a simulated clock's time keeps seeded histories reproducible).
     """
-    from govlib.evidence import worm
-
     cols = DIGEST_COLUMNS[table]
     rows = store.query(
         f"SELECT {', '.join(cols)} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id",  # noqa: S608

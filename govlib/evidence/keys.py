@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from govlib.errors import GovlibError
+from govlib.store.database import Store
+from govlib.store.datadir import fsync_dir
 
 __all__ = [
     "KeyRing",
@@ -32,6 +34,7 @@ __all__ = [
     "fingerprint",
     "public_key_pem",
     "load_public_key",
+    "keyring_for",
 ]
 
 HMAC_KEYS_FILE = "keys/hmac_keys.json"
@@ -79,21 +82,8 @@ def _write_private(path: Path, data: bytes, *, exclusive: bool = False) -> bool:
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     return True
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        dfd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
 
 
 @contextmanager
@@ -318,6 +308,25 @@ class KeyRing:
         tmp.write_bytes(pem)
         os.replace(tmp, p)
         return p
+
+
+def keyring_for(store: Store) -> KeyRing:
+    """The key ring of ``store``: loaded (or created) on first use, then kept on ``store.keyring``.
+
+    A file store keeps its keys under its data dir (a read-only store creates none); an in-memory
+    store gets ephemeral keys.
+
+    Example:
+        >>> store = Store(memory=True)
+        >>> keyring_for(store) is keyring_for(store) is store.keyring
+        True
+    """
+    if store.keyring is None:
+        if store.data_dir is None:
+            store.keyring = KeyRing.ephemeral()
+        else:
+            store.keyring = KeyRing.load(store.data_dir, create=not store.readonly)
+    return store.keyring
 
 
 def load_public_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:

@@ -33,6 +33,7 @@ from govlib.evidence.keys import (
     KeyMaterialError,
     KeyRing,
     fingerprint,
+    keyring_for,
     load_public_key,
 )
 from govlib.store.database import Store
@@ -170,7 +171,7 @@ def _hmac_keys(store: Store) -> dict[str, bytes]:
     key is needed. A log with entries and no key cannot be verified and says so.
     """
     if store.data_dir is None:
-        return dict(store.keyring.hmac_keys)
+        return dict(keyring_for(store).hmac_keys)
     try:
         return dict(KeyRing.load(store.data_dir, create=False).hmac_keys)
     except KeyMaterialError:
@@ -191,8 +192,8 @@ def _pinned_key(
     for candidate in candidates:
         if candidate.is_file():
             return load_public_key(candidate), str(candidate)
-    if store.data_dir is None and store.keyring.signing_key is not None:
-        return store.keyring.public_key, "the in-memory key ring"
+    if store.data_dir is None and keyring_for(store).signing_key is not None:
+        return keyring_for(store).public_key, "the in-memory key ring"
     return None, " or ".join(str(c) for c in candidates) or "(none)"
 
 
@@ -267,15 +268,16 @@ class _Verifier:
         row = self.conn.execute(
             "SELECT sql FROM sqlite_master WHERE type='table' AND name='worm_log'"
         )
-        sql = (row.fetchone() or [""])[0]
-        hidden = {r[1]: r[6] for r in self.conn.execute("PRAGMA table_xinfo(worm_log)")}
+        (sql,) = row.fetchone() or ("",)
+        info = self.conn.execute("PRAGMA table_xinfo(worm_log)")  # cid, name, ..., hidden
+        hidden = {name: how for _cid, name, *_, how in info}
         for col in _READABLE:
             pattern = rf"\b{col}\b[^,]*GENERATED ALWAYS AS \(json_extract\(body, '\$\.{col}'\)\)"
             if hidden.get(col) not in (2, 3) or not re.search(pattern, sql):
                 self.add(None, f"worm_log.{col} is no longer generated from the MAC'd body")
         expected = set(re.findall(r"CREATE TRIGGER IF NOT EXISTS (\w+)", triggers_sql()))
         triggers = self.conn.execute("SELECT name FROM sqlite_master WHERE type='trigger'")
-        present = {r[0] for r in triggers}
+        present = {name for (name,) in triggers}
         if expected - present:
             self.notes.append(f"append-only guard triggers missing: {sorted(expected - present)}")
 
@@ -335,8 +337,9 @@ class _Verifier:
             msg = f"log truncated: {where} signed {cp.log_size} entries up to seq {cp.head_seq} "
             self.add(self.max_seq + 1, msg + f"({cp.time}); the log now ends at seq {self.max_seq}")
             return True
-        mac = self.conn.execute("SELECT mac FROM worm_log WHERE seq = ?", (cp.head_seq,)).fetchone()
-        if mac is None or mac[0] != cp.head_mac:
+        row = self.conn.execute("SELECT mac FROM worm_log WHERE seq = ?", (cp.head_seq,))
+        (mac,) = row.fetchone() or (None,)
+        if mac != cp.head_mac:
             msg = f"entry {cp.head_seq} is not the one signed in {where} (time {cp.time}): "
             self.add(cp.head_seq, msg + "the log was rewritten after it was signed")
         elif self.last is None or (cp.head_seq, cp.time) > (self.last.head_seq, self.last.time):
@@ -350,7 +353,10 @@ class _Verifier:
 
     def verdicts(self) -> None:
         """Each verdict triple equals the latest WORM verdict entry for its row, and back."""
-        latest = {row[1]: (row[0], *row[2:]) for row in self.conn.execute(_VERDICT_SQL)}
+        latest = {
+            audit_id: (seq, verdict, by, at)
+            for seq, audit_id, verdict, by, at in self.conn.execute(_VERDICT_SQL)
+        }
         stamped = self.conn.execute(
             "SELECT id, human_verdict, verdict_by, verdict_at FROM audit_log WHERE "
             "human_verdict IS NOT NULL OR verdict_by IS NOT NULL OR verdict_at IS NOT NULL"
@@ -360,10 +366,11 @@ class _Verifier:
             row = f"audit_log row {audit_id}: verdict ({verdict}, {by}, {at})"
             if entry is None:
                 self.add(None, f"{row} has no WORM verdict entry (set outside the verdict API)")
-            elif (verdict, by, at) != tuple(entry[1:]):
-                theirs = f"({entry[1]}, {entry[2]}, {entry[3]})"
-                self.add(entry[0], f"{row} differs from the latest WORM verdict entry {theirs}")
-        seen = {r[0] for r in stamped}
+            elif (verdict, by, at) != entry[1:]:
+                seq, *theirs = entry
+                shown = f"({', '.join(map(str, theirs))})"
+                self.add(seq, f"{row} differs from the latest WORM verdict entry {shown}")
+        seen = {audit_id for audit_id, *_ in stamped}
         for audit_id, (seq, verdict, by, at) in latest.items():
             if audit_id not in seen:
                 msg = f"audit_log row {audit_id}: WORM verdict ({verdict}, {by}, {at}) "

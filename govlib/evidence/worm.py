@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from govlib.clock import utc_now_iso
-from govlib.evidence.chain import GENESIS_MAC, entry_body, entry_mac
+from govlib.evidence import checkpoints
+from govlib.evidence.chain import entry_body, entry_mac
+from govlib.evidence.head import head
+from govlib.evidence.keys import keyring_for
 from govlib.store.database import Store
 
 __all__ = ["WormEntry", "append", "head", "entries"]
@@ -34,12 +37,6 @@ class WormEntry:
     key_id: str
     prev_mac: str
     mac: str
-
-
-def head(store: Store) -> tuple[int, str]:
-    """``(seq, mac)`` of the newest entry, or ``(0, GENESIS_MAC)`` for an empty log."""
-    row = store.query("SELECT seq, mac FROM worm_log ORDER BY seq DESC LIMIT 1")
-    return (int(row[0][0]), str(row[0][1])) if row else (0, GENESIS_MAC)
 
 
 def append(
@@ -65,7 +62,7 @@ def append(
         >>> e.seq
         1
     """
-    ring = store.keyring
+    ring = keyring_for(store)
     key_id = ring.current_id
     with store.transaction():
         seq, prev = head(store)
@@ -102,17 +99,12 @@ def _after_append(store: Store, seq: int) -> None:
     Only the row is written here (it commits with the entry); its export-file line is written
     after the commit by :func:`_after_commit`, so a file line never names an uncommitted row.
     """
-    from govlib.evidence import checkpoints
-
-    checkpoints._periodic(store, seq)
+    checkpoints.sign_if_due(store, seq)
 
 
 def _after_commit(store: Store) -> None:
     """Hook run after an append committed: write pending checkpoint-file lines (never raises)."""
-    from govlib.evidence import checkpoints
-
-    if store in checkpoints._PENDING:
-        checkpoints._flush_pending(store)
+    checkpoints.flush_pending(store)
 
 
 def entries(store: Store, *, run_id: str | None = None) -> list[dict[str, Any]]:

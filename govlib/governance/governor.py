@@ -19,11 +19,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any, NoReturn
 
+from govlib.clock import now_iso
 from govlib.context import current_composition_id, current_node
 from govlib.errors import GovernanceRefused, GovlibError
 from govlib.evidence import worm
 from govlib.evidence.chain import canonical_json
-from govlib.governance.killswitch import GovernanceError, KillSwitch, KillSwitchState, _now
+from govlib.governance.killswitch import GovernanceError, KillSwitch, KillSwitchState
 from govlib.governance.registry import RISK_TIERS, ToolRegistry, ToolSpec
 from govlib.governance.rules import (
     Rule,
@@ -60,7 +61,7 @@ def save_rules(store: Store, rules: Iterable[Any], *, clock: Any | None = None) 
     changed = [r for r in rules if stored.get(r.id) != canonical_json(r.to_definition())]
     if not changed:
         return []
-    at = _now(clock)
+    at = now_iso(clock)
     with store.transaction():
         for r in changed:
             store.execute(
@@ -87,7 +88,7 @@ def stored_rules(store: Store) -> list[Rule]:
         []
     """
     rows = store.query("SELECT definition FROM governance_rules ORDER BY rowid")
-    return load_rules([json.loads(r[0]) for r in rows])
+    return load_rules([json.loads(r["definition"]) for r in rows])
 
 
 def latest_rule_outcomes(store: Store) -> list[dict[str, Any]]:
@@ -99,10 +100,10 @@ def latest_rule_outcomes(store: Store) -> list[dict[str, Any]]:
         []
     """
     stats = {
-        r[0]: (r[1], r[2], r[3])
+        r["rule"]: (r["seq"], r["n"], r["fired"])
         for r in store.query(
-            "SELECT rule, MAX(seq), COUNT(*), SUM(outcome != 'pass') FROM worm_log "
-            "WHERE action = 'rule_evaluated' GROUP BY rule"
+            "SELECT rule, MAX(seq) AS seq, COUNT(*) AS n, SUM(outcome != 'pass') AS fired "
+            "FROM worm_log WHERE action = 'rule_evaluated' GROUP BY rule"
         )
     }
     out = []
@@ -160,9 +161,15 @@ class Governor:
         detail |= {k: v for k, v in where.items() if v is not None}
         try:
             worm.append(
-                self.store, "call_refused", run_id=run_id, node=node, rule=rule,
-                outcome="refused", detail=detail, ts=_now(self.clock),
-            )  # fmt: skip
+                self.store,
+                "call_refused",
+                run_id=run_id,
+                node=node,
+                rule=rule,
+                outcome="refused",
+                detail=detail,
+                ts=now_iso(self.clock),
+            )
         except _RECORD_ERRORS as exc:
             note = f" (the refusal could not be recorded: {exc})"
             raise GovernanceRefused(message + note, reason=reason, rule=rule) from exc
@@ -272,14 +279,20 @@ class Governor:
             return []
         trip = next((o for o in outcomes if o.outcome == "trip"), None)
         deny = next((o for o in outcomes if o.outcome == "deny"), None)
-        at = _now(self.clock)
+        at = now_iso(self.clock)
         try:
             with self.store.transaction():
                 for i, o in enumerate(outcomes):
                     e = worm.append(
-                        self.store, "rule_evaluated", run_id=run_id, node=node, rule=o.rule_id,
-                        outcome=o.outcome, detail=o.detail(), ts=at,
-                    )  # fmt: skip
+                        self.store,
+                        "rule_evaluated",
+                        run_id=run_id,
+                        node=node,
+                        rule=o.rule_id,
+                        outcome=o.outcome,
+                        detail=o.detail(),
+                        ts=at,
+                    )
                     outcomes[i] = replace(o, worm_seq=e.seq)
                 if trip:
                     by, rule = f"rule:{trip.rule_id}", trip.rule_id

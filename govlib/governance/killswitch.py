@@ -9,23 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from govlib.clock import iso, utc_now_iso
+from govlib.clock import now_iso
 from govlib.errors import GovlibError, checked_text
 from govlib.evidence import worm
 from govlib.store.database import Store
 
-__all__ = ["GovernanceError", "KillSwitch", "KillSwitchState"]
+__all__ = ["GovernanceError", "KillSwitch", "KillSwitchState", "checked_name"]
 
 
 class GovernanceError(GovlibError):
     """A governance request that cannot be done (e.g. resetting an armed kill-switch)."""
 
 
-def _now(clock: Any | None) -> str:
-    return iso(clock.now()) if clock is not None else utc_now_iso()
+def checked_name(field: str, value: Any) -> str:
+    """``value`` stripped, when it is non-empty text (a person's name, a reason, a tool name).
 
-
-def _name(field: str, value: Any) -> str:
+    Example:
+        >>> checked_name("by", "  Dana Ortiz ")
+        'Dana Ortiz'
+    """
     if not isinstance(value, str) or not value.strip():
         raise GovernanceError(f"{field}: {value!r}; expected a non-empty name or text")
     return value.strip()
@@ -88,13 +90,17 @@ class KillSwitch:
         )
         if not rows:
             return KillSwitchState("armed")
-        state = "triggered" if rows[0]["state"] == "triggered" else "armed"
-        return KillSwitchState(state, *tuple(rows[0])[1:])  # columns in field order
+        row = rows[0]
+        state = "triggered" if row["state"] == "triggered" else "armed"
+        return KillSwitchState(
+            state,
+            **{f: row[f] for f in ("by", "at", "reason", "rule", "run_id", "worm_seq")},
+        )
 
     def _event(
         self, state: str, by: str, reason: str, rule: str | None, run_id: str | None
     ) -> None:
-        at = _now(self.clock)
+        at = now_iso(self.clock)
         action = "kill_switch_triggered" if state == "triggered" else "kill_switch_reset"
         detail = {"by": by, "reason": reason}
         entry = worm.append(
@@ -110,7 +116,7 @@ class KillSwitch:
         self, by: str, reason: str, rule: str | None = None, run_id: str | None = None
     ) -> KillSwitchState:
         """Trigger it (already triggered: nothing written, the current state returned)."""
-        by, reason = _name("by", by), _name("reason", reason)
+        by, reason = checked_name("by", by), checked_name("reason", reason)
         checked_text("rule", rule)
         checked_text("run_id", run_id)
         with self.store.transaction():
@@ -120,7 +126,7 @@ class KillSwitch:
 
     def reset(self, by: str, reason: str) -> KillSwitchState:
         """Reset a triggered switch, by a named person with a reason (armed: refused)."""
-        by, reason = _name("by", by), _name("reason", reason)
+        by, reason = checked_name("by", by), checked_name("reason", reason)
         with self.store.transaction():
             current = self.state()
             if current.armed:

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from govlib.clock import now_iso
 from govlib.evidence import worm
 from govlib.evidence.chain import canonical_json
-from govlib.governance.killswitch import GovernanceError, _name, _now
+from govlib.governance.killswitch import GovernanceError, checked_name
 from govlib.store.database import Store
 
 __all__ = ["RISK_TIERS", "ToolRegistry", "ToolSpec"]
@@ -74,7 +75,7 @@ class ToolRegistry:
         by: str | None = None,
     ) -> ToolSpec:
         """Add or update a tool (``tool_registered``); the same spec again writes nothing."""
-        name = _name("name", name)
+        name = checked_name("name", name)
         if risk_tier not in RISK_TIERS:
             raise GovernanceError(f"risk_tier: {risk_tier!r}; expected one of {RISK_TIERS}")
         if not isinstance(description, str) or not isinstance(enabled, bool):
@@ -85,7 +86,7 @@ class ToolRegistry:
         row |= {"risk_tier": risk_tier, "enabled": int(enabled)}
         if old is not None and _spec_row(old) == row:
             return old
-        at = row["updated_at"] = _now(self.clock)
+        at = row["updated_at"] = now_iso(self.clock)
         row["updated_by"] = by
         digest = hashlib.sha256((schema_text or "").encode()).hexdigest()[:16]
         detail = {"tool": name, "risk_tier": risk_tier, "enabled": enabled, "by": by}
@@ -97,7 +98,7 @@ class ToolRegistry:
         return self.get(name)  # type: ignore[return-value]
 
     def _set_enabled(self, name: str, by: str, enabled: bool) -> ToolSpec:
-        by = _name("by", by)
+        by = checked_name("by", by)
         with self.store.transaction():
             spec = self.get(name)
             if spec is None:
@@ -105,7 +106,7 @@ class ToolRegistry:
                 raise GovernanceError(f"tool: {name!r} is not registered; expected one of {known}")
             if spec.enabled == enabled:
                 return spec
-            at = _now(self.clock)
+            at = now_iso(self.clock)
             self.store.execute(
                 "UPDATE tool_registry SET enabled = ?, updated_at = ?, updated_by = ? "
                 "WHERE name = ?",

@@ -2,8 +2,8 @@
 
 Pure core, thin shell: :func:`report_data` gathers every figure the report shows into one
 JSON-able dict, :func:`report_hash` is the SHA-256 of its canonical JSON
-(:func:`govlib.evidence.chain.canonical_json`), :func:`govlib.report.page.render_report` formats it, and
-:func:`write_report` writes the file.
+(:func:`govlib.evidence.chain.canonical_json`), :func:`govlib.report.page.render_report` formats
+it, and :func:`write_report` writes the file.
 
 * **Period**: ``<N>d`` = the N days ending at the newest recorded event in the store (tool call,
   WORM entry, receipt or run), so a report of an archived store reads the same whenever it is
@@ -27,19 +27,34 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
+from govlib import __version__
+from govlib.analysis.read_path import connect
+from govlib.analysis.stats import tool_stats
 from govlib.clock import iso, utc_now_iso
+from govlib.costs import ledger
 from govlib.errors import GovlibError
+from govlib.evidence import checkpoints as cps
 from govlib.evidence.chain import canonical_json
+from govlib.evidence.keys import PUBKEY_FILE, fingerprint, load_public_key
+from govlib.evidence.verify import verify_store
+from govlib.governance.governor import KillSwitch, ToolRegistry, latest_rule_outcomes
+from govlib.report.page import DATA_ELEMENT_ID, render_report
 from govlib.settings import SETTINGS, Settings, load_settings
 from govlib.store.database import Store
 
 __all__ = [
-    "ReportError", "parse_period", "report_data", "report_hash", "data_row_counts",
-    "read_report_data", "write_report", "DATA_ELEMENT_ID",
-]  # fmt: skip
+    "DATA_ELEMENT_ID",
+    "ReportError",
+    "data_row_counts",
+    "parse_period",
+    "read_report_data",
+    "report_data",
+    "report_hash",
+    "write_report",
+]
 
-#: ``id`` of the ``<script type="application/json">`` element holding the hashed data.
-DATA_ELEMENT_ID = "report-data"
 _PERIOD = re.compile(r"([1-9][0-9]{0,3})d")
 _MAX_PROBLEMS = 50
 _GROUPS = ("pills", "spc", "sampling", "drift")  # settings the figures depend on
@@ -49,12 +64,11 @@ _NEWEST = (
     "UNION ALL SELECT MAX(started_at) FROM workflow_runs "
     "UNION ALL SELECT MAX(ended_at) FROM workflow_runs)"
 )
-_SPC_COLS = (
-    "tool_name", "count", "success_rate", "success_pill", "accept_count", "reject_count",
-    "accept_rate", "accept_pill", "p50", "p95", "anomaly_count", "rule_1", "rule_2", "rule_3",
-    "rule_4", "recent_fires", "drift", "drift_signals", "center", "sigma", "center_ms", "lcl_ms",
-    "ucl_ms", "sparkline",
-)  # fmt: skip
+_SPC_COLS = tuple(
+    "tool_name count success_rate success_pill accept_count reject_count accept_rate accept_pill "
+    "p50 p95 anomaly_count rule_1 rule_2 rule_3 rule_4 recent_fires drift drift_signals center "
+    "sigma center_ms lcl_ms ucl_ms sparkline".split()
+)
 
 
 class ReportError(GovlibError):
@@ -90,8 +104,6 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | str):
         return value
     try:
-        import pandas as pd
-
         if pd.isna(value):
             return None
     except (TypeError, ValueError):
@@ -111,8 +123,6 @@ def _rows(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str
 
 
 def _governance(store: Store, start: str) -> dict[str, Any]:
-    from govlib.governance.governor import KillSwitch, ToolRegistry, latest_rule_outcomes
-
     ks = KillSwitch(store).state()
     kill_switch = {k: getattr(ks, k) for k in ("state", "by", "at", "reason", "rule", "run_id")}
     kill_switch["describe"] = ks.describe()
@@ -168,9 +178,6 @@ def _governance(store: Store, start: str) -> dict[str, Any]:
 
 def _pinned_fingerprint(store: Store) -> str | None:
     """Fingerprint of the public key ``govlib verify`` pins by default (None: none found)."""
-    from govlib.evidence import checkpoints as cps
-    from govlib.evidence.keys import PUBKEY_FILE, fingerprint, load_public_key
-
     export = cps.default_export_path(store)
     places = [export.parent / PUBKEY_FILE] if export is not None else []
     places += [store.data_dir / PUBKEY_FILE] if store.data_dir is not None else []
@@ -184,8 +191,6 @@ def _pinned_fingerprint(store: Store) -> str | None:
 
 
 def _verification(store: Store) -> dict[str, Any]:
-    from govlib.evidence.verify import verify_store
-
     result = verify_store(store)
     head = store.query("SELECT seq, mac, ts FROM worm_log ORDER BY seq DESC LIMIT 1")
     problems = [{"seq": p.seq, "reason": p.reason} for p in result.problems]
@@ -208,9 +213,6 @@ def _verification(store: Store) -> dict[str, Any]:
 
 
 def _spc(store: Store, start: str, settings: Settings) -> list[dict[str, Any]]:
-    from govlib.analysis.read_path import connect
-    from govlib.analysis.stats import tool_stats
-
     con = connect(store)
     try:
         stats = tool_stats(con, since=start, settings=settings)
@@ -222,8 +224,6 @@ def _spc(store: Store, start: str, settings: Settings) -> list[dict[str, Any]]:
 
 
 def _costs(store: Store, start: str) -> dict[str, Any]:
-    from govlib.costs import ledger
-
     total = store.query(
         "SELECT COUNT(*) AS calls, COALESCE(SUM(input_tokens), 0) AS input_tokens, "
         "COALESCE(SUM(output_tokens), 0) AS output_tokens, "
@@ -354,9 +354,6 @@ def write_report(
         >>> path.read_text().startswith("<!DOCTYPE html>")
         True
     """
-    from govlib import __version__
-    from govlib.report.page import render_report
-
     parse_period(period)  # a bad period fails before any work
     if out is None:
         if store.data_dir is None:

@@ -1,34 +1,33 @@
 """HTML of the evidence report: values in, one self-contained page out (pure, no I/O).
 
-No external asset of any kind: CSS inline, charts inline SVG (namespace attributes dropped, the
-HTML parser puts ``<svg>`` in the SVG namespace itself), no scripts but the inert JSON data block,
-and a Content-Security-Policy of ``default-src 'none'`` so a browser would refuse any fetch anyway.
+The page is the template ``report/page.html.j2`` with one template per section; this module turns
+the report data into their rows, formatted by :mod:`govlib.present`. No external asset of any
+kind: CSS inline, charts inline SVG (namespace attributes dropped, the HTML parser puts ``<svg>``
+in the SVG namespace itself), no scripts but the inert JSON data block, and a
+Content-Security-Policy of ``default-src 'none'`` so a browser would refuse any fetch anyway.
 Print-friendly: A4, every section on a new page, table headers repeated, colours kept.
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
+from markupsafe import Markup
+
 from govlib.evidence.chain import canonical_json
-from govlib.present.report_format import (
-    CSS,
-    LEVEL,
-    cost_chart_svg,
-    esc,
-    inline_svg,
-    ms,
-    num,
-    pct,
-    pill,
-    table,
-    usd,
-    when,
-)
+from govlib.present.charts import Limits, daily_cost_svg, sparkline_svg
+from govlib.present.formatting import milliseconds, money, number, percent, timestamp
+from govlib.present.html import breakable, inline_svg
+from govlib.present.pills import level_of, pill
+from govlib.present.tables import Row
+from govlib.present.templating import render, source
 
-__all__ = ["SECTIONS", "render_report"]
+__all__ = ["CSP", "DATA_ELEMENT_ID", "SECTIONS", "embedded_json", "render_report"]
 
+#: ``id`` of the ``<script type="application/json">`` element holding the hashed data.
+DATA_ELEMENT_ID = "report-data"
+#: Content-Security-Policy of the page: nothing may be fetched.
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 #: Section anchors and titles, in report order.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("governance", "Governance state"),
@@ -40,276 +39,136 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _title_page(data: dict[str, Any], meta: dict[str, Any]) -> str:
-    rep, ver, gov = data["report"], data["verification"], data["governance"]
-    ks = gov["kill_switch"]
-    drift = sum(1 for t in data["spc"] if t["drift"] == "drift")
-    chain = pill("verified" if ver["ok"] else "BROKEN", "ok" if ver["ok"] else "bad")
-    toc = "".join(f'<li><a href="#{a}">{esc(t)}</a></li>' for a, t in SECTIONS)
-    return f"""<header class="title-page" id="title">
-<h1>{esc(rep["title"])}</h1>
-<p class="lead">Evidence produced by govlib from the store's records: governance decisions,
-tamper-evident chain, statistical process control of tool calls, and costs.</p>
-<dl>
-<dt>Period covered</dt><dd id="period">{rep["days"]} days: {when(rep["start"])} to
-{when(rep["end"])} <span class="muted">(ending at the {esc(rep["end_basis"])})</span></dd>
-<dt>Generated</dt><dd>{when(meta["generated_at"])} by govlib {esc(meta["govlib_version"])}</dd>
-<dt>Store</dt><dd><code>{esc(meta["store"])}</code></dd>
-<dt>Kill-switch</dt><dd>{pill(str(ks["state"]).upper(), LEVEL.get(ks["state"]))}</dd>
-<dt>Chain</dt><dd>{chain} {esc(ver["summary"])}</dd>
-<dt>Tools in drift</dt><dd>{drift} of {len(data["spc"])}</dd>
-<dt>Cost in period</dt><dd>{usd(data["costs"]["period"]["cost_usd"])}</dd>
-</dl>
-<p><strong>Manifest SHA-256</strong> (of the report data, see section 6):</p>
-<p class="hash" id="manifest-hash">{meta["sha256"]}</p>
-<nav class="toc"><h3>Contents</h3><ol>{toc}</ol></nav>
-</header>"""
+def _code(value: Any) -> Markup:
+    return Markup("<code>{}</code>").format(value)
 
 
-def _section(anchor: str, body: str) -> str:
-    number = [a for a, _ in SECTIONS].index(anchor) + 1
-    title = dict(SECTIONS)[anchor]
-    return (
-        f'<section class="report-section" id="{anchor}">'
-        f"<h2>{number}. {esc(title)}</h2>{body}</section>"
-    )
+def _yes(flag: Any, no: str = "no") -> str:
+    return "yes" if flag else no
 
 
-def _governance(gov: dict[str, Any]) -> str:
-    ks = gov["kill_switch"]
-    level = LEVEL.get(ks["state"], "neutral")
-    box = (
-        f'<div class="box {level}"><strong>Kill-switch: '
-        f"{pill(str(ks['state']).upper(), level)}</strong><br>{esc(ks['describe'])}</div>"
-    )
-    events = table(
-        ["#", "state", "at", "by", "reason", "rule", "run", "WORM seq"],
-        [
-            [esc(e["id"]), pill(e["state"]), when(e["at"]), esc(e["by"]), esc(e["reason"])]
-            + [esc(e["rule"] or "—"), f"<code>{esc(e['run_id'] or '—')}</code>", esc(e["worm_seq"])]
-            for e in gov["kill_switch_events"]
-        ],
-        right={0, 7},
-    )
-    refusals = table(
-        ["reason", "calls refused", "last"],
-        [[esc(r["reason"]), num(r["calls"]), when(r["last_at"])] for r in gov["refusals"]],
-        right={1},
-    )
-    rules = table(
-        ["rule", "description", "action", "enabled", "latest outcome", "at", "message"]
-        + ["evaluated", "fired"],
-        [
-            [f"<code>{esc(r['rule'])}</code>", esc(r["description"]), esc(r["action"])]
-            + ["yes" if r["enabled"] else "no", pill(r["latest_outcome"]), when(r["at"])]
-            + [esc(r["message"] or "—"), num(r["period_evaluations"]), num(r["period_fired"])]
-            for r in gov["rules"]
-        ],
-        right={7, 8},
-    )
-    tools = table(
-        ["tool", "risk tier", "enabled", "argument schema", "description", "calls", "success"],
-        [
-            [f"<code>{esc(t['name'])}</code>", esc(t["risk_tier"]), "yes" if t["enabled"] else "NO"]
-            + ["yes" if t["has_schema"] else "no", esc(t["description"]), num(t["period_calls"])]
-            + [pct(t["period_success_rate"])]
-            for t in gov["tools"]
-        ],
-        right={5, 6},
-    )
-    return (
-        box
-        + "<h3>Kill-switch events in the period</h3>"
-        + events
-        + "<h3>Calls refused by governance in the period</h3>"
-        + refusals
-        + '<h3>Rules and their latest outcome</h3><p class="muted">Evaluated / fired: counts '
-        "in the period (fired = any outcome other than pass).</p>"
-        + rules
-        + "<h3>Tool registry</h3>"
-        + tools
-    )
+def _governance(gov: dict[str, Any]) -> dict[str, Any]:
+    events = [
+        [e["id"], pill(e["state"]), timestamp(e["at"]), e["by"], e["reason"]]
+        + [e["rule"] or "—", _code(e["run_id"] or "—"), e["worm_seq"]]
+        for e in gov["kill_switch_events"]
+    ]
+    refusals = [[r["reason"], number(r["calls"]), timestamp(r["last_at"])] for r in gov["refusals"]]
+    rules = [
+        [_code(r["rule"]), r["description"], r["action"], _yes(r["enabled"])]
+        + [pill(r["latest_outcome"]), timestamp(r["at"]), r["message"] or "—"]
+        + [number(r["period_evaluations"]), number(r["period_fired"])]
+        for r in gov["rules"]
+    ]
+    tools = [
+        [_code(t["name"]), t["risk_tier"], _yes(t["enabled"], "NO"), _yes(t["has_schema"])]
+        + [t["description"], number(t["period_calls"]), percent(t["period_success_rate"])]
+        for t in gov["tools"]
+    ]
+    return {"ks": gov["kill_switch"], "events": events, "refusals": refusals, "rules": rules} | {
+        "tools": tools
+    }
 
 
-def _verification(ver: dict[str, Any]) -> str:
-    level = "ok" if ver["ok"] else "bad"
+def _verification(ver: dict[str, Any]) -> dict[str, Any]:
     head = ver["chain_head"] or {}
-    facts = table(
-        ["check", "value"],
-        [
-            ["WORM entries verified (HMAC-SHA256 chain)", num(ver["entries"])],
-            ["Chain head", f"seq {esc(head.get('seq'))} <code>{esc(head.get('mac'))}</code>"],
-            ["Last signed checkpoint", f"seq {esc(ver['last_checkpoint_seq'])} at "
-             f"{when(ver['last_checkpoint_at'])}"],
-            ["Signed checkpoints checked", num(ver["checkpoints_checked"])],
-            ["Checkpoints in the store", num(ver["checkpoints_in_store"])],
-            ["Pinned Ed25519 public key", f"<code>{esc(ver['public_key'] or 'none found')}</code>"],
-        ],
-    )  # fmt: skip
-    problems = ""
-    if ver["problems"]:
-        shown = "".join(
-            f"<li>{'seq ' + esc(p['seq']) + ': ' if p['seq'] else ''}{esc(p['reason'])}</li>"
-            for p in ver["problems"]
-        )
-        more = ver["problems_total"] - len(ver["problems"])
-        problems = f"<h3>Problems ({ver['problems_total']})</h3><ul>{shown}</ul>"
-        problems += f"<p>… and {more} more (run <code>govlib verify</code>).</p>" if more else ""
-    notes = "".join(f"<li>{esc(n)}</li>" for n in ver["notes"])
-    return (
-        f'<div class="box {level}"><strong>'
-        f"{pill('VERIFIED' if ver['ok'] else 'BROKEN', level)}</strong> {esc(ver['summary'])}</div>"
-        "<p>A real <code>verify_store</code> ran while this report was made: every WORM entry's "
-        "MAC and link, every signed checkpoint against the pinned public key, every batch digest "
-        "of tool-call rows and receipts, every verdict. It proves the records are unchanged up to "
-        "the last checkpoint held outside the machine; it cannot prove that key holders did not "
-        "rewrite history after it.</p>"
-        + facts
-        + problems
-        + (f"<h3>Notes</h3><ul>{notes}</ul>" if notes else "")
-    )
+    checkpoint = f"seq {ver['last_checkpoint_seq']} at {timestamp(ver['last_checkpoint_at'])}"
+    facts = [
+        ["WORM entries verified (HMAC-SHA256 chain)", number(ver["entries"])],
+        ["Chain head", Markup("seq {} {}").format(head.get("seq"), _code(head.get("mac")))],
+        ["Last signed checkpoint", checkpoint],
+        ["Signed checkpoints checked", number(ver["checkpoints_checked"])],
+        ["Checkpoints in the store", number(ver["checkpoints_in_store"])],
+        ["Pinned Ed25519 public key", _code(ver["public_key"] or "none found")],
+    ]
+    more = ver["problems_total"] - len(ver["problems"])
+    return {"ver": ver, "facts": facts, "more": more}
 
 
-def _spark(row: dict[str, Any]) -> str:
-    from govlib.present.charts import sparkline_svg
-
+def _spark(row: dict[str, Any]) -> Markup:
     if row["center"] is None or row["sigma"] is None:
-        return '<span class="muted">—</span>'
-    limits = SimpleNamespace(center=row["center"], sigma=row["sigma"])
+        return pill(None)
+    limits = Limits(center=row["center"], sigma=row["sigma"])
     return inline_svg(sparkline_svg(row["sparkline"] or [], limits, width=96, height=26))
 
 
-def _spc(rows: list[dict[str, Any]], thresholds: dict[str, Any]) -> str:
-    heads = ["tool", "calls", "success", "accept", "p50 / p95", "drift"]
-    heads += ["rule 1 · 2 · 3 · 4 fires", "newest", "latest calls"]
-    right = {1, 4, 6, 7}
-    cls = [' class="num"' if i in right else "" for i in range(len(heads))]
-    cells = "".join(f"<th{c}>{esc(h)}</th>" for c, h in zip(cls, heads, strict=True))
-    body = []
-    for t in rows:
-        accept = pill(pct(t["accept_rate"]), LEVEL.get(t["accept_pill"] or "", "neutral"))
-        name = esc(t["tool_name"]).replace("_", "_<wbr>")
-        row = [f"<code>{name}</code>", num(t["count"])]
-        row += [pill(pct(t["success_rate"]), LEVEL.get(t["success_pill"] or "", "neutral"))]
-        row += [f'{accept}<br><span class="muted">{t["accept_count"]}✓ {t["reject_count"]}✗</span>']
-        row += [f"{ms(t['p50'])}<br>{ms(t['p95'])}", pill(t["drift"])]
-        row += [" · ".join(num(t[f"rule_{k}"]) for k in (1, 2, 3, 4)), num(t["recent_fires"])]
-        row += [_spark(t)]
-        tds = "".join(f"<td{c}>{v}</td>" for c, v in zip(cls, row, strict=True))
-        signals = "; ".join(esc(s) for s in t["drift_signals"]) or "none"
-        body.append(
-            f'<tbody class="tool"><tr>{tds}</tr><tr class="signals"><td></td>'
-            f'<td colspan="{len(heads) - 1}">Drift signals: {signals}</td></tr></tbody>'
-        )
-    grid = f'<table class="spc"><thead><tr>{cells}</tr></thead>{"".join(body)}</table>'
-    shown = ", ".join(f"{esc(k)} = {esc(v)}" for k, v in thresholds.items())
-    return (
-        "<p>Individuals control chart of log latency per tool over its newest calls in the period; "
-        "Western Electric rules 1–4 counted over that window (rule 1: a point beyond 3 sigma; "
-        "rule 2: 2 of 3 beyond 2 sigma; rule 3: 4 of 5 beyond 1 sigma; rule 4: 8 in a row on one "
-        "side). <em>Newest</em>: rule fires among the newest calls. Pills: green at or above the "
-        "green threshold, amber above the amber one, red below; the text always states the rate. "
-        "Drift badge: stable (no signal), watch (one), drift (two or more).</p>"
-        + f'<p class="muted">Thresholds in force (govlib settings): {shown}.</p>'
-        + (grid if rows else '<p class="muted">No tool calls in the period.</p>')
-    )
+def _spc_cells(t: dict[str, Any]) -> list[Any]:
+    success = pill(percent(t["success_rate"]), level_of(t["success_pill"]))
+    accept = pill(percent(t["accept_rate"]), level_of(t["accept_pill"]))
+    counts = Markup('{}<br><span class="gl-muted">{}✓ {}✗</span>')
+    latency = Markup("{}<br>{}").format(milliseconds(t["p50"]), milliseconds(t["p95"]))
+    return [
+        _code(breakable(t["tool_name"])),
+        number(t["count"]),
+        success,
+        counts.format(accept, t["accept_count"], t["reject_count"]),
+        latency,
+        pill(t["drift"]),
+        " · ".join(number(t[f"rule_{k}"]) for k in (1, 2, 3, 4)),
+        number(t["recent_fires"]),
+        _spark(t),
+    ]
 
 
-def _sampling(rows: list[dict[str, Any]]) -> str:
-    grid = table(
-        ["tool", "calls", "review sampling", "reason"],
-        [
-            [f"<code>{esc(t['tool_name'])}</code>", num(t["count"])]
-            + [f"<strong>{esc(t['sampling'])}</strong>", esc(t["sampling_reason"])]
-            for t in rows
-        ],
-        right={1},
-    )
-    return (
-        "<p>How many of each tool's calls a person should review, from the evidence above: every "
-        "call while a tool is new, red, drifting or rejected often; fewer as calls and accepted "
-        "reviews build up; exceptions only when the accept rate's Wilson lower bound is high.</p>"
-        + grid
-    )
+def _spc(rows: list[dict[str, Any]], thresholds: dict[str, Any]) -> dict[str, Any]:
+    tools = [{"cells": _spc_cells(t), "signals": t["drift_signals"]} for t in rows]
+    return {"tools": tools, "thresholds": thresholds}
 
 
-def _costs(costs: dict[str, Any], start: str, end: str) -> str:
-    p = costs["period"]
-    totals = table(
-        ["model calls", "input tokens", "output tokens", "cache tokens", "cost", "unpriced calls"],
-        [[num(p["calls"]), num(p["input_tokens"]), num(p["output_tokens"])]
-         + [num(p["cache_tokens"]), usd(p["cost_usd"]), num(p["unpriced_calls"])]],
-        right={0, 1, 2, 3, 4, 5},
-    )  # fmt: skip
-    roll = costs["rolling"]
-    rolling = table(
-        ["window (to the newest receipt)", "model calls", "cost"],
-        [[k, num(roll[k]["calls"]), usd(roll[k]["cost_usd"])] for k in ("today", "7d", "30d")],
-        right={1, 2},
-    )
-    wf = table(
-        ["workflow", "runs", "model calls", "cost", "cost per run", "unpriced calls"],
-        [
-            [esc(r["workflow"]), num(r["runs"]), num(r["calls"]), usd(r["cost_usd"])]
-            + [usd(r["cost_per_run"]), num(r["unpriced_calls"])]
-            for r in costs["by_workflow"]
-        ],
-        right={1, 2, 3, 4, 5},
-    )
-    models = table(
-        ["model", "provider", "calls", "input tokens", "output tokens", "cost", "unpriced"],
-        [
-            [f"<code>{esc(r['model'])}</code>", esc(r["provider"]), num(r["calls"])]
-            + [num(r["input_tokens"]), num(r["output_tokens"]), usd(r["cost_usd"])]
-            + [num(r["unpriced_calls"])]
-            for r in costs["by_model"]
-        ],
-        right={2, 3, 4, 5, 6},
-    )
-    versions = ", ".join(f"<code>{esc(v)}</code>" for v in costs["price_table_versions"]) or "—"
-    return (
-        "<p>Sums of the stored receipts: each cost was fixed when the call was recorded, with the "
-        f"price-table version beside it (in this period: {versions}); nothing is re-priced.</p>"
-        + "<h3>Period totals</h3>"
-        + totals
-        + rolling
-        + "<h3>Per workflow</h3>"
-        + wf
-        + "<h3>Per model</h3>"
-        + models
-        + "<h3>Cost per day</h3><figure>"
-        + cost_chart_svg(costs["by_day"], start, end)
-        + "<figcaption>Stored cost per UTC day in the period.</figcaption></figure>"
-    )
+def _sampling(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    strong = Markup("<strong>{}</strong>")
+    grid = [
+        [_code(t["tool_name"]), number(t["count"]), strong.format(t["sampling"])]
+        + [t["sampling_reason"]]
+        for t in rows
+    ]
+    return {"rows": grid}
 
 
-def _manifest(data: dict[str, Any], meta: dict[str, Any]) -> str:
-    rep = data["report"]
-    counts = table(
-        ["table", "rows"],
-        [[f"<code>{esc(t)}</code>", num(n), f' data-table="{esc(t)}"']
-         for t, n in data["store_counts"].items()],
-        right={1},
-        data_role="store-counts",
-    )  # fmt: skip
-    rows = table(
-        ["report data list", "rows"],
-        [[f"<code>{esc(k)}</code>", num(n)] for k, n in meta["data_rows"].items()],
-        right={1},
-        data_role="data-rows",
-    )
-    return (
-        f"<p>Data period: {when(rep['start'])} to {when(rep['end'])} ({rep['days']} days, "
-        f"<code>--period {esc(rep['period'])}</code>).</p>"
-        "<h3>Rows per table in the store</h3><p>The same numbers as <code>govlib status</code> "
-        "(whole store, not only the period).</p>" + counts + "<h3>SHA-256 of the report data</h3>"
-        f'<p class="hash">{meta["sha256"]}</p>'
-        "<p>The SHA-256 of the canonical JSON (sorted keys, no spaces, UTF-8) of every figure this "
-        "report shows. That JSON is embedded in this file (element <code>#report-data</code>); "
-        "recompute with <code>govlib.report.contents.read_report_data(html)</code>. Not hashed: generation "
-        "time, file paths, govlib version.</p>"
-        "<h3>Rows in the report data</h3>" + rows
-    )
+def _costs(costs: dict[str, Any], start: str, end: str) -> dict[str, Any]:
+    p, roll = costs["period"], costs["rolling"]
+    totals = [
+        [number(p["calls"]), number(p["input_tokens"]), number(p["output_tokens"])]
+        + [number(p["cache_tokens"]), money(p["cost_usd"]), number(p["unpriced_calls"])]
+    ]
+    rolling = [
+        [k, number(roll[k]["calls"]), money(roll[k]["cost_usd"])] for k in ("today", "7d", "30d")
+    ]
+    workflows = [
+        [r["workflow"], number(r["runs"]), number(r["calls"]), money(r["cost_usd"])]
+        + [money(r["cost_per_run"]), number(r["unpriced_calls"])]
+        for r in costs["by_workflow"]
+    ]
+    models = [
+        [_code(r["model"]), r["provider"], number(r["calls"]), number(r["input_tokens"])]
+        + [number(r["output_tokens"]), money(r["cost_usd"]), number(r["unpriced_calls"])]
+        for r in costs["by_model"]
+    ]
+    versions = [_code(v) for v in costs["price_table_versions"]]
+    return {"totals": totals, "rolling": rolling, "workflows": workflows, "models": models} | {
+        "versions": Markup(", ").join(versions) if versions else "—",
+        "chart": daily_cost_svg(costs["by_day"], start, end),
+    }
+
+
+def _manifest(data: dict[str, Any], meta: dict[str, Any]) -> dict[str, Any]:
+    counts = [
+        Row([_code(t), number(n)], {"data_table": t}) for t, n in data["store_counts"].items()
+    ]
+    rows = [[_code(k), number(n)] for k, n in meta["data_rows"].items()]
+    return {"counts": counts, "rows": rows}
+
+
+def embedded_json(data: dict[str, Any]) -> Markup:
+    """The canonical JSON of the report data, safe inside ``<script>`` (``<``, ``>`` and ``&``
+    written as ``\\u003c`` ...), exactly what the manifest hash covers once decoded.
+
+    Example:
+        >>> embedded_json({"a": "</script>"})
+        Markup('{"a":"\\\\u003c/script\\\\u003e"}')
+    """
+    blob = canonical_json(data)
+    return Markup(blob.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 
 def render_report(data: dict[str, Any], meta: dict[str, Any]) -> str:
@@ -326,26 +185,26 @@ def render_report(data: dict[str, Any], meta: dict[str, Any]) -> str:
         >>> "Chain verification" in render_report(d, meta)
         True
     """
-    from govlib.report.contents import DATA_ELEMENT_ID
-
-    body = [_title_page(data, meta)]
-    body.append(_section("governance", _governance(data["governance"])))
-    body.append(_section("verification", _verification(data["verification"])))
-    body.append(_section("spc", _spc(data["spc"], data["thresholds"])))
-    body.append(_section("sampling", _sampling(data["spc"])))
-    body.append(
-        _section("costs", _costs(data["costs"], data["report"]["start"], data["report"]["end"]))
+    rep = data["report"]
+    page = render(
+        "report/page.html.j2",
+        rep=rep,
+        meta=meta,
+        css=Markup(source("report/report.css")),
+        csp=Markup(CSP),  # a constant without quotes or markup; kept readable
+        sections=SECTIONS,
+        data_id=DATA_ELEMENT_ID,
+        blob=embedded_json(data),
+        drift=sum(1 for t in data["spc"] if t["drift"] == "drift"),
+        tools=len(data["spc"]),
+        chain=data["verification"],
+        ks=data["governance"]["kill_switch"],
+        period_cost=data["costs"]["period"]["cost_usd"],
+        governance=_governance(data["governance"]),
+        verification=_verification(data["verification"]),
+        spc=_spc(data["spc"], data["thresholds"]),
+        sampling=_sampling(data["spc"]),
+        costs=_costs(data["costs"], rep["start"], rep["end"]),
+        manifest=_manifest(data, meta),
     )
-    body.append(_section("manifest", _manifest(data, meta)))
-    blob = canonical_json(data)
-    blob = blob.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-    csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-    return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{csp}">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{esc(data['report']['title'])} — {when(data['report']['end'])}</title>"
-        f"<style>{CSS}</style></head><body>{''.join(body)}"
-        f'<script type="application/json" id="{DATA_ELEMENT_ID}" '
-        f'data-sha256="{meta["sha256"]}">{blob}</script></body></html>\n'
-    )
+    return str(page) + "\n"

@@ -8,7 +8,7 @@ passed over until its whole ``busy_timeout`` is gone and its caller gets a raw
 (:data:`MAX_SLEEP_S` at most) and tries again, until the store's overall deadline
 (``Store.write_deadline_s``, the 60 s busy timeout by default). ``COMMIT`` is retried the same way
 (with the full busy timeout per try). Past the deadline the caller gets a
-:class:`~govlib.store.database.StoreError` naming the store, the statement and how long and how often it
+:class:`~govlib.store.errors.StoreError` naming the store, the statement and how long and how often it
 was tried; nothing was written.
 """
 
@@ -18,6 +18,8 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable
+
+from govlib.store.errors import StoreError
 
 __all__ = ["ATTEMPT_MS", "MAX_SLEEP_S", "is_busy", "retry_busy"]
 
@@ -79,8 +81,6 @@ def retry_busy(
             waited = time.monotonic() - start
             left = deadline_s - waited
             if left <= 0:
-                from govlib.store.database import StoreError
-
                 raise StoreError(
                     f"{where}: {what} could not get the write lock: tried {tries} times over "
                     f"{waited:.1f} s (deadline {deadline_s:g} s, randomized backoff) while "

@@ -18,22 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from govlib.clock import utc_now_iso
-from govlib.errors import GovlibError
 from govlib.store import schema
 from govlib.store.busy import ATTEMPT_MS, retry_busy
+from govlib.store.errors import SchemaVersionError, StoreError
 
 __all__ = ["Store", "StoreError", "SchemaVersionError", "STORE_FILENAME"]
 
 STORE_FILENAME = "govlib.sqlite"
 BUSY_TIMEOUT_MS = 60_000
-
-
-class StoreError(GovlibError):
-    """The store cannot be opened or used; the message names the file and the problem."""
-
-
-class SchemaVersionError(StoreError):
-    """The store was written by a newer govlib."""
 
 
 class Store:
@@ -69,57 +61,22 @@ class Store:
     ) -> None:
         self._depth = 0
         self._lock = threading.RLock()
-        self.path: Path | None = None
-        self.data_dir: Path | None = None
         self.readonly = readonly
-        self._keyring: Any = None
+        #: The evidence layer's key ring for this store, kept here once loaded (plain storage:
+        #: :func:`govlib.evidence.keys.keyring_for` creates or loads it on first use).
+        self.keyring: Any = None
         self._after_commit: list[Callable[[], None]] = []
+        self._intact = False
         #: How long a write waits for the lock overall (BEGIN IMMEDIATE and COMMIT retried).
         self.write_deadline_s = BUSY_TIMEOUT_MS / 1000
-        if conn is not None:
-            self.conn = conn
-        elif memory or path is None:
-            self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-        else:
-            p = Path(path)
-            if p.is_dir() or p.suffix == "":
-                p = p / STORE_FILENAME
-            self.path = p
-            self.data_dir = p.parent
-            if not p.exists() and (readonly or not create):
-                raise StoreError(f"{p}: no govlib store here (run `govlib demo` to make one)")
-            try:
-                if readonly:
-                    uri = f"file:{p}?mode=ro"
-                    self.conn = sqlite3.connect(
-                        uri, uri=True, isolation_level=None, check_same_thread=False
-                    )
-                else:
-                    p.parent.mkdir(parents=True, exist_ok=True)
-                    self.conn = sqlite3.connect(
-                        str(p), isolation_level=None, check_same_thread=False
-                    )
-            except sqlite3.Error as exc:
-                raise StoreError(f"{p}: cannot open the store ({exc})") from None
+        self.path: Path | None = None
+        if conn is None and not memory and path is not None:
+            self.path = _store_file(path)
+        self.data_dir: Path | None = None if self.path is None else self.path.parent
+        self.conn = conn if conn is not None else _connection(self.path, create, readonly)
         self.conn.row_factory = sqlite3.Row
         try:
-            if not create and self.path is not None and self._check_version() == 0:
-                # Checked before the WAL switch, which would write a header into an empty file.
-                raise StoreError(
-                    f"{self.path}: not a govlib store (no schema; empty, truncated or foreign)"
-                )
-            self._configure()
-            if not create or readonly:
-                # An existing store is only opened, never (re)built: an empty or foreign file
-                # is reported, not silently turned into a fresh store.
-                if self._check_version() == 0 and self.path is not None:
-                    raise StoreError(
-                        f"{self.path}: not a govlib store (no schema; empty, truncated or foreign)"
-                    )
-                if not readonly:
-                    self._ensure_schema()  # migrates an older version in place
-            else:
-                self._ensure_schema()
+            self._set_up(create=create)
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             # Damaged bytes surface as either; both mean "do not trust this file", never repair.
             where = self.path or ":memory:"
@@ -127,11 +84,33 @@ class Store:
             raise StoreError(f"{where}: the store is unreadable or corrupt ({exc})") from None
 
     # --- set-up -----------------------------------------------------------------------------------
+    def _set_up(self, *, create: bool) -> None:
+        """Configure the connection, then create or migrate the schema (or only check it)."""
+        if not create and self.path is not None:
+            # Checked before the WAL switch, which would write a header into an empty file.
+            self._require_schema()
+        self._configure()
+        if create and not self.readonly:
+            self._ensure_schema()
+            return
+        # An existing store is only opened, never (re)built: an empty or foreign file is
+        # reported, not silently turned into a fresh store.
+        if self.path is not None:
+            self._require_schema()
+        if not self.readonly:
+            self._ensure_schema()  # migrates an older version in place
+
+    def _require_schema(self) -> None:
+        if self._check_version() == 0:
+            raise StoreError(
+                f"{self.path}: not a govlib store (no schema; empty, truncated or foreign)"
+            )
+
     def _configure(self) -> None:
         c = self.conn
         c.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if self.path is not None and not self.readonly:
-            mode = c.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            mode = c.execute("PRAGMA journal_mode=WAL").fetchone()["journal_mode"]
             if str(mode).lower() != "wal":
                 raise StoreError(f"{self.path}: could not switch to WAL (got {mode})")
         # Governance evidence is fsynced at every commit.
@@ -144,8 +123,8 @@ class Store:
         ).fetchone()
         if not has:
             return 0
-        row = self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-        version = int(row[0] or 0)
+        row = self.conn.execute("SELECT MAX(version) AS version FROM schema_version").fetchone()
+        version = int(row["version"] or 0)
         if version > schema.SCHEMA_VERSION:
             where = self.path or ":memory:"
             raise SchemaVersionError(
@@ -167,25 +146,6 @@ class Store:
                 "INSERT INTO schema_version(version, applied_at) VALUES (?, ?)",
                 (schema.SCHEMA_VERSION, utc_now_iso()),
             )
-
-    @property
-    def keyring(self) -> Any:
-        """The :class:`govlib.evidence.keys.KeyRing` of this store (created on first use).
-
-        A file store keeps its keys under its data dir; an in-memory store gets ephemeral keys.
-        """
-        if self._keyring is None:
-            from govlib.evidence.keys import KeyRing
-
-            if self.data_dir is None:
-                self._keyring = KeyRing.ephemeral()
-            else:
-                self._keyring = KeyRing.load(self.data_dir, create=not self.readonly)
-        return self._keyring
-
-    @keyring.setter
-    def keyring(self, ring: Any) -> None:
-        self._keyring = ring
 
     # --- transactions and queries -----------------------------------------------------------------
     @contextmanager
@@ -312,7 +272,7 @@ class Store:
             raise ValueError(
                 f"table {table!r} is not a govlib table; expected one of {schema.TABLES}"
             )
-        return [r[1] for r in self.conn.execute(f"PRAGMA table_xinfo({table})")]
+        return [r["name"] for r in self.conn.execute(f"PRAGMA table_xinfo({table})")]
 
     def _checked_columns(self, table: str, names: Iterable[str]) -> list[str]:
         known = set(self.columns(table))
@@ -339,7 +299,7 @@ class Store:
         The apps call it before reading, so a damaged file shows an error box even when the
         pages a view reads happen to be intact.
         """
-        if getattr(self, "_intact", False):
+        if self._intact:
             return
         problem = self.integrity_problem()
         if problem:
@@ -353,7 +313,7 @@ class Store:
             rows = self.query("PRAGMA quick_check")
         except sqlite3.DatabaseError as exc:
             return str(exc)
-        first = str(rows[0][0]).splitlines()[0] if rows else "no answer"
+        first = str(rows[0]["quick_check"]).splitlines()[0] if rows else "no answer"
         return None if first == "ok" else first
 
     def close(self) -> None:
@@ -371,6 +331,28 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.path) if self.path else 'memory=True'})"
+
+
+def _store_file(path: str | os.PathLike[str]) -> Path:
+    """The ``.sqlite`` file of ``path``: the file itself, or ``DIR/govlib.sqlite`` for a dir."""
+    p = Path(path)
+    return p / STORE_FILENAME if p.is_dir() or p.suffix == "" else p
+
+
+def _connection(path: Path | None, create: bool, readonly: bool) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit): in memory when no ``path``."""
+    if path is None:
+        return sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+    if not path.exists() and (readonly or not create):
+        raise StoreError(f"{path}: no govlib store here (run `govlib demo` to make one)")
+    try:
+        if readonly:
+            uri = f"file:{path}?mode=ro"
+            return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot open the store ({exc})") from None
 
 
 def _split_sql(script: str) -> list[str]:

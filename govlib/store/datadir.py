@@ -21,6 +21,7 @@ __all__ = [
     "checked_data_dir",
     "checkout_root",
     "prepare_fresh",
+    "fsync_dir",
 ]
 
 MARKER = ".govlib-data-dir"
@@ -32,6 +33,25 @@ _KEPT_ON_WIPE = {"README.md", ".gitkeep", MARKER, "keys"}
 
 class DataDirError(GovlibError):
     """The data dir is unusable; the message names the path and the problem."""
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (a file created or renamed in it) durable; best effort.
+
+    Example:
+        >>> import tempfile
+        >>> fsync_dir(Path(tempfile.mkdtemp()))
+    """
+    try:
+        dfd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
 
 
 def checkout_root(start: Path | None = None) -> Path | None:

@@ -63,4 +63,5 @@ class PageCheck(threading.Thread):
 
 def quick_check(conn: sqlite3.Connection) -> str:
     """The first line of SQLite's ``PRAGMA quick_check`` ("ok" when the pages are sound)."""
-    return str(conn.execute("PRAGMA quick_check").fetchone()[0]).splitlines()[0]
+    (first,) = conn.execute("PRAGMA quick_check").fetchone()
+    return str(first).splitlines()[0]

@@ -16,6 +16,7 @@ from typing import Any
 from govlib.capture.otel.decoding import SpanRecord
 from govlib.capture.otel.mapping import Evaluation, MappedSpan, is_genai
 from govlib.capture.rows import INSERT_COLUMNS, insert_audit_batch
+from govlib.capture.verdicts import stamp_verdict
 from govlib.clock import utc_now_iso
 from govlib.costs.ledger import Ledger
 from govlib.errors import GovlibError
@@ -101,7 +102,7 @@ def _existing(store: Store, trace_ids: set[str]) -> set[tuple[str, str, str]]:
             f"SELECT trace_id, span_id, kind FROM ingested_spans WHERE trace_id IN ({marks})",  # noqa: S608 - only ? marks
             part,
         )
-        out.update((r[0], r[1], r[2]) for r in rows)
+        out.update((r["trace_id"], r["span_id"], r["kind"]) for r in rows)
     return out
 
 
@@ -110,6 +111,10 @@ def _tool_audit_id(store: Store, trace_id: str, span_id: str) -> int | None:
         "SELECT target_id FROM ingested_spans WHERE trace_id = ? AND span_id = ? AND kind = 'tool'",
         (trace_id, span_id),
     )
+
+
+#: One ``ingested_spans`` row before its time: span, span id, kind, target table, target id.
+_Mark = tuple[SpanRecord, str, str, str | None, Any]
 
 
 def write_mapped(
@@ -126,74 +131,118 @@ def write_mapped(
         0
     """
     now = utc_now_iso()
-    marks: list[dict[str, Any]] = []
-
-    def mark(span: SpanRecord, span_id: str, kind: str, table: str | None, target: Any) -> None:
-        marks.append(
-            {"trace_id": span.trace_id, "span_id": span_id, "kind": kind}
-            | {
-                "target_table": table,
-                "target_id": target,
-                "source": span.source,
-                "ingested_at": now,
-            }
-        )
-
     with store.transaction():
-        done = _existing(store, {m.span.trace_id for m in items})
+        seen = _Seen(_existing(store, {m.span.trace_id for m in items}), summary)
+        _count_contents(items, summary)
+        tools = [m for m in items if m.tool and seen.fresh(m, m.span.span_id, "tool")]
+        calls = [m for m in items if m.receipt and seen.fresh(m, m.span.span_id, "model")]
+        marks = _tool_marks(store, tools, summary)
+        audit_ids = {(span.trace_id, span_id): target for span, span_id, *_, target in marks}
+        marks += _receipt_marks(ledger, calls, summary)
+        marks += _run_marks(store, items, seen, summary)
+        marks += _verdict_marks(store, items, seen, audit_ids, summary)
+        store.insert_many("ingested_spans", [_ingested_row(mark, now) for mark in marks])
 
-        def fresh(m: MappedSpan, span_id: str, kind: str) -> bool:
-            if (m.span.trace_id, span_id, kind) in done:
-                summary.already[_WHAT[kind.split(":")[0]]] += 1
-                return False
-            return True
 
-        for m in items:
-            summary.problems += [str(p) for p in m.problems]
-            if m.note:
-                summary.notes[m.note] += 1
-            if not (m.tool or m.receipt or m.run or m.evaluations or m.problems or m.note):
-                summary.not_mapped += 1
-            elif is_genai(m.span) and not m.ctx.complete:
-                summary.notes[
-                    "GenAI span(s) whose parent was not in this ingest (run = trace)"
-                ] += 1
-        tools = [m for m in items if m.tool and fresh(m, m.span.span_id, "tool")]
-        audit_ids: dict[tuple[str, str], int] = {}
-        if tools:
-            rows = [tuple(m.tool[c] for c in INSERT_COLUMNS) for m in tools]  # type: ignore[index]
-            first, _ = insert_audit_batch(store, rows)
-            for offset, m in enumerate(tools):
-                audit_ids[(m.span.trace_id, m.span.span_id)] = first + offset
-                mark(m.span, m.span.span_id, "tool", "audit_log", first + offset)
-            summary.new["tool_calls"] += len(tools)
-        calls = [m for m in items if m.receipt and fresh(m, m.span.span_id, "model")]
-        receipts = ledger.record_many([m.receipt or {} for m in calls], external=True)
-        for m, receipt in zip(calls, receipts, strict=True):
-            mark(m.span, m.span.span_id, "model", "token_ledger", receipt.id)
-            summary.cost[receipt.cost_source] += 1
-            if receipt.cost_source == "unpriced":
-                summary.unpriced[(receipt.model, receipt.unpriced_reason or "")] += 1
-        summary.new["receipts"] += len(calls)
-        for m in items:
-            if m.run and fresh(m, m.ctx.composition_id, "run"):
-                _write_run(store, m.run)
-                mark(m.span, m.ctx.composition_id, "run", "workflow_runs", None)
-                summary.new["runs"] += 1
-        for m in items:
-            for ev in m.evaluations:
-                if ev.skip_reason:
-                    summary.skipped_evaluations[ev.skip_reason] += 1
-                    continue
-                kind = f"evaluation:{ev.index}"
-                if not fresh(m, m.span.span_id, kind):
-                    continue
-                key = (m.span.trace_id, m.span.span_id)
-                audit_id = audit_ids.get(key) or _tool_audit_id(store, *key)
-                recorded, event_id = _stamp(store, m, ev, audit_id, summary)
-                if recorded:
-                    mark(m.span, m.span.span_id, kind, "verdict_events", event_id)
-        store.insert_many("ingested_spans", marks)
+class _Seen:
+    """What ``ingested_spans`` already holds; asking about a held thing counts it as already."""
+
+    def __init__(self, done: set[tuple[str, str, str]], summary: IngestSummary) -> None:
+        self.done, self.summary = done, summary
+
+    def fresh(self, m: MappedSpan, span_id: str, kind: str) -> bool:
+        """True when ``(trace, span_id, kind)`` was not ingested before."""
+        if (m.span.trace_id, span_id, kind) in self.done:
+            self.summary.already[_WHAT[kind.split(":")[0]]] += 1
+            return False
+        return True
+
+
+def _ingested_row(mark: _Mark, now: str) -> dict[str, Any]:
+    """The ``ingested_spans`` row of one thing written."""
+    span, span_id, kind, table, target = mark
+    return {"trace_id": span.trace_id, "span_id": span_id, "kind": kind} | {
+        "target_table": table,
+        "target_id": target,
+        "source": span.source,
+        "ingested_at": now,
+    }
+
+
+def _count_contents(items: list[MappedSpan], summary: IngestSummary) -> None:
+    """Count problems, notes and spans with nothing to record into ``summary``."""
+    for m in items:
+        summary.problems += [str(p) for p in m.problems]
+        if m.note:
+            summary.notes[m.note] += 1
+        if not (m.tool or m.receipt or m.run or m.evaluations or m.problems or m.note):
+            summary.not_mapped += 1
+        elif is_genai(m.span) and not m.ctx.complete:
+            summary.notes["GenAI span(s) whose parent was not in this ingest (run = trace)"] += 1
+
+
+def _tool_marks(store: Store, tools: list[MappedSpan], summary: IngestSummary) -> list[_Mark]:
+    """Insert the new tool calls (one audit batch with its digest); their marks."""
+    if not tools:
+        return []
+    rows = [tuple(m.tool[c] for c in INSERT_COLUMNS) for m in tools]  # type: ignore[index]
+    first, _ = insert_audit_batch(store, rows)
+    summary.new["tool_calls"] += len(tools)
+    return [
+        (m.span, m.span.span_id, "tool", "audit_log", first + offset)
+        for offset, m in enumerate(tools)
+    ]
+
+
+def _receipt_marks(ledger: Ledger, calls: list[MappedSpan], summary: IngestSummary) -> list[_Mark]:
+    """Record the new receipts (one ledger batch with its digest); their marks."""
+    receipts = ledger.record_many([m.receipt or {} for m in calls], external=True)
+    marks: list[_Mark] = []
+    for m, receipt in zip(calls, receipts, strict=True):
+        marks.append((m.span, m.span.span_id, "model", "token_ledger", receipt.id))
+        summary.cost[receipt.cost_source] += 1
+        if receipt.cost_source == "unpriced":
+            summary.unpriced[(receipt.model, receipt.unpriced_reason or "")] += 1
+    summary.new["receipts"] += len(calls)
+    return marks
+
+
+def _run_marks(
+    store: Store, items: list[MappedSpan], seen: _Seen, summary: IngestSummary
+) -> list[_Mark]:
+    """Write the new workflow runs; their marks."""
+    marks: list[_Mark] = []
+    for m in items:
+        if m.run and seen.fresh(m, m.ctx.composition_id, "run"):
+            _write_run(store, m.run)
+            marks.append((m.span, m.ctx.composition_id, "run", "workflow_runs", None))
+            summary.new["runs"] += 1
+    return marks
+
+
+def _verdict_marks(
+    store: Store,
+    items: list[MappedSpan],
+    seen: _Seen,
+    audit_ids: dict[tuple[str, str], Any],
+    summary: IngestSummary,
+) -> list[_Mark]:
+    """Stamp the new evaluations as verdicts on their tool calls; the marks of those recorded."""
+    marks: list[_Mark] = []
+    for m in items:
+        for ev in m.evaluations:
+            if ev.skip_reason:
+                summary.skipped_evaluations[ev.skip_reason] += 1
+                continue
+            kind = f"evaluation:{ev.index}"
+            if not seen.fresh(m, m.span.span_id, kind):
+                continue
+            key = (m.span.trace_id, m.span.span_id)
+            audit_id = audit_ids.get(key) or _tool_audit_id(store, *key)
+            recorded, event_id = _stamp(store, m, ev, audit_id, summary)
+            if recorded:
+                marks.append((m.span, m.span.span_id, kind, "verdict_events", event_id))
+    return marks
 
 
 def _write_run(store: Store, run: dict[str, Any]) -> None:
@@ -217,8 +266,6 @@ def _stamp(
     A refusal (e.g. a reviewer already stamped the other verdict) is listed in the summary and
     not recorded as ingested, so it is reported again until resolved.
     """
-    from govlib.capture.verdicts import stamp_verdict
-
     where = f"{m.span.source}: span {m.span.span_id} evaluation {ev.index}"
     if audit_id is None:
         summary.problems.append(f"{where}: its tool span was not recorded; no verdict")

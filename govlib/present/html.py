@@ -1,0 +1,86 @@
+"""Safe HTML pieces: escaped text, ``<bdi>``-isolated names, attributes, inline SVG.
+
+Everything returns :class:`markupsafe.Markup` (a ``str``), which the Jinja2 templates of
+:mod:`govlib.present.templating` insert as it is while escaping every plain string. So a value is
+escaped exactly once, wherever it is shown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from markupsafe import Markup, escape
+
+__all__ = ["Markup", "attrs", "bdi", "breakable", "esc", "inline_svg", "plain"]
+
+
+def esc(value: Any) -> Markup:
+    """``value`` as escaped HTML text (None: empty; Markup is kept as it is).
+
+    Example:
+        >>> esc("a < b"), esc(None)
+        (Markup('a &lt; b'), Markup(''))
+    """
+    return Markup("") if value is None else escape(value)
+
+
+def bdi(value: Any) -> Markup:
+    """Text from the data (a name, a reason) isolated for bidirectional layout, escaped.
+
+    Example:
+        >>> bdi("<Ana>")
+        Markup('<bdi>&lt;Ana&gt;</bdi>')
+    """
+    return Markup("<bdi>{}</bdi>").format("" if value is None else value)
+
+
+def breakable(value: Any) -> Markup:
+    """Escaped text that may wrap after each ``_`` (long identifiers in narrow columns).
+
+    Example:
+        >>> breakable("fraud_scoring")
+        Markup('fraud_<wbr>scoring')
+    """
+    return Markup(str(esc(value)).replace("_", "_<wbr>"))
+
+
+def attrs(mapping: Mapping[str, Any] | None = None, /, **values: Any) -> Markup:
+    """HTML attributes, each with a leading space: ``data_seq=3`` -> `` data-seq="3"``.
+
+    A trailing ``_`` is dropped (``class_``), other ``_`` become ``-``; None and False leave the
+    attribute out, True writes it bare. Values are escaped.
+
+    Example:
+        >>> attrs(class_="gl-pill", data_seq=3, title=None, open=True)
+        Markup(' class="gl-pill" data-seq="3" open')
+    """
+    out = []
+    for key, value in {**(mapping or {}), **values}.items():
+        if value is None or value is False:
+            continue
+        name = key.rstrip("_").replace("_", "-")
+        out.append(Markup(" {}").format(name) if value is True else Markup(' {}="{}"').format(name, value))
+    return Markup("").join(out)
+
+
+def plain(value: Any) -> str:
+    """The text of an HTML fragment: tags dropped, entities decoded (for ``title`` hovers).
+
+    Example:
+        >>> plain('<b>a</b> &amp; b')
+        'a & b'
+    """
+    return Markup(str(value)).striptags()
+
+
+def inline_svg(svg: str) -> Markup:
+    """An SVG document as inline HTML: no XML prolog, no namespace (URL) attributes.
+
+    Example:
+        >>> inline_svg('<svg xmlns="http://www.w3.org/2000/svg" width="1"></svg>')
+        Markup('<svg width="1"></svg>')
+    """
+    svg = re.sub(r"<\?xml[^>]*\?>", "", str(svg))
+    return Markup(re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg).strip())

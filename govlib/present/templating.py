@@ -1,0 +1,67 @@
+"""The Jinja2 environment of govlib's HTML: templates in ``govlib/present/templates``.
+
+Autoescape is on for every template (whatever its file name), undefined names raise, and the
+presentation vocabulary is available in every template as globals: :mod:`~govlib.present.html`
+(``attrs``, ``bdi``, ``breakable``, ``plain``), :mod:`~govlib.present.formatting` (``number``,
+``percent``, ``money``, ``milliseconds``, ``timestamp``, ``humanize``) and
+:mod:`~govlib.present.pills` (``pill``, ``badge``, ``level_of``, ``palette_css``). Tables are the
+macros of ``tables.html.j2``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from markupsafe import Markup
+
+from govlib.present import formatting, html, pills
+
+__all__ = ["TEMPLATES", "environment", "render", "source"]
+
+#: Folder of the templates (package data of ``govlib``).
+TEMPLATES = Path(__file__).parent / "templates"
+
+
+@functools.cache
+def environment() -> Environment:
+    """The shared, cached environment (autoescape on, strict undefined, trimmed blocks).
+
+    Example:
+        >>> environment().autoescape
+        True
+    """
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=False,
+    )
+    for module in (formatting, html, pills):
+        env.globals.update({name: getattr(module, name) for name in module.__all__})
+    return env
+
+
+def render(name: str, /, **context: Any) -> Markup:
+    """Render the template ``name`` (a path under :data:`TEMPLATES`) as safe HTML.
+
+    Example:
+        >>> render("table.html.j2", heads=["tool"], rows=[["<ocr>"]], numeric=(), css=None,
+        ...        empty="", attributes={})
+        Markup('<table><thead><tr><th>tool</th></tr></thead><tbody><tr><td>&lt;ocr&gt;</td></tr></tbody></table>')
+    """
+    return Markup(environment().get_template(name).render(**context))
+
+
+def source(name: str) -> str:
+    """The text of a static file under :data:`TEMPLATES` (a stylesheet), unrendered.
+
+    Example:
+        >>> "@media print" in source("report/report.css")
+        True
+    """
+    return (TEMPLATES / name).read_text(encoding="utf-8")
