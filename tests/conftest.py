@@ -4,6 +4,11 @@
   seeded history ending at :data:`DEMO_AS_OF` (seed :data:`DEMO_SEED`), then the live clean and
   fraud runs, the checkpoint, the lake export. Treat it as read-only.
 - ``demo_dir`` (function): a fresh copy of that data dir for one test (free to write to).
+- ``history30`` (session): 30 days of seeded ClaimsFlow history only (no live runs), seed
+  :data:`DEMO_SEED`, ending at :data:`DEMO_AS_OF`. Read-only; only ``slow`` tests use it.
+
+Build a store once here when more than one test needs it; a test that writes takes a copy
+(``shutil.copytree``), never the template itself.
 
 Hypothesis profiles: ``ci`` (no deadline, derandomized) is loaded when ``CI=true``, else ``dev``.
 """
@@ -47,6 +52,18 @@ def demo_dir(demo_template: Path, tmp_path: Path) -> Path:
     target = tmp_path / "data"
     shutil.copytree(demo_template, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def history30(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """30 days of seeded history (no live runs), built once per session (read-only)."""
+    from govlib.demo.claimsflow.history import generate_history
+    from govlib.store.database import Store
+
+    path = tmp_path_factory.mktemp("history30")
+    with Store(path) as store:
+        generate_history(store, days=30, as_of=DEMO_AS_OF, seed=DEMO_SEED)
+    return path
 
 
 # --- fixtures of other modules below ---------------------------------------------------------

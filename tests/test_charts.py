@@ -65,8 +65,12 @@ def test_control_chart_is_720_by_220_on_a_log_axis_with_a_pick_param() -> None:
     spec = control_chart(df, SimpleNamespace(**df.attrs)).to_dict()
     assert (spec["width"], spec["height"]) == (720, 220)
     assert [p["name"] for p in spec["params"]] == [PICK]
-    assert spec["params"][0]["select"] == {"type": "point", "fields": ["id"], "on": "click",
-                                           "clear": "dblclick"}  # fmt: skip
+    assert spec["params"][0]["select"] == {
+        "type": "point",
+        "fields": ["id"],
+        "on": "click",
+        "clear": "dblclick",
+    }
     point = layers_by_mark(spec)["point"][0]
     assert point["encoding"]["y"]["scale"]["type"] == "log"
     tips = {t["title"] for t in point["encoding"]["tooltip"]}
@@ -77,8 +81,9 @@ def test_rule_1_points_are_red_other_rule_points_amber_and_shapes_differ() -> No
     df = series()
     spec = control_chart(df, SimpleNamespace(**df.attrs)).to_dict()
     enc = layers_by_mark(spec)["point"][0]["encoding"]
-    colours = dict(zip(enc["color"]["scale"]["domain"], enc["color"]["scale"]["range"],
-                       strict=True))  # fmt: skip
+    colours = dict(
+        zip(enc["color"]["scale"]["domain"], enc["color"]["scale"]["range"], strict=True)
+    )
     assert colours["rule 1 fired"].lower() == "#c62828"
     assert colours["rule 2-4 fired"].lower() == "#ef8f00"
     shapes = enc["shape"]["scale"]["range"]

@@ -358,15 +358,10 @@ def test_bad_history_parameters_are_named() -> None:
 
 
 # --- the seeded history -------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def history30(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """30 days of seeded history (no live runs), built once for this module."""
-    path = tmp_path_factory.mktemp("history30")
-    with Store(path) as store:
-        generate_history(store, days=30, as_of=AS_OF, seed=7)
-    return path
+# ``history30`` (tests/conftest.py): 30 days of seeded history, built once per session.
 
 
+@pytest.mark.slow
 def test_every_history_call_belongs_to_a_run_and_every_run_has_its_evidence(
     history30: Path,
 ) -> None:
@@ -402,6 +397,7 @@ def test_every_history_call_belongs_to_a_run_and_every_run_has_its_evidence(
         assert verify_store(store).ok
 
 
+@pytest.mark.slow
 def test_history_has_trips_resets_refusals_errors_and_verdicts(history30: Path) -> None:
     with Store(history30) as store:
         events = store.query("SELECT state, by, at FROM kill_switch_events ORDER BY id")
@@ -429,6 +425,7 @@ def test_history_has_trips_resets_refusals_errors_and_verdicts(history30: Path) 
         assert by <= set(REVIEWERS)
 
 
+@pytest.mark.slow
 def test_stable_tools_vary_with_a_cv_of_at_least_0_2(history30: Path) -> None:
     with Store(history30) as store:
         for tool in set(TOOLS) - set(INJECTED):
@@ -440,6 +437,7 @@ def test_stable_tools_vary_with_a_cv_of_at_least_0_2(history30: Path) -> None:
     assert math.sqrt(math.exp(LATENCY_SIGMA**2) - 1) >= 0.2
 
 
+@pytest.mark.slow
 def test_injected_changes_show_as_drift_badges_and_the_rest_is_stable(history30: Path) -> None:
     from govlib.analysis.stats import tool_stats
     from govlib.settings import Settings

@@ -47,6 +47,7 @@ def test_demo_store_ends_with_the_fraud_run_and_a_triggered_kill_switch(demo_dir
     assert (demo_dir / "checkpoint_pubkey.pem").exists()
 
 
+@pytest.mark.slow
 def test_cli_verify_and_a_reset_then_clean_run_on_the_demo_store(demo_dir: Path) -> None:
     def govlib(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

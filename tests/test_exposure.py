@@ -55,6 +55,7 @@ def test_file_allowlist_serves_images_only():
     assert allow == [r"--VoilaConfiguration.file_allowlist=.*\.(png|jpg|gif|svg)"]
 
 
+@pytest.mark.slow
 def test_voila_never_serves_the_store_or_keys(tmp_path):
     """A real Voila: every path to data, keys and notebooks' neighbours is refused."""
     from harness import voila_app
@@ -129,6 +130,7 @@ def _processes_with_env(marker: str) -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 def test_serve_stops_voila_and_its_kernels_on_sigterm(tmp_path):
     """`govlib serve` killed with SIGTERM leaves no Voila server or kernel behind."""
     import signal

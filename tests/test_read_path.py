@@ -6,6 +6,8 @@ import multiprocessing as mp
 import sqlite3
 import traceback
 
+import pytest
+
 from govlib.analysis import read_path as analytics
 from govlib.analysis.export import export_lake
 from govlib.evidence import worm
@@ -149,6 +151,7 @@ def _reader(path: str, stop, q) -> None:
         q.put(("error", traceback.format_exc()))
 
 
+@pytest.mark.slow
 def test_four_writers_and_a_reader(tmp_path):
     Store(tmp_path).close()
     ctx = mp.get_context("spawn")

@@ -377,6 +377,7 @@ def _writer_rounds(
     )
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_loses_no_acknowledged_write(tmp_path: Path) -> None:
     _writer_rounds(tmp_path, rounds=30, max_delay=0.25, cli_every=10)
 
@@ -392,7 +393,7 @@ CRASH_POINTS = [
     ("govlib/evidence/digests.py", "rows_digest", 9),  # inside the batch transaction
     ("govlib/evidence/checkpoints.py", "export_checkpoints", 1),  # row committed, line not yet written
     ("govlib/evidence/checkpoints.py", "_sync_locked", 2),  # file locked, nothing written yet
-    ("govlib/evidence/checkpoints.py", "_flush_pending", 2),  # periodic checkpoint row, line pending
+    ("govlib/evidence/checkpoints.py", "flush_pending", 2),  # periodic checkpoint row, line pending
     ("govlib/evidence/checkpoints.py", "_insert", 2),  # signing inside a transaction
     ("govlib/evidence/worm.py", "_after_append", 7),  # entry inserted, not committed
     ("govlib/evidence/worm.py", "_after_commit", 5),  # committed, hooks not run
@@ -480,6 +481,7 @@ def _first_run_killed_in_setup(data: str) -> None:
     run_scenario(Store(data), "clean")
 
 
+@pytest.mark.slow
 def test_a_run_killed_while_claimsflow_sets_up_leaves_a_store_the_next_run_can_use(
     tmp_path: Path,
 ) -> None:
@@ -635,6 +637,7 @@ def _killed_demos(tmp_path: Path, rounds: int, window_s: float) -> None:
     print("\n[killed demo] " + "\n  ".join(report))
 
 
+@pytest.mark.slow
 def test_killed_demo_leaves_a_verifiable_store(tmp_path: Path) -> None:
     _killed_demos(tmp_path, rounds=3, window_s=4.5)
 
@@ -652,6 +655,7 @@ def _killed_runs(tmp_path: Path, rounds: int, window_s: float) -> None:
     print(f"\n[killed run] runs by status {runs}; " + "\n  ".join(report))
 
 
+@pytest.mark.slow
 def test_killed_run_leaves_a_verifiable_store(tmp_path: Path) -> None:
     _killed_runs(tmp_path, rounds=3, window_s=2.0)
 

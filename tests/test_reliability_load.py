@@ -232,6 +232,7 @@ def check_load(r: dict[str, Any], writers: int, calls: int, *, overload: bool = 
     assert p.returncode == 0, p.stdout + p.stderr
 
 
+@pytest.mark.slow
 def test_writers_readers_and_stampers_at_once(tmp_path: Path) -> None:
     writers = int(os.environ.get("GOVLIB_LOAD_WRITERS", 8))
     calls = int(os.environ.get("GOVLIB_LOAD_CALLS", 5_000))

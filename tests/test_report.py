@@ -81,9 +81,12 @@ def test_manifest_counts_match_govlib_status(report):
     status = store_status(data_dir)["counts"]
     shown = {
         t: int(n.replace(",", ""))
-        for t, n in re.findall(r'<tr data-table="(\w+)"><td><code>\w+</code></td>'
-                               r'<td class="num">([\d,]+)</td>', html)
-    }  # fmt: skip
+        for t, n in re.findall(
+            r'<tr data-table="(\w+)"><td><code>\w+</code></td>'
+            r'<td class="num">([\d,]+)</td>',
+            html,
+        )
+    }
     assert shown == status
     data, _, _ = read_report_data(html)
     assert data["store_counts"] == status
@@ -150,9 +153,17 @@ def test_bad_period_is_refused_naming_the_value(period):
 
 def test_cli_bad_period_exits_2_with_the_message(demo_template, tmp_path):
     out = CliRunner().invoke(
-        cli, ["report", "--data-dir", str(demo_template), "--period", "-3d", "--out",
-              str(tmp_path / "r.html")],
-    )  # fmt: skip
+        cli,
+        [
+            "report",
+            "--data-dir",
+            str(demo_template),
+            "--period",
+            "-3d",
+            "--out",
+            str(tmp_path / "r.html"),
+        ],
+    )
     assert out.exit_code == 2
     assert "period: '-3d'" in out.output and "<N>d" in out.output
     assert not (tmp_path / "r.html").exists()
@@ -174,8 +185,12 @@ def test_a_tampered_store_is_reported_broken_at_its_seq(demo_dir, tmp_path):
     ).fetchone()[0]
     con.execute("DROP TRIGGER worm_log_no_update")
     body = con.execute("SELECT body FROM worm_log WHERE seq = ?", (seq,)).fetchone()[0]
-    edited = json.dumps(json.loads(body) | {"outcome": "reset"}, sort_keys=True,
-                        separators=(",", ":"), ensure_ascii=False)  # fmt: skip
+    edited = json.dumps(
+        json.loads(body) | {"outcome": "reset"},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     con.execute("UPDATE worm_log SET body = ? WHERE seq = ?", (edited, seq))
     con.commit()
     con.close()

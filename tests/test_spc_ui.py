@@ -85,8 +85,10 @@ def test_check_mark_stamps_row_store_worm_and_accept_pill(dash: SpcApp, demo_dir
     assert 'data-verdict="accept"' in first.cells.value and REVIEWER in first.cells.value
     assert first.call_id == call_id  # updated in place, not re-sorted away
     with Store(demo_dir, create=False, readonly=True) as store:
-        details = [json.loads(r[0]) for r in store.query(
-            "SELECT detail FROM worm_log WHERE action = 'verdict_stamped'")]  # fmt: skip
+        details = [
+            json.loads(r[0])
+            for r in store.query("SELECT detail FROM worm_log WHERE action = 'verdict_stamped'")
+        ]
     assert any(d["audit_id"] == call_id and d["by"] == REVIEWER for d in details)
     after = stats_row(dash, tool)
     assert after["accept_count"] == before["accept_count"] + 1
@@ -163,8 +165,9 @@ def test_clicking_a_chart_point_selects_that_call_in_the_table(dash: SpcApp) -> 
     assert drill.name == tool and drill.widget.layout.display == "flex"
     assert drill.widget in dash.tabs.children[0].children[2].children  # inside its own tab
     target = drill.ids[len(drill.ids) // 2 + 3]  # not on the first page
-    drill.jc._vl_selections = {"pick": {"value": {"vlPoint": {"or": [{"id": target}]}},
-                                        "store": []}}  # fmt: skip
+    drill.jc._vl_selections = {
+        "pick": {"value": {"vlPoint": {"or": [{"id": target}]}}, "store": []}
+    }
     assert drill.table.highlight == target
     marked = [r for r in drill.table.rows if "spc-selected" in r.box._dom_classes]
     assert [r.call_id for r in marked] == [target]
@@ -195,8 +198,9 @@ def test_workflow_drill_shows_runs_with_stampable_calls(dash: SpcApp, demo_dir: 
 def test_filters_narrow_the_calls(dash: SpcApp) -> None:
     tab = dash.calls
     tab.status.value = "accepted"
-    assert shown(tab.table) and all('data-verdict="accept"' in r.cells.value
-                                    for r in shown(tab.table))  # fmt: skip
+    assert shown(tab.table) and all(
+        'data-verdict="accept"' in r.cells.value for r in shown(tab.table)
+    )
     tab.status.value = "any"
     tab.flagged.value = True
     assert shown(tab.table) and all("rule " in r.cells.value for r in shown(tab.table))
@@ -239,8 +243,14 @@ def test_in_place_update_matches_a_full_reread(dash: SpcApp, demo_dir: Path) -> 
     with Store(demo_dir, create=False, readonly=True) as store:
         oldest = int(store.query_one("SELECT MIN(id) FROM audit_log WHERE human_verdict IS NULL"))
     assert dash.stamper.stamp([oldest], "accept").stamped == [oldest]
-    cols = ("accept_count", "reject_count", "accept_rate", "accept_pill", "sampling",
-            "sampling_reason")  # fmt: skip
+    cols = (
+        "accept_count",
+        "reject_count",
+        "accept_rate",
+        "accept_pill",
+        "sampling",
+        "sampling_reason",
+    )
 
     def snapshot() -> dict[tuple[str, str, str], Any]:
         return {

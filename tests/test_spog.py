@@ -16,16 +16,20 @@ import ipywidgets as widgets
 import nbformat
 import pytest
 
-from govlib.analysis.executive import headline, load_spog
+from govlib.analysis.executive import load_spog
 from govlib.apps import widgets as common
-from govlib.apps.executive.html import audit_table_html, cost_chart_svg
+from govlib.apps.executive.html import audit_table_html
 from govlib.apps.executive.page import PANEL_TITLES, SpogApp, app
+from govlib.apps.executive.view import headline, page_view
 from govlib.costs.ledger import Ledger
 from govlib.costs.pricing import load_price_table
 from govlib.errors import GovernanceRefused
 from govlib.evidence import worm
 from govlib.evidence.digests import append_batch_digest
+from govlib.evidence.keys import keyring_for
 from govlib.governance.governor import Governor, KillSwitch, ToolRegistry
+from govlib.present import pills
+from govlib.present.charts import step_cost_svg
 from govlib.store.database import Store
 
 NODES = ["intake", "document_extraction", "fraud_scoring", "adjudication", "payout"]
@@ -66,9 +70,13 @@ def run_claim(store: Store, run_id: str, subject: str, fraud_score: float, at: s
             )
             append_batch_digest(store, "audit_log", aid, aid, run_id=run_id)
         led.record(
-            run_id=run_id, node=node, model="claude-haiku-4-5", input_tokens=1000 + 37 * i,
-            output_tokens=211 + i, created_at=at,
-        )  # fmt: skip
+            run_id=run_id,
+            node=node,
+            model="claude-haiku-4-5",
+            input_tokens=1000 + 37 * i,
+            output_tokens=211 + i,
+            created_at=at,
+        )
         try:
             facts = {"fraud_score": fraud_score, "amount": 2500}
             gov.evaluate(node, facts, run_id=run_id)
@@ -127,11 +135,11 @@ def tamper(data_dir: Path, seq: int) -> None:
 # --- data assembly -------------------------------------------------------------------------------
 def test_default_run_is_the_most_recent_with_everything_the_page_needs(data_dir: Path) -> None:
     with Store(data_dir, create=False, readonly=True) as store:
-        data = load_spog(store)
+        data = page_view(load_spog(store))
         assert [r["run_id"] for r in data["runs"]] == ["run-fraud-1", "run-clean-1"]
         assert data["run"]["run_id"] == "run-fraud-1"
         ks = data["kill_switch"]
-        assert (ks["state"], ks["rule"], ks["level"]) == ("TRIGGERED", "fraud-trip", "bad")
+        assert (ks["state"], ks["rule"], ks["armed"]) == ("TRIGGERED", "fraud-trip", False)
         assert "0.91" in ks["reason"]
         # audit trail: exactly the run's WORM entries, in seq order, ending in the block
         expected = [e["seq"] for e in worm.entries(store, run_id="run-fraud-1")]
@@ -146,7 +154,7 @@ def test_default_run_is_the_most_recent_with_everything_the_page_needs(data_dir:
         assert chain["ok"] and chain["entries"] == store.count("worm_log")
         assert chain["text"].startswith(f"Chain verified: {store.count('worm_log')} entries")
         # nodes: graph order, blocked step red, the rest not run
-        statuses = [(n["node"], n["status"], n["level"]) for n in data["nodes"]]
+        statuses = [(n["node"], n["status"], pills.level_of(n["status"])) for n in data["nodes"]]
         assert statuses[2] == ("fraud_scoring", "blocked", "bad")
         assert [s for _, s, _ in statuses[3:]] == ["not run", "not run"]
         # rules: latest outcome anywhere + this run's outcome
@@ -171,7 +179,7 @@ def test_default_run_is_the_most_recent_with_everything_the_page_needs(data_dir:
 def test_selected_run_and_reset_make_the_page_normal(data_dir: Path) -> None:
     with Store(data_dir) as store:
         KillSwitch(store).reset("Dana Ortiz", "fraud ring blocked")
-        data = load_spog(store, "run-clean-1")
+        data = page_view(load_spog(store, "run-clean-1"))
         assert data["run"]["run_id"] == "run-clean-1"
         assert data["kill_switch"]["state"] == "ARMED"
         assert data["kill_switch"]["by"] == "Dana Ortiz"
@@ -187,16 +195,16 @@ def test_tampered_entry_turns_the_chain_badge_red_naming_the_seq(data_dir: Path)
         )
     tamper(data_dir, seq)
     with Store(data_dir, create=False, readonly=True) as store:
-        chain = load_spog(store)["chain"]
-    assert not chain["ok"] and chain["level"] == "bad"
+        chain = page_view(load_spog(store))["chain"]
+    assert not chain["ok"]
     assert chain["bad_seq"] == seq
     assert chain["text"].startswith(f"Chain broken at seq {seq}:")
 
 
 def test_empty_store_reads_as_no_run_yet(tmp_path: Path) -> None:
     with Store(tmp_path) as store:
-        assert store.keyring.current_id  # key material, as `govlib demo` leaves it
-        data = load_spog(store)
+        assert keyring_for(store).current_id  # key material, as `govlib demo` leaves it
+        data = page_view(load_spog(store))
     assert data["run"] is None and data["worm"] == [] and data["cost"]["steps"] == []
     assert data["headline"] == {
         "text": "All systems normal. No workflow run recorded yet.",
@@ -211,15 +219,15 @@ def test_store_without_keys_is_not_called_verified(tmp_path: Path) -> None:
         worm.append(store, "note")  # a log with entries whose key is gone cannot be verified
     (tmp_path / "keys" / "hmac_keys.json").unlink()
     with Store(tmp_path) as store:
-        chain = load_spog(store)["chain"]
-    assert not chain["ok"] and chain["level"] == "bad"
+        chain = page_view(load_spog(store))["chain"]
+    assert not chain["ok"]
     assert chain["text"].startswith("Chain not verified:") and "HMAC key" in chain["text"]
 
 
 def test_headline_names_trigger_and_broken_chain() -> None:
     run = {"subject": "CLM-9", "status": "blocked", "stopped_at_node": "fraud_scoring"}
     ks = {"armed": False, "rule": "fraud-trip", "at": "2026-11-20T10:00:00.000000Z"}
-    out = headline(run, ks, {"ok": False, "text": "Chain broken at seq 4: MAC mismatch"})
+    out = headline(run, ks, {"ok": False, "summary": "Chain broken at seq 4: MAC mismatch"})
     assert out["level"] == "bad"
     assert "Claim CLM-9 was blocked at fraud scoring" in out["text"]
     assert "Kill-switch triggered by rule fraud-trip at 10:00:00 UTC" in out["text"]
@@ -241,17 +249,17 @@ def test_audit_filter_by_node_and_outcome(data_dir: Path) -> None:
 
 
 def test_cost_chart_is_static_svg_without_network_references() -> None:
-    svg = cost_chart_svg([{"node": "fraud_scoring", "cost_usd": 0.0021}])
+    svg = step_cost_svg([{"node": "fraud_scoring", "cost_usd": 0.0021}])
     assert svg.startswith("<svg") and "fraud scoring" in svg
     urls = {u for u in svg.split('"') if u.startswith("http")}
     assert urls <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
 
 
 def test_pills_always_carry_words_beside_colour() -> None:
-    for level in (*common.LEVELS, "nonsense"):
-        html = common.pill("blocked", level)
+    for level in (*pills.LEVELS, "nonsense"):
+        html = pills.pill("blocked", level)
         assert "blocked" in html and "data-level" in html
-    assert "✖ TRIGGERED" in common.badge("TRIGGERED", "bad", big=True)
+    assert "✖ TRIGGERED" in pills.badge("TRIGGERED", "bad", big=True)
 
 
 def test_build_or_error_shows_a_readable_box() -> None:

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 from harness import browser_page, require_browser, screenshot, voila_app
 
-from govlib.apps.executive.html import money
 from govlib.apps.executive.page import PANEL_TITLES
+from govlib.present.formatting import money
 from govlib.store.database import Store
 
 pytestmark = pytest.mark.browser
@@ -129,7 +129,7 @@ def test_spog_story_in_the_browser(demo_dir: Path) -> None:
 
         total = page.locator(".gl-run-total")
         assert float(total.get_attribute("data-usd")) == pytest.approx(facts["total"], abs=1e-9)
-        assert total.inner_text().strip() == money(facts["total"])
+        assert total.inner_text().strip() == money(facts["total"], 6)
 
         # reset the kill-switch and run a clean claim from the command line, then Refresh
         govlib_cli(demo_dir, "killswitch", "reset", "--by", "Dana Ortiz", "--reason", "reviewed")

@@ -1,11 +1,12 @@
 """Data of the executive single pane of glass (SPOG) for one workflow run: plain dicts, no widgets.
 
-:func:`load_spog` reads everything the page shows from a :class:`govlib.store.database.Store` in one pass:
-the run list, a plain-language headline, the kill-switch, rules with their latest outcome, the tool
-registry with per-run calls, node statuses, the run's WORM entries with their chain references, a
-chain badge from a real :func:`govlib.evidence.verify.verify_store`, and the cost ledger (per step, run
-total, periods, per workflow and model, price-table version). Costs are summed from the stored
-receipts' ``cost_usd``; nothing is re-priced here.
+:func:`load_spog` reads everything the page shows from a :class:`govlib.store.database.Store` in one
+pass: the run list, the kill-switch, rules with their latest outcome, the tool registry with per-run
+calls, node statuses, the run's WORM entries with their chain references, the chain state from a
+real :func:`govlib.evidence.verify.verify_store`, and the cost ledger (per step, run total, periods,
+per workflow and model, price-table version). Costs are summed from the stored receipts'
+``cost_usd``; nothing is re-priced here. Raw values only: the words, times and colours readers see
+are made by :mod:`govlib.apps.executive` with :mod:`govlib.present`.
 """
 
 from __future__ import annotations
@@ -25,58 +26,13 @@ from govlib.governance.governor import KillSwitch, latest_rule_outcomes
 from govlib.store.database import Store
 
 __all__ = [
-    "OUTCOME_LEVEL",
-    "chain_badge",
+    "chain_state",
     "cost_data",
     "get_run",
-    "headline",
-    "humanize",
     "list_runs",
     "load_spog",
     "records",
-    "short_time",
 ]
-
-#: WORM outcome / rule outcome / node or run status -> pill level (text always shown beside it).
-OUTCOME_LEVEL: dict[str, str] = {
-    word: level
-    for level, words in {
-        "ok": "pass completed ok allow accept armed",
-        "warn": "review",
-        "info": "running",
-        "neutral": "skipped",
-        "bad": "deny trip blocked refused failed triggered reject",
-    }.items()
-    for word in words.split()
-}
-
-
-def humanize(name: str | None) -> str:
-    """``fraud_scoring`` -> ``fraud scoring`` (empty for None).
-
-    Example:
-        >>> humanize("fraud_scoring")
-        'fraud scoring'
-    """
-    return "" if not name else str(name).replace("_", " ").replace("-", " ").strip()
-
-
-def short_time(ts: str | None, *, date: bool = False) -> str:
-    """``2026-11-23T14:02:03.123456Z`` -> ``14:02:03 UTC`` (or ``2026-11-23 14:02 UTC``).
-
-    Example:
-        >>> short_time("2026-11-23T14:02:03.123456Z")
-        '14:02:03 UTC'
-        >>> short_time("2026-11-23T14:02:03.123456Z", date=True)
-        '2026-11-23 14:02 UTC'
-    """
-    if not ts:
-        return "—"
-    text = str(ts)
-    day, _, clock = text.partition("T")
-    if not clock:
-        return text
-    return f"{day} {clock[:5]} UTC" if date else f"{clock[:8]} UTC"
 
 
 def records(frame: Any) -> list[dict[str, Any]]:
@@ -108,18 +64,8 @@ _RUN_SELECT = (
 )
 
 
-def _run_dict(row: Any) -> dict[str, Any]:
-    d = dict(row)
-    bits = [short_time(d["started_at"], date=True), d["workflow"] or d["workflow_id"] or "run"]
-    if d["subject"]:
-        bits.append(str(d["subject"]))
-    bits.append(str(d["status"]))
-    d["label"] = " · ".join(str(b) for b in bits)
-    return d
-
-
 def list_runs(store: Store, *, limit: int = 300) -> list[dict[str, Any]]:
-    """The newest workflow runs first, each with a readable ``label`` for the run selector.
+    """The newest workflow runs first (run id, workflow, subject, status, times, summary).
 
     Example:
         >>> list_runs(Store(memory=True))
@@ -127,7 +73,7 @@ def list_runs(store: Store, *, limit: int = 300) -> list[dict[str, Any]]:
     """
     store.check_intact()
     sql = _RUN_SELECT + " ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?"
-    return [_run_dict(r) for r in store.query(sql, (int(limit),))]
+    return [dict(r) for r in store.query(sql, (int(limit),))]
 
 
 def get_run(store: Store, run_id: str) -> dict[str, Any] | None:
@@ -138,7 +84,7 @@ def get_run(store: Store, run_id: str) -> dict[str, Any] | None:
         True
     """
     rows = store.query(_RUN_SELECT + " WHERE r.composition_id = ?", (run_id,))
-    return _run_dict(rows[0]) if rows else None
+    return dict(rows[0]) if rows else None
 
 
 # --- governance -----------------------------------------------------------------------------------
@@ -146,11 +92,7 @@ def _kill_switch(store: Store) -> dict[str, Any]:
     st = KillSwitch(store).state()
     out = {k: getattr(st, k) for k in ("by", "at", "reason", "rule", "run_id", "worm_seq")}
     state = "ARMED" if st.armed else "TRIGGERED"
-    return (
-        out
-        | {"armed": st.armed, "state": state, "level": "ok" if st.armed else "bad"}
-        | {"describe": st.describe()}
-    )
+    return out | {"armed": st.armed, "state": state, "describe": st.describe()}
 
 
 def _rules(store: Store, run_id: str | None) -> list[dict[str, Any]]:
@@ -160,7 +102,6 @@ def _rules(store: Store, run_id: str | None) -> list[dict[str, Any]]:
     rules = latest_rule_outcomes(store)
     for r in rules:
         r["run_outcome"] = in_run.get(r["rule"])
-        r["level"] = OUTCOME_LEVEL.get(r["latest_outcome"] or "", "neutral")
     return rules
 
 
@@ -192,7 +133,9 @@ def _registry(store: Store, run_id: str | None) -> list[dict[str, Any]]:
 
 
 def _nodes(store: Store, run: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """The run's node statuses in graph order; graph nodes the run never reached are "not run"."""
+    """The run's node statuses in graph order; graph nodes the run never reached are "not run".
+
+    ``label`` is the graph's label of the node (None when the graph has none)."""
     if not run:
         return []
     sql = "SELECT node, status, started_at, ended_at, detail FROM node_runs WHERE run_id = ?"
@@ -207,8 +150,7 @@ def _nodes(store: Store, run: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     rows = []
     for name in [*order, *(n for n in done if n not in order)]:
         r = done.get(name) or {"node": name, "status": "not run", "started_at": None}
-        r = dict(r, label=labels.get(name) or humanize(name), detail=_loads(r.get("detail")))
-        rows.append(r | {"level": OUTCOME_LEVEL.get(r["status"], "neutral")})
+        rows.append(dict(r, label=labels.get(name), detail=_loads(r.get("detail"))))
     return rows
 
 
@@ -220,35 +162,29 @@ def _worm(store: Store, run_id: str | None) -> list[dict[str, Any]]:
     for e in out:
         e["mac_short"] = e["mac"][:8]
         e["prev_short"] = e["prev_mac"][:8]
-        e["level"] = OUTCOME_LEVEL.get(e["outcome"] or "", "neutral")
     return out
 
 
-def chain_badge(result: Any) -> dict[str, Any]:
-    """Badge text and level from a real :class:`govlib.evidence.verify.VerifyResult` (never assumed).
+def chain_state(result: Any) -> dict[str, Any]:
+    """The facts of a real :class:`govlib.evidence.verify.VerifyResult` (never assumed): ``ok``,
+    ``entries``, ``bad_seq``, ``reason``, the last checkpoint, ``summary`` and ``details``.
 
     Example:
         >>> from govlib.evidence.verify import verify_store
-        >>> chain_badge(verify_store(Store(memory=True)))["text"]
-        'Chain verified: 0 entries, no signed checkpoint yet'
+        >>> state = chain_state(verify_store(Store(memory=True)))
+        >>> state["ok"], state["entries"], state["last_checkpoint_seq"]
+        (True, 0, None)
     """
-    if result.ok and result.last_checkpoint_seq:
-        at = short_time(result.last_checkpoint_at, date=True)
-        cp = f"last signed checkpoint at seq {result.last_checkpoint_seq}, time {at}"
-    else:
-        cp = "no signed checkpoint yet"
-    text = f"Chain verified: {result.entries} entries, {cp}" if result.ok else result.summary
     keys = ("entries", "bad_seq", "reason", "last_checkpoint_seq", "last_checkpoint_at", "summary")
     out = {k: getattr(result, k) for k in keys} | {"details": result.describe()}
-    return out | {"ok": bool(result.ok), "level": "ok" if result.ok else "bad", "text": text}
+    return out | {"ok": bool(result.ok), "error": None}
 
 
 def _chain(store: Store) -> dict[str, Any]:
     try:
-        return chain_badge(verify_store(store))
+        return chain_state(verify_store(store))
     except GovlibError as exc:  # e.g. no key material: say so, in red, never "verified"
-        text = f"Chain not verified: {exc}"
-        return {"ok": False, "level": "bad", "text": text, "bad_seq": None, "reason": str(exc)}
+        return {"ok": False, "error": str(exc), "bad_seq": None, "reason": str(exc)}
 
 
 # --- cost ledger ----------------------------------------------------------------------------------
@@ -304,44 +240,6 @@ def cost_data(store: Store, run_id: str | None) -> dict[str, Any]:
     }
 
 
-# --- headline -------------------------------------------------------------------------------------
-def headline(
-    run: Mapping[str, Any] | None, kill_switch: Mapping[str, Any], chain: Mapping[str, Any]
-) -> dict[str, str]:
-    """One or two plain-language sentences and a level for the strip at the top.
-
-    Example:
-        >>> ks = {"armed": True}
-        >>> headline(None, ks, {"ok": True})["text"]
-        'All systems normal. No workflow run recorded yet.'
-    """
-    level, lead = "ok", "No workflow run recorded yet."
-    if run is not None:
-        status = str(run.get("status"))
-        lead = str(run.get("summary") or "").strip()  # ClaimsFlow's own plain-language sentence
-        if not lead:
-            what = f"Claim {run['subject']}" if run.get("subject") else "The run"
-            where = f" at {humanize(run['stopped_at_node'])}" if run.get("stopped_at_node") else ""
-            lead = f"{what} {'' if status in ('completed', 'running') else 'was '}{status}{where}"
-        lead += "" if lead.endswith(".") else "."
-        bad = status in ("blocked", "failed", "refused")
-        level = {"completed": "ok", "running": "info"}.get(status, "bad" if bad else "warn")
-    sentences = [lead]
-    if not kill_switch.get("armed"):
-        level = "bad"
-        if "kill-switch" not in lead.lower():
-            why = f" by rule {kill_switch['rule']}" if kill_switch.get("rule") else ""
-            who = f" by {kill_switch['by']}" if kill_switch.get("by") and not why else ""
-            at = short_time(kill_switch.get("at"))
-            sentences.append(f"Kill-switch triggered{why}{who} at {at}.")
-    if not chain.get("ok", True):
-        level = "bad"
-        sentences.append(f"Audit trail cannot be trusted: {chain.get('text')}.")
-    if level == "ok":
-        sentences.insert(0, "All systems normal.")
-    return {"text": " ".join(sentences), "level": level}
-
-
 # --- everything -----------------------------------------------------------------------------------
 def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300) -> dict[str, Any]:
     """Everything the SPOG shows for ``run_id`` (default: the most recent run).
@@ -349,8 +247,8 @@ def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300)
     Returns
     -------
     dict
-        ``runs``, ``run`` (None when there is none), ``headline``, ``kill_switch``, ``rules``,
-        ``registry``, ``nodes``, ``worm``, ``chain``, ``cost``.
+        ``runs``, ``run`` (None when there is none), ``kill_switch``, ``rules``, ``registry``,
+        ``nodes``, ``worm``, ``chain``, ``cost``.
 
     Example:
         >>> data = load_spog(Store(memory=True))
@@ -365,17 +263,14 @@ def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300)
     elif runs:
         run = runs[0]
     rid = run["run_id"] if run else None
-    ks = _kill_switch(store)
-    chain = _chain(store)
     return {
         "runs": runs,
         "run": run,
-        "headline": headline(run, ks, chain),
-        "kill_switch": ks,
+        "kill_switch": _kill_switch(store),
         "rules": _rules(store, rid),
         "registry": _registry(store, rid),
         "nodes": _nodes(store, run),
         "worm": _worm(store, rid),
-        "chain": chain,
+        "chain": _chain(store),
         "cost": cost_data(store, rid),
     }

@@ -80,34 +80,34 @@ def _tool_name(fn: Callable[..., Any], name: str | None) -> str:
 class Emitter:
     """Records one ``audit_log`` row per call of the tools it wraps.
 
-        Parameters
-        ----------
-        store_or_dir : Store, str or Path
-            A :class:`~govlib.store.database.Store`, a data dir or a ``.sqlite`` file (created when missing).
-        tenant : str, optional
-            Tenant of calls that name none (default ``Settings.default_tenant``).
-        actor : str, optional
-            The caller's label, recorded on every row (e.g. ``"claims-agent"``).
-        synchronous : bool
-            Write each row in the caller's thread (no queue, no drops; errors propagate).
-        clock : Clock, optional
-            :class:`~govlib.clock.SystemClock` (default) or a :class:`~govlib.clock.SimClock`.
-        governor : optional
-            Anything with ``guard_tool(name, run_id=, node=, actor=)`` (``govlib.governance.governor.Governor``);
-            it runs before every call and a :class:`~govlib.errors.GovernanceRefused` it raises stops
-            the call: the tool does not run and no audit row is written.
-        settings : Settings, optional
-            Default: ``load_settings(data_dir)``.
+    Parameters
+    ----------
+    store_or_dir : Store, str or Path
+        A :class:`~govlib.store.database.Store`, a data dir or a ``.sqlite`` file (created when missing).
+    tenant : str, optional
+        Tenant of calls that name none (default ``Settings.default_tenant``).
+    actor : str, optional
+        The caller's label, recorded on every row (e.g. ``"claims-agent"``).
+    synchronous : bool
+        Write each row in the caller's thread (no queue, no drops; errors propagate).
+    clock : Clock, optional
+        :class:`~govlib.clock.SystemClock` (default) or a :class:`~govlib.clock.SimClock`.
+    governor : optional
+        Anything with ``guard_tool(name, run_id=, node=, actor=)`` (``govlib.governance.governor.Governor``);
+        it runs before every call and a :class:`~govlib.errors.GovernanceRefused` it raises stops
+        the call: the tool does not run and no audit row is written.
+    settings : Settings, optional
+        Default: ``load_settings(data_dir)``.
 
-        Example:
-            >>> from govlib.store.database import Store
-            >>> store = Store(memory=True)
-            >>> em = Emitter(store, synchronous=True, actor="demo")
-            >>> lookup = em.wrap(lambda claim_id: {"ok": True, "id": claim_id}, name="lookup")
-            >>> lookup("C-1")["ok"]
-            True
-            >>> store.query_one("SELECT tool_name FROM audit_log")
-            'lookup'
+    Example:
+        >>> from govlib.store.database import Store
+        >>> store = Store(memory=True)
+        >>> em = Emitter(store, synchronous=True, actor="demo")
+        >>> lookup = em.wrap(lambda claim_id: {"ok": True, "id": claim_id}, name="lookup")
+        >>> lookup("C-1")["ok"]
+        True
+        >>> store.query_one("SELECT tool_name FROM audit_log")
+        'lookup'
     """
 
     def __init__(

@@ -17,7 +17,14 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from govlib.demo.claimsflow import run_scenario
+from govlib.demo.claimsflow.history import generate_history, parse_as_of
 from govlib.errors import GovlibError
+from govlib.evidence.checkpoints import sign_checkpoint
+from govlib.evidence.verify import verify_store
+from govlib.governance.governor import KillSwitch
+from govlib.store.database import Store
+from govlib.store.datadir import prepare_fresh
 
 __all__ = ["DemoError", "Progress", "build_demo"]
 
@@ -95,7 +102,7 @@ class Progress:
 
 
 def _export(data_dir: Path) -> str:
-    try:
+    try:  # deferred: the lake export loads pyarrow and DuckDB
         from govlib.analysis.export import export_lake
     except ImportError as exc:
         return f"Lake: not exported (govlib.analysis.export is not available here: {exc})"
@@ -105,9 +112,8 @@ def _export(data_dir: Path) -> str:
 
 
 def _totals(store: Any) -> dict[str, Any]:
-    runs = {
-        r[0]: r[1] for r in store.query("SELECT status, COUNT(*) FROM workflow_runs GROUP BY 1")
-    }
+    rows = store.query("SELECT status, COUNT(*) AS n FROM workflow_runs GROUP BY status")
+    runs = {r["status"]: r["n"] for r in rows}
     return {
         "runs": sum(runs.values()),
         "statuses": runs,
@@ -161,14 +167,6 @@ def build_demo(
         >>> # build_demo("data", history_days=30)["lines"][-1]
         >>> # 'Done in 21.4 s (history 14.9 s, live 0.2 s, export 4.1 s, verify 1.3 s)'
     """
-    from govlib.demo.claimsflow import run_scenario
-    from govlib.demo.claimsflow.history import generate_history, parse_as_of
-    from govlib.evidence.checkpoints import sign_checkpoint
-    from govlib.evidence.verify import verify_store
-    from govlib.governance.governor import KillSwitch
-    from govlib.store.database import Store
-    from govlib.store.datadir import prepare_fresh
-
     started = time.perf_counter()
     path = Path(data_dir)
     end = parse_as_of(as_of)

@@ -119,9 +119,9 @@ def batch_digest_problems(conn: sqlite3.Connection, table: str) -> list[tuple[in
     reach, reach_seq = 0, 0
     for first, last, seq in ranges:
         if first <= reach:
-            pair = sorted((reach_seq, seq))  # anchored at the newer of the two
+            older, newer = sorted((reach_seq, seq))  # anchored at the newer of the two
             msg = f"{table} rows {first}..{min(last, reach)} are covered by two batch digests "
-            add(pair[1], msg + f"(seq {pair[0]} and {pair[1]})")
+            add(newer, msg + f"(seq {older} and {newer})")
         if last > reach:
             reach, reach_seq = last, seq
     uncovered, i = [], 0

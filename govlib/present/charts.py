@@ -176,7 +176,11 @@ def _line_rows(bounds: dict[str, float], *, log: bool) -> pd.DataFrame:
     centre = "centre (geometric mean)" if log else "centre (mean)"
     return pd.DataFrame(
         [
-            {"y": bounds["plus_3"], "label": f"UCL {milliseconds(bounds['plus_3'])}", "kind": "UCL"},
+            {
+                "y": bounds["plus_3"],
+                "label": f"UCL {milliseconds(bounds['plus_3'])}",
+                "kind": "UCL",
+            },
             {
                 "y": bounds["center"],
                 "label": f"{centre} {milliseconds(bounds['center'])}",
@@ -305,8 +309,9 @@ def point_layers(
     points = (
         base.mark_point(filled=True, opacity=0.9)
         .encode(
-            color=alt.Color("status:N", legend=alt.Legend(title="point", orient="bottom"),
-                            scale=status),
+            color=alt.Color(
+                "status:N", legend=alt.Legend(title="point", orient="bottom"), scale=status
+            ),
             shape=alt.Shape("status:N", legend=None, scale=shapes),
             size=alt.condition(pick, alt.value(200), alt.value(40), empty=False),
             stroke=alt.condition(pick, alt.value("#000"), alt.value("#fff"), empty=False),
@@ -529,6 +534,4 @@ def step_cost_svg(steps: Sequence[Mapping[str, Any]], *, width: int = 340) -> Ma
             | {"short": name if len(name) <= 19 else name[:18] + "…"}
         )
     height = row_h * len(steps) + 4
-    return render(
-        "charts/step_cost.svg.j2", width=width, height=height, label_w=label_w, bars=bars
-    )
+    return render("charts/step_cost.svg.j2", width=width, height=height, label_w=label_w, bars=bars)

@@ -2,7 +2,8 @@
 
 Everything returns :class:`markupsafe.Markup` (a ``str``), which the Jinja2 templates of
 :mod:`govlib.present.templating` insert as it is while escaping every plain string. So a value is
-escaped exactly once, wherever it is shown.
+escaped exactly once, wherever it is shown. These primitives (and the pills) are the only places
+that write a tag by hand, each value through :func:`markupsafe.escape`: they run per table cell.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def bdi(value: Any) -> Markup:
         >>> bdi("<Ana>")
         Markup('<bdi>&lt;Ana&gt;</bdi>')
     """
-    return Markup("<bdi>{}</bdi>").format("" if value is None else value)
+    return Markup(f"<bdi>{esc(value)}</bdi>")
 
 
 def breakable(value: Any) -> Markup:
@@ -60,9 +61,9 @@ def attrs(mapping: Mapping[str, Any] | None = None, /, **values: Any) -> Markup:
     for key, value in {**(mapping or {}), **values}.items():
         if value is None or value is False:
             continue
-        name = key.rstrip("_").replace("_", "-")
-        out.append(Markup(" {}").format(name) if value is True else Markup(' {}="{}"').format(name, value))
-    return Markup("").join(out)
+        name = escape(key.rstrip("_").replace("_", "-"))
+        out.append(f" {name}" if value is True else f' {name}="{escape(value)}"')
+    return Markup("".join(out))
 
 
 def plain(value: Any) -> str:

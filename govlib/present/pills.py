@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from govlib.present.formatting import DASH
 from govlib.present.html import attrs
@@ -70,10 +70,11 @@ def pill(text: Any, level: str | None = None, *, title: Any = None) -> Markup:
         True
     """
     if text is None:
-        return Markup('<span class="gl-muted">{}</span>').format(DASH)
+        return Markup(f'<span class="gl-muted">{DASH}</span>')
     lvl = _level(level, text)
-    return Markup('<span class="gl-pill gl-{0}" data-level="{0}"{1}>{2} {3}</span>').format(
-        lvl, attrs(title=title or None), SYMBOL[lvl], text
+    tip = attrs(title=title or None)
+    return Markup(
+        f'<span class="gl-pill gl-{lvl}" data-level="{lvl}"{tip}>{SYMBOL[lvl]} {escape(text)}</span>'
     )
 
 
@@ -85,8 +86,9 @@ def badge(text: Any, level: str | None = None, *, big: bool = False, title: Any 
         Markup('<div class="gl-badge gl-ok gl-big" data-level="ok">✔ ARMED</div>')
     """
     lvl = _level(level, text)
-    return Markup('<div class="gl-badge gl-{0}{1}" data-level="{0}"{2}>{3} {4}</div>').format(
-        lvl, " gl-big" if big else "", attrs(title=title or None), SYMBOL[lvl], text
+    size, tip = " gl-big" if big else "", attrs(title=title or None)
+    return Markup(
+        f'<div class="gl-badge gl-{lvl}{size}" data-level="{lvl}"{tip}>{SYMBOL[lvl]} {escape(text)}</div>'
     )
 
 

@@ -5,7 +5,7 @@ presentation vocabulary is available in every template as globals: :mod:`~govlib
 (``attrs``, ``bdi``, ``breakable``, ``plain``), :mod:`~govlib.present.formatting` (``number``,
 ``percent``, ``money``, ``milliseconds``, ``timestamp``, ``humanize``) and
 :mod:`~govlib.present.pills` (``pill``, ``badge``, ``level_of``, ``palette_css``). Tables are the
-macros of ``tables.html.j2``.
+macros of ``macros.html.j2``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
+        auto_reload=False,  # package data: no stat() per render
     )
     for module in (formatting, html, pills):
         env.globals.update({name: getattr(module, name) for name in module.__all__})

@@ -72,7 +72,12 @@ _SPC_COLS = tuple(
 
 
 class ReportError(GovlibError):
-    """The report cannot be made as asked; the message names the input and what was expected."""
+    """The report cannot be made as asked; the message names the input and what was expected.
+
+    Example:
+        >>> isinstance(ReportError("period: 'x'"), GovlibError)
+        True
+    """
 
 
 def parse_period(period: str) -> int:

@@ -19,25 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
+from markupsafe import Markup
 
-from govlib.analysis.executive import load_spog, short_time
+from govlib.analysis.executive import load_spog
 from govlib.apps.executive.html import (
-    SPOG_CSS,
     audit_table_html,
-    breakdown_html,
     chain_html,
-    cost_chart_svg,
-    cost_summary_html,
+    cost_html,
+    governance_html,
     headline_html,
-    kill_switch_html,
-    nodes_html,
-    periods_html,
-    registry_html,
-    rules_html,
-    steps_table_html,
 )
-from govlib.apps.widgets import build_or_error, error_box, esc, panel, style_widget
+from govlib.apps.executive.view import page_view
+from govlib.apps.widgets import build_or_error, error_box, html_widget, panel, style_widget
 from govlib.clock import utc_now_iso
+from govlib.present.charts import step_cost_svg
+from govlib.present.formatting import timestamp
 from govlib.store.database import Store
 from govlib.store.datadir import checked_data_dir
 
@@ -45,17 +41,14 @@ __all__ = ["PANEL_TITLES", "SpogApp", "app"]
 
 PANEL_TITLES = ("Governance State", "Audit Trail", "Cost Ledger")
 _ALL = "(all)"
+_TITLE = '<span class="gl-title">govlib · Executive view</span>'
+_FAILED = Markup('<span class="gl-muted">Load failed at {}</span>')
+_LOADED = Markup(
+    '<span class="gl-muted gl-loaded" data-loads="{0}" data-run="{1}">Read at {2}{3}</span>'
+)
 
 
-def _section(title: str) -> widgets.HTML:
-    return widgets.HTML(f'<div class="gl-section">{esc(title)}</div>')
-
-
-def _html(value: str, css: str = "") -> widgets.HTML:
-    w = widgets.HTML(value, layout=widgets.Layout(width="100%"))
-    if css:
-        w.add_class(css)
-    return w
+_html = html_widget
 
 
 class SpogApp:
@@ -137,13 +130,12 @@ class SpogApp:
             ),
         )
         columns.add_class("gl-columns")
-        title = w.HTML('<span class="gl-title">govlib · Executive view</span>')
+        title = w.HTML(_TITLE)
         toolbar = w.HBox(
             [title, self.run_select, self.refresh_button, self.auto, self.interval, self.status],
             layout=w.Layout(align_items="center", flex_flow="row wrap"),
         )
-        style = style_widget()
-        style.value += f"<style>{SPOG_CSS}</style>"
+        style = style_widget("spog")
         self.widget = w.VBox(
             [style, toolbar, self.headline, self.messages, columns],
             layout=w.Layout(width="100%"),
@@ -165,7 +157,7 @@ class SpogApp:
             run_id = None if self._follow_latest else self._want_run
             try:
                 with Store(self.data_dir, create=False, readonly=True) as store:
-                    self.data = load_spog(store, run_id)
+                    self.data = page_view(load_spog(store, run_id))
                 self.loads += 1
                 self.messages.children = []
                 self._render()
@@ -179,7 +171,7 @@ class SpogApp:
             for box in (self.gov_body, self.cost_body):
                 box.children = [error_box("Nothing to show until the store can be read.")]
             self.audit_table.value = ""
-        self.status.value = f'<span class="gl-muted">Load failed at {esc(_now())}</span>'
+        self.status.value = _FAILED.format(_now())
 
     # --- rendering ----------------------------------------------------------------------------
     def _render(self) -> None:
@@ -208,10 +200,7 @@ class SpogApp:
         self._render_audit()
         self.cost_body.children = [build_or_error(self._cost_html, data, what="the cost ledger")]
         rid = run["run_id"] if run else ""
-        self.status.value = (
-            f'<span class="gl-muted gl-loaded" data-loads="{self.loads}" data-run="{esc(rid)}">'
-            f"Read at {esc(_now())}{f' · run {esc(rid)}' if rid else ''}</span>"
-        )
+        self.status.value = _LOADED.format(self.loads, rid, _now(), f" · run {rid}" if rid else "")
 
     @staticmethod
     def _reset_filter(dropdown: widgets.Dropdown, values: list[str]) -> None:
@@ -221,34 +210,13 @@ class SpogApp:
 
     @staticmethod
     def _governance_html(data: dict[str, Any]) -> widgets.HTML:
-        rules = data.get("rules", [])
-        return _html(
-            kill_switch_html(data.get("kill_switch", {}), rules)
-            + '<div class="gl-section">Workflow steps (this run)</div>'
-            + nodes_html(data.get("nodes", []))
-            + '<div class="gl-section">Governance rules</div>'
-            + rules_html(rules)
-            + '<div class="gl-section">Tool registry (calls in this run)</div>'
-            + registry_html(data.get("registry", []))
-        )
+        return _html(governance_html(data))
 
     @staticmethod
     def _cost_html(data: dict[str, Any]) -> widgets.HTML:
-        cost = data.get("cost", {})
-        steps = cost.get("steps", [])
-        chart = build_or_error(lambda: _html(cost_chart_svg(steps)), what="the cost chart")
-        return _html(
-            cost_summary_html(cost)
-            + '<div class="gl-section">Cost per step</div>'
-            + f'<div class="gl-chart">{chart.value}</div>'
-            + steps_table_html(steps)
-            + '<div class="gl-section">Period totals (to the newest receipt)</div>'
-            + periods_html(cost.get("periods", []))
-            + '<div class="gl-section">Cost per workflow (30 days)</div>'
-            + breakdown_html(cost.get("by_workflow", []), "Workflow", "runs")
-            + '<div class="gl-section">Cost per model (30 days)</div>'
-            + breakdown_html(cost.get("by_model", []), "Model")
-        )
+        steps = data.get("cost", {}).get("steps", [])
+        chart = build_or_error(lambda: _html(step_cost_svg(steps)), what="the cost chart")
+        return _html(cost_html(data, chart=Markup(chart.value)))
 
     def _render_audit(self) -> None:
         node = self.node_filter.value if self.node_filter.value != _ALL else None
@@ -293,7 +261,7 @@ class SpogApp:
 
 
 def _now() -> str:
-    return short_time(utc_now_iso())
+    return timestamp(utc_now_iso(), date=False)
 
 
 def _await_page_request() -> dict[str, str]:

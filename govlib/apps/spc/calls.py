@@ -14,13 +14,21 @@ from typing import Any
 import ipywidgets as widgets
 from ipywidgets.widgets.widget_bool import CheckboxStyle
 from ipywidgets.widgets.widget_string import HTMLStyle
+from markupsafe import Markup
 
 from govlib.analysis.review import CallFilter, CallPage, query_calls
 from govlib.apps.spc.stamp import Stamper, StampOutcome, message_html
-from govlib.apps.spc.tables import CALL_COLUMNS, call_cells, grid_header
-from govlib.apps.widgets import esc
+from govlib.apps.spc.tables import CALL_COLUMNS, call_cells
+from govlib.present.tables import grid_header
 
 __all__ = ["CallTable", "hide", "kit"]
+
+_ROWS = Markup('<span class="gl-muted">&nbsp;Rows {0}–{1} of {2} (page {3} of {4})&nbsp;</span>')
+_SELECTED = Markup('<span class="gl-muted">&nbsp;{} selected</span>')
+_CORRECT = Markup(
+    "<b>Correct call #{0}</b> (now {1} by <bdi>{2}</bdi>): choose the new verdict and say why; "
+    "the correction is recorded in the WORM log."
+)
 
 
 @functools.cache
@@ -144,7 +152,7 @@ class CallTable:
         self.message = widgets.HTML()
         self.message.add_class("spc-msg")
         head = widgets.HTML(
-            grid_header(CALL_COLUMNS, ("latency",)), layout=widgets.Layout(flex="1 1 auto")
+            str(grid_header(CALL_COLUMNS, ("latency",))), layout=widgets.Layout(flex="1 1 auto")
         )
         self.all_box = widgets.Checkbox(
             value=False,
@@ -253,10 +261,8 @@ class CallTable:
         first = self.offset + 1 if self.total else 0
         last = self.offset + len(page.rows)
         pages = max(1, -(-self.total // self.page_size))
-        self.where.value = (
-            f'<span class="gl-muted">&nbsp;Rows {first}–{last} of {self.total} '
-            f"(page {self.offset // self.page_size + 1} of {pages})&nbsp;</span>"
-        )
+        page_no = self.offset // self.page_size + 1
+        self.where.value = _ROWS.format(first, last, self.total, page_no, pages)
         self.prev.disabled = self.offset <= 0
         self.next.disabled = last >= self.total
         self.pager.layout.display = "flex" if self.total > self.page_size else "none"
@@ -289,7 +295,7 @@ class CallTable:
 
     def _show_count(self) -> None:
         n = len(self.selected)
-        self.count.value = f'<span class="gl-muted">&nbsp;{n} selected</span>'
+        self.count.value = _SELECTED.format(n)
 
     # --- stamping -------------------------------------------------------------------------------
     def _report(self, outcome: StampOutcome, verdict: str) -> None:
@@ -319,10 +325,7 @@ class CallTable:
             return
         self.fix_id = call_id
         now = {"accept": "accepted", "reject": "rejected"}.get(row.get("human_verdict"), "none")
-        self.fix_label.value = (
-            f"<b>Correct call #{call_id}</b> (now {now} by {esc(row.get('verdict_by'))}): "
-            "choose the new verdict and say why; the correction is recorded in the WORM log."
-        )
+        self.fix_label.value = _CORRECT.format(call_id, now, row.get("verdict_by") or "")
         self.fix_choice.value = "reject" if row.get("human_verdict") == "accept" else "accept"
         self.fix_reason.value = ""
         self.fix_box.layout.display = "flex"

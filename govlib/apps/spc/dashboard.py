@@ -11,7 +11,6 @@ voila#1428). Statistics come from :mod:`govlib.analysis.stats` over :func:`govli
 
 from __future__ import annotations
 
-import html
 import os
 import threading
 import traceback
@@ -21,7 +20,10 @@ from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
+from markupsafe import Markup
 
+from govlib.analysis import stats
+from govlib.analysis.read_path import connect
 from govlib.analysis.review import (
     PERIODS,
     STATUSES,
@@ -37,9 +39,11 @@ from govlib.apps.spc.calls import CallTable
 from govlib.apps.spc.drill import ToolDrill, WorkflowDrill, warm_charts
 from govlib.apps.spc.stamp import Change, Stamper
 from govlib.apps.spc.statistics import StatsTable, apply_verdicts
-from govlib.apps.spc.tables import CSS, rules_map, short_ts, thresholds_html
-from govlib.apps.widgets import build_or_error, error_box, esc, style_widget
+from govlib.apps.spc.tables import rules_map, thresholds_html
+from govlib.apps.widgets import build_or_error, error_box, style_widget, stylesheet
 from govlib.clock import utc_now_iso
+from govlib.present.formatting import timestamp
+from govlib.present.templating import render
 from govlib.settings import Settings, load_settings
 from govlib.store.database import Store
 from govlib.store.datadir import checked_data_dir
@@ -50,6 +54,7 @@ TAB_TITLES = ("Tool stats", "By workflow", "Tool calls")
 ALL = ""
 #: Seconds after the page is built before the chart engine warms up (non-preheated kernels).
 WARM_DELAY_S = 5.0
+_STATUS = Markup('<span class="gl-muted">&nbsp;{} calls in view · newest call {} · read {}</span>')
 
 
 def _guard(fn: Callable[..., Any], where: widgets.HTML, what: str) -> Callable[..., Any]:
@@ -181,18 +186,14 @@ class SpcApp:
         self.tabs = widgets.Tab(children=self._tabs(), titles=TAB_TITLES)
         self.tabs.add_class("spc-tabs")
         self.tabs.observe(_guard(self._on_tab, self.status, "open the tab"), "selected_index")
-        title = widgets.HTML(
-            '<div class="spc-title">Tool-call stability and review (SPC)</div><div '
-            'class="gl-muted">Is each AI tool stable, how stable, and how much human review '
-            "does it still need? Click a tool or workflow for its control chart.</div>"
-        )
+        title = widgets.HTML(str(render("spc/title.html.j2")))
         self.widget = widgets.VBox(
             [
                 style_widget(),
-                widgets.HTML(f"<style>{CSS}</style>", layout=widgets.Layout(height="0px")),
+                widgets.HTML(str(stylesheet("spc")), layout=widgets.Layout(height="0px")),
                 title,
                 widgets.HBox([self.reviewer_note, refresh, self.status]),
-                widgets.HTML(thresholds_html(self.settings)),
+                widgets.HTML(str(thresholds_html(self.settings))),
                 self.tabs,
             ]
         )
@@ -253,8 +254,6 @@ class SpcApp:
     def con(self) -> Any:
         """A DuckDB snapshot of the store (re-read after stamps and on Refresh)."""
         if self._con is None:
-            from govlib.analysis.read_path import connect
-
             self._con = connect(self.data_dir)
         return self._con
 
@@ -264,50 +263,41 @@ class SpcApp:
 
     def tool_series(self, tool: str) -> pd.DataFrame:
         """The chart window of one tool (tenant filter applied)."""
-        from govlib.analysis.stats import tool_series
-
-        return tool_series(self.con, tool, tenant=self.tenant.value or None, settings=self.settings)
+        return stats.tool_series(
+            self.con, tool, tenant=self.tenant.value or None, settings=self.settings
+        )
 
     def workflow_series(self, workflow: str) -> pd.DataFrame:
         """The run-duration window of one workflow (tenant filter applied)."""
-        from govlib.analysis.stats import workflow_series
-
         tenant = self.tenant.value or None
-        return workflow_series(self.con, workflow, tenant=tenant, settings=self.settings)
+        return stats.workflow_series(self.con, workflow, tenant=tenant, settings=self.settings)
 
     def rules_of(self) -> dict[int, str]:
         """Call id -> rules fired, over every tool's chart window (cached until Refresh)."""
         if self._flags is None:
-            from govlib.analysis.stats import tool_series
-
             flags: dict[int, str] = {}
             for tool in self.opts["tools"]:
-                flags.update(rules_map(tool_series(self.con, tool, settings=self.settings)))
+                flags.update(rules_map(stats.tool_series(self.con, tool, settings=self.settings)))
             self._flags = flags
         return self._flags
 
     def reload_stats(self, *, tools: bool = True) -> None:
         """Recompute the statistics tables (pills, accept rates, sampling, drift); the workflow
         table only once it has been shown."""
-        from govlib.analysis.stats import tool_stats, workflow_stats
-
         if self._verdicts_stale:  # the snapshot predates a stamp: read the verdicts again
             self._con, self._verdicts_stale = None, False
             tools = True  # both tables must come from the same snapshot
         f = self._scope = self._filters()
         if self._wf_loaded:
-            flows = workflow_stats(self.con, settings=self.settings, **f)
+            flows = stats.workflow_stats(self.con, settings=self.settings, **f)
             self.wf_table.show(flows.rename(columns={"workflow_name": "name"}).to_dict("records"))
         if not tools:
             return
-        stats = tool_stats(self.con, settings=self.settings, **f)
-        self.tool_table.show(stats.rename(columns={"tool_name": "name"}).to_dict("records"))
-        n = int(stats["count"].sum()) if len(stats) else 0
-        self.status.value = (
-            f'<span class="gl-muted">&nbsp;{n:,} calls in view · newest call '
-            f"{esc(short_ts(newest_call_at(self.con)))} UTC · read "
-            f"{esc(short_ts(utc_now_iso()))} UTC</span>"
-        )
+        per_tool = stats.tool_stats(self.con, settings=self.settings, **f)
+        self.tool_table.show(per_tool.rename(columns={"tool_name": "name"}).to_dict("records"))
+        n = int(per_tool["count"].sum()) if len(per_tool) else 0
+        newest = timestamp(newest_call_at(self.con))
+        self.status.value = _STATUS.format(f"{n:,}", newest, timestamp(utc_now_iso()))
 
     def refresh(self) -> None:
         """Re-read everything: statistics, rule flags, every table on show."""
@@ -376,8 +366,5 @@ def _warm_quietly() -> None:
 
 
 def _reviewer_note(name: str) -> str:
-    who = html.escape(name.strip()) if name and name.strip() else "nobody yet"
-    return (
-        f'<div class="gl-muted spc-reviewer-note">Reviewing as: <b>{who}</b> '
-        "(set it in “Reviewing as” on the Tool calls tab)</div>"
-    )
+    who = name.strip() if name and name.strip() else "nobody yet"
+    return str(render("spc/reviewer_note.html.j2", who=who))

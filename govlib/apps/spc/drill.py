@@ -16,17 +16,26 @@ from typing import Any
 
 import ipywidgets as widgets
 import pandas as pd
+from markupsafe import Markup
 
 from govlib.analysis.review import CallFilter, CallPage, ids_page_of, query_calls, recent_runs
 from govlib.apps.spc.calls import CallTable
 from govlib.apps.spc.stamp import Stamper
-from govlib.apps.spc.tables import fmt_ms, short_ts
-from govlib.apps.widgets import esc, pill
 from govlib.present.charts import PICK, control_chart, run_duration_chart
+from govlib.present.formatting import milliseconds
+from govlib.present.templating import render
 
 __all__ = ["ToolDrill", "WorkflowDrill", "jupyter_chart", "warm_charts", "picked_ids"]
 
 _warm_lock = threading.Lock()
+_TITLE = Markup('<div class="spc-drill-title">{}</div>')
+_SUMMARY = Markup('<div class="gl-muted">{}<br>{}{}</div>')
+_PICK_HINT = " Click a point to select that call in the table below; double-click to clear."
+_PICKED = Markup(
+    '<div class="spc-picked-msg" data-picked="{0}">▶ Selected in the chart: call #{0} '
+    "(highlighted in the table)</div>"
+)
+_RUNS_WHERE = Markup('<span class="gl-muted">&nbsp;Runs {}–{} of {}&nbsp;</span>')
 
 
 def warm_charts() -> None:
@@ -69,8 +78,8 @@ def _limits_line(attrs: Mapping[str, Any], what: str) -> str:
     if not attrs or pd.isna(attrs.get("sigma", float("nan"))):
         return f"Too few {what} for control limits."
     return (
-        f"Centre (geometric mean) {fmt_ms(attrs.get('center_ms'))} · "
-        f"UCL {fmt_ms(attrs.get('ucl_ms'))} · LCL {fmt_ms(attrs.get('lcl_ms'))} "
+        f"Centre (geometric mean) {milliseconds(attrs.get('center_ms'))} · "
+        f"UCL {milliseconds(attrs.get('ucl_ms'))} · LCL {milliseconds(attrs.get('lcl_ms'))} "
         f"(limits on log latency over these {what})"
     )
 
@@ -162,14 +171,9 @@ class ToolDrill(_Drill):
         self.name = tool
         self.ids = [int(i) for i in series["id"].tolist()[::-1]]
         n = len(series)
-        self.title.value = (
-            f'<div class="spc-drill-title">Control chart: {esc(tool)} — newest {n} calls</div>'
-        )
-        self.summary.value = (
-            f'<div class="gl-muted">{esc(_limits_line(series.attrs, "calls"))}'
-            f"<br>{esc(_rule_line(series))} Click a point to select that call "
-            "in the table below; double-click to clear.</div>"
-        )
+        self.title.value = _TITLE.format(f"Control chart: {tool} — newest {n} calls")
+        limits = _limits_line(series.attrs, "calls")
+        self.summary.value = _SUMMARY.format(limits, _rule_line(series), _PICK_HINT)
         chart = control_chart(series, SimpleNamespace(**series.attrs), title=f"{tool}: latency")
         self._show_chart(chart, self.on_pick)
         self.picked.value = ""
@@ -189,10 +193,7 @@ class ToolDrill(_Drill):
         page = ids_page_of(self.ids, call_id, self.table.page_size)
         index = None if page is None else page * self.table.page_size
         self.table.select_call(call_id, index)
-        self.picked.value = (
-            f'<div class="spc-picked-msg" data-picked="{call_id}">▶ Selected in '
-            f"the chart: call #{call_id} (highlighted in the table)</div>"
-        )
+        self.picked.value = _PICKED.format(call_id)
 
 
 class _RunBlock:
@@ -218,13 +219,7 @@ class _RunBlock:
         self.run_id = str(run["composition_id"])
         status = str(run.get("status") or "?")
         level = {"completed": "ok", "running": "info"}.get(status, "bad")
-        stop = f" at {esc(run['stopped_at_node'])}" if run.get("stopped_at_node") else ""
-        self.head.value = (
-            f'<div class="gl-section" data-run="{esc(self.run_id)}">Run {esc(run.get("subject") or "")}'
-            f' <span class="gl-mono">{esc(self.run_id)}</span> {pill(status, level)}{stop} · '
-            f"started {esc(short_ts(run.get('started_at')))} UTC · ended "
-            f"{esc(short_ts(run.get('ended_at')))}</div>"
-        )
+        self.head.value = render("spc/run_head.html.j2", run=run, status=status, level=level)
         self.widget.layout.display = "flex"
         self.table.goto(0)
 
@@ -268,12 +263,11 @@ class WorkflowDrill(_Drill):
         """Show ``workflow``'s run-duration chart and its newest runs."""
         series = self.series_of(workflow)
         self.name = workflow
-        self.title.value = (
-            f'<div class="spc-drill-title">Run durations: {esc(workflow)} — '
-            f"newest {len(series)} finished runs</div>"
+        self.title.value = _TITLE.format(
+            f"Run durations: {workflow} — newest {len(series)} finished runs"
         )
         line = _limits_line(series.attrs, "runs").replace("latency", "duration")
-        self.summary.value = f'<div class="gl-muted">{esc(line)}<br>{esc(_rule_line(series))}</div>'
+        self.summary.value = _SUMMARY.format(line, _rule_line(series), "")
         self._show_chart(
             run_duration_chart(
                 series, SimpleNamespace(**series.attrs), title=f"{workflow}: run duration"
@@ -294,10 +288,7 @@ class WorkflowDrill(_Drill):
         for i, block in enumerate(self.blocks):
             block.show(runs[i] if i < len(runs) else None)
         last = self.offset + len(runs)
-        self.where.value = (
-            f'<span class="gl-muted">&nbsp;Runs {self.offset + 1 if runs else 0}'
-            f"–{last} of {self.total}&nbsp;</span>"
-        )
+        self.where.value = _RUNS_WHERE.format(self.offset + 1 if runs else 0, last, self.total)
         self.newer.disabled = self.offset <= 0
         self.older.disabled = last >= self.total
 

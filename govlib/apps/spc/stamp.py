@@ -13,9 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import ipywidgets as widgets
+from markupsafe import Markup
 
-from govlib.apps.widgets import esc
+from govlib.capture.verdicts import correct_verdict, stamp_verdict
 from govlib.errors import GovlibError
+from govlib.present.templating import render
 from govlib.store.database import Store
 
 #: One verdict change: (call id, previous verdict or None, new verdict).
@@ -29,16 +31,14 @@ NO_NAME = (
 )
 
 
-def message_html(text: str, *, ok: bool) -> str:
+def message_html(text: str, *, ok: bool) -> Markup:
     """A status line: green "done" box or red refusal box, always in words.
 
     Example:
         >>> "Refused" in message_html("Refused: no name", ok=False)
         True
     """
-    if ok:
-        return f'<div class="gl-ok-msg" role="status">✔ {esc(text)}</div>'
-    return f'<div class="gl-error" role="alert"><b>✖ {esc(text)}</b></div>'
+    return render("apps/message.html.j2", text=text, ok=ok)
 
 
 def refusal(audit_id: int, exc: Exception) -> str:
@@ -122,8 +122,6 @@ class Stamper:
 
     def stamp(self, ids: list[int], verdict: str) -> StampOutcome:
         """Stamp ``verdict`` on each call; refusals are collected, never raised."""
-        from govlib.capture.verdicts import stamp_verdict
-
         out = StampOutcome()
         if not ids:
             return out
@@ -145,8 +143,6 @@ class Stamper:
 
     def correct(self, audit_id: int, verdict: str, reason: str) -> StampOutcome:
         """Change an existing verdict (needs a reason); recorded as a correction."""
-        from govlib.capture.verdicts import correct_verdict
-
         out = StampOutcome()
         if not self.name:
             out.refused.append(NO_NAME)

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from types import SimpleNamespace
 from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
+from markupsafe import Markup
 
+from govlib.analysis.spc import pill as spc_pill
+from govlib.analysis.spc import sampling_recommendation
 from govlib.apps.spc.calls import hide, kit
-from govlib.apps.spc.tables import fmt_ms, grid_header, grid_template, rate_pill
-from govlib.apps.widgets import esc, pill
-from govlib.present.charts import sparkline_svg
+from govlib.apps.spc.tables import rate_pill
+from govlib.present.charts import Limits, sparkline_svg
+from govlib.present.formatting import DASH, finite, milliseconds, number
+from govlib.present.pills import level_of, pill
+from govlib.present.tables import Column, grid_header, grid_row
 from govlib.settings import Settings
 
 __all__ = [
@@ -33,11 +37,10 @@ __all__ = [
     "stat_columns",
 ]
 
-SAMPLING_LEVEL = {"100%": "warn", "50%": "warn", "20%": "info", "5%": "ok", "exception": "ok"}
 _SAMPLING_ORDER = {"100%": 4, "50%": 3, "20%": 2, "5%": 1, "exception": 0}
-DRIFT_LEVEL = {"stable": "ok", "watch": "warn", "drift": "bad"}
 _DRIFT_ORDER = {"drift": 2, "watch": 1, "stable": 0}
 NAME_WIDTH = {"tool": "170px", "workflow": "124px"}
+_NUMERIC = ("runs", "p50", "p95", "avg", "max", "anomalies")
 
 #: Sort label -> (row key or ordering function, descending by default).
 SORT_KEYS: dict[str, tuple[str, bool]] = {
@@ -55,7 +58,7 @@ SORT_KEYS: dict[str, tuple[str, bool]] = {
 }
 
 
-def stat_columns(kind: str) -> tuple[tuple[str, str, str], ...]:
+def stat_columns(kind: str) -> tuple[Column, ...]:
     """Grid columns (key, header, width) of the tool or workflow table (name button excluded).
 
     Example:
@@ -63,7 +66,7 @@ def stat_columns(kind: str) -> tuple[tuple[str, str, str], ...]:
         ['runs', 'completion']
     """
     wide = kind == "tool"
-    cols: tuple[tuple[str, str, str], ...] = (
+    cols: tuple[Column, ...] = (
         ("calls", "Calls · success", "150px" if wide else "140px"),
         ("accept", "Accepted", "88px" if wide else "82px"),
         ("spark", "Latency, newest 60", "154px" if wide else "122px"),
@@ -80,14 +83,6 @@ def stat_columns(kind: str) -> tuple[tuple[str, str, str], ...]:
     return cols
 
 
-def _num(value: Any) -> float | None:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(v) else v
-
-
 def _sort_value(row: Mapping[str, Any], key: str) -> Any:
     if key == "drift":
         return (_DRIFT_ORDER.get(row.get("drift"), -1), int(row.get("anomaly_count") or 0))
@@ -95,7 +90,7 @@ def _sort_value(row: Mapping[str, Any], key: str) -> Any:
         return _SAMPLING_ORDER.get(row.get("sampling"), -1)
     if key == "name":
         return str(row.get("name", "")).lower()
-    return _num(row.get(key))
+    return finite(row.get(key))
 
 
 def sort_rows(rows: list[dict[str, Any]], label: str, descending: bool) -> list[dict[str, Any]]:
@@ -132,9 +127,6 @@ def apply_verdicts(
         >>> new[0]["accept_count"], new[0]["accept_rate"], new[0]["sampling"]
         (1, 1.0, '100%')
     """
-    from govlib.analysis.spc import pill as spc_pill
-    from govlib.analysis.spc import sampling_recommendation
-
     by_name = {r["name"]: dict(r) for r in rows}
     touched = set()
     for name, previous, new in changes:
@@ -151,14 +143,18 @@ def apply_verdicts(
         row["accept_rate"] = accept / (accept + reject) if accept + reject else None
         row["accept_pill"] = spc_pill(row["accept_rate"], settings)
         row["sampling"], row["sampling_reason"] = sampling_recommendation(
-            int(row.get("count") or 0), row.get("success_rate"), accept, reject,
-            recent_fires=int(row.get("recent_fires") or 0), drift=row.get("drift") or "stable",
+            int(row.get("count") or 0),
+            row.get("success_rate"),
+            accept,
+            reject,
+            recent_fires=int(row.get("recent_fires") or 0),
+            drift=row.get("drift") or "stable",
             settings=settings,
-        )  # fmt: skip
+        )
     return [by_name[r["name"]] for r in rows]
 
 
-def sampling_cell(level: str | None, reason: str | None) -> str:
+def sampling_cell(level: str | None, reason: str | None) -> Markup | str:
     """The sampling pill; its reason on hover.
 
     Example:
@@ -166,11 +162,11 @@ def sampling_cell(level: str | None, reason: str | None) -> str:
         True
     """
     if not level:
-        return "—"
-    return pill(level, SAMPLING_LEVEL.get(level, "neutral"), title=reason or "")
+        return DASH
+    return pill(level, level_of(level), title=reason or None)
 
 
-def drift_cell(badge: str | None, signals: Any) -> str:
+def drift_cell(badge: str | None, signals: Any) -> Markup | str:
     """The drift badge (stable / watch / drift) and the names of the signals that fired.
 
     Example:
@@ -178,28 +174,31 @@ def drift_cell(badge: str | None, signals: Any) -> str:
         True
     """
     if not badge:
-        return "—"
+        return DASH
     sigs = [str(s) for s in (signals if signals is not None else [])]
     names = ", ".join(s.split(":", 1)[0] for s in sigs)
     tip = "; ".join(sigs) if sigs else "no signal fired"
-    short = f' <span class="gl-muted">{esc(names)}</span>' if names else ""
-    return f'<span data-drift="{esc(badge)}">{pill(badge, DRIFT_LEVEL.get(badge, "neutral"), title=tip)}{short}</span>'
+    short = Markup(' <span class="gl-muted">{}</span>').format(names) if names else ""
+    return Markup('<span data-drift="{}">{}{}</span>').format(badge, pill(badge, title=tip), short)
 
 
-def _anomalies(row: Mapping[str, Any], window: int) -> str:
+_ANOMALIES = Markup(
+    '<span class="spc-anom" data-anomalies="{0}" title="{1}" '
+    'style="text-decoration:underline dotted">{0}</span>'
+)
+
+
+def _anomalies(row: Mapping[str, Any], window: int) -> Markup:
     n = int(row.get("anomaly_count") or 0)
     parts = [f"rule {i}: {int(row.get(f'rule_{i}') or 0)}" for i in range(1, 5)]
     tip = f"rule fires among the newest {window} calls: " + " · ".join(parts)
-    return (
-        f'<span class="spc-anom" data-anomalies="{n}" title="{esc(tip)}" '
-        f'style="text-decoration:underline dotted">{n}</span>'
-    )
+    return _ANOMALIES.format(n, tip)
 
 
-def _spark(row: Mapping[str, Any], settings: Settings) -> str:
+def _spark(row: Mapping[str, Any], settings: Settings) -> Markup:
     values = np.asarray(row.get("sparkline") or [], dtype=float)
-    c, s = _num(row.get("center")), _num(row.get("sigma"))
-    lim = SimpleNamespace(center=math.nan if c is None else c, sigma=math.nan if s is None else s)
+    c, s = finite(row.get("center")), finite(row.get("sigma"))
+    lim = Limits(center=math.nan if c is None else c, sigma=math.nan if s is None else s)
     floor = settings.spc_min_latency_ms
     r1 = None
     if values.size and c is not None and s is not None and s > 0:
@@ -207,7 +206,7 @@ def _spark(row: Mapping[str, Any], settings: Settings) -> str:
     return sparkline_svg(values, lim, rule_1=r1, floor=floor, label=str(row.get("name", "")))
 
 
-def stat_cells(row: Mapping[str, Any], kind: str, settings: Settings) -> str:
+def stat_cells(row: Mapping[str, Any], kind: str, settings: Settings) -> Markup:
     """The HTML grid of one statistics row (everything but the name button).
 
     Example:
@@ -218,11 +217,13 @@ def stat_cells(row: Mapping[str, Any], kind: str, settings: Settings) -> str:
     """
     reviews = int(row.get("accept_count") or 0) + int(row.get("reject_count") or 0)
     count = int(row.get("count") or 0)
+    calls = Markup('<span title="{0} calls">{0}</span> {1}')
     cells = {
-        "runs": f"{int(row.get('run_count') or 0):,}",
+        "runs": number(row.get("run_count") or 0),
         "completion": rate_pill(row.get("completion_rate"), settings, what="completion"),
-        "calls": f'<span title="{count:,} calls">{count:,}</span> '
-        + rate_pill(row.get("success_rate"), settings, what="success"),
+        "calls": calls.format(
+            number(count), rate_pill(row.get("success_rate"), settings, what="success")
+        ),
         "accept": rate_pill(
             row.get("accept_rate"),
             settings,
@@ -230,25 +231,23 @@ def stat_cells(row: Mapping[str, Any], kind: str, settings: Settings) -> str:
             extra=f"; {int(row.get('accept_count') or 0)} accepted of {reviews} reviews",
         ),
         "spark": _spark(row, settings),
-        "p50": fmt_ms(row.get("p50")),
-        "p95": fmt_ms(row.get("p95")),
-        "avg": fmt_ms(row.get("avg")),
-        "max": fmt_ms(row.get("max")),
+        "p50": milliseconds(row.get("p50")),
+        "p95": milliseconds(row.get("p95")),
+        "avg": milliseconds(row.get("avg")),
+        "max": milliseconds(row.get("max")),
         "anomalies": _anomalies(row, settings.spc_window),
         "sampling": sampling_cell(row.get("sampling"), row.get("sampling_reason")),
         "drift": drift_cell(row.get("drift"), row.get("drift_signals")),
     }
-    numeric = {"runs", "p50", "p95", "avg", "max", "anomalies"}
-    cols = stat_columns(kind)
-    body = "".join(
-        f'<div class="spc-s-{key}{" gl-num" if key in numeric else ""}">{cells[key]}</div>'
-        for key, _, _ in cols
-    )
-    accept = row.get("accept_rate")
-    return (
-        f'<div class="spc-grid spc-stat-cells" data-name="{esc(row.get("name"))}" '
-        f'data-accept="{esc("none" if _num(accept) is None else f"{float(accept):.6f}")}" '
-        f'style="grid-template-columns:{grid_template(cols)}">{body}</div>'
+    accept = finite(row.get("accept_rate"))
+    return grid_row(
+        stat_columns(kind),
+        cells,
+        numeric=_NUMERIC,
+        prefix="spc-s-",
+        css="spc-stat-cells",
+        data_name=row.get("name"),
+        data_accept="none" if accept is None else f"{accept:.6f}",
     )
 
 
@@ -270,22 +269,26 @@ class StatsTable:
         self.cells: list[widgets.HTML] = []
         self.boxes: list[widgets.HBox] = []
         self.sort_by = widgets.Dropdown(
-            options=list(SORT_KEYS), value="Drift (worst first)", description="Sort by",
+            options=list(SORT_KEYS),
+            value="Drift (worst first)",
+            description="Sort by",
             layout=widgets.Layout(width="260px"),
-        )  # fmt: skip
+        )
         self.descending = widgets.ToggleButton(
-            value=True, description="descending", tooltip="Sort direction",
+            value=True,
+            description="descending",
+            tooltip="Sort direction",
             layout=widgets.Layout(width="110px"),
-        )  # fmt: skip
+        )
         self.sort_by.observe(self._on_sort_key, "value")
         self.descending.observe(lambda _c: self.render(), "value")
         label = "Tool" if kind == "tool" else "Workflow"
         name_head = widgets.HTML(
-            f'<div class="spc-grid spc-head"><div>{label} (click to open)</div></div>',
+            str(grid_header(((kind, f"{label} (click to open)", NAME_WIDTH[kind]),))),
             layout=widgets.Layout(width=NAME_WIDTH[kind]),
         )
         cols_head = widgets.HTML(
-            grid_header(stat_columns(kind), ("runs", "p50", "p95", "avg", "max", "anomalies")),
+            str(grid_header(stat_columns(kind), _NUMERIC)),
             layout=widgets.Layout(flex="1 1 auto"),
         )
         head = widgets.HBox([name_head, cols_head])

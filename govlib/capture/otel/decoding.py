@@ -303,9 +303,19 @@ def span_record(span: Any, resource: dict[str, Any], source: str) -> SpanRecord:
     code, message = _status(span)
     attrs = attributes(span.get("attributes"))
     return SpanRecord(
-        trace_id, span_id, parent_id, name, start, end, code, message, attrs, resource,
-        _events(span), source,
-    )  # fmt: skip
+        trace_id,
+        span_id,
+        parent_id,
+        name,
+        start,
+        end,
+        code,
+        message,
+        attrs,
+        resource,
+        _events(span),
+        source,
+    )
 
 
 def _scope_groups(resource_spans: Mapping[str, Any]) -> Iterator[Any]:

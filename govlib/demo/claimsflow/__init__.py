@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 from govlib.demo.claimsflow.engine import ClaimsEngine, RunResult
+from govlib.demo.claimsflow.history import generate_history
 from govlib.demo.claimsflow.scenarios import register_claimsflow, run_claim, run_scenario
 from govlib.demo.claimsflow.workflows import WORKFLOWS
 
@@ -25,11 +26,3 @@ __all__ = [
     "run_scenario",
     "generate_history",
 ]
-
-
-def __getattr__(name: str) -> object:
-    if name == "generate_history":
-        from govlib.demo.claimsflow.history import generate_history
-
-        return generate_history
-    raise AttributeError(name)

@@ -24,9 +24,11 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from govlib.capture.emitter import Emitter
 from govlib.clock import Clock, SystemClock, iso
 from govlib.context import node as node_context
 from govlib.context import workflow as workflow_context
+from govlib.costs.ledger import Ledger
 from govlib.demo.claimsflow.catalog import TOOLS
 from govlib.demo.claimsflow.models import (
     EstimatingModelClient,
@@ -47,6 +49,8 @@ from govlib.demo.claimsflow.workflows import (
 from govlib.errors import GovernanceRefused
 from govlib.evidence import worm
 from govlib.evidence.checkpoints import sign_checkpoint
+from govlib.governance.governor import Governor, KillSwitch
+from govlib.governance.rules import load_rules
 from govlib.store.database import Store
 
 __all__ = ["AGENT", "DEFAULT_TENANT", "ClaimsEngine", "RunResult", "new_run_id", "plain_time"]
@@ -117,11 +121,6 @@ class ClaimsEngine:
         batch_audit: bool = False,
         service_time: Callable[[str], float] | None = None,
     ) -> None:
-        from govlib.capture.emitter import Emitter
-        from govlib.costs.ledger import Ledger
-        from govlib.governance.governor import Governor, KillSwitch
-        from govlib.governance.rules import load_rules
-
         self.store = store
         self.clock: Clock = clock or SystemClock()
         self.tenant, self.actor = tenant, actor

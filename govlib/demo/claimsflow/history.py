@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from govlib.capture.verdicts import correct_verdict, stamp_verdict
 from govlib.clock import SimClock, iso
 from govlib.demo.claimsflow.claims import CLAIM_KINDS, random_claim
 from govlib.demo.claimsflow.engine import ClaimsEngine
@@ -42,6 +43,7 @@ from govlib.demo.claimsflow.simulation import (
     stream,
 )
 from govlib.errors import GovlibError
+from govlib.evidence.checkpoints import sign_checkpoint
 from govlib.store.database import Store
 
 __all__ = [
@@ -220,8 +222,6 @@ class _Simulation:
         if progress is not None:
             progress(days, days)
         self.clock.set(max(self.end - timedelta(seconds=1), self.clock.now()))
-        from govlib.evidence.checkpoints import sign_checkpoint
-
         sign_checkpoint(self.store, at=iso(self.clock.now()))
 
     # --- events ---------------------------------------------------------------------------------
@@ -279,15 +279,11 @@ class _Simulation:
                 self._push(later, "correction", (audit_id, verdict, other))
 
     def _on_verdict(self, payload: tuple[int, str, str]) -> None:
-        from govlib.capture.verdicts import stamp_verdict
-
         audit_id, verdict, by = payload
         stamp_verdict(audit_id, verdict, by, store=self.store, at=iso(self.clock.now()))
         self.summary.verdicts += 1
 
     def _on_correction(self, payload: tuple[int, str, str]) -> None:
-        from govlib.capture.verdicts import correct_verdict
-
         audit_id, previous, by = payload
         verdict = "accept" if previous == "reject" else "reject"
         reason = (

@@ -6,15 +6,18 @@ clock, so tool latencies are measured, not simulated.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from govlib.clock import Clock
+from govlib.clock import Clock, SystemClock
 from govlib.demo.claimsflow.catalog import TOOLS
 from govlib.demo.claimsflow.claims import scenario_claim
 from govlib.demo.claimsflow.engine import ClaimsEngine, RunResult
-from govlib.demo.claimsflow.workflows import ensure_workflows
+from govlib.demo.claimsflow.simulation import LatencyModel
+from govlib.demo.claimsflow.workflows import WORKFLOWS, ensure_workflows
+from govlib.governance.governor import ToolRegistry
 from govlib.store.database import Store
 
 __all__ = ["SETUP_BY", "is_set_up", "register_claimsflow", "run_claim", "run_scenario"]
@@ -35,8 +38,6 @@ def register_claimsflow(store: Store, *, clock: Clock | None = None) -> list[str
         >>> register_claimsflow(Store(memory=True))[:2]
         ['claim_intake', 'document_extraction']
     """
-    from govlib.governance.governor import ToolRegistry
-
     registry = ToolRegistry(store, clock)
     added = []
     with store.transaction():
@@ -62,19 +63,17 @@ def is_set_up(store: Store) -> bool:
         >>> is_set_up(Store(memory=True))
         False
     """
-    from govlib.demo.claimsflow.workflows import WORKFLOWS
-
-    have = {r[0] for r in store.query("SELECT id FROM workflows")}
+    have = {r["id"] for r in store.query("SELECT id FROM workflows")}
     if not set(WORKFLOWS) <= have:
         return False
-    missing = set(TOOLS) - {r[0] for r in store.query("SELECT name FROM tool_registry")}
+    missing = set(TOOLS) - {r["name"] for r in store.query("SELECT name FROM tool_registry")}
     if not missing:
         return True
     ever = store.query(
-        "SELECT DISTINCT json_extract(detail, '$.tool') FROM worm_log "
+        "SELECT DISTINCT json_extract(detail, '$.tool') AS tool FROM worm_log "
         "WHERE action = 'tool_registered'"
     )
-    return missing <= {r[0] for r in ever}
+    return missing <= {r["tool"] for r in ever}
 
 
 def run_claim(
@@ -131,11 +130,6 @@ def live_service_time() -> Callable[[str], float]:
         >>> 0 < live_service_time()("policy_lookup") < 10_000
         True
     """
-    import random
-
-    from govlib.clock import SystemClock
-    from govlib.demo.claimsflow.simulation import LatencyModel
-
     model = LatencyModel(random.Random(), as_of=datetime.now(UTC))
     model.clock = SystemClock()  # type: ignore[assignment]
     return model

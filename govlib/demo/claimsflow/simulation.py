@@ -56,9 +56,10 @@ INJECTED: dict[str, tuple[str, float, float]] = {
 CLAIMS_PER_DAY = 36.0
 #: Relative claim arrival rate per UTC hour (business hours peak).
 _HOURLY = (
-    (0.15,) * 6 + (0.5, 1.0, 1.6, 1.9, 1.9, 1.7, 1.5, 1.7, 1.8, 1.7, 1.5, 1.2, 0.9, 0.7)
+    (0.15,) * 6
+    + (0.5, 1.0, 1.6, 1.9, 1.9, 1.7, 1.5, 1.7, 1.8, 1.7, 1.5, 1.2, 0.9, 0.7)
     + (0.5, 0.35, 0.25, 0.2)
-)  # fmt: skip
+)
 _ERRORS = {
     "claim_history": "claim history service returned HTTP 503 (upstream timeout)",
 }

@@ -1,0 +1,204 @@
+"""Row bindings: every governed row is proven by the WORM entry written with it.
+
+A governed row (a kill-switch event, a workflow run, a node run, a rule, a registry entry, a
+workflow definition, a verdict event) is written in the same transaction as a WORM entry whose
+``detail.bound`` lists ``{"table", "key", "sha256"}`` for each row it binds, and the row names
+that entry in its ``worm_seq`` column. The SHA-256 covers a canonical serialization of every
+column but ``worm_seq``. A later change of a mutable row (a run finishing, a tool disabled, a
+rule reloaded) appends a new binding entry for the same key; the newest binding is the one in
+force.
+
+So the chain proves each row: an inserted row has no binding, an edited row no longer matches
+its digest, a deleted row leaves a binding with no row, a row rolled back to an older version
+names an entry that is no longer the newest for its key. :func:`binding_problems` names each.
+
+The digest and the comparison are pure (values in, values out); :func:`bind_insert`,
+:func:`bind_update` and :func:`table_bindings` are the thin shell over a store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from govlib.evidence.chain import canonical_json
+
+__all__ = [
+    "GOVERNED",
+    "Binding",
+    "GovernedTable",
+    "binding",
+    "binding_problems",
+    "bindings_of",
+    "latest_bindings",
+    "row_digest",
+]
+
+
+@dataclass(frozen=True)
+class GovernedTable:
+    """A table whose rows a decision or a page depends on, and how the chain binds them.
+
+    Parameters
+    ----------
+    name : str
+        The SQLite table.
+    key : str
+        The column that names a row (its primary key).
+    actions : tuple of str
+        The WORM actions whose entries bind rows of this table (verify and decisions select
+        entries by action, which is indexed).
+    """
+
+    name: str
+    key: str
+    actions: tuple[str, ...]
+
+
+#: Every governed table of the store, with its key and the WORM actions that bind its rows.
+GOVERNED: tuple[GovernedTable, ...] = (
+    GovernedTable("kill_switch_events", "id", ("kill_switch_triggered", "kill_switch_reset")),
+    GovernedTable("governance_rules", "id", ("rules_loaded",)),
+    GovernedTable("tool_registry", "name", ("tool_registered", "tool_enabled", "tool_disabled")),
+    GovernedTable("workflows", "id", ("workflow_registered",)),
+    GovernedTable("workflow_runs", "composition_id", ("run_started", "run_finished")),
+    GovernedTable("node_runs", "id", ("node_finished",)),
+    GovernedTable("verdict_events", "id", ("verdict_stamped", "verdict_corrected")),
+)
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One row as a WORM entry recorded it: table, key and the digest of its columns."""
+
+    table: str
+    key: str
+    sha256: str
+    seq: int = 0
+
+    def as_detail(self) -> dict[str, str]:
+        """The form stored in an entry's ``detail.bound`` list."""
+        return {"table": self.table, "key": self.key, "sha256": self.sha256}
+
+
+def _plain(value: Any) -> Any:
+    # SQLite hands back int/float/str/bytes/None; bytes are hashed as hex so JSON can carry them.
+    return value.hex() if isinstance(value, bytes | bytearray) else value
+
+
+def row_digest(table: str, row: Mapping[str, Any]) -> str:
+    """SHA-256 of a row's canonical serialization (every column but ``worm_seq``).
+
+    Example:
+        >>> a = row_digest("kill_switch_events", {"id": 1, "state": "reset", "worm_seq": 9})
+        >>> a == row_digest("kill_switch_events", {"state": "reset", "id": 1, "worm_seq": 10})
+        True
+        >>> a == row_digest("kill_switch_events", {"id": 1, "state": "triggered"})
+        False
+    """
+    content = {k: _plain(v) for k, v in row.items() if k != "worm_seq"}
+    text = canonical_json({"table": table, "row": content})
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def binding(table: str, key_column: str, row: Mapping[str, Any]) -> Binding:
+    """The binding of one row (its key as text, its digest).
+
+    Example:
+        >>> b = binding("tool_registry", "name", {"name": "policy_lookup", "enabled": 1})
+        >>> (b.table, b.key, len(b.sha256))
+        ('tool_registry', 'policy_lookup', 64)
+    """
+    return Binding(table, str(row[key_column]), row_digest(table, row))
+
+
+def bindings_of(seq: int, detail: Any) -> list[Binding]:
+    """The bindings an entry's ``detail`` carries (none when it carries no ``bound`` list).
+
+    Example:
+        >>> bindings_of(7, {"bound": [{"table": "t", "key": "1", "sha256": "ab"}]})
+        [Binding(table='t', key='1', sha256='ab', seq=7)]
+        >>> bindings_of(8, {"by": "Dana"})
+        []
+    """
+    if not isinstance(detail, Mapping):
+        return []
+    bound = detail.get("bound")
+    if not isinstance(bound, list):
+        return []
+    out = []
+    for item in bound:
+        if isinstance(item, Mapping) and {"table", "key", "sha256"} <= set(item):
+            out.append(Binding(str(item["table"]), str(item["key"]), str(item["sha256"]), seq))
+    return out
+
+
+def latest_bindings(entries: Iterable[tuple[int, Any]]) -> dict[tuple[str, str], Binding]:
+    """The binding in force per (table, key): the one of the newest entry naming that row.
+
+    ``entries`` are ``(seq, detail)`` pairs, detail as a mapping or as JSON text.
+
+    Example:
+        >>> e = [(3, {"bound": [{"table": "t", "key": "a", "sha256": "x"}]}),
+        ...      (5, {"bound": [{"table": "t", "key": "a", "sha256": "y"}]})]
+        >>> latest_bindings(e)[("t", "a")].sha256
+        'y'
+    """
+    latest: dict[tuple[str, str], Binding] = {}
+    for seq, detail in sorted(entries, key=lambda pair: pair[0]):
+        parsed = json.loads(detail) if isinstance(detail, str | bytes) else detail
+        for b in bindings_of(seq, parsed):
+            latest[(b.table, b.key)] = b
+    return latest
+
+
+def _shown(key: str) -> str:
+    return key if len(key) <= 60 else f"{key[:57]}..."
+
+
+def binding_problems(
+    table: GovernedTable,
+    rows: Sequence[Mapping[str, Any]],
+    latest: Mapping[tuple[str, str], Binding],
+) -> list[str]:
+    """One line per row of ``table`` that its binding does not prove (pure).
+
+    A row with no binding was inserted outside govlib; a row whose digest differs was edited
+    (or moved to another run); a row naming another entry than its newest binding was rolled
+    back or re-pointed; a binding with no row is a deleted row.
+
+    Example:
+        >>> t = GovernedTable("kill_switch_events", "id", ("kill_switch_reset",))
+        >>> row = {"id": 1, "state": "reset", "worm_seq": 4}
+        >>> ok = {("kill_switch_events", "1"): binding(t.name, "id", row)}
+        >>> binding_problems(t, [row], {k: Binding(b.table, b.key, b.sha256, 4) for k, b in ok.items()})
+        []
+        >>> binding_problems(t, [row], {})[0]
+        'kill_switch_events row 1: no WORM entry binds it (written outside govlib)'
+    """
+    problems: list[str] = []
+    seen: set[str] = set()
+    for row in rows:
+        key = str(row[table.key])
+        seen.add(key)
+        bound = latest.get((table.name, key))
+        where = f"{table.name} row {_shown(key)}"
+        if bound is None:
+            problems.append(f"{where}: no WORM entry binds it (written outside govlib)")
+        elif row_digest(table.name, row) != bound.sha256:
+            problems.append(f"{where}: differs from what WORM entry {bound.seq} recorded (edited)")
+        elif row.get("worm_seq") != bound.seq:
+            problems.append(
+                f"{where}: names WORM entry {row.get('worm_seq')}, but its binding in force is "
+                f"entry {bound.seq} (re-pointed or rolled back)"
+            )
+    for (name, key), bound in latest.items():
+        if name == table.name and key not in seen:
+            problems.append(
+                f"{table.name} row {_shown(key)}: missing; WORM entry {bound.seq} recorded it "
+                "(deleted)"
+            )
+    return problems
