@@ -4,6 +4,12 @@
   seeded history ending at :data:`DEMO_AS_OF` (seed :data:`DEMO_SEED`), then the live clean and
   fraud runs, the checkpoint, the lake export. Treat it as read-only.
 - ``demo_dir`` (function): a fresh copy of that data dir for one test (free to write to).
+- ``claimsflow_template`` (session): a data dir with ClaimsFlow set up and one live clean claim
+  run (checkpoint signed), for the reliability modules that add their own evidence on a copy.
+- ``no_service_wait`` (function) and ``without_service_wait`` (session; the context manager,
+  for module-scoped fixtures): live ``run_scenario`` claims skip the simulated service time
+  of the remote systems the demo tools stand in for (about 1.3 s of ``time.sleep`` per claim);
+  for tests of governance behaviour, never for tests of latencies or of the demo store.
 - ``history30`` (session): 30 days of seeded ClaimsFlow history only (no live runs), seed
   :data:`DEMO_SEED`, ending at :data:`DEMO_AS_OF`. Read-only; only ``slow`` tests use it.
 
@@ -15,8 +21,10 @@ Hypothesis profiles: ``ci`` (no deadline, derandomized) is loaded when ``CI=true
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -52,6 +60,45 @@ def demo_dir(demo_template: Path, tmp_path: Path) -> Path:
     target = tmp_path / "data"
     shutil.copytree(demo_template, target)
     return target
+
+
+def _no_service_time(_tool: str) -> float:
+    return 0.0
+
+
+@contextlib.contextmanager
+def live_runs_without_service_wait() -> Iterator[None]:
+    """Inside: ``run_scenario`` runs its live claim without sleeping the simulated service time."""
+    from govlib.demo.claimsflow import scenarios
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(scenarios, "live_service_time", lambda: _no_service_time)
+        yield
+
+
+@pytest.fixture(scope="session")
+def without_service_wait() -> Callable[[], contextlib.AbstractContextManager[None]]:
+    """:func:`live_runs_without_service_wait`, for module-scoped fixtures that build a store."""
+    return live_runs_without_service_wait
+
+
+@pytest.fixture()
+def no_service_wait() -> Iterator[None]:
+    """Live ``run_scenario`` claims in this test do not wait their simulated service time."""
+    with live_runs_without_service_wait():
+        yield
+
+
+@pytest.fixture(scope="session")
+def claimsflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ClaimsFlow set up and one live clean claim run (no service wait), closed cleanly."""
+    from govlib.demo.claimsflow import run_scenario
+    from govlib.store.database import Store
+
+    path = tmp_path_factory.mktemp("claimsflow-template") / "data"
+    with live_runs_without_service_wait(), Store(path) as store:
+        run_scenario(store, "clean")  # registers ClaimsFlow, runs it, signs a checkpoint
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -47,6 +47,9 @@ from govlib.governance.governor import KillSwitch, ToolRegistry
 from govlib.store import schema
 from govlib.store.database import Store
 
+#: Live claims here skip their simulated service time (conftest): these tests check governance.
+pytestmark = pytest.mark.usefixtures("no_service_wait")
+
 TODAY = date(2026, 11, 23)
 AS_OF = "2026-11-20T10:00:00Z"
 

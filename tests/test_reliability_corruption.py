@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,10 +36,12 @@ PAGE = 4096
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def template(
+    tmp_path_factory: pytest.TempPathFactory, claimsflow_template: Path, without_service_wait: Any
+) -> Path:
     data = tmp_path_factory.mktemp("corruption") / "data"
-    with Store(data) as store:
-        run_scenario(store, "clean")
+    shutil.copytree(claimsflow_template, data)  # ClaimsFlow set up, one clean run (conftest)
+    with without_service_wait(), Store(data) as store:
         run_scenario(store, "fraud")
         em = Emitter(store, synchronous=True, actor="analyst", tenant="acme")
         f = em.wrap(lambda i: {"ok": True, "i": i}, name="lookup")

@@ -407,6 +407,7 @@ CRASH_POINTS = [
 @pytest.mark.parametrize(
     "point", CRASH_POINTS, ids=[f"{p[1].split('.')[-1]}#{p[2]}" for p in CRASH_POINTS]
 )
+@pytest.mark.slow
 def test_sigkill_at_a_chosen_crash_point(tmp_path: Path, point: tuple[str, str, int]) -> None:
     module = importlib.import_module(point[0].removesuffix(".py").replace("/", "."))
     target: object = module
@@ -441,6 +442,7 @@ def _content(data: Path) -> tuple:
     return tuple(zip(tables, counts, strict=True)), tuple(keys)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("function", ["Store._ensure_schema", "KeyRing.load"])
 def test_killed_while_the_store_is_created(tmp_path: Path, function: str) -> None:
     """Killed before the schema committed, or before the first key existed: nothing was

@@ -31,7 +31,7 @@ import pytest
 
 from govlib.capture.emitter import Emitter
 from govlib.costs.ledger import Ledger
-from govlib.demo.claimsflow import ClaimsEngine, run_scenario
+from govlib.demo.claimsflow import ClaimsEngine
 from govlib.demo.claimsflow.claims import scenario_claim
 from govlib.errors import GovernanceRefused
 from govlib.evidence import worm
@@ -70,11 +70,10 @@ RULES = [
 _FORK = multiprocessing.get_context("fork")
 
 
-def _build(root: Path, *, triggered: bool) -> Path:
+def _build(template: Path, root: Path, *, triggered: bool) -> Path:
     """A store with committed evidence of every kind, ClaimsFlow set up and one run done."""
-    root.mkdir(parents=True)
+    shutil.copytree(template, root)  # ClaimsFlow set up, one clean run, a checkpoint (conftest)
     with Store(root) as store:
-        run_scenario(store, "clean")  # registers ClaimsFlow, runs it, signs a checkpoint
         gov = Governor(store, rules=RULES)
         gov.registry.register("lookup", "Find a record")
         em = Emitter(store, synchronous=True, actor="setup")
@@ -91,10 +90,10 @@ def _build(root: Path, *, triggered: bool) -> Path:
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def stores(tmp_path_factory: pytest.TempPathFactory, claimsflow_template: Path) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("disk")
-    return {"armed": _build(base / "armed", triggered=False),
-            "triggered": _build(base / "triggered", triggered=True)}  # fmt: skip
+    return {"armed": _build(claimsflow_template, base / "armed", triggered=False),
+            "triggered": _build(claimsflow_template, base / "triggered", triggered=True)}  # fmt: skip
 
 
 def _snapshot(data: Path) -> dict[str, Any]:

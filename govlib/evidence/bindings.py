@@ -24,18 +24,32 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from govlib.evidence.chain import canonical_json
+from govlib.errors import GovlibError
+from govlib.evidence import worm
+from govlib.evidence.chain import canonical_json, entry_mac
+from govlib.evidence.keys import keyring_for
+from govlib.store.database import Store
 
 __all__ = [
     "GOVERNED",
     "Binding",
+    "BindingError",
     "GovernedTable",
+    "append_bound",
+    "checked_rows",
+    "governed",
+    "next_seq",
+    "store_binding_problems",
     "binding",
     "binding_problems",
     "bindings_of",
     "latest_bindings",
     "row_digest",
 ]
+
+
+class BindingError(GovlibError):
+    """A governed row is not proven by the chain; the message names the table, row and entry."""
 
 
 @dataclass(frozen=True)
@@ -201,4 +215,134 @@ def binding_problems(
                 f"{table.name} row {_shown(key)}: missing; WORM entry {bound.seq} recorded it "
                 "(deleted)"
             )
+    return problems
+
+
+def governed(name: str) -> GovernedTable:
+    """The :class:`GovernedTable` called ``name``.
+
+    Example:
+        >>> governed("tool_registry").key
+        'name'
+    """
+    for table in GOVERNED:
+        if table.name == name:
+            return table
+    known = ", ".join(t.name for t in GOVERNED)
+    raise ValueError(f"table: {name!r} is not a governed table; expected one of {known}")
+
+
+# --- the shell over a store ---------------------------------------------------------------------
+def next_seq(store: Store) -> int:
+    """The seq the next WORM entry will get. Call it inside the write transaction.
+
+    Example:
+        >>> next_seq(Store(memory=True))
+        1
+    """
+    return worm.head(store)[0] + 1
+
+
+def append_bound(
+    store: Store,
+    action: str,
+    rows: Sequence[tuple[str, Any]],
+    **entry: Any,
+) -> worm.WormEntry:
+    """Append the WORM entry that binds ``rows`` (``(table, key)`` pairs written just before).
+
+    Call it inside the transaction that wrote the rows with ``worm_seq = next_seq(store)``;
+    each row is read back whole, so the digest covers the columns as stored (defaults too).
+    ``entry`` takes :func:`govlib.evidence.worm.append`'s keywords (``run_id``, ``detail``, ...).
+
+    Example:
+        >>> store = Store(memory=True)
+        >>> with store.transaction():
+        ...     seq = next_seq(store)
+        ...     rid = store.insert("kill_switch_events", {"state": "triggered", "by": "rule",
+        ...         "reason": "r", "at": "2026-01-01T00:00:00Z", "worm_seq": seq})
+        ...     e = append_bound(store, "kill_switch_triggered", [("kill_switch_events", rid)])
+        >>> (e.seq, e.detail["bound"][0]["table"])
+        (1, 'kill_switch_events')
+    """
+    with store.transaction():
+        seq = next_seq(store)
+        found = []
+        for name, key in rows:
+            table = governed(name)
+            found_rows = store.query(f"SELECT * FROM {table.name} WHERE {table.key} = ?", (key,))
+            if not found_rows:
+                raise BindingError(f"{name} row {key}: not found; write it before binding it")
+            row = dict(found_rows[0])
+            if row.get("worm_seq") != seq:
+                raise BindingError(
+                    f"{name} row {key}: worm_seq is {row.get('worm_seq')!r}; expected {seq} "
+                    "(the seq of the entry that binds it)"
+                )
+            found.append(binding(table.name, table.key, row).as_detail())
+        detail = dict(entry.pop("detail", None) or {})
+        detail["bound"] = found
+        made = worm.append(store, action, detail=detail, **entry)
+    if made.seq != seq:  # pragma: no cover - the transaction holds the write lock
+        raise BindingError(f"{action}: entry got seq {made.seq}; expected {seq}")
+    return made
+
+
+def _authentic_entries(store: Store, table: GovernedTable) -> list[tuple[int, Any]]:
+    """``(seq, detail)`` of the entries that bind ``table``, each MAC checked with the key ring."""
+    marks = ", ".join("?" for _ in table.actions)
+    rows = store.query(
+        f"SELECT seq, body, mac FROM worm_log WHERE action IN ({marks}) ORDER BY seq",
+        table.actions,
+    )
+    keys = keyring_for(store).hmac_keys
+    out = []
+    for r in rows:
+        body = json.loads(r["body"])
+        key = keys.get(body.get("key_id"))
+        if key is None or entry_mac(key, r["body"]) != r["mac"]:
+            raise BindingError(
+                f"worm_log entry {r['seq']}: its MAC does not verify; {table.name} cannot be "
+                "trusted (run `govlib verify`)"
+            )
+        out.append((r["seq"], body.get("detail")))
+    return out
+
+
+def checked_rows(store: Store, name: str) -> list[dict[str, Any]]:
+    """Every row of a governed table, each proven by its binding, or :class:`BindingError`.
+
+    What decisions read (the kill-switch state, the rules in force, the registry): a row that
+    its binding does not prove, or a bound row that is missing, stops the decision with an
+    error naming the row and the entry (fail closed). These tables are small; the whole table
+    is read so that a deleted row is seen too.
+
+    Example:
+        >>> checked_rows(Store(memory=True), "kill_switch_events")
+        []
+    """
+    table = governed(name)
+    latest = latest_bindings(_authentic_entries(store, table))
+    rows = [dict(r) for r in store.query(f"SELECT * FROM {table.name}")]
+    problems = binding_problems(table, rows, latest)
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise BindingError(f"{problems[0]}{more}; refusing to decide on unproven state")
+    return rows
+
+
+def store_binding_problems(entries: Iterable[tuple[int, Any]], rows_of: Any) -> list[str]:
+    """Every governed table checked against the bindings in ``entries`` (verify's pass).
+
+    ``entries`` are the ``(seq, detail)`` of every entry of a binding action; ``rows_of(table)``
+    returns the rows of one table as mappings. Pure apart from calling ``rows_of``.
+
+    Example:
+        >>> store_binding_problems([], lambda table: [])
+        []
+    """
+    latest = latest_bindings(entries)
+    problems: list[str] = []
+    for table in GOVERNED:
+        problems += binding_problems(table, rows_of(table), latest)
     return problems
