@@ -404,10 +404,10 @@ CRASH_POINTS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "point", CRASH_POINTS, ids=[f"{p[1].split('.')[-1]}#{p[2]}" for p in CRASH_POINTS]
 )
-@pytest.mark.slow
 def test_sigkill_at_a_chosen_crash_point(tmp_path: Path, point: tuple[str, str, int]) -> None:
     module = importlib.import_module(point[0].removesuffix(".py").replace("/", "."))
     target: object = module

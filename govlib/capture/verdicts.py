@@ -22,7 +22,7 @@ from typing import Any
 
 from govlib.clock import ClockError, as_utc, iso, utc_now_iso
 from govlib.errors import GovlibError
-from govlib.evidence import worm
+from govlib.evidence.binder import append_bound, binding_seq
 from govlib.store.database import Store
 from govlib.store.datadir import checked_data_dir
 
@@ -152,9 +152,26 @@ def _apply(
                 f"audit_id {audit_id}: has no verdict to correct; expected a stamped call "
                 f"(stamp it instead: govlib stamp {audit_id} {verdict} --by NAME)"
             )
-        entry = worm.append(
+        seq = binding_seq(store)
+        event_id = store.insert(
+            "verdict_events",
+            {
+                "audit_id": audit_id,
+                "verdict": verdict,
+                "previous_verdict": current,
+                "previous_by": current_by,
+                "previous_at": current_at,
+                "kind": kind,
+                "verdict_by": by,
+                "verdict_at": at,
+                "reason": reason,
+                "worm_seq": seq,
+            },
+        )
+        entry = append_bound(
             store,
             _ACTIONS[kind],
+            [("verdict_events", event_id)],
             ts=at,
             run_id=composition_id,
             outcome=verdict,
@@ -168,21 +185,6 @@ def _apply(
                 "by": by,
                 "at": at,
                 "reason": reason,
-            },
-        )
-        event_id = store.insert(
-            "verdict_events",
-            {
-                "audit_id": audit_id,
-                "verdict": verdict,
-                "previous_verdict": current,
-                "previous_by": current_by,
-                "previous_at": current_at,
-                "kind": kind,
-                "verdict_by": by,
-                "verdict_at": at,
-                "reason": reason,
-                "worm_seq": entry.seq,
             },
         )
         store.execute(

@@ -35,9 +35,10 @@ __all__ = [
     "Binding",
     "BindingError",
     "GovernedTable",
-    "append_bound",
     "checked_rows",
+    "BINDING_ACTIONS",
     "governed",
+    "has_bindings",
     "next_seq",
     "store_binding_problems",
     "binding",
@@ -73,27 +74,41 @@ class GovernedTable:
 
 
 #: Every governed table of the store, with its key and the WORM actions that bind its rows.
+#: ``bindings_upgraded`` entries (an older store's rows, bound once) bind rows of every table.
 GOVERNED: tuple[GovernedTable, ...] = (
     GovernedTable("kill_switch_events", "id", ("kill_switch_triggered", "kill_switch_reset")),
     GovernedTable("governance_rules", "id", ("rules_loaded",)),
     GovernedTable("tool_registry", "name", ("tool_registered", "tool_enabled", "tool_disabled")),
-    GovernedTable("workflows", "id", ("workflow_registered",)),
-    GovernedTable("workflow_runs", "composition_id", ("run_started", "run_finished")),
+    GovernedTable(
+        "workflow_runs", "composition_id", ("run_started", "run_finished", "run_ingested")
+    ),
     GovernedTable("node_runs", "id", ("node_finished",)),
     GovernedTable("verdict_events", "id", ("verdict_stamped", "verdict_corrected")),
+)
+
+#: Every action whose entries may carry bindings.
+BINDING_ACTIONS: tuple[str, ...] = (
+    *dict.fromkeys(a for t in GOVERNED for a in t.actions),
+    "bindings_upgraded",
 )
 
 
 @dataclass(frozen=True)
 class Binding:
-    """One row as a WORM entry recorded it: table, key and the digest of its columns."""
+    """One row as a WORM entry recorded it: table, key and the digest of its columns.
+
+    ``seq`` is the entry that holds the binding; ``names`` the ``worm_seq`` the row must carry:
+    the binding entry itself, except for rows bound when an older store was upgraded, which keep
+    naming the entry that first described them (or nothing, for tables that had no such column).
+    """
 
     table: str
     key: str
     sha256: str
     seq: int = 0
+    names: int | None = 0
 
-    def as_detail(self) -> dict[str, str]:
+    def as_detail(self) -> dict[str, Any]:
         """The form stored in an entry's ``detail.bound`` list."""
         return {"table": self.table, "key": self.key, "sha256": self.sha256}
 
@@ -134,7 +149,7 @@ def bindings_of(seq: int, detail: Any) -> list[Binding]:
 
     Example:
         >>> bindings_of(7, {"bound": [{"table": "t", "key": "1", "sha256": "ab"}]})
-        [Binding(table='t', key='1', sha256='ab', seq=7)]
+        [Binding(table='t', key='1', sha256='ab', seq=7, names=7)]
         >>> bindings_of(8, {"by": "Dana"})
         []
     """
@@ -146,7 +161,9 @@ def bindings_of(seq: int, detail: Any) -> list[Binding]:
     out = []
     for item in bound:
         if isinstance(item, Mapping) and {"table", "key", "sha256"} <= set(item):
-            out.append(Binding(str(item["table"]), str(item["key"]), str(item["sha256"]), seq))
+            names = item["worm_seq"] if "worm_seq" in item else seq
+            b = Binding(str(item["table"]), str(item["key"]), str(item["sha256"]), seq, names)
+            out.append(b)
     return out
 
 
@@ -188,7 +205,7 @@ def binding_problems(
         >>> t = GovernedTable("kill_switch_events", "id", ("kill_switch_reset",))
         >>> row = {"id": 1, "state": "reset", "worm_seq": 4}
         >>> ok = {("kill_switch_events", "1"): binding(t.name, "id", row)}
-        >>> binding_problems(t, [row], {k: Binding(b.table, b.key, b.sha256, 4) for k, b in ok.items()})
+        >>> binding_problems(t, [row], {k: Binding(b.table, b.key, b.sha256, 4, 4) for k, b in ok.items()})
         []
         >>> binding_problems(t, [row], {})[0]
         'kill_switch_events row 1: no WORM entry binds it (written outside govlib)'
@@ -204,10 +221,10 @@ def binding_problems(
             problems.append(f"{where}: no WORM entry binds it (written outside govlib)")
         elif row_digest(table.name, row) != bound.sha256:
             problems.append(f"{where}: differs from what WORM entry {bound.seq} recorded (edited)")
-        elif row.get("worm_seq") != bound.seq:
+        elif row.get("worm_seq") != bound.names:
             problems.append(
-                f"{where}: names WORM entry {row.get('worm_seq')}, but its binding in force is "
-                f"entry {bound.seq} (re-pointed or rolled back)"
+                f"{where}: names WORM entry {row.get('worm_seq')}, but its binding in force "
+                f"(entry {bound.seq}) expects {bound.names} (re-pointed or rolled back)"
             )
     for (name, key), bound in latest.items():
         if name == table.name and key not in seen:
@@ -243,57 +260,27 @@ def next_seq(store: Store) -> int:
     return worm.head(store)[0] + 1
 
 
-def append_bound(
-    store: Store,
-    action: str,
-    rows: Sequence[tuple[str, Any]],
-    **entry: Any,
-) -> worm.WormEntry:
-    """Append the WORM entry that binds ``rows`` (``(table, key)`` pairs written just before).
-
-    Call it inside the transaction that wrote the rows with ``worm_seq = next_seq(store)``;
-    each row is read back whole, so the digest covers the columns as stored (defaults too).
-    ``entry`` takes :func:`govlib.evidence.worm.append`'s keywords (``run_id``, ``detail``, ...).
+def has_bindings(store: Store) -> bool:
+    """Whether any entry of the store binds rows (a store written before bindings: False).
 
     Example:
-        >>> store = Store(memory=True)
-        >>> with store.transaction():
-        ...     seq = next_seq(store)
-        ...     rid = store.insert("kill_switch_events", {"state": "triggered", "by": "rule",
-        ...         "reason": "r", "at": "2026-01-01T00:00:00Z", "worm_seq": seq})
-        ...     e = append_bound(store, "kill_switch_triggered", [("kill_switch_events", rid)])
-        >>> (e.seq, e.detail["bound"][0]["table"])
-        (1, 'kill_switch_events')
+        >>> has_bindings(Store(memory=True))
+        False
     """
-    with store.transaction():
-        seq = next_seq(store)
-        found = []
-        for name, key in rows:
-            table = governed(name)
-            found_rows = store.query(f"SELECT * FROM {table.name} WHERE {table.key} = ?", (key,))
-            if not found_rows:
-                raise BindingError(f"{name} row {key}: not found; write it before binding it")
-            row = dict(found_rows[0])
-            if row.get("worm_seq") != seq:
-                raise BindingError(
-                    f"{name} row {key}: worm_seq is {row.get('worm_seq')!r}; expected {seq} "
-                    "(the seq of the entry that binds it)"
-                )
-            found.append(binding(table.name, table.key, row).as_detail())
-        detail = dict(entry.pop("detail", None) or {})
-        detail["bound"] = found
-        made = worm.append(store, action, detail=detail, **entry)
-    if made.seq != seq:  # pragma: no cover - the transaction holds the write lock
-        raise BindingError(f"{action}: entry got seq {made.seq}; expected {seq}")
-    return made
+    marks = ", ".join("?" for _ in BINDING_ACTIONS)
+    found = store.query(
+        f"SELECT 1 FROM worm_log WHERE action IN ({marks}) AND instr(body, ?) > 0 LIMIT 1",
+        (*BINDING_ACTIONS, '"bound":['),
+    )
+    return bool(found)
 
 
 def _authentic_entries(store: Store, table: GovernedTable) -> list[tuple[int, Any]]:
     """``(seq, detail)`` of the entries that bind ``table``, each MAC checked with the key ring."""
-    marks = ", ".join("?" for _ in table.actions)
+    actions = (*table.actions, "bindings_upgraded")
+    marks = ", ".join("?" for _ in actions)
     rows = store.query(
-        f"SELECT seq, body, mac FROM worm_log WHERE action IN ({marks}) ORDER BY seq",
-        table.actions,
+        f"SELECT seq, body, mac FROM worm_log WHERE action IN ({marks}) ORDER BY seq", actions
     )
     keys = keyring_for(store).hmac_keys
     out = []

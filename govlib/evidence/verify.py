@@ -25,6 +25,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from govlib.errors import GovlibError
 from govlib.evidence import checkpoints as cps
+from govlib.evidence.bindings import (
+    BINDING_ACTIONS,
+    GOVERNED,
+    GovernedTable,
+    store_binding_problems,
+)
 from govlib.evidence.chain import chain_intact, first_chain_problem
 from govlib.evidence.checkpoints import Checkpoint
 from govlib.evidence.digests import DIGEST_COLUMNS, batch_digest_problems
@@ -262,6 +268,7 @@ class _Verifier:
         for table in DIGEST_COLUMNS:
             self.batches(table)
         self.verdicts()
+        self.bindings()
 
     def schema(self) -> None:
         """The readable worm_log columns must still be generated from ``body``."""
@@ -350,6 +357,33 @@ class _Verifier:
         """Recompute every batch digest of ``table``; each row must be in exactly one batch."""
         for seq, reason in batch_digest_problems(self.conn, table):
             self.add(seq, reason)
+
+    def bindings(self) -> None:
+        """Every governed row is proven by the newest WORM entry that binds it, and back."""
+        marks = ", ".join("?" for _ in BINDING_ACTIONS)
+        entries = self.conn.execute(
+            f"SELECT seq, detail FROM worm_log WHERE action IN ({marks}) AND "
+            "instr(body, '\"bound\":[') > 0",
+            BINDING_ACTIONS,
+        ).fetchall()
+        if not entries:
+            if any(self._count(t.name) for t in GOVERNED):
+                self.notes.append(
+                    "governed rows not yet bound: this store was written by an older govlib "
+                    "(its rows are bound when it is next written to)"
+                )
+            return
+        for reason in store_binding_problems(((s, d) for s, d in entries), self._rows):
+            self.add(None, reason)
+
+    def _count(self, table: str) -> int:
+        (n,) = self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
+        return int(n)
+
+    def _rows(self, table: GovernedTable) -> list[dict[str, Any]]:
+        cur = self.conn.execute(f"SELECT * FROM {table.name}")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row, strict=True)) for row in cur]
 
     def verdicts(self) -> None:
         """Each verdict triple equals the latest WORM verdict entry for its row, and back."""

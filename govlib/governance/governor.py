@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, NoReturn
 
@@ -23,6 +23,8 @@ from govlib.clock import now_iso
 from govlib.context import current_composition_id, current_node
 from govlib.errors import GovernanceRefused, GovlibError
 from govlib.evidence import worm
+from govlib.evidence.binder import append_bound, binding_seq
+from govlib.evidence.bindings import BindingError, checked_rows
 from govlib.evidence.chain import canonical_json
 from govlib.governance.killswitch import GovernanceError, KillSwitch, KillSwitchState
 from govlib.governance.registry import RISK_TIERS, ToolRegistry, ToolSpec
@@ -57,26 +59,30 @@ def save_rules(store: Store, rules: Iterable[Any], *, clock: Any | None = None) 
         (['r'], [])
     """
     rules = load_rules(rules)
-    stored = dict(store.query("SELECT id, definition FROM governance_rules"))
+    # Stored rows are compared only once proven: a tampered rule is never silently re-saved.
+    stored = {r["id"]: r["definition"] for r in checked_rows(store, "governance_rules")}
     changed = [r for r in rules if stored.get(r.id) != canonical_json(r.to_definition())]
     if not changed:
         return []
     at = now_iso(clock)
     with store.transaction():
+        seq = binding_seq(store)
         for r in changed:
             store.execute(
                 "INSERT INTO governance_rules(id, description, scope_node, scope_tool, condition, "
-                "action, enabled, definition, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "action, enabled, definition, updated_at, worm_seq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(id) DO UPDATE SET description = excluded.description, "
                 "scope_node = excluded.scope_node, scope_tool = excluded.scope_tool, "
                 "condition = excluded.condition, action = excluded.action, "
                 "enabled = excluded.enabled, definition = excluded.definition, "
-                "updated_at = excluded.updated_at",
+                "updated_at = excluded.updated_at, worm_seq = excluded.worm_seq",
                 (r.id, r.description, r.scope_node, r.scope_tool, canonical_json(r.condition))
-                + (r.action, int(r.enabled), canonical_json(r.to_definition()), at),
+                + (r.action, int(r.enabled), canonical_json(r.to_definition()), at, seq),
             )
         detail = {"rules": [r.id for r in rules], "changed": [r.id for r in changed]}
-        worm.append(store, "rules_loaded", outcome="loaded", detail=detail, ts=at)
+        bound = [("governance_rules", r.id) for r in changed]
+        append_bound(store, "rules_loaded", bound, outcome="loaded", detail=detail, ts=at)
     return [r.id for r in changed]
 
 
@@ -87,7 +93,12 @@ def stored_rules(store: Store) -> list[Rule]:
         >>> stored_rules(Store(memory=True))
         []
     """
-    rows = store.query("SELECT definition FROM governance_rules ORDER BY rowid")
+    rows = checked_rows(store, "governance_rules")  # proven rows only: a broken one raises
+    order = {
+        r["id"]: n
+        for n, r in enumerate(store.query("SELECT id FROM governance_rules ORDER BY rowid"))
+    }
+    rows.sort(key=lambda r: order.get(r["id"], len(order)))
     return load_rules([json.loads(r["definition"]) for r in rows])
 
 
@@ -175,6 +186,13 @@ class Governor:
             raise GovernanceRefused(message + note, reason=reason, rule=rule) from exc
         raise GovernanceRefused(message, reason=reason, rule=rule)
 
+    def _proven(self, read: Callable[[], Any], subject: str, where: dict[str, Any]) -> Any:
+        """``read()`` of governed state, or a refusal naming the row its binding does not prove."""
+        try:
+            return read()
+        except BindingError as exc:
+            self._refuse("unproven_state", f"{subject} refused: {exc}", **where)
+
     def guard_tool(
         self,
         tool_name: str,
@@ -198,11 +216,11 @@ class Governor:
         run_id = run_id if run_id is not None else current_composition_id()
         node = node if node is not None else current_node()
         where = {"run_id": run_id, "node": node, "tool": tool_name, "actor": actor}
-        ks = self.kill_switch.state()
+        ks = self._proven(self.kill_switch.state, f"tool {tool_name!r}", where)
         if not ks.armed:
             msg = f"tool {tool_name!r} refused: the kill-switch is triggered ({ks.reason})"
             self._refuse("kill_switch", msg, rule=ks.rule, **where)
-        spec = self.registry.get(tool_name)
+        spec = self._proven(lambda: self.registry.get(tool_name), f"tool {tool_name!r}", where)
         if spec is None:
             known = ", ".join(t.name for t in self.registry.all()) or "none"
             msg = (
@@ -236,7 +254,8 @@ class Governor:
             ...     exc.reason
             'kill_switch'
         """
-        ks = self.kill_switch.state()
+        where = {"run_id": run_id, "node": node, "step": node}
+        ks = self._proven(self.kill_switch.state, f"step {node!r}", where)
         if not ks.armed:
             msg = f"step {node!r} refused: the kill-switch is triggered ({ks.reason})"
             self._refuse("kill_switch", msg, rule=ks.rule, run_id=run_id, node=node, step=node)

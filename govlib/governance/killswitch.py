@@ -11,7 +11,8 @@ from typing import Any
 
 from govlib.clock import now_iso
 from govlib.errors import GovlibError, checked_text
-from govlib.evidence import worm
+from govlib.evidence.binder import append_bound, binding_seq
+from govlib.evidence.bindings import checked_rows
 from govlib.store.database import Store
 
 __all__ = ["GovernanceError", "KillSwitch", "KillSwitchState", "checked_name"]
@@ -83,14 +84,16 @@ class KillSwitch:
         self.clock = clock
 
     def state(self) -> KillSwitchState:
-        """The current state (latest event; no events = armed)."""
-        rows = self.store.query(
-            "SELECT state, by, at, reason, rule, run_id, worm_seq FROM kill_switch_events "
-            "ORDER BY id DESC LIMIT 1"
-        )
+        """The current state (latest event; no events = armed), read from proven rows only.
+
+        Every event row must be proven by the WORM entry that binds it: an inserted, edited or
+        deleted event raises :class:`~govlib.evidence.bindings.BindingError` naming the row, so
+        a decision that reads the state fails closed.
+        """
+        rows = checked_rows(self.store, "kill_switch_events")
         if not rows:
             return KillSwitchState("armed")
-        row = rows[0]
+        row = max(rows, key=lambda r: r["id"])
         state = "triggered" if row["state"] == "triggered" else "armed"
         return KillSwitchState(
             state,
@@ -103,14 +106,23 @@ class KillSwitch:
         at = now_iso(self.clock)
         action = "kill_switch_triggered" if state == "triggered" else "kill_switch_reset"
         detail = {"by": by, "reason": reason}
-        entry = worm.append(
-            self.store, action, run_id=run_id, rule=rule, outcome=state, detail=detail, ts=at
-        )
-        self.store.insert(
-            "kill_switch_events",
-            {"state": state, "by": by, "reason": reason, "rule": rule, "run_id": run_id}
-            | {"at": at, "worm_seq": entry.seq},
-        )
+        with self.store.transaction():
+            seq = binding_seq(self.store)
+            event_id = self.store.insert(
+                "kill_switch_events",
+                {"state": state, "by": by, "reason": reason, "rule": rule, "run_id": run_id}
+                | {"at": at, "worm_seq": seq},
+            )
+            append_bound(
+                self.store,
+                action,
+                [("kill_switch_events", event_id)],
+                run_id=run_id,
+                rule=rule,
+                outcome=state,
+                detail=detail,
+                ts=at,
+            )
 
     def trigger(
         self, by: str, reason: str, rule: str | None = None, run_id: str | None = None

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from govlib.clock import now_iso
-from govlib.evidence import worm
+from govlib.evidence.binder import append_bound, binding_seq
+from govlib.evidence.bindings import checked_rows
 from govlib.evidence.chain import canonical_json
 from govlib.governance.killswitch import GovernanceError, checked_name
 from govlib.store.database import Store
@@ -57,13 +58,14 @@ class ToolRegistry:
         self.clock = clock
 
     def get(self, name: str) -> ToolSpec | None:
-        """The tool named ``name``, or None."""
-        rows = self.store.query("SELECT * FROM tool_registry WHERE name = ?", (name,))
+        """The tool named ``name``, or None (every registry row must be proven by its binding)."""
+        rows = [r for r in checked_rows(self.store, "tool_registry") if r["name"] == name]
         return _spec(rows[0]) if rows else None
 
     def all(self) -> list[ToolSpec]:
-        """Every registered tool, by name."""
-        return [_spec(r) for r in self.store.query("SELECT * FROM tool_registry ORDER BY name")]
+        """Every registered tool, by name (proven rows only: a broken one raises)."""
+        rows = sorted(checked_rows(self.store, "tool_registry"), key=lambda r: r["name"])
+        return [_spec(r) for r in rows]
 
     def register(
         self,
@@ -92,9 +94,17 @@ class ToolRegistry:
         detail = {"tool": name, "risk_tier": risk_tier, "enabled": enabled, "by": by}
         detail |= {"schema_sha256": digest if schema_text else None, "changed": old is not None}
         with self.store.transaction():
+            row["worm_seq"] = binding_seq(self.store)
             self.store.execute("DELETE FROM tool_registry WHERE name = ?", (name,))
             self.store.insert("tool_registry", row)
-            worm.append(self.store, "tool_registered", outcome="registered", detail=detail, ts=at)
+            append_bound(
+                self.store,
+                "tool_registered",
+                [("tool_registry", name)],
+                outcome="registered",
+                detail=detail,
+                ts=at,
+            )
         return self.get(name)  # type: ignore[return-value]
 
     def _set_enabled(self, name: str, by: str, enabled: bool) -> ToolSpec:
@@ -108,13 +118,14 @@ class ToolRegistry:
                 return spec
             at = now_iso(self.clock)
             self.store.execute(
-                "UPDATE tool_registry SET enabled = ?, updated_at = ?, updated_by = ? "
-                "WHERE name = ?",
-                (int(enabled), at, by, name),
+                "UPDATE tool_registry SET enabled = ?, updated_at = ?, updated_by = ?, "
+                "worm_seq = ? WHERE name = ?",
+                (int(enabled), at, by, binding_seq(self.store), name),
             )
             action = "tool_enabled" if enabled else "tool_disabled"
             detail = {"tool": name, "by": by}
-            worm.append(self.store, action, outcome=action[5:], detail=detail, ts=at)
+            bound = [("tool_registry", name)]
+            append_bound(self.store, action, bound, outcome=action[5:], detail=detail, ts=at)
         return self.get(name)  # type: ignore[return-value]
 
     def enable(self, name: str, by: str) -> ToolSpec:

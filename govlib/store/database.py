@@ -140,6 +140,10 @@ class Store:
             version = self._check_version()
             if version == schema.SCHEMA_VERSION:
                 return
+            if version:  # an older store: add what each later version brought, in order
+                for step in range(version + 1, schema.SCHEMA_VERSION + 1):
+                    for statement in schema.MIGRATIONS.get(step, ()):
+                        self.conn.execute(statement)
             for statement in _split_sql(schema.DDL + schema.triggers_sql()):
                 self.conn.execute(statement)
             self.conn.execute(

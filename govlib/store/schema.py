@@ -10,7 +10,16 @@ from ``body`` so they cannot disagree with what the MAC covers.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+#: Columns added by each schema version, applied in order to an older store opened for writing.
+#: Version 2: the governed tables name the WORM entry that binds each row (``worm_seq``).
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: tuple(
+        f"ALTER TABLE {table} ADD COLUMN worm_seq INTEGER"
+        for table in ("tool_registry", "governance_rules", "workflow_runs", "node_runs")
+    ),
+}
 
 #: Tables whose rows never change once written.
 APPEND_ONLY: tuple[str, ...] = (
@@ -185,7 +194,8 @@ CREATE TABLE IF NOT EXISTS tool_registry(
   risk_tier TEXT NOT NULL DEFAULT 'low' CHECK (risk_tier IN ('low', 'medium', 'high')),
   enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
   updated_at TEXT NOT NULL,
-  updated_by TEXT
+  updated_by TEXT,
+  worm_seq INTEGER
 );
 
 CREATE TABLE IF NOT EXISTS governance_rules(
@@ -198,7 +208,8 @@ CREATE TABLE IF NOT EXISTS governance_rules(
     CHECK (action IN ('allow', 'deny', 'require_review', 'trip_kill_switch')),
   enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
   definition TEXT NOT NULL,
-  updated_at TEXT NOT NULL
+  updated_at TEXT NOT NULL,
+  worm_seq INTEGER
 );
 
 CREATE TABLE IF NOT EXISTS kill_switch_events(
@@ -229,7 +240,8 @@ CREATE TABLE IF NOT EXISTS workflow_runs(
   status TEXT NOT NULL
     CHECK (status IN ('running', 'completed', 'blocked', 'failed', 'refused')),
   stopped_at_node TEXT,
-  summary TEXT
+  summary TEXT,
+  worm_seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS workflow_runs_started ON workflow_runs(started_at);
 
@@ -241,7 +253,8 @@ CREATE TABLE IF NOT EXISTS node_runs(
   status TEXT NOT NULL CHECK (status IN ('completed', 'blocked', 'skipped', 'failed', 'refused')),
   started_at TEXT,
   ended_at TEXT,
-  detail TEXT
+  detail TEXT,
+  worm_seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS node_runs_run ON node_runs(run_id);
 

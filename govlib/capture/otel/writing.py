@@ -20,6 +20,7 @@ from govlib.capture.verdicts import stamp_verdict
 from govlib.clock import utc_now_iso
 from govlib.costs.ledger import Ledger
 from govlib.errors import GovlibError
+from govlib.evidence.binder import append_bound, binding_seq
 from govlib.store.database import Store
 
 __all__ = ["IngestSummary", "write_mapped"]
@@ -251,11 +252,22 @@ def _write_run(store: Store, run: dict[str, Any]) -> None:
         (run["workflow_id"], run["workflow_name"], "Ingested from OpenTelemetry traces"),
     )
     cols = ("composition_id", "workflow_id", "tenant_id", "started_at", "ended_at", "status")
-    store.execute(
+    seq = binding_seq(store)
+    added = store.execute(
         "INSERT OR IGNORE INTO workflow_runs(composition_id, workflow_id, tenant_id, started_at, "
-        "ended_at, status, summary) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [run[c] for c in cols] + [run["summary"]],
-    )
+        "ended_at, status, summary, worm_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [run[c] for c in cols] + [run["summary"], seq],
+    ).rowcount
+    if added:  # a run already recorded keeps its binding
+        append_bound(
+            store,
+            "run_ingested",
+            [("workflow_runs", run["composition_id"])],
+            run_id=run["composition_id"],
+            outcome=run["status"],
+            detail={"workflow": run["workflow_id"], "summary": run["summary"]},
+            ts=run["ended_at"] or run["started_at"],
+        )
 
 
 def _stamp(

@@ -48,6 +48,7 @@ from govlib.demo.claimsflow.workflows import (
 )
 from govlib.errors import GovernanceRefused
 from govlib.evidence import worm
+from govlib.evidence.binder import append_bound, binding_seq
 from govlib.evidence.checkpoints import sign_checkpoint
 from govlib.governance.governor import Governor, KillSwitch
 from govlib.governance.rules import load_rules
@@ -211,27 +212,31 @@ class ClaimsEngine:
         detail: dict[str, Any],
     ) -> str:
         ended = self._now() if started is not None else None
-        self.store.insert(
-            "node_runs",
-            {
-                "run_id": state.run_id,
-                "node": node.name,
-                "position": position,
-                "status": status,
-                "started_at": started,
-                "ended_at": ended,
-                "detail": json.dumps(detail, sort_keys=True, default=str),
-            },
-        )
-        if status != "skipped":
-            worm.append(
+        with self.store.transaction():
+            seq = binding_seq(self.store)
+            node_id = self.store.insert(
+                "node_runs",
+                {
+                    "run_id": state.run_id,
+                    "node": node.name,
+                    "position": position,
+                    "status": status,
+                    "started_at": started,
+                    "ended_at": ended,
+                    "detail": json.dumps(detail, sort_keys=True, default=str),
+                    "worm_seq": seq,
+                },
+            )
+            # Skipped nodes are bound too: every row a page shows is proven by the chain.
+            append_bound(
                 self.store,
                 "node_finished",
+                [("node_runs", node_id)],
                 run_id=state.run_id,
                 node=node.name,
                 outcome=status,
                 detail={k: detail[k] for k in ("message",) if k in detail},
-                ts=ended,
+                ts=ended or self._now(),
             )
         return status
 
@@ -257,11 +262,13 @@ class ClaimsEngine:
                     "subject": subject,
                     "started_at": started,
                     "status": "running",
+                    "worm_seq": binding_seq(self.store),
                 },
             )
-            worm.append(
+            append_bound(
                 self.store,
                 "run_started",
+                [("workflow_runs", cid)],
                 run_id=cid,
                 outcome="running",
                 detail={"workflow": wf.id, "subject": subject},
@@ -370,12 +377,13 @@ class ClaimsEngine:
         with self.store.transaction():
             self.store.execute(
                 "UPDATE workflow_runs SET status = ?, ended_at = ?, stopped_at_node = ?, "
-                "summary = ? WHERE composition_id = ?",
-                (status, ended, stopped_at, summary, state.run_id),
+                "summary = ?, worm_seq = ? WHERE composition_id = ?",
+                (status, ended, stopped_at, summary, binding_seq(self.store), state.run_id),
             )
-            worm.append(
+            append_bound(
                 self.store,
                 "run_finished",
+                [("workflow_runs", state.run_id)],
                 run_id=state.run_id,
                 outcome=status,
                 detail={"workflow": state.workflow.id, "subject": subject, "summary": summary},
