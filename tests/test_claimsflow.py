@@ -43,7 +43,8 @@ from govlib.demo.claimsflow.tools import (
 )
 from govlib.demo.claimsflow.workflows import ensure_workflows, graph_json
 from govlib.evidence import worm
-from govlib.governance.governor import KillSwitch, ToolRegistry
+from govlib.errors import GovernanceRefused
+from govlib.governance import Governor, KillSwitch, ToolRegistry
 from govlib.store import schema
 from govlib.store.database import Store
 
@@ -216,17 +217,23 @@ def test_a_payout_above_the_limit_is_held_for_review_and_not_paid() -> None:
 def test_a_tool_outside_the_registry_or_disabled_is_refused() -> None:
     store = _store()
     register_claimsflow(store)
+    gov = Governor(store)
+    with pytest.raises(GovernanceRefused) as refused:
+        gov.guard_tool("wire_transfer", run_id="r1")
+    assert refused.value.reason == "unregistered"
+    # A registry row removed behind govlib's back is not "unregistered": it is unproven state,
+    # and every governed step fails closed naming the row.
     store.execute("DELETE FROM tool_registry WHERE name = 'issue_payout'")
     result = run_scenario(store, "clean")
-    assert result.status == "refused" and result.stopped_at_node == "payout"
-    assert _node_statuses(store, result.composition_id)["payout"] == "refused"
-    assert "issue_payout" not in [t for t, _ in _audit(store, result.composition_id)]
+    assert result.status == "refused" and result.stopped_at_node == "intake"
+    assert "tool_registry row issue_payout: missing" in result.summary
     refusal = [
         e
         for e in worm.entries(store, run_id=result.composition_id)
         if e["action"] == "call_refused"
     ]
-    assert refusal[0]["detail"]["reason"] == "unregistered"
+    assert refusal[0]["detail"]["reason"] == "unproven_state"
+    store = _store()
     register_claimsflow(store)
     ToolRegistry(store).disable("policy_lookup", by="Dana Ortiz")
     result = run_scenario(store, "clean")

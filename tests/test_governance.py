@@ -129,7 +129,9 @@ def test_kill_switch_trigger_and_reset_are_rows_and_worm_entries(store: Store) -
     assert reset.armed and reset.by == "Sam Lee"
     assert reset.describe().startswith("Kill-switch armed: reset by Sam Lee")
     entries = worm.entries(store)
-    assert [(e["action"], e["outcome"], e["detail"]) for e in entries] == [
+    unbound = [{k: v for k, v in e["detail"].items() if k != "bound"} for e in entries]
+    assert [e["detail"]["bound"][0]["table"] for e in entries] == ["kill_switch_events"] * 2
+    assert [(e["action"], e["outcome"], d) for e, d in zip(entries, unbound, strict=True)] == [
         ("kill_switch_triggered", "triggered", {"by": "Dana Ortiz", "reason": "incident 42"}),
         ("kill_switch_reset", "reset", {"by": "Sam Lee", "reason": "fraud ring blocked"}),
     ]
@@ -412,10 +414,11 @@ def test_rules_are_stored_once_and_reloaded(store: Store) -> None:
     assert [r.id for r in stored_rules(store)] == [r["id"] for r in RULES]
     changed = [RULES[2] | {"condition": {"field": "payout", "op": ">", "value": 5000}}]
     assert save_rules(store, changed) == ["payout-review"]
-    assert worm.entries(store)[-1]["detail"] == {
-        "rules": ["payout-review"],
-        "changed": ["payout-review"],
-    }
+    detail = worm.entries(store)[-1]["detail"]
+    assert [(b["table"], b["key"]) for b in detail.pop("bound")] == [
+        ("governance_rules", "payout-review")
+    ]
+    assert detail == {"rules": ["payout-review"], "changed": ["payout-review"]}
     g = Governor(store)
     assert [r.id for r in g.rules][2] == "payout-review"
     assert g.evaluate("adjudication", {"payout": 6000}, run_id="r")[0].outcome == "review"

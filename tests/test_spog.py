@@ -21,6 +21,7 @@ from govlib.apps import widgets as common
 from govlib.apps.executive.html import audit_table_html
 from govlib.apps.executive.page import PANEL_TITLES, SpogApp, app
 from govlib.apps.executive.view import headline, page_view
+from govlib.capture.runs import finish_run, record_node, start_run
 from govlib.costs.ledger import Ledger
 from govlib.costs.pricing import load_price_table
 from govlib.errors import GovernanceRefused
@@ -54,12 +55,7 @@ RULES = [
 def run_claim(store: Store, run_id: str, subject: str, fraud_score: float, at: str) -> None:
     """A small ClaimsFlow-like run through the real governance, WORM and ledger primitives."""
     gov, led = Governor(store, rules=RULES), Ledger(store)
-    store.insert(
-        "workflow_runs",
-        {"composition_id": run_id, "workflow_id": "claims_auto", "subject": subject}
-        | {"started_at": at, "status": "running"},
-    )
-    worm.append(store, "run_started", run_id=run_id, outcome="running", ts=at)
+    start_run(store, run_id, workflow_id="claims_auto", subject=subject, at=at)
     status, stop = "completed", None
     for i, node in enumerate(NODES):
         worm.append(store, "node_started", run_id=run_id, node=node, ts=at)
@@ -82,17 +78,10 @@ def run_claim(store: Store, run_id: str, subject: str, fraud_score: float, at: s
             gov.evaluate(node, facts, run_id=run_id)
         except GovernanceRefused:
             status, stop = "blocked", node
-        node_row = {"run_id": run_id, "node": node, "position": i, "started_at": at}
-        store.insert("node_runs", node_row | {"status": status})
-        worm.append(store, "node_finished", run_id=run_id, node=node, outcome=status, ts=at)
+        record_node(store, run_id, node, i, status, at=at, started_at=at)
         if stop:
             break
-    worm.append(store, "run_finished", run_id=run_id, outcome=status, ts=at)
-    store.execute(
-        "UPDATE workflow_runs SET status = ?, stopped_at_node = ?, ended_at = ? "
-        "WHERE composition_id = ?",
-        (status, stop, at, run_id),
-    )
+    finish_run(store, run_id, status, summary=None, at=at, stopped_at_node=stop)
 
 
 @pytest.fixture(scope="module")

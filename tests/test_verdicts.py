@@ -66,6 +66,8 @@ def test_stamp_writes_triple_event_and_worm_entry(store):
     [entry] = verdict_entries(store)
     assert entry["action"] == "verdict_stamped" and entry["ts"] == T1
     assert entry["run_id"] == "run-1" and entry["outcome"] == "accept"
+    [bound] = entry["detail"].pop("bound")
+    assert (bound["table"], bound["key"]) == ("verdict_events", "1")
     assert entry["detail"] == {
         "audit_id": 2,
         "output_hash": output_hash({"ok": True, "claim": "C-1"}),

@@ -89,7 +89,7 @@ def get_run(store: Store, run_id: str) -> dict[str, Any] | None:
 
 # --- governance -----------------------------------------------------------------------------------
 def _kill_switch(store: Store) -> dict[str, Any]:
-    st = KillSwitch(store).state()
+    st = KillSwitch(store).state(proven=False)  # shown beside verify's verdict on it
     out = {k: getattr(st, k) for k in ("by", "at", "reason", "rule", "run_id", "worm_seq")}
     state = "ARMED" if st.armed else "TRIGGERED"
     return out | {"armed": st.armed, "state": state, "describe": st.describe()}
@@ -99,7 +99,7 @@ def _rules(store: Store, run_id: str | None) -> list[dict[str, Any]]:
     """Stored rules with their latest outcome anywhere and their (last) outcome in this run."""
     sql = "SELECT rule, outcome FROM worm_log WHERE action = 'rule_evaluated' AND run_id = ?"
     in_run = dict(store.query(sql + " ORDER BY seq", (run_id,)))
-    rules = latest_rule_outcomes(store)
+    rules = latest_rule_outcomes(store, proven=False)
     for r in rules:
         r["run_outcome"] = in_run.get(r["rule"])
     return rules

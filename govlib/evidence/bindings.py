@@ -27,7 +27,7 @@ from typing import Any
 from govlib.errors import GovlibError
 from govlib.evidence import worm
 from govlib.evidence.chain import canonical_json, entry_mac
-from govlib.evidence.keys import keyring_for
+from govlib.evidence.keys import KeyMaterialError, KeyRing, keyring_for
 from govlib.store.database import Store
 
 __all__ = [
@@ -275,6 +275,16 @@ def has_bindings(store: Store) -> bool:
     return bool(found)
 
 
+def _hmac_keys(store: Store, table: GovernedTable) -> Mapping[str, bytes]:
+    """The store's HMAC keys, never creating any: reading state must not write key files."""
+    if store.keyring is not None or store.data_dir is None:
+        return keyring_for(store).hmac_keys
+    try:
+        return KeyRing.load(store.data_dir, create=False).hmac_keys
+    except KeyMaterialError as exc:
+        raise BindingError(f"{table.name} cannot be proven: {exc}") from None
+
+
 def _authentic_entries(store: Store, table: GovernedTable) -> list[tuple[int, Any]]:
     """``(seq, detail)`` of the entries that bind ``table``, each MAC checked with the key ring."""
     actions = (*table.actions, "bindings_upgraded")
@@ -282,7 +292,9 @@ def _authentic_entries(store: Store, table: GovernedTable) -> list[tuple[int, An
     rows = store.query(
         f"SELECT seq, body, mac FROM worm_log WHERE action IN ({marks}) ORDER BY seq", actions
     )
-    keys = keyring_for(store).hmac_keys
+    if not rows:
+        return []
+    keys = _hmac_keys(store, table)
     out = []
     for r in rows:
         body = json.loads(r["body"])

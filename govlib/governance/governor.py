@@ -86,14 +86,17 @@ def save_rules(store: Store, rules: Iterable[Any], *, clock: Any | None = None) 
     return [r.id for r in changed]
 
 
-def stored_rules(store: Store) -> list[Rule]:
+def stored_rules(store: Store, *, proven: bool = True) -> list[Rule]:
     """The rules in ``governance_rules``, in the order first saved (re-validated).
 
     Example:
         >>> stored_rules(Store(memory=True))
         []
     """
-    rows = checked_rows(store, "governance_rules")  # proven rows only: a broken one raises
+    if proven:  # proven rows only: a broken one raises
+        rows = checked_rows(store, "governance_rules")
+    else:  # as stored, for a page that shows them beside the verification result
+        rows = [dict(r) for r in store.query("SELECT * FROM governance_rules")]
     order = {
         r["id"]: n
         for n, r in enumerate(store.query("SELECT id FROM governance_rules ORDER BY rowid"))
@@ -102,7 +105,7 @@ def stored_rules(store: Store) -> list[Rule]:
     return load_rules([json.loads(r["definition"]) for r in rows])
 
 
-def latest_rule_outcomes(store: Store) -> list[dict[str, Any]]:
+def latest_rule_outcomes(store: Store, *, proven: bool = True) -> list[dict[str, Any]]:
     """Per stored rule: id, description, action, enabled, latest outcome, at, run_id, message,
     evaluations and fired (outcome other than ``pass``) counts. For the governance panel.
 
@@ -118,7 +121,7 @@ def latest_rule_outcomes(store: Store) -> list[dict[str, Any]]:
         )
     }
     out = []
-    for rule in stored_rules(store):
+    for rule in stored_rules(store, proven=proven):
         seq, n, fired = stats.get(rule.id, (None, 0, 0))
         last = store.query("SELECT outcome, ts, run_id, detail FROM worm_log WHERE seq = ?", (seq,))
         latest = dict(last[0]) if last else dict.fromkeys(("outcome", "ts", "run_id", "detail"))

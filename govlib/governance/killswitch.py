@@ -83,14 +83,18 @@ class KillSwitch:
         self.store = store
         self.clock = clock
 
-    def state(self) -> KillSwitchState:
+    def state(self, *, proven: bool = True) -> KillSwitchState:
         """The current state (latest event; no events = armed), read from proven rows only.
 
         Every event row must be proven by the WORM entry that binds it: an inserted, edited or
         deleted event raises :class:`~govlib.evidence.bindings.BindingError` naming the row, so
-        a decision that reads the state fails closed.
+        a decision that reads the state fails closed. ``proven=False`` reads the rows as they
+        are, for a page that shows them beside the verification result.
         """
-        rows = checked_rows(self.store, "kill_switch_events")
+        if proven:
+            rows = checked_rows(self.store, "kill_switch_events")
+        else:
+            rows = [dict(r) for r in self.store.query("SELECT * FROM kill_switch_events")]
         if not rows:
             return KillSwitchState("armed")
         row = max(rows, key=lambda r: r["id"])

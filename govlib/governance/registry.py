@@ -62,10 +62,17 @@ class ToolRegistry:
         rows = [r for r in checked_rows(self.store, "tool_registry") if r["name"] == name]
         return _spec(rows[0]) if rows else None
 
-    def all(self) -> list[ToolSpec]:
-        """Every registered tool, by name (proven rows only: a broken one raises)."""
-        rows = sorted(checked_rows(self.store, "tool_registry"), key=lambda r: r["name"])
-        return [_spec(r) for r in rows]
+    def all(self, *, proven: bool = True) -> list[ToolSpec]:
+        """Every registered tool, by name (proven rows only: a broken one raises).
+
+        ``proven=False`` reads the rows as they are, for a page that shows them beside the
+        verification result.
+        """
+        if proven:
+            rows = checked_rows(self.store, "tool_registry")
+        else:
+            rows = [dict(r) for r in self.store.query("SELECT * FROM tool_registry")]
+        return [_spec(r) for r in sorted(rows, key=lambda r: r["name"])]
 
     def register(
         self,

@@ -128,7 +128,7 @@ def _rows(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str
 
 
 def _governance(store: Store, start: str) -> dict[str, Any]:
-    ks = KillSwitch(store).state()
+    ks = KillSwitch(store).state(proven=False)  # the report states verify's verdict on it
     kill_switch = {k: getattr(ks, k) for k in ("state", "by", "at", "reason", "rule", "run_id")}
     kill_switch["describe"] = ks.describe()
     events = _rows(
@@ -146,7 +146,7 @@ def _governance(store: Store, start: str) -> dict[str, Any]:
         )
     }
     rules = []
-    for r in latest_rule_outcomes(store):
+    for r in latest_rule_outcomes(store, proven=False):
         n, fired = in_period.get(r["rule"], (0, 0))
         rules.append(_plain(r | {"period_evaluations": n, "period_fired": fired or 0}))
     calls = {
@@ -158,7 +158,7 @@ def _governance(store: Store, start: str) -> dict[str, Any]:
         )
     }
     tools = []
-    for t in ToolRegistry(store).all():
+    for t in ToolRegistry(store).all(proven=False):
         n, ok = calls.get(t.name, (0, 0))
         tools.append(
             {"name": t.name, "description": t.description, "risk_tier": t.risk_tier}

@@ -16,11 +16,11 @@ from typing import Any
 from govlib.capture.otel.decoding import SpanRecord
 from govlib.capture.otel.mapping import Evaluation, MappedSpan, is_genai
 from govlib.capture.rows import INSERT_COLUMNS, insert_audit_batch
+from govlib.capture.runs import record_run
 from govlib.capture.verdicts import stamp_verdict
 from govlib.clock import utc_now_iso
 from govlib.costs.ledger import Ledger
 from govlib.errors import GovlibError
-from govlib.evidence.binder import append_bound, binding_seq
 from govlib.store.database import Store
 
 __all__ = ["IngestSummary", "write_mapped"]
@@ -251,23 +251,7 @@ def _write_run(store: Store, run: dict[str, Any]) -> None:
         "INSERT OR IGNORE INTO workflows(id, name, description) VALUES (?, ?, ?)",
         (run["workflow_id"], run["workflow_name"], "Ingested from OpenTelemetry traces"),
     )
-    cols = ("composition_id", "workflow_id", "tenant_id", "started_at", "ended_at", "status")
-    seq = binding_seq(store)
-    added = store.execute(
-        "INSERT OR IGNORE INTO workflow_runs(composition_id, workflow_id, tenant_id, started_at, "
-        "ended_at, status, summary, worm_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [run[c] for c in cols] + [run["summary"], seq],
-    ).rowcount
-    if added:  # a run already recorded keeps its binding
-        append_bound(
-            store,
-            "run_ingested",
-            [("workflow_runs", run["composition_id"])],
-            run_id=run["composition_id"],
-            outcome=run["status"],
-            detail={"workflow": run["workflow_id"], "summary": run["summary"]},
-            ts=run["ended_at"] or run["started_at"],
-        )
+    record_run(store, run)
 
 
 def _stamp(

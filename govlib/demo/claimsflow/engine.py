@@ -17,7 +17,6 @@ Every run ends with a signed checkpoint (:func:`govlib.evidence.checkpoints.sign
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Mapping
 from contextlib import nullcontext
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from govlib.capture.emitter import Emitter
+from govlib.capture.runs import finish_run, record_node, start_run
 from govlib.clock import Clock, SystemClock, iso
 from govlib.context import node as node_context
 from govlib.context import workflow as workflow_context
@@ -48,7 +48,6 @@ from govlib.demo.claimsflow.workflows import (
 )
 from govlib.errors import GovernanceRefused
 from govlib.evidence import worm
-from govlib.evidence.binder import append_bound, binding_seq
 from govlib.evidence.checkpoints import sign_checkpoint
 from govlib.governance.governor import Governor, KillSwitch
 from govlib.governance.rules import load_rules
@@ -211,33 +210,16 @@ class ClaimsEngine:
         started: str | None,
         detail: dict[str, Any],
     ) -> str:
-        ended = self._now() if started is not None else None
-        with self.store.transaction():
-            seq = binding_seq(self.store)
-            node_id = self.store.insert(
-                "node_runs",
-                {
-                    "run_id": state.run_id,
-                    "node": node.name,
-                    "position": position,
-                    "status": status,
-                    "started_at": started,
-                    "ended_at": ended,
-                    "detail": json.dumps(detail, sort_keys=True, default=str),
-                    "worm_seq": seq,
-                },
-            )
-            # Skipped nodes are bound too: every row a page shows is proven by the chain.
-            append_bound(
-                self.store,
-                "node_finished",
-                [("node_runs", node_id)],
-                run_id=state.run_id,
-                node=node.name,
-                outcome=status,
-                detail={k: detail[k] for k in ("message",) if k in detail},
-                ts=ended or self._now(),
-            )
+        record_node(
+            self.store,
+            state.run_id,
+            node.name,
+            position,
+            status,
+            at=self._now(),
+            started_at=started,
+            detail=detail,
+        )
         return status
 
     def run(self, claim: Mapping[str, Any], *, composition_id: str | None = None) -> RunResult:
@@ -252,28 +234,9 @@ class ClaimsEngine:
         state = RunState(claim=dict(claim), workflow=wf, run_id=cid)
         subject = str(claim["claim_id"])
         started = self._now()
-        with self.store.transaction():
-            self.store.insert(
-                "workflow_runs",
-                {
-                    "composition_id": cid,
-                    "workflow_id": wf.id,
-                    "tenant_id": self.tenant,
-                    "subject": subject,
-                    "started_at": started,
-                    "status": "running",
-                    "worm_seq": binding_seq(self.store),
-                },
-            )
-            append_bound(
-                self.store,
-                "run_started",
-                [("workflow_runs", cid)],
-                run_id=cid,
-                outcome="running",
-                detail={"workflow": wf.id, "subject": subject},
-                ts=started,
-            )
+        start_run(
+            self.store, cid, workflow_id=wf.id, subject=subject, at=started, tenant_id=self.tenant
+        )
         statuses: dict[str, str] = {}
         stop: _Stop | None = None
         review: tuple[str, str] | None = None
@@ -375,19 +338,14 @@ class ClaimsEngine:
             stopped_at, summary = None, run_summary(subject, status, payout=paid, message=why)
         ended = self._now()
         with self.store.transaction():
-            self.store.execute(
-                "UPDATE workflow_runs SET status = ?, ended_at = ?, stopped_at_node = ?, "
-                "summary = ?, worm_seq = ? WHERE composition_id = ?",
-                (status, ended, stopped_at, summary, binding_seq(self.store), state.run_id),
-            )
-            append_bound(
+            finish_run(
                 self.store,
-                "run_finished",
-                [("workflow_runs", state.run_id)],
-                run_id=state.run_id,
-                outcome=status,
-                detail={"workflow": state.workflow.id, "subject": subject, "summary": summary},
-                ts=ended,
+                state.run_id,
+                status,
+                summary=summary,
+                at=ended,
+                stopped_at_node=stopped_at,
+                detail={"workflow": state.workflow.id, "subject": subject},
             )
             if self.checkpoint_each_run:
                 sign_checkpoint(self.store, at=ended)
