@@ -193,7 +193,13 @@ def connect(source: Any = None) -> duckdb.DuckDBPyConnection:
             and data_dir is not None
             and any(lake_glob.parent.parent.rglob("*.parquet"))
         )
-        tail = read_table_arrow(reader, table, after=last if has_lake else None)
+        try:
+            tail = read_table_arrow(reader, table, after=last if has_lake else None)
+        except sqlite3.Error as exc:  # e.g. a flipped byte that is no longer valid UTF-8 text
+            raise StoreError(
+                f"{reader}: cannot read table {table} from the govlib store ({exc}); the file "
+                "may be damaged: run `govlib verify`"
+            ) from None
         con.register(f"_{table}_tail_arrow", tail)
         con.execute(f"CREATE TABLE _{table}_tail AS SELECT * FROM _{table}_tail_arrow")
         con.unregister(f"_{table}_tail_arrow")
