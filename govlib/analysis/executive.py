@@ -20,9 +20,11 @@ from govlib.clock import iso
 from govlib.costs import ledger
 from govlib.costs.pricing import load_price_table
 from govlib.errors import GovlibError
+from govlib.evidence.settings_log import recorded_settings
 from govlib.evidence.verify import verify_store
 from govlib.evidence.worm import entries
 from govlib.governance.governor import KillSwitch, latest_rule_outcomes
+from govlib.settings import load_settings
 from govlib.store.database import Store
 
 __all__ = [
@@ -271,6 +273,7 @@ def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300)
         "registry": _registry(store, rid),
         "nodes": _nodes(store, run),
         "worm": _worm(store, rid),
-        "chain": _chain(store),
+        "chain": _chain(store)
+        | {"settings": recorded_settings(store, load_settings(store.data_dir)).describe()},
         "cost": cost_data(store, rid),
     }

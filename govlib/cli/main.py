@@ -373,11 +373,16 @@ def serve(data_dir: Path | None, port: int, host: str, token: str | None, prehea
         govlib serve --port 8866
     """
     from govlib.cli.serve import serve_apps
+    from govlib.evidence.settings_log import record_settings
+    from govlib.settings import load_settings
+    from govlib.store.database import STORE_FILENAME, Store
     from govlib.store.datadir import checked_data_dir
 
-    sys.exit(
-        serve_apps(checked_data_dir(data_dir), host=host, port=port, token=token, preheat=preheat)
-    )
+    directory = checked_data_dir(data_dir)
+    if (directory / STORE_FILENAME).is_file():  # the pages name the settings version they use
+        with Store(directory, create=False) as store:
+            record_settings(store, load_settings(directory))
+    sys.exit(serve_apps(directory, host=host, port=port, token=token, preheat=preheat))
 
 
 @cli.command()

@@ -38,6 +38,7 @@ from govlib.errors import GovlibError
 from govlib.evidence import checkpoints as cps
 from govlib.evidence.chain import canonical_json
 from govlib.evidence.keys import PUBKEY_FILE, fingerprint, load_public_key
+from govlib.evidence.settings_log import recorded_settings
 from govlib.evidence.verify import verify_store
 from govlib.governance.governor import KillSwitch, ToolRegistry, latest_rule_outcomes
 from govlib.report.page import DATA_ELEMENT_ID, render_report
@@ -289,6 +290,7 @@ def report_data(
         "spc": _spc(store, start, st),
         "costs": _costs(store, start),
         "thresholds": {s.name: getattr(st, s.name) for s in SETTINGS if s.group in _GROUPS},
+        "settings_version": recorded_settings(store, st).describe(),
         "store_counts": store.counts(),
     }
 

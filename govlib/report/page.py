@@ -110,9 +110,11 @@ def _spc_cells(t: dict[str, Any]) -> list[Any]:
     ]
 
 
-def _spc(rows: list[dict[str, Any]], thresholds: dict[str, Any]) -> dict[str, Any]:
+def _spc(
+    rows: list[dict[str, Any]], thresholds: dict[str, Any], version: str | None = None
+) -> dict[str, Any]:
     tools = [{"cells": _spc_cells(t), "signals": t["drift_signals"]} for t in rows]
-    return {"tools": tools, "thresholds": thresholds}
+    return {"tools": tools, "thresholds": thresholds, "settings_version": version}
 
 
 def _sampling(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -202,7 +204,7 @@ def render_report(data: dict[str, Any], meta: dict[str, Any]) -> str:
         period_cost=data["costs"]["period"]["cost_usd"],
         governance=_governance(data["governance"]),
         verification=_verification(data["verification"]),
-        spc=_spc(data["spc"], data["thresholds"]),
+        spc=_spc(data["spc"], data["thresholds"], data.get("settings_version")),
         sampling=_sampling(data["spc"]),
         costs=_costs(data["costs"], rep["start"], rep["end"]),
         manifest=_manifest(data, meta),

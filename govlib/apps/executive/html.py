@@ -110,7 +110,8 @@ def chain_html(chain: Mapping[str, Any]) -> Markup:
         >>> 'data-bad-seq="4"' in chain_html({"ok": False, "bad_seq": 4, "text": "broken"})
         True
     """
-    context = {"ok": False, "bad_seq": None, "text": "", "summary": None} | dict(chain)
+    context = {"ok": False, "bad_seq": None, "text": "", "summary": None, "settings": None}
+    context |= dict(chain)
     return render("executive/chain.html.j2", chain=context)
 
 

@@ -42,6 +42,7 @@ from govlib.apps.spc.statistics import StatsTable, apply_verdicts
 from govlib.apps.spc.tables import rules_map, thresholds_html
 from govlib.apps.widgets import build_or_error, error_box, style_widget, stylesheet
 from govlib.clock import utc_now_iso
+from govlib.evidence.settings_log import recorded_settings
 from govlib.present.formatting import timestamp
 from govlib.present.templating import render
 from govlib.settings import Settings, load_settings
@@ -193,13 +194,17 @@ class SpcApp:
                 widgets.HTML(str(stylesheet("spc")), layout=widgets.Layout(height="0px")),
                 title,
                 widgets.HBox([self.reviewer_note, refresh, self.status]),
-                widgets.HTML(str(thresholds_html(self.settings))),
+                widgets.HTML(str(thresholds_html(self.settings, self._settings_version()))),
                 self.tabs,
             ]
         )
         self.widget.add_class("gl-app")
         self.widget.add_class("spc-app")
         self.reload_stats()
+
+    def _settings_version(self) -> str:
+        """Which settings version the page uses, and the WORM entry that recorded it."""
+        return recorded_settings(self.store, self.settings).describe()
 
     def _tabs(self) -> list[widgets.Widget]:
         filters = widgets.HBox([self.tenant, self.period])

@@ -120,14 +120,14 @@ def call_cells(row: Mapping[str, Any], rules: str | None, *, selected: bool = Fa
     )
 
 
-def thresholds_html(settings: Settings) -> Markup:
+def thresholds_html(settings: Settings, version: str | None = None) -> Markup:
     """The thresholds in force (pills, sampling ladder, drift badge), as a foldable list.
 
     Example:
         >>> "99.0%" in thresholds_html(Settings())
         True
     """
-    return render("spc/thresholds.html.j2", s=settings)
+    return render("spc/thresholds.html.j2", s=settings, version=version)
 
 
 def rules_map(series: pd.DataFrame) -> dict[int, str]:

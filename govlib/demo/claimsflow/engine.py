@@ -49,8 +49,10 @@ from govlib.demo.claimsflow.workflows import (
 from govlib.errors import GovernanceRefused
 from govlib.evidence import worm
 from govlib.evidence.checkpoints import sign_checkpoint
+from govlib.evidence.settings_log import record_settings
 from govlib.governance.governor import Governor, KillSwitch
 from govlib.governance.rules import load_rules
+from govlib.settings import load_settings
 from govlib.store.database import Store
 
 __all__ = ["AGENT", "DEFAULT_TENANT", "ClaimsEngine", "RunResult", "new_run_id", "plain_time"]
@@ -124,6 +126,8 @@ class ClaimsEngine:
         self.store = store
         self.clock: Clock = clock or SystemClock()
         self.tenant, self.actor = tenant, actor
+        # The thresholds behind every figure are in the chain before the first run uses them.
+        record_settings(store, load_settings(store.data_dir), ts=iso(self.clock.now()))
         self.governor = Governor(store, rules=load_rules(RULE_DEFINITIONS), clock=self.clock)
         self.kill_switch = KillSwitch(store, clock=self.clock)
         self.emitter = Emitter(
