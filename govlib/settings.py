@@ -107,6 +107,14 @@ SETTINGS: tuple[Setting, ...] = (
         "capture",
     ),
     Setting("checkpoint_every", 1000, "Sign a WORM checkpoint every N entries.", "capture"),
+    Setting(
+        "checkpoint_mirror",
+        "",
+        "Second place each signed checkpoint goes to as it is made: a path on another disk or "
+        "mount (a file, or a folder that gets checkpoints.jsonl) or an https:// URL (lines "
+        "POSTed as JSON; a GET answers them). Empty: no mirror. Check with `govlib verify --mirror`.",
+        "capture",
+    ),
     # --- apps -------------------------------------------------------------------------------------
     Setting("serve_port", 8866, "Port of `govlib serve`.", "apps"),
     Setting("serve_host", "127.0.0.1", "Interface `govlib serve` binds.", "apps"),

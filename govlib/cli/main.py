@@ -258,19 +258,40 @@ def stamp(
     default=None,
     help="Ed25519 public key PEM (default: DIR/checkpoint_pubkey.pem).",
 )
+@click.option(
+    "--mirror",
+    is_flag=True,
+    help="Verify against the checkpoint mirror (the checkpoint_mirror setting) instead.",
+)
 @clean_errors
-def verify(data_dir: Path | None, checkpoints: Path | None, pubkey: Path | None) -> None:
-    """Re-compute every MAC, link, checkpoint, batch digest and verdict; exit 1 when broken.
+def verify(
+    data_dir: Path | None, checkpoints: Path | None, pubkey: Path | None, mirror: bool
+) -> None:
+    """Re-compute every MAC, link, checkpoint, batch digest, verdict and governed row.
+
+    Exits 1 when anything is broken. With --mirror the checkpoints come from the mirror that
+    received each one as it was made (the defence against truncation and rollback).
 
     Example:
 
         govlib verify --checkpoints /mnt/offsite/checkpoints.jsonl
     """
-    with _store(data_dir, create=False) as store:
-        from govlib.evidence.verify import verify_store
+    import tempfile
 
+    from govlib.evidence.mirror import MirrorError, fetch_mirror, mirror_target
+    from govlib.evidence.verify import verify_store
+
+    if mirror and checkpoints is not None:
+        raise click.UsageError("--mirror and --checkpoints name two checkpoint files; give one")
+    with _store(data_dir, create=False) as store, tempfile.TemporaryDirectory() as work:
+        if mirror:
+            target = mirror_target(store)
+            if target is None:
+                raise MirrorError("--mirror: no checkpoint_mirror is set for this data dir")
+            checkpoints, mirrored_key = fetch_mirror(target, Path(work))
+            pubkey = pubkey or mirrored_key
         result = verify_store(store, checkpoints=checkpoints, pubkey=pubkey)
-    click.echo(result.summary if result.ok else result.describe())
+    click.echo(result.describe())  # the summary, then each problem and note on its own line
     sys.exit(0 if result.ok else 1)
 
 

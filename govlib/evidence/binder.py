@@ -32,6 +32,7 @@ from govlib.evidence.bindings import (
     BindingError,
     GovernedTable,
     binding,
+    checked_rows,
     governed,
     has_bindings,
     next_seq,
@@ -43,6 +44,7 @@ __all__ = [
     "agreeing_keys",
     "append_bound",
     "binding_seq",
+    "proven_rows",
     "ensure_upgraded",
     "upgrade_bindings",
 ]
@@ -270,6 +272,20 @@ def ensure_upgraded(store: Store) -> None:
     if store not in _UPGRADED:
         upgrade_bindings(store)
         _UPGRADED.add(store)
+
+
+def proven_rows(store: Store, table: str) -> list[dict[str, Any]]:
+    """Every row of a governed table, proven by its binding (an older store is bound first).
+
+    What decisions read; see :func:`~govlib.evidence.bindings.checked_rows` for the errors.
+
+    Example:
+        >>> proven_rows(Store(memory=True), "tool_registry")
+        []
+    """
+    if not store.readonly:
+        ensure_upgraded(store)
+    return checked_rows(store, table)
 
 
 def binding_seq(store: Store) -> int:

@@ -220,7 +220,10 @@ def binding_problems(
         if bound is None:
             problems.append(f"{where}: no WORM entry binds it (written outside govlib)")
         elif row_digest(table.name, row) != bound.sha256:
-            problems.append(f"{where}: differs from what WORM entry {bound.seq} recorded (edited)")
+            problems.append(
+                f"{where}: differs from what WORM entry {bound.seq} recorded "
+                "(edited, moved or rolled back)"
+            )
         elif row.get("worm_seq") != bound.names:
             problems.append(
                 f"{where}: names WORM entry {row.get('worm_seq')}, but its binding in force "

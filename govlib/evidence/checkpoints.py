@@ -29,9 +29,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from govlib.clock import utc_now_iso
 from govlib.errors import GovlibError
+from govlib.evidence import mirror
 from govlib.evidence.chain import canonical_json
 from govlib.evidence.head import head
-from govlib.evidence.keys import PUBKEY_FILE, fingerprint, keyring_for
+from govlib.evidence.keys import PUBKEY_FILE, fingerprint, keyring_for, public_key_pem
 from govlib.settings import load_settings
 from govlib.store.database import Store
 from govlib.store.datadir import fsync_dir
@@ -264,6 +265,7 @@ def sign_checkpoint(
     elif path is not None:
         try:
             export_checkpoints(store, path)
+            mirror_checkpoints(store)
         except OSError as exc:
             saved = f"checkpoint at seq {cp.head_seq}" if cp else "the newest checkpoint"
             raise CheckpointExportError(
@@ -327,6 +329,40 @@ def flush_pending(store: Store) -> None:
             export_checkpoints(store, path)
         except (OSError, GovlibError):
             _PENDING.setdefault(store, set()).add(path)
+    mirror_checkpoints(store)
+
+
+def mirror_checkpoints(store: Store) -> int:
+    """Send the committed checkpoints the ``checkpoint_mirror`` lacks; how many (never raises).
+
+    A path mirror gets the same append-only file as the default export (public key beside); a
+    URL mirror gets each new line POSTed. A mirror that cannot be reached is logged and counted;
+    the next checkpoint catches it up.
+
+    Example:
+        >>> mirror_checkpoints(Store(memory=True))
+        0
+    """
+    target = mirror.mirror_target(store)
+    if target is None or store.in_transaction:
+        return 0
+    try:
+        if not mirror.is_url(target):
+            return export_checkpoints(store, mirror.mirror_file(target))
+        rows = store.query(
+            "SELECT id, body, signature FROM worm_checkpoints WHERE id > ? ORDER BY id",
+            (mirror.sent_id(store),),
+        )
+        lines = [
+            (int(r["id"]), Checkpoint.from_fields(json.loads(r["body"]), signature=r["signature"]))
+            for r in rows
+        ]
+        ring = keyring_for(store)
+        pem = public_key_pem(ring.public_key).decode("ascii") if ring.signing_key else ""
+        return mirror.post_lines(store, target, [(i, c.line()) for i, c in lines], pem)
+    except (OSError, GovlibError, ValueError) as exc:
+        mirror.record_failure(store, target, exc)
+        return 0
 
 
 def export_checkpoints(store: Store, path: str | os.PathLike[str] | None = None) -> int:

@@ -23,8 +23,8 @@ from govlib.clock import now_iso
 from govlib.context import current_composition_id, current_node
 from govlib.errors import GovernanceRefused, GovlibError
 from govlib.evidence import worm
-from govlib.evidence.binder import append_bound, binding_seq
-from govlib.evidence.bindings import BindingError, checked_rows
+from govlib.evidence.binder import append_bound, binding_seq, proven_rows
+from govlib.evidence.bindings import BindingError
 from govlib.evidence.chain import canonical_json
 from govlib.governance.killswitch import GovernanceError, KillSwitch, KillSwitchState
 from govlib.governance.registry import RISK_TIERS, ToolRegistry, ToolSpec
@@ -60,7 +60,7 @@ def save_rules(store: Store, rules: Iterable[Any], *, clock: Any | None = None) 
     """
     rules = load_rules(rules)
     # Stored rows are compared only once proven: a tampered rule is never silently re-saved.
-    stored = {r["id"]: r["definition"] for r in checked_rows(store, "governance_rules")}
+    stored = {r["id"]: r["definition"] for r in proven_rows(store, "governance_rules")}
     changed = [r for r in rules if stored.get(r.id) != canonical_json(r.to_definition())]
     if not changed:
         return []
@@ -94,7 +94,7 @@ def stored_rules(store: Store, *, proven: bool = True) -> list[Rule]:
         []
     """
     if proven:  # proven rows only: a broken one raises
-        rows = checked_rows(store, "governance_rules")
+        rows = proven_rows(store, "governance_rules")
     else:  # as stored, for a page that shows them beside the verification result
         rows = [dict(r) for r in store.query("SELECT * FROM governance_rules")]
     order = {

@@ -11,8 +11,7 @@ from typing import Any
 
 from govlib.clock import now_iso
 from govlib.errors import GovlibError, checked_text
-from govlib.evidence.binder import append_bound, binding_seq
-from govlib.evidence.bindings import checked_rows
+from govlib.evidence.binder import append_bound, binding_seq, proven_rows
 from govlib.store.database import Store
 
 __all__ = ["GovernanceError", "KillSwitch", "KillSwitchState", "checked_name"]
@@ -92,7 +91,7 @@ class KillSwitch:
         are, for a page that shows them beside the verification result.
         """
         if proven:
-            rows = checked_rows(self.store, "kill_switch_events")
+            rows = proven_rows(self.store, "kill_switch_events")
         else:
             rows = [dict(r) for r in self.store.query("SELECT * FROM kill_switch_events")]
         if not rows:

@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from govlib.clock import now_iso
-from govlib.evidence.binder import append_bound, binding_seq
-from govlib.evidence.bindings import checked_rows
+from govlib.evidence.binder import append_bound, binding_seq, proven_rows
 from govlib.evidence.chain import canonical_json
 from govlib.governance.killswitch import GovernanceError, checked_name
 from govlib.store.database import Store
@@ -59,7 +58,7 @@ class ToolRegistry:
 
     def get(self, name: str) -> ToolSpec | None:
         """The tool named ``name``, or None (every registry row must be proven by its binding)."""
-        rows = [r for r in checked_rows(self.store, "tool_registry") if r["name"] == name]
+        rows = [r for r in proven_rows(self.store, "tool_registry") if r["name"] == name]
         return _spec(rows[0]) if rows else None
 
     def all(self, *, proven: bool = True) -> list[ToolSpec]:
@@ -69,7 +68,7 @@ class ToolRegistry:
         verification result.
         """
         if proven:
-            rows = checked_rows(self.store, "tool_registry")
+            rows = proven_rows(self.store, "tool_registry")
         else:
             rows = [dict(r) for r in self.store.query("SELECT * FROM tool_registry")]
         return [_spec(r) for r in sorted(rows, key=lambda r: r["name"])]
