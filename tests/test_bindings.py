@@ -272,3 +272,15 @@ def test_the_demo_records_its_settings_and_the_report_names_them(demo_template):
         version = recorded_settings(store, Settings()).describe()
         assert "recorded in WORM entry" in version
         assert report_data(store, period="7d")["settings_version"] == version
+
+
+def test_both_apps_turn_red_on_a_forged_reset(demo_dir):
+    from govlib.analysis.executive import load_spog
+    from govlib.apps.spc.dashboard import SpcApp
+
+    _sql(demo_dir, FORGED_RESET)
+    with Store(demo_dir, create=False, readonly=True) as store:
+        chain = load_spog(store)["chain"]
+    assert not chain["ok"] and "kill_switch_events row" in chain["summary"]
+    banner = SpcApp(demo_dir).widget.children[3]
+    assert "spc-untrusted" in banner._dom_classes and "cannot be trusted" in banner.value

@@ -57,8 +57,12 @@ def test_three_tabs_and_every_tool_listed(dash: SpcApp, demo_dir: Path) -> None:
     assert {b.description for b in dash.tool_table.buttons} == tools
     for cells in dash.tool_table.cells:
         assert "govlib-sparkline" in cells.value and "data-drift=" in cells.value
-    assert "Thresholds in force" in dash.widget.children[4].value
-    assert "99.0%" in dash.widget.children[4].value  # the pill threshold in force
+    [thresholds] = [
+        w.value for w in dash.widget.children if "Thresholds in force" in getattr(w, "value", "")
+    ]
+    assert "99.0%" in thresholds  # the pill threshold in force
+    assert "Settings version" in thresholds and "recorded in WORM entry" in thresholds
+    assert "spc-trusted" in dash.widget.children[3]._dom_classes  # the store verifies: no banner
 
 
 def test_drifting_tool_reads_non_stable_with_anomalies(dash: SpcApp) -> None:

@@ -16,19 +16,18 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from govlib.analysis.trust import verified_state
 from govlib.clock import iso
 from govlib.costs import ledger
 from govlib.costs.pricing import load_price_table
 from govlib.errors import GovlibError
 from govlib.evidence.settings_log import recorded_settings
-from govlib.evidence.verify import verify_store
 from govlib.evidence.worm import entries
 from govlib.governance.governor import KillSwitch, latest_rule_outcomes
 from govlib.settings import load_settings
 from govlib.store.database import Store
 
 __all__ = [
-    "chain_state",
     "cost_data",
     "get_run",
     "list_runs",
@@ -167,28 +166,6 @@ def _worm(store: Store, run_id: str | None) -> list[dict[str, Any]]:
     return out
 
 
-def chain_state(result: Any) -> dict[str, Any]:
-    """The facts of a real :class:`govlib.evidence.verify.VerifyResult` (never assumed): ``ok``,
-    ``entries``, ``bad_seq``, ``reason``, the last checkpoint, ``summary`` and ``details``.
-
-    Example:
-        >>> from govlib.evidence.verify import verify_store
-        >>> state = chain_state(verify_store(Store(memory=True)))
-        >>> state["ok"], state["entries"], state["last_checkpoint_seq"]
-        (True, 0, None)
-    """
-    keys = ("entries", "bad_seq", "reason", "last_checkpoint_seq", "last_checkpoint_at", "summary")
-    out = {k: getattr(result, k) for k in keys} | {"details": result.describe()}
-    return out | {"ok": bool(result.ok), "error": None}
-
-
-def _chain(store: Store) -> dict[str, Any]:
-    try:
-        return chain_state(verify_store(store))
-    except GovlibError as exc:  # e.g. no key material: say so, in red, never "verified"
-        return {"ok": False, "error": str(exc), "bad_seq": None, "reason": str(exc)}
-
-
 # --- cost ledger ----------------------------------------------------------------------------------
 def cost_data(store: Store, run_id: str | None) -> dict[str, Any]:
     """Per-step tokens and cost from the run's stored receipts, run total, periods, breakdowns.
@@ -273,7 +250,7 @@ def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300)
         "registry": _registry(store, rid),
         "nodes": _nodes(store, run),
         "worm": _worm(store, rid),
-        "chain": _chain(store)
+        "chain": verified_state(store)
         | {"settings": recorded_settings(store, load_settings(store.data_dir)).describe()},
         "cost": cost_data(store, rid),
     }

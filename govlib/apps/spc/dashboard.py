@@ -35,6 +35,7 @@ from govlib.analysis.review import (
     period_since,
     query_calls,
 )
+from govlib.analysis.trust import verified_state
 from govlib.apps.spc.calls import CallTable
 from govlib.apps.spc.drill import ToolDrill, WorkflowDrill, warm_charts
 from govlib.apps.spc.stamp import Change, Stamper
@@ -193,6 +194,7 @@ class SpcApp:
                 style_widget(),
                 widgets.HTML(str(stylesheet("spc")), layout=widgets.Layout(height="0px")),
                 title,
+                self._trust_banner(),
                 widgets.HBox([self.reviewer_note, refresh, self.status]),
                 widgets.HTML(str(thresholds_html(self.settings, self._settings_version()))),
                 self.tabs,
@@ -201,6 +203,22 @@ class SpcApp:
         self.widget.add_class("gl-app")
         self.widget.add_class("spc-app")
         self.reload_stats()
+
+    def _trust_banner(self) -> widgets.Widget:
+        """Red when the store does not verify: the figures below are then not evidence."""
+        state = verified_state(self.store)
+        if state["ok"]:
+            banner = widgets.HTML("")
+            banner.add_class("spc-trusted")
+            return banner
+        why = state.get("summary") or state.get("error") or "verification failed"
+        box = error_box(
+            "This evidence cannot be trusted: the store does not verify. The figures below are "
+            "shown as stored; run `govlib verify` for every problem.",
+            detail=str(why),
+        )
+        box.add_class("spc-untrusted")
+        return box
 
     def _settings_version(self) -> str:
         """Which settings version the page uses, and the WORM entry that recorded it."""
