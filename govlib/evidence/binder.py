@@ -36,6 +36,7 @@ from govlib.evidence.bindings import (
     governed,
     has_bindings,
     next_seq,
+    store_row_digests,
 )
 from govlib.store.database import Store
 
@@ -232,14 +233,11 @@ def _upgrade_table(store: Store, table: GovernedTable, report: UpgradeReport) ->
         return
     agreeing = agreeing_keys(table.name, rows, _entries(store, _DESCRIBED_BY[table.name]))
     bound = []
-    for r in rows:
-        key = str(r[table.key])
-        if key in agreeing:
-            bound.append(
-                binding(table.name, table.key, r).as_detail() | {"worm_seq": r["worm_seq"]}
-            )
+    for digest in store_row_digests(store, table):
+        if digest.key in agreeing:
+            bound.append(binding(table.name, digest).as_detail() | {"worm_seq": digest.worm_seq})
         else:
-            report.unbound.setdefault(table.name, []).append(key)
+            report.unbound.setdefault(table.name, []).append(digest.key)
     if bound:
         report.bound[table.name] = len(bound)
     unbound = report.unbound.get(table.name, [])
@@ -328,16 +326,15 @@ def append_bound(
         found = []
         for name, key in rows:
             table = governed(name)
-            found_rows = store.query(f"SELECT * FROM {table.name} WHERE {table.key} = ?", (key,))
-            if not found_rows:
+            digests = store_row_digests(store, table, f"WHERE {table.key} = ?", (key,))
+            if not digests:
                 raise BindingError(f"{name} row {key}: not found; write it before binding it")
-            row = dict(found_rows[0])
-            if row.get("worm_seq") != seq:
+            if digests[0].worm_seq != seq:
                 raise BindingError(
-                    f"{name} row {key}: worm_seq is {row.get('worm_seq')!r}; expected {seq} "
+                    f"{name} row {key}: worm_seq is {digests[0].worm_seq!r}; expected {seq} "
                     "(the seq of the entry that binds it)"
                 )
-            found.append(binding(table.name, table.key, row).as_detail())
+            found.append(binding(table.name, digests[0]).as_detail())
         detail = dict(entry.pop("detail", None) or {})
         detail["bound"] = found
         made = worm.append(store, action, detail=detail, **entry)

@@ -22,11 +22,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from govlib.errors import GovlibError
 from govlib.evidence import worm
-from govlib.evidence.chain import canonical_json, entry_mac
+from govlib.evidence.chain import entry_mac
 from govlib.evidence.keys import KeyMaterialError, KeyRing, keyring_for
 from govlib.store.database import Store
 
@@ -40,7 +40,10 @@ __all__ = [
     "governed",
     "has_bindings",
     "next_seq",
-    "store_binding_problems",
+    "store_row_digests",
+    "RowDigest",
+    "canonical_row_sql",
+    "row_digests",
     "binding",
     "binding_problems",
     "bindings_of",
@@ -113,35 +116,62 @@ class Binding:
         return {"table": self.table, "key": self.key, "sha256": self.sha256}
 
 
-def _plain(value: Any) -> Any:
-    # SQLite hands back int/float/str/bytes/None; bytes are hashed as hex so JSON can carry them.
-    return value.hex() if isinstance(value, bytes | bytearray) else value
+class RowDigest(NamedTuple):
+    """A governed row as verify sees it: its key (as text), the entry it names, its digest."""
+
+    key: str
+    worm_seq: int | None
+    sha256: str
 
 
-def row_digest(table: str, row: Mapping[str, Any]) -> str:
-    """SHA-256 of a row's canonical serialization (every column but ``worm_seq``).
+def canonical_row_sql(table: GovernedTable, columns: Sequence[str], where: str = "") -> str:
+    """The SELECT of ``key, worm_seq, canonical text`` of a table's rows.
+
+    The canonical text is SQLite's ``json_object`` of the table name and every column but
+    ``worm_seq``, in column-name order: it is built in SQLite's C code (verify reads thousands of
+    rows) and is the same text at write time, since the writer reads the row back the same way.
 
     Example:
-        >>> a = row_digest("kill_switch_events", {"id": 1, "state": "reset", "worm_seq": 9})
-        >>> a == row_digest("kill_switch_events", {"state": "reset", "id": 1, "worm_seq": 10})
-        True
-        >>> a == row_digest("kill_switch_events", {"id": 1, "state": "triggered"})
-        False
+        >>> t = GovernedTable("kill_switch_events", "id", ())
+        >>> canonical_row_sql(t, ["state", "id", "worm_seq"])
+        "SELECT id, worm_seq, json_object('table', 'kill_switch_events', 'row', json_object('id', id, 'state', state)) FROM kill_switch_events"
     """
-    content = {k: _plain(v) for k, v in row.items() if k != "worm_seq"}
-    text = canonical_json({"table": table, "row": content})
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    cols = sorted(c for c in columns if c != "worm_seq")
+    pairs = ", ".join(f"'{c}', {c}" for c in cols)
+    body = f"json_object('table', '{table.name}', 'row', json_object({pairs}))"
+    sql = f"SELECT {table.key}, worm_seq, {body} FROM {table.name}"
+    return f"{sql} {where}" if where else sql
 
 
-def binding(table: str, key_column: str, row: Mapping[str, Any]) -> Binding:
+def row_digest(canonical_text: str) -> str:
+    """SHA-256 (hex) of a row's canonical text (see :func:`canonical_row_sql`).
+
+    Example:
+        >>> row_digest('{"row":{"id":1},"table":"t"}')[:12]
+        '8060e1a3a5f2'
+    """
+    return hashlib.sha256(canonical_text.encode("utf-8")).hexdigest()
+
+
+def row_digests(rows: Iterable[Sequence[Any]]) -> list[RowDigest]:
+    """:class:`RowDigest` of each ``(key, worm_seq, canonical text)`` row of the SELECT.
+
+    Example:
+        >>> row_digests([(1, 4, "{}")])[0].key
+        '1'
+    """
+    return [RowDigest(str(key), seq, row_digest(text)) for key, seq, text in rows]
+
+
+def binding(table: str, digest: RowDigest) -> Binding:
     """The binding of one row (its key as text, its digest).
 
     Example:
-        >>> b = binding("tool_registry", "name", {"name": "policy_lookup", "enabled": 1})
+        >>> b = binding("tool_registry", RowDigest("policy_lookup", 3, "ab" * 32))
         >>> (b.table, b.key, len(b.sha256))
         ('tool_registry', 'policy_lookup', 64)
     """
-    return Binding(table, str(row[key_column]), row_digest(table, row))
+    return Binding(table, digest.key, digest.sha256)
 
 
 def bindings_of(seq: int, detail: Any) -> list[Binding]:
@@ -192,20 +222,19 @@ def _shown(key: str) -> str:
 
 def binding_problems(
     table: GovernedTable,
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[RowDigest],
     latest: Mapping[tuple[str, str], Binding],
 ) -> list[str]:
     """One line per row of ``table`` that its binding does not prove (pure).
 
-    A row with no binding was inserted outside govlib; a row whose digest differs was edited
-    (or moved to another run); a row naming another entry than its newest binding was rolled
-    back or re-pointed; a binding with no row is a deleted row.
+    A row with no binding was inserted outside govlib; a row whose digest differs was edited,
+    moved to another run or rolled back to an older version; a row naming another entry than
+    its binding expects was re-pointed; a binding with no row is a deleted row.
 
     Example:
         >>> t = GovernedTable("kill_switch_events", "id", ("kill_switch_reset",))
-        >>> row = {"id": 1, "state": "reset", "worm_seq": 4}
-        >>> ok = {("kill_switch_events", "1"): binding(t.name, "id", row)}
-        >>> binding_problems(t, [row], {k: Binding(b.table, b.key, b.sha256, 4, 4) for k, b in ok.items()})
+        >>> row = RowDigest("1", 4, "ab" * 32)
+        >>> binding_problems(t, [row], {("kill_switch_events", "1"): Binding(t.name, "1", "ab" * 32, 4, 4)})
         []
         >>> binding_problems(t, [row], {})[0]
         'kill_switch_events row 1: no WORM entry binds it (written outside govlib)'
@@ -213,20 +242,19 @@ def binding_problems(
     problems: list[str] = []
     seen: set[str] = set()
     for row in rows:
-        key = str(row[table.key])
-        seen.add(key)
-        bound = latest.get((table.name, key))
-        where = f"{table.name} row {_shown(key)}"
+        seen.add(row.key)
+        bound = latest.get((table.name, row.key))
+        where = f"{table.name} row {_shown(row.key)}"
         if bound is None:
             problems.append(f"{where}: no WORM entry binds it (written outside govlib)")
-        elif row_digest(table.name, row) != bound.sha256:
+        elif row.sha256 != bound.sha256:
             problems.append(
                 f"{where}: differs from what WORM entry {bound.seq} recorded "
                 "(edited, moved or rolled back)"
             )
-        elif row.get("worm_seq") != bound.names:
+        elif row.worm_seq != bound.names:
             problems.append(
-                f"{where}: names WORM entry {row.get('worm_seq')}, but its binding in force "
+                f"{where}: names WORM entry {row.worm_seq}, but its binding in force "
                 f"(entry {bound.seq}) expects {bound.names} (re-pointed or rolled back)"
             )
     for (name, key), bound in latest.items():
@@ -311,6 +339,20 @@ def _authentic_entries(store: Store, table: GovernedTable) -> list[tuple[int, An
     return out
 
 
+def store_row_digests(
+    store: Store, table: GovernedTable, where: str = "", params: Sequence[Any] = ()
+) -> list[RowDigest]:
+    """:class:`RowDigest` of the rows of ``table`` in ``store`` (optionally ``WHERE ...``).
+
+    Example:
+        >>> store_row_digests(Store(memory=True), governed("tool_registry"))
+        []
+    """
+    columns = [r["name"] for r in store.query(f"PRAGMA table_info({table.name})")]
+    sql = canonical_row_sql(table, columns, where)
+    return row_digests(tuple(r) for r in store.query(sql, params))
+
+
 def checked_rows(store: Store, name: str) -> list[dict[str, Any]]:
     """Every row of a governed table, each proven by its binding, or :class:`BindingError`.
 
@@ -326,25 +368,8 @@ def checked_rows(store: Store, name: str) -> list[dict[str, Any]]:
     table = governed(name)
     latest = latest_bindings(_authentic_entries(store, table))
     rows = [dict(r) for r in store.query(f"SELECT * FROM {table.name}")]
-    problems = binding_problems(table, rows, latest)
+    problems = binding_problems(table, store_row_digests(store, table), latest)
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise BindingError(f"{problems[0]}{more}; refusing to decide on unproven state")
     return rows
-
-
-def store_binding_problems(entries: Iterable[tuple[int, Any]], rows_of: Any) -> list[str]:
-    """Every governed table checked against the bindings in ``entries`` (verify's pass).
-
-    ``entries`` are the ``(seq, detail)`` of every entry of a binding action; ``rows_of(table)``
-    returns the rows of one table as mappings. Pure apart from calling ``rows_of``.
-
-    Example:
-        >>> store_binding_problems([], lambda table: [])
-        []
-    """
-    latest = latest_bindings(entries)
-    problems: list[str] = []
-    for table in GOVERNED:
-        problems += binding_problems(table, rows_of(table), latest)
-    return problems

@@ -28,8 +28,12 @@ from govlib.evidence import checkpoints as cps
 from govlib.evidence.bindings import (
     BINDING_ACTIONS,
     GOVERNED,
+    Binding,
     GovernedTable,
-    store_binding_problems,
+    RowDigest,
+    binding_problems,
+    canonical_row_sql,
+    row_digests,
 )
 from govlib.evidence.chain import chain_intact, first_chain_problem
 from govlib.evidence.checkpoints import Checkpoint
@@ -361,29 +365,39 @@ class _Verifier:
     def bindings(self) -> None:
         """Every governed row is proven by the newest WORM entry that binds it, and back."""
         marks = ", ".join("?" for _ in BINDING_ACTIONS)
-        entries = self.conn.execute(
-            f"SELECT seq, detail FROM worm_log WHERE action IN ({marks}) AND "
-            "instr(body, '\"bound\":[') > 0",
+        # json_each in SQLite's C code: far cheaper than parsing every detail in Python
+        found = self.conn.execute(
+            "SELECT w.seq, json_extract(b.value, '$.table'), json_extract(b.value, '$.key'), "
+            "json_extract(b.value, '$.sha256'), json_type(b.value, '$.worm_seq'), "
+            "json_extract(b.value, '$.worm_seq') "
+            f"FROM worm_log w, json_each(w.body, '$.detail.bound') b WHERE w.action IN ({marks}) "
+            "ORDER BY w.seq",
             BINDING_ACTIONS,
         ).fetchall()
-        if not entries:
+        if not found:
             if any(self._count(t.name) for t in GOVERNED):
                 self.notes.append(
                     "governed rows not yet bound: this store was written by an older govlib "
                     "(its rows are bound when it is next written to)"
                 )
             return
-        for reason in store_binding_problems(((s, d) for s, d in entries), self._rows):
-            self.add(None, reason)
+        latest = {
+            (str(table), str(key)): Binding(
+                str(table), str(key), str(sha), seq, seq if kind is None else names
+            )
+            for seq, table, key, sha, kind, names in found
+        }
+        for table in GOVERNED:
+            for reason in binding_problems(table, self._rows(table), latest):
+                self.add(None, reason)
 
     def _count(self, table: str) -> int:
         (n,) = self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
         return int(n)
 
-    def _rows(self, table: GovernedTable) -> list[dict[str, Any]]:
-        cur = self.conn.execute(f"SELECT * FROM {table.name}")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row, strict=True)) for row in cur]
+    def _rows(self, table: GovernedTable) -> list[RowDigest]:
+        columns = [name for _cid, name, *_ in self.conn.execute(f"PRAGMA table_info({table.name})")]
+        return row_digests(self.conn.execute(canonical_row_sql(table, columns)))
 
     def verdicts(self) -> None:
         """Each verdict triple equals the latest WORM verdict entry for its row, and back."""
