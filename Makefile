@@ -38,7 +38,7 @@ test: install-test chromium
 
 # The inner loop: no browser, nothing over 5 s, no soak (under a minute on 2 cores).
 test-fast: install-test
-	$(BIN)/python -m pytest -q -m "not slow and not browser and not soak" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n 2 -m "not slow and not browser and not soak" $(PYTEST_ARGS)
 
 lint: install-test
 	$(BIN)/ruff check govlib tests benchmarks

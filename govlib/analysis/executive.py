@@ -21,6 +21,7 @@ from govlib.clock import iso
 from govlib.costs import ledger
 from govlib.costs.pricing import load_price_table
 from govlib.errors import GovlibError
+from govlib.evidence.bindings import BindingError
 from govlib.evidence.settings_log import recorded_settings
 from govlib.evidence.worm import entries
 from govlib.governance.governor import KillSwitch, latest_rule_outcomes
@@ -90,10 +91,16 @@ def get_run(store: Store, run_id: str) -> dict[str, Any] | None:
 
 # --- governance -----------------------------------------------------------------------------------
 def _kill_switch(store: Store) -> dict[str, Any]:
-    st = KillSwitch(store).state(proven=False)  # shown beside verify's verdict on it
+    try:
+        st, problem = KillSwitch(store).state(), None
+    except BindingError as exc:  # what decisions see: unproven, so every step is refused
+        st, problem = KillSwitch(store).state(proven=False), str(exc)
     out = {k: getattr(st, k) for k in ("by", "at", "reason", "rule", "run_id", "worm_seq")}
+    if problem is not None:
+        describe = f"The kill-switch state cannot be trusted: {problem}"
+        return out | {"armed": False, "state": "UNPROVEN", "describe": describe, "problem": problem}
     state = "ARMED" if st.armed else "TRIGGERED"
-    return out | {"armed": st.armed, "state": state, "describe": st.describe()}
+    return out | {"armed": st.armed, "state": state, "describe": st.describe(), "problem": None}
 
 
 def _rules(store: Store, run_id: str | None) -> list[dict[str, Any]]:

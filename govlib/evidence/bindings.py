@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -316,6 +317,36 @@ def _hmac_keys(store: Store, table: GovernedTable) -> Mapping[str, bytes]:
         raise BindingError(f"{table.name} cannot be proven: {exc}") from None
 
 
+#: Per store: the highest seq up to which the log was found gapless in this process.
+_GAPLESS: weakref.WeakKeyDictionary[Store, int] = weakref.WeakKeyDictionary()
+
+
+def _check_gapless(store: Store) -> None:
+    """Refuse a log with a missing entry or a checkpoint beyond its end.
+
+    A deleted binding entry would let an older, still-authentic binding look like the one in
+    force; seqs are gapless by construction, so a gap is proof of a deletion. Checked
+    incrementally: each process counts the entries past what it already checked.
+    """
+    done = _GAPLESS.get(store, 0)
+    count, top = store.query(
+        "SELECT COUNT(*) AS n, MAX(seq) AS top FROM worm_log WHERE seq > ?", (done,)
+    )[0]
+    top = int(top or done)
+    if count != top - done:
+        raise BindingError(
+            f"worm_log: {top - done - count} entr(y/ies) missing between seq {done + 1} and "
+            f"{top}; governed state cannot be trusted (run `govlib verify`)"
+        )
+    signed = store.query_one("SELECT MAX(seq) FROM worm_checkpoints")
+    if signed is not None and int(signed) > top:
+        raise BindingError(
+            f"worm_log ends at seq {top} but a checkpoint signed seq {signed}: the log was "
+            "truncated; governed state cannot be trusted (run `govlib verify`)"
+        )
+    _GAPLESS[store] = top
+
+
 def _authentic_entries(store: Store, table: GovernedTable) -> list[tuple[int, Any]]:
     """``(seq, detail)`` of the entries that bind ``table``, each MAC checked with the key ring."""
     actions = (*table.actions, "bindings_upgraded")
@@ -366,6 +397,7 @@ def checked_rows(store: Store, name: str) -> list[dict[str, Any]]:
         []
     """
     table = governed(name)
+    _check_gapless(store)
     latest = latest_bindings(_authentic_entries(store, table))
     rows = [dict(r) for r in store.query(f"SELECT * FROM {table.name}")]
     problems = binding_problems(table, store_row_digests(store, table), latest)

@@ -64,7 +64,7 @@ def kill_switch_html(ks: Mapping[str, Any], rules: Sequence[Mapping[str, Any]] =
         who = f"automatic, by governance rule {who[5:]}"
     desc = next((r.get("description") for r in rules if r.get("rule") == ks.get("rule")), None)
     context = {"armed": False, "by": None, "at": None, "reason": None, "rule": None}
-    context |= {"describe": None} | dict(ks)
+    context |= {"describe": None, "problem": None} | dict(ks)
     return render(
         "executive/kill_switch.html.j2", ks=context, state=state, who=who, rule_description=desc
     )

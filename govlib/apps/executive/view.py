@@ -77,7 +77,10 @@ def headline(
     if run is not None:
         lead, level = _run_sentence(run)
     sentences = [lead]
-    if not kill_switch.get("armed"):
+    if kill_switch.get("problem"):
+        level = "bad"
+        sentences.append("Kill-switch state cannot be trusted: every governed step is refused.")
+    elif not kill_switch.get("armed"):
         level = "bad"
         if "kill-switch" not in lead.lower():
             why = f" by rule {kill_switch['rule']}" if kill_switch.get("rule") else ""
