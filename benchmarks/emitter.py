@@ -153,19 +153,8 @@ def load(spec: str) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=50_000)
-    parser.add_argument("--load", default=None, help="NxM: N processes x M calls at once")
-    options = parser.parse_args()
-    if options.load:
-        load(options.load)
-        return
-    calls = options.calls
-    text = stable_stringify(RESULT)
-    data = text.encode()
-    print(f"result: {len(data)} bytes stable-stringified; {calls} calls per measurement")
-
+def print_pieces(data: bytes) -> None:
+    """Time the pieces alone: stringify, djb2, output hash and argument validation."""
     print("pieces:")
     micro("stable_stringify(result)", lambda: stable_stringify(RESULT))
     micro("djb2 NumPy closed form (same bytes)", lambda: djb2(data))
@@ -180,51 +169,80 @@ def main() -> None:
     reference = Draft7Validator(SCHEMA).is_valid
     micro("jsonschema Draft7Validator.is_valid (reference)", lambda: reference(args))
 
+
+def bench_sink_excluded(tmp: str, calls: int, bare: float) -> None:
+    """Overhead per call with rows only queued, then the flush rate."""
+    quiet = Settings(
+        emitter_queue_size=10 * calls,
+        emitter_batch_size=10 * calls,
+        emitter_flush_interval_s=3600.0,
+    )
+    print("overhead per call, sink excluded (rows only queued):")
+    for label, schema in (("no schema", None), ("JSON Schema, compiled once", SCHEMA)):
+        em = Emitter(Path(tmp) / f"quiet-{schema is None}", settings=quiet)
+        wrapped = em.wrap(tool_fn, name="lookup", schema=schema)
+        per_call_ns(wrapped, 2_000)  # warm-up
+        report(label, per_call_ns(wrapped, calls), bare)
+        t0 = time.perf_counter()
+        em.close(timeout=600)
+        rate = em.stats["written"] / (time.perf_counter() - t0)
+        print(f"    then flushed {em.stats['written']} rows at {rate:,.0f} rows/s")
+
+
+def bench_sink_included(tmp: str, calls: int, bare: float) -> None:
+    """Overhead per call with the default sink writing to a real SQLite file meanwhile."""
+    print("overhead per call, sink included (default settings, real SQLite file):")
+    for label, schema in (("no schema", None), ("JSON Schema, compiled once", SCHEMA)):
+        em = Emitter(Path(tmp) / f"live-{schema is None}", settings=Settings())
+        wrapped = em.wrap(tool_fn, name="lookup", schema=schema)
+        t0 = time.perf_counter()
+        times = per_call_ns(wrapped, calls)
+        em.flush(timeout=600)
+        elapsed = time.perf_counter() - t0
+        report(label, times, bare)
+        s = em.stats
+        print(
+            f"    {s['written']} written in {s['batches']} batches, dropped "
+            f"{s['dropped_overflow'] + s['dropped_rows']}; wall incl. flush "
+            f"{elapsed / calls * 1e6:.2f} us/call"
+        )
+        em.close()
+
+
+def bench_synchronous(tmp: str, calls: int, bare: float) -> None:
+    """Overhead per call with each row written in the caller's thread inside ``batch()``."""
+    print("synchronous mode inside emitter.batch() (row written in the caller's thread):")
+    em = Emitter(Path(tmp) / "sync", synchronous=True)
+    wrapped = em.wrap(tool_fn, name="lookup")
+    n = min(calls, 20_000)
+    with em.batch():
+        times = per_call_ns(wrapped, n)
+    report("no schema", times, bare)
+    em.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=50_000)
+    parser.add_argument("--load", default=None, help="NxM: N processes x M calls at once")
+    options = parser.parse_args()
+    if options.load:
+        load(options.load)
+        return
+    calls = options.calls
+    text = stable_stringify(RESULT)
+    data = text.encode()
+    print(f"result: {len(data)} bytes stable-stringified; {calls} calls per measurement")
+
+    print_pieces(data)
+
     bare = statistics.median(per_call_ns(tool_fn, calls))
     print(f"bare tool call: median {bare / 1000:.2f} us (subtracted below)")
 
     with tempfile.TemporaryDirectory() as tmp:
-        quiet = Settings(
-            emitter_queue_size=10 * calls,
-            emitter_batch_size=10 * calls,
-            emitter_flush_interval_s=3600.0,
-        )
-        print("overhead per call, sink excluded (rows only queued):")
-        for label, schema in (("no schema", None), ("JSON Schema, compiled once", SCHEMA)):
-            em = Emitter(Path(tmp) / f"quiet-{schema is None}", settings=quiet)
-            wrapped = em.wrap(tool_fn, name="lookup", schema=schema)
-            per_call_ns(wrapped, 2_000)  # warm-up
-            report(label, per_call_ns(wrapped, calls), bare)
-            t0 = time.perf_counter()
-            em.close(timeout=600)
-            rate = em.stats["written"] / (time.perf_counter() - t0)
-            print(f"    then flushed {em.stats['written']} rows at {rate:,.0f} rows/s")
-
-        print("overhead per call, sink included (default settings, real SQLite file):")
-        for label, schema in (("no schema", None), ("JSON Schema, compiled once", SCHEMA)):
-            em = Emitter(Path(tmp) / f"live-{schema is None}", settings=Settings())
-            wrapped = em.wrap(tool_fn, name="lookup", schema=schema)
-            t0 = time.perf_counter()
-            times = per_call_ns(wrapped, calls)
-            em.flush(timeout=600)
-            elapsed = time.perf_counter() - t0
-            report(label, times, bare)
-            s = em.stats
-            print(
-                f"    {s['written']} written in {s['batches']} batches, dropped "
-                f"{s['dropped_overflow'] + s['dropped_rows']}; wall incl. flush "
-                f"{elapsed / calls * 1e6:.2f} us/call"
-            )
-            em.close()
-
-        print("synchronous mode inside emitter.batch() (row written in the caller's thread):")
-        em = Emitter(Path(tmp) / "sync", synchronous=True)
-        wrapped = em.wrap(tool_fn, name="lookup")
-        n = min(calls, 20_000)
-        with em.batch():
-            times = per_call_ns(wrapped, n)
-        report("no schema", times, bare)
-        em.close()
+        bench_sink_excluded(tmp, calls, bare)
+        bench_sink_included(tmp, calls, bare)
+        bench_synchronous(tmp, calls, bare)
 
 
 if __name__ == "__main__":

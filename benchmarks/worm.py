@@ -15,10 +15,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import hmac
+import sqlite3
 import statistics
 import tempfile
 import time
 from binascii import hexlify
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 
 from govlib.evidence import worm
@@ -48,6 +51,168 @@ def append_rule_evaluation(store: Store, i: int) -> None:
     )
 
 
+def append_durably(path: Path, entries: int) -> None:
+    """Append ``entries`` entries, one fsynced transaction each, and print the rate."""
+    store = Store(path)
+    t = time.perf_counter()
+    for i in range(entries):
+        append_rule_evaluation(store, i)
+    dt = time.perf_counter() - t
+    print(
+        f"append, one fsynced transaction per entry: {entries / dt:,.0f} entries/s "
+        f"({dt / entries * 1e3:.2f} ms each, {entries:,} entries)"
+    )
+    store.close()
+
+
+def append_in_transactions(path: Path, n: int, tx_size: int) -> Store:
+    """A store holding ``n`` entries appended in transactions of ``tx_size``; prints the rate."""
+    store = Store(path)
+    t = time.perf_counter()
+    for start in range(0, n, tx_size):
+        with store.transaction():
+            for i in range(start, min(n, start + tx_size)):
+                append_rule_evaluation(store, i)
+    dt = time.perf_counter() - t
+    cps = store.count("worm_checkpoints")
+    print(
+        f"append, {n:,} entries in transactions of {tx_size:,}: {n / dt:,.0f} entries/s "
+        f"({dt / n * 1e6:.1f} us each; {cps} periodic checkpoints signed)"
+    )
+    return store
+
+
+def bare_loop(key: bytes, bodies: list[bytes]) -> None:
+    """The stdlib bare loop: one-shot ``hmac.digest`` (hex) over every body."""
+    digest, sha = hmac.digest, hashlib.sha256
+    for b in bodies:
+        digest(key, b, sha).hex()
+
+
+def bare_pads_loop(key: bytes, bodies: list[bytes]) -> None:
+    """The bare loop with the key pads hashed once (``chain.hmac_sha256``)."""
+    mac = hmac_sha256(key)
+    for b in bodies:
+        hexlify(mac(b))
+
+
+def stdlib_mac(k: bytes) -> Callable[[bytes], bytes]:
+    """The stdlib one-shot MAC for key ``k``, in the shape ``chain_intact(mac_for=...)`` takes."""
+    return lambda body: hmac.digest(k, body, "sha256")
+
+
+def raw_cursor(conn: sqlite3.Connection) -> sqlite3.Cursor:
+    """A cursor on ``conn`` returning plain tuples."""
+    cur = conn.cursor()
+    cur.row_factory = None
+    return cur
+
+
+def chain_pass(conn: sqlite3.Connection, keys: Mapping[str, bytes], n: int) -> None:
+    """The chain pass: CHAIN_BYTES_SQL rows through ``chain_intact``."""
+    cur = raw_cursor(conn)
+    cur.execute(CHAIN_BYTES_SQL)
+    intact, checked, _ = chain_intact(iter(lambda: cur.fetchmany(256), []), keys)
+    assert intact and checked == n
+
+
+def chain_pass_stdlib(conn: sqlite3.Connection, keys: Mapping[str, bytes], n: int) -> None:
+    """The same pass with the stdlib MAC: like for like with the bare loop."""
+    cur = raw_cursor(conn)
+    cur.execute(CHAIN_BYTES_SQL)
+    chunks = iter(lambda: cur.fetchmany(256), [])
+    intact, checked, _ = chain_intact(chunks, keys, mac_for=stdlib_mac)
+    assert intact and checked == n
+
+
+def fetch_chain_rows(conn: sqlite3.Connection) -> None:
+    """Read the CHAIN_BYTES_SQL rows alone."""
+    cur = raw_cursor(conn)
+    cur.execute(CHAIN_BYTES_SQL)
+    while cur.fetchmany(256):
+        pass
+
+
+def exact_pass(conn: sqlite3.Connection, keys: Mapping[str, bytes], n: int) -> None:
+    """The exact pass (CHAIN_SQL through ``first_chain_problem``)."""
+    cur = raw_cursor(conn)
+    problem, checked, _ = first_chain_problem(cur.execute(CHAIN_SQL), keys)
+    assert problem is None and checked == n
+
+
+def full_verify(store: Store, integrity: bool) -> None:
+    """``verify_store`` end to end."""
+    result = verify_store(store, integrity_check=integrity)
+    assert result.ok, result.summary
+
+
+def timed_passes(store: Store, n: int, bodies: list[bytes]) -> dict[str, Callable[[], None]]:
+    """Every timed pass by name, bound to the store, its keys and the bodies."""
+    keys = store.keyring.hmac_keys
+    key = store.keyring.current_key
+    conn = store.conn
+    return {
+        "bare": partial(bare_loop, key, bodies),
+        "pads": partial(bare_pads_loop, key, bodies),
+        "chain": partial(chain_pass, conn, keys, n),
+        "chain_stdlib": partial(chain_pass_stdlib, conn, keys, n),
+        "fetch": partial(fetch_chain_rows, conn),
+        "exact": partial(exact_pass, conn, keys, n),
+        "full": partial(full_verify, store, False),
+        "qc": partial(full_verify, store, True),
+    }
+
+
+def best_times(
+    passes: dict[str, Callable[[], None]],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(wall, CPU) best seconds of each pass, the passes interleaved."""
+    # Interleaved, best of each: background load hits both sides of a ratio alike.
+    names = ("bare", "pads", "chain", "chain_stdlib", "fetch", "exact", "full", "qc")
+    runs: dict[str, list[tuple[float, float]]] = {k: [] for k in names}
+    for _ in range(5):
+        for k in ("bare", "pads", "chain", "chain_stdlib", "fetch"):
+            runs[k].append(timed(passes[k]))
+    for _ in range(3):
+        for k in ("exact", "full", "qc", "bare", "pads"):
+            runs[k].append(timed(passes[k]))
+    wall = {k: min(w for w, _ in v) for k, v in runs.items()}
+    cpu = {k: min(c for _, c in v) for k, v in runs.items()}
+    return wall, cpu
+
+
+def ratio_line(label: str, key: str, n: int, wall: dict[str, float], cpu: dict[str, float]) -> str:
+    """One pass's times and its ratios to both bare loops."""
+    return (
+        f"{label}: {wall[key] * 1e3:.0f} ms wall ({n / wall[key]:,.0f} entries/s), "
+        f"{cpu[key] * 1e3:.0f} ms CPU; ratio to the stdlib bare loop "
+        f"{cpu[key] / cpu['bare']:.2f}x CPU ({wall[key] / wall['bare']:.2f}x wall), "
+        f"to the pads bare loop {cpu[key] / cpu['pads']:.2f}x CPU "
+        f"({wall[key] / wall['pads']:.2f}x wall)"
+    )
+
+
+def print_verify_times(n: int, size: float, wall: dict[str, float], cpu: dict[str, float]) -> None:
+    """Print the bare loops' times and every pass against them."""
+    print(
+        f"bare HMAC-SHA256 loop over the canonical bytes ({size:.0f} B avg), stdlib "
+        f"hmac.digest: {wall['bare'] * 1e3:.0f} ms wall, {cpu['bare'] * 1e3:.0f} ms CPU"
+    )
+    print(
+        f"bare HMAC-SHA256 loop, pads hashed once (chain.hmac_sha256): "
+        f"{wall['pads'] * 1e3:.0f} ms wall, {cpu['pads'] * 1e3:.0f} ms CPU"
+    )
+    for label, key in (
+        ("chain pass (CHAIN_BYTES_SQL + chain_intact)", "chain"),
+        ("  the same pass with the stdlib MAC (like for like)", "chain_stdlib"),
+        ("  of which reading CHAIN_BYTES_SQL rows alone", "fetch"),
+        ("exact pass, run only when the chain pass fails (CHAIN_SQL)", "exact"),
+        ("verify_store, integrity_check=False", "full"),
+        ("verify_store with PRAGMA quick_check (CLI default)", "qc"),
+    ):
+        print(ratio_line(label, key, n, wall, cpu))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--entries", type=int, default=100_000)
@@ -57,123 +222,12 @@ def main() -> None:
     n = args.entries
 
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "durable")
-        t = time.perf_counter()
-        for i in range(args.durable_sample):
-            append_rule_evaluation(store, i)
-        dt = time.perf_counter() - t
-        print(
-            f"append, one fsynced transaction per entry: {args.durable_sample / dt:,.0f} entries/s "
-            f"({dt / args.durable_sample * 1e3:.2f} ms each, {args.durable_sample:,} entries)"
-        )
-        store.close()
-
-        store = Store(Path(tmp) / "bulk")
-        t = time.perf_counter()
-        for start in range(0, n, args.tx_size):
-            with store.transaction():
-                for i in range(start, min(n, start + args.tx_size)):
-                    append_rule_evaluation(store, i)
-        dt = time.perf_counter() - t
-        cps = store.count("worm_checkpoints")
-        print(
-            f"append, {n:,} entries in transactions of {args.tx_size:,}: {n / dt:,.0f} entries/s "
-            f"({dt / n * 1e6:.1f} us each; {cps} periodic checkpoints signed)"
-        )
-
-        keys = store.keyring.hmac_keys
-        key = store.keyring.current_key
+        append_durably(Path(tmp) / "durable", args.durable_sample)
+        store = append_in_transactions(Path(tmp) / "bulk", n, args.tx_size)
         bodies = [r[0].encode() for r in store.query("SELECT body FROM worm_log ORDER BY seq")]
         size = statistics.mean(len(b) for b in bodies)
-        digest, sha = hmac.digest, hashlib.sha256
-
-        def bare() -> None:
-            for b in bodies:
-                digest(key, b, sha).hex()
-
-        def stdlib_mac(k: bytes):
-            return lambda body: digest(k, body, "sha256")
-
-        def bare_pads() -> None:
-            mac = hmac_sha256(key)
-            for b in bodies:
-                hexlify(mac(b))
-
-        conn = store.conn
-
-        def chain() -> None:
-            cur = conn.cursor()
-            cur.row_factory = None
-            cur.execute(CHAIN_BYTES_SQL)
-            intact, checked, _ = chain_intact(iter(lambda: cur.fetchmany(256), []), keys)
-            assert intact and checked == n
-
-        def chain_stdlib() -> None:  # the same pass with the stdlib MAC: like for like with bare
-            cur = conn.cursor()
-            cur.row_factory = None
-            cur.execute(CHAIN_BYTES_SQL)
-            chunks = iter(lambda: cur.fetchmany(256), [])
-            intact, checked, _ = chain_intact(chunks, keys, mac_for=stdlib_mac)
-            assert intact and checked == n
-
-        def fetch() -> None:
-            cur = conn.cursor()
-            cur.row_factory = None
-            cur.execute(CHAIN_BYTES_SQL)
-            while cur.fetchmany(256):
-                pass
-
-        def exact() -> None:
-            cur = conn.cursor()
-            cur.row_factory = None
-            problem, checked, _ = first_chain_problem(cur.execute(CHAIN_SQL), keys)
-            assert problem is None and checked == n
-
-        def full(integrity: bool) -> None:
-            result = verify_store(store, integrity_check=integrity)
-            assert result.ok, result.summary
-
-        # Interleaved, best of each: background load hits both sides of a ratio alike.
-        names = ("bare", "pads", "chain", "chain_stdlib", "fetch", "exact", "full", "qc")
-        runs: dict[str, list[tuple[float, float]]] = {k: [] for k in names}
-        for _ in range(5):
-            runs["bare"].append(timed(bare))
-            runs["pads"].append(timed(bare_pads))
-            runs["chain"].append(timed(chain))
-            runs["chain_stdlib"].append(timed(chain_stdlib))
-            runs["fetch"].append(timed(fetch))
-        for _ in range(3):
-            runs["exact"].append(timed(exact))
-            runs["full"].append(timed(lambda: full(False)))
-            runs["qc"].append(timed(lambda: full(True)))
-            runs["bare"].append(timed(bare))
-            runs["pads"].append(timed(bare_pads))
-        wall = {k: min(w for w, _ in v) for k, v in runs.items()}
-        cpu = {k: min(c for _, c in v) for k, v in runs.items()}
-
-        def line(label: str, key: str) -> str:
-            return (
-                f"{label}: {wall[key] * 1e3:.0f} ms wall ({n / wall[key]:,.0f} entries/s), "
-                f"{cpu[key] * 1e3:.0f} ms CPU; ratio to the stdlib bare loop "
-                f"{cpu[key] / cpu['bare']:.2f}x CPU ({wall[key] / wall['bare']:.2f}x wall), "
-                f"to the pads bare loop {cpu[key] / cpu['pads']:.2f}x CPU "
-                f"({wall[key] / wall['pads']:.2f}x wall)"
-            )
-
-        print(
-            f"bare HMAC-SHA256 loop over the canonical bytes ({size:.0f} B avg), stdlib "
-            f"hmac.digest: {wall['bare'] * 1e3:.0f} ms wall, {cpu['bare'] * 1e3:.0f} ms CPU"
-        )
-        print(
-            f"bare HMAC-SHA256 loop, pads hashed once (chain.hmac_sha256): "
-            f"{wall['pads'] * 1e3:.0f} ms wall, {cpu['pads'] * 1e3:.0f} ms CPU"
-        )
-        print(line("chain pass (CHAIN_BYTES_SQL + chain_intact)", "chain"))
-        print(line("  the same pass with the stdlib MAC (like for like)", "chain_stdlib"))
-        print(line("  of which reading CHAIN_BYTES_SQL rows alone", "fetch"))
-        print(line("exact pass, run only when the chain pass fails (CHAIN_SQL)", "exact"))
-        print(line("verify_store, integrity_check=False", "full"))
-        print(line("verify_store with PRAGMA quick_check (CLI default)", "qc"))
+        wall, cpu = best_times(timed_passes(store, n, bodies))
+        print_verify_times(n, size, wall, cpu)
         store.close()
 
 

@@ -42,8 +42,8 @@ from govlib.demo.claimsflow.tools import (
     payout_calculator,
 )
 from govlib.demo.claimsflow.workflows import ensure_workflows, graph_json
-from govlib.evidence import worm
 from govlib.errors import GovernanceRefused
+from govlib.evidence import worm
 from govlib.governance import Governor, KillSwitch, ToolRegistry
 from govlib.store import schema
 from govlib.store.database import Store

@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,74 +68,126 @@ _FORK = multiprocessing.get_context("fork")
 
 
 # --- the child ------------------------------------------------------------------------------------
+@dataclass
+class _Child:
+    """What a writer child writes with, and the pipe it acknowledges on."""
+
+    ack_fd: int
+    rng: random.Random
+    store: Store
+    em: Emitter
+    call: Callable[..., object]
+    ledger: Ledger
+    ks: KillSwitch
+
+    def ack(self, *parts: object) -> None:
+        _ack(self.ack_fd, *parts)
+
+
+def _ack(ack_fd: int, *parts: object) -> None:
+    """Write one acknowledgement line (the parts, space-separated) to ``ack_fd``."""
+    os.write(ack_fd, (" ".join(map(str, parts)) + "\n").encode())
+
+
 def _writer(data_dir: str, ack_fd: int, seed: int, crash_at: tuple[str, str, int] | None) -> None:
     """Write forever (until killed); report each write on ``ack_fd`` only after it committed."""
     parent = os.getppid()
     deadline = time.monotonic() + (30 if crash_at else 120)  # never outlive a forgetful test
     if crash_at is not None:
         _arm_crash_point(*crash_at)
-    rng = random.Random(seed)
-
-    def ack(*parts: object) -> None:
-        os.write(ack_fd, (" ".join(map(str, parts)) + "\n").encode())
-
-    store = Store(data_dir)
-    start = worm.append(store, "crash_writer_started", detail={"seed": seed})
-    ack("worm", start.seq, f"start-{seed}")
-    em = Emitter(store, synchronous=True, actor=ACTOR, tenant="acme")
-    call = em.wrap(lambda n: {"ok": True, "n": n}, name="crash_tool")
-    ledger = Ledger(store)
-    ks = KillSwitch(store)
-    ack("ready")
+    child = _start_child(data_dir, ack_fd, seed)
     kinds, weights = list(KINDS), list(KINDS.values())
     n = 0
     while time.monotonic() < deadline and os.getppid() == parent:
         n += 1
         token = f"s{seed}-{n}"
-        kind = rng.choices(kinds, weights)[0]
-        if kind == "call":
-            call(n, composition_id=token)
-            ack("call", token)
-        elif kind == "batch":
-            k = rng.randint(2, 12)
-            with em.batch():
-                for j in range(k):
-                    call(j, composition_id=f"{token}.{j}of{k}")
-            ack("batch", token, k)
-        elif kind == "worm":
-            e = worm.append(store, "crash_note", run_id=token, outcome="ok", detail={"t": token})
-            ack("worm", e.seq, token)
-        elif kind == "receipt":
-            r = ledger.record(
-                run_id=token, node="n", model="gpt-4.1", input_tokens=n, output_tokens=7
-            )
-            ack("receipt", r.id, token)
-        elif kind == "receipts":
-            calls = [
-                {"run_id": token, "model": "gpt-4.1", "input_tokens": j, "output_tokens": 1}
-                for j in range(rng.randint(2, 6))
-            ]
-            got = ledger.record_many(calls)
-            for r in got:
-                ack("receipt", r.id, token)
-        elif kind == "verdict":
-            audit_id = store.query_one(
-                "SELECT id FROM audit_log WHERE human_verdict IS NULL ORDER BY id DESC LIMIT 1"
-            )
-            if audit_id is not None:
-                verdict = rng.choice(["accept", "reject"])
-                stamp_verdict(int(audit_id), verdict, "Ana Reviewer", store=store)
-                ack("verdict", audit_id, verdict)
-        elif kind == "killswitch":
-            if ks.state().armed:
-                state = ks.trigger("Dana Ortiz", f"drill {token}")
-            else:
-                state = ks.reset("Dana Ortiz", f"drill over {token}")
-            ack("ks", state.worm_seq, "reset" if state.armed else "triggered")
-        elif kind == "checkpoint":
-            cp = sign_checkpoint(store)
-            if cp is not None:
-                ack("cp", cp.signature)
+        kind = child.rng.choices(kinds, weights)[0]
+        _WRITES[kind](child, n, token)
+
+
+def _start_child(data_dir: str, ack_fd: int, seed: int) -> _Child:
+    """Open the store and everything the child writes with; acknowledge the start and "ready"."""
+    rng = random.Random(seed)
+    store = Store(data_dir)
+    start = worm.append(store, "crash_writer_started", detail={"seed": seed})
+    _ack(ack_fd, "worm", start.seq, f"start-{seed}")
+    em = Emitter(store, synchronous=True, actor=ACTOR, tenant="acme")
+    call = em.wrap(lambda n: {"ok": True, "n": n}, name="crash_tool")
+    child = _Child(ack_fd, rng, store, em, call, Ledger(store), KillSwitch(store))
+    child.ack("ready")
+    return child
+
+
+def _write_call(child: _Child, n: int, token: str) -> None:
+    child.call(n, composition_id=token)
+    child.ack("call", token)
+
+
+def _write_batch(child: _Child, n: int, token: str) -> None:
+    k = child.rng.randint(2, 12)
+    with child.em.batch():
+        for j in range(k):
+            child.call(j, composition_id=f"{token}.{j}of{k}")
+    child.ack("batch", token, k)
+
+
+def _write_worm(child: _Child, n: int, token: str) -> None:
+    e = worm.append(child.store, "crash_note", run_id=token, outcome="ok", detail={"t": token})
+    child.ack("worm", e.seq, token)
+
+
+def _write_receipt(child: _Child, n: int, token: str) -> None:
+    r = child.ledger.record(
+        run_id=token, node="n", model="gpt-4.1", input_tokens=n, output_tokens=7
+    )
+    child.ack("receipt", r.id, token)
+
+
+def _write_receipts(child: _Child, n: int, token: str) -> None:
+    calls = [
+        {"run_id": token, "model": "gpt-4.1", "input_tokens": j, "output_tokens": 1}
+        for j in range(child.rng.randint(2, 6))
+    ]
+    got = child.ledger.record_many(calls)
+    for r in got:
+        child.ack("receipt", r.id, token)
+
+
+def _write_verdict(child: _Child, n: int, token: str) -> None:
+    audit_id = child.store.query_one(
+        "SELECT id FROM audit_log WHERE human_verdict IS NULL ORDER BY id DESC LIMIT 1"
+    )
+    if audit_id is not None:
+        verdict = child.rng.choice(["accept", "reject"])
+        stamp_verdict(int(audit_id), verdict, "Ana Reviewer", store=child.store)
+        child.ack("verdict", audit_id, verdict)
+
+
+def _write_killswitch(child: _Child, n: int, token: str) -> None:
+    if child.ks.state().armed:
+        state = child.ks.trigger("Dana Ortiz", f"drill {token}")
+    else:
+        state = child.ks.reset("Dana Ortiz", f"drill over {token}")
+    child.ack("ks", state.worm_seq, "reset" if state.armed else "triggered")
+
+
+def _write_checkpoint(child: _Child, n: int, token: str) -> None:
+    cp = sign_checkpoint(child.store)
+    if cp is not None:
+        child.ack("cp", cp.signature)
+
+
+#: One write of each kind in ``KINDS``: (child, call number, token) -> write, then acknowledge.
+_WRITES: dict[str, Callable[[_Child, int, str], None]] = {
+    "call": _write_call,
+    "batch": _write_batch,
+    "worm": _write_worm,
+    "receipt": _write_receipt,
+    "receipts": _write_receipts,
+    "verdict": _write_verdict,
+    "killswitch": _write_killswitch,
+    "checkpoint": _write_checkpoint,
+}
 
 
 def _arm_crash_point(filename_suffix: str, function: str, nth: int) -> None:
@@ -391,7 +444,7 @@ def test_sigkill_soak(tmp_path: Path) -> None:
 CRASH_POINTS = [
     ("govlib/evidence/digests.py", "append_batch_digest", 3),  # rows inserted, digest not yet
     ("govlib/evidence/digests.py", "rows_digest", 9),  # inside the batch transaction
-    ("govlib/evidence/checkpoints.py", "export_checkpoints", 1),  # row committed, line not yet written
+    ("govlib/evidence/checkpoints.py", "export_checkpoints", 1),  # row committed, no line yet
     ("govlib/evidence/checkpoints.py", "_sync_locked", 2),  # file locked, nothing written yet
     ("govlib/evidence/checkpoints.py", "flush_pending", 2),  # periodic checkpoint row, line pending
     ("govlib/evidence/checkpoints.py", "_insert", 2),  # signing inside a transaction

@@ -95,6 +95,109 @@ def row_id(row: Any) -> int:
     return int(row.locator("[data-call-id]").get_attribute("data-call-id"))
 
 
+def check_tool_stats_tab(page: Any, tools: set[str]) -> None:
+    """The three tabs, and every tool of the store listed on the Tool stats tab."""
+    tabs = [t.inner_text().strip() for t in page.get_by_role("tab").all()]
+    assert tabs == ["Tool stats", "By workflow", "Tool calls"]
+    listed = {b.inner_text().strip() for b in page.locator(".spc-stats-tool .spc-open").all()}
+    assert tools <= listed, tools - listed
+
+
+def check_drifting_tool_stats(page: Any, drift: str) -> None:
+    """The drifting tool's row: non-stable badge, anomalies, thresholds in force on the page, and
+    its sparkline with three band levels, the mean line and the dashed UCL."""
+    cells = stat_cells(page, drift)
+    assert cells.locator("[data-drift]").get_attribute("data-drift") in ("watch", "drift")
+    assert int(cells.locator("[data-anomalies]").get_attribute("data-anomalies")) > 0
+    tip = cells.locator("[data-anomalies]").get_attribute("title")
+    assert "rule 1:" in tip and "rule 4:" in tip
+    assert page.get_by_text("Thresholds in force").first.is_visible()
+
+    spark = cells.locator("svg.govlib-sparkline")
+    for css in (".spark-band-1", ".spark-band-2", ".spark-band-3", ".spark-mean"):
+        assert spark.locator(css).count() == 1, css
+    assert spark.locator(".spark-ucl").get_attribute("stroke-dasharray")
+
+
+def open_control_chart(page: Any, drift: str) -> Any:
+    """Drill down into the drifting tool inside the Tool stats tab; the drill-down, once its
+    control chart shows red rule-1 points and its table shows rows."""
+    page.locator(".spc-stats-tool .spc-open", has_text=re.compile(f"^{drift}$")).click()
+    drill = page.locator(".spc-tab-tools .spc-drill-tool")
+    points = drill.locator(f'.mark-symbol path[aria-roledescription="point"][fill="{RED}"]')
+    points.first.wait_for(state="attached", timeout=TIMEOUT_MS)
+    assert points.count() > 0
+    page.wait_for_selector(".spc-drill-table .spc-call-row >> visible=true")
+    return drill
+
+
+def check_point_selects_call(page: Any, drill: Any) -> None:
+    """Clicking a red point not hidden by another selects that call in the table."""
+    drill.locator(".vega-embed").scroll_into_view_if_needed()
+    label = page.evaluate(TOPMOST_POINT, f'.spc-drill-tool .mark-symbol path[fill="{RED}"]')
+    assert label, "no red point is clickable"
+    clicked = int(re.search(r"call id: ([\d,]+)", label["label"]).group(1).replace(",", ""))
+    page.mouse.click(label["x"], label["y"])
+    page.wait_for_selector(f'.spc-picked-msg[data-picked="{clicked}"]', timeout=TIMEOUT_MS)
+    chosen = drill.locator(".spc-call-row.spc-selected [data-call-id]")
+    chosen.wait_for(timeout=TIMEOUT_MS)
+    assert int(chosen.get_attribute("data-call-id")) == clicked
+
+
+def stamped_verdict_entries(data_dir: Path) -> list[dict[str, Any]]:
+    """The details of the WORM log's ``verdict_stamped`` entries."""
+    return [
+        json.loads(d)
+        for (d,) in db(data_dir).execute(
+            "SELECT detail FROM worm_log WHERE action = 'verdict_stamped'"
+        )
+    ]
+
+
+def check_accept_then_reject_refused(page: Any, demo_dir: Path, reviewer: str) -> None:
+    """✓ stamps the first (unreviewed) row: row, store, WORM log; ✗ on it afterwards is refused
+    with a visible reason and the store unchanged; the tool's accept pill has changed."""
+    first = call_rows(page).first
+    call_id = row_id(first)
+    assert first.locator('[data-verdict="none"]').count() == 1  # unreviewed first
+    tool = first.locator(".spc-c-tool").inner_text().strip()
+    accept_before = stat_cells(page, tool).get_attribute("data-accept")
+    first.locator(".spc-accept").click()
+    page.wait_for_selector(
+        f'.spc-calls-main [data-call-id="{call_id}"][data-verdict="accept"]',
+        timeout=TIMEOUT_MS,
+    )
+    assert reviewer in first.inner_text()
+    human, by, at = verdict(demo_dir, call_id)
+    assert (human, by) == ("accept", reviewer) and at
+    entries = stamped_verdict_entries(demo_dir)
+    assert any(e["audit_id"] == call_id and e["by"] == reviewer for e in entries)
+    events = count(demo_dir, "SELECT COUNT(*) FROM verdict_events")
+    first.locator(".spc-reject").click()
+    refusal = page.locator(".spc-calls-main .spc-msg .gl-error")
+    refusal.wait_for(timeout=TIMEOUT_MS)
+    assert "already stamped" in refusal.inner_text()
+    assert verdict(demo_dir, call_id) == (human, by, at)
+    assert count(demo_dir, "SELECT COUNT(*) FROM verdict_events") == events
+    assert stat_cells(page, tool).get_attribute("data-accept") != accept_before
+
+
+def check_bulk_accept(page: Any, demo_dir: Path, reviewer: str) -> None:
+    """Tick three rows: "Accept selected" stamps exactly those three."""
+    rows = call_rows(page)
+    picked = []
+    for i in range(1, 4):
+        rows.nth(i).locator(".spc-select input").check()
+        picked.append(row_id(rows.nth(i)))
+    before = count(demo_dir, "SELECT COUNT(*) FROM audit_log WHERE human_verdict IS NOT NULL")
+    page.locator(".spc-calls-main .spc-accept-selected").click()
+    page.wait_for_selector(".spc-calls-main .spc-msg .gl-ok-msg", timeout=TIMEOUT_MS)
+    assert "3 calls accepted" in page.locator(".spc-calls-main .spc-msg").inner_text()
+    after = count(demo_dir, "SELECT COUNT(*) FROM audit_log WHERE human_verdict IS NOT NULL")
+    assert after == before + 3
+    assert all(verdict(demo_dir, i)[:2] == ("accept", reviewer) for i in picked)
+
+
 def test_spc_dashboard_in_the_browser(demo_dir: Path) -> None:
     drift = drifting_tool()
     with db(demo_dir) as con:
@@ -102,92 +205,21 @@ def test_spc_dashboard_in_the_browser(demo_dir: Path) -> None:
     reviewer = "Ana Reviewer"
     with voila_app(demo_dir) as base, browser_page(1280, 900) as (page, net):
         open_dashboard(page, base)
-        tabs = [t.inner_text().strip() for t in page.get_by_role("tab").all()]
-        assert tabs == ["Tool stats", "By workflow", "Tool calls"]
-        listed = {b.inner_text().strip() for b in page.locator(".spc-stats-tool .spc-open").all()}
-        assert tools <= listed, tools - listed
+        check_tool_stats_tab(page, tools)
         screenshot(page, "spc-1-tool-stats")
 
-        # The drifting tool: non-stable badge, anomalies, thresholds in force on the page.
-        cells = stat_cells(page, drift)
-        assert cells.locator("[data-drift]").get_attribute("data-drift") in ("watch", "drift")
-        assert int(cells.locator("[data-anomalies]").get_attribute("data-anomalies")) > 0
-        tip = cells.locator("[data-anomalies]").get_attribute("title")
-        assert "rule 1:" in tip and "rule 4:" in tip
-        assert page.get_by_text("Thresholds in force").first.is_visible()
-
-        # The sparkline: three band levels, the mean line, the dashed UCL.
-        spark = cells.locator("svg.govlib-sparkline")
-        for css in (".spark-band-1", ".spark-band-2", ".spark-band-3", ".spark-mean"):
-            assert spark.locator(css).count() == 1, css
-        assert spark.locator(".spark-ucl").get_attribute("stroke-dasharray")
-
-        # Drill-down inside the Tool stats tab: red rule-1 points in the control chart.
-        page.locator(".spc-stats-tool .spc-open", has_text=re.compile(f"^{drift}$")).click()
-        drill = page.locator(".spc-tab-tools .spc-drill-tool")
-        points = drill.locator(f'.mark-symbol path[aria-roledescription="point"][fill="{RED}"]')
-        points.first.wait_for(state="attached", timeout=TIMEOUT_MS)
-        assert points.count() > 0
-        page.wait_for_selector(".spc-drill-table .spc-call-row >> visible=true")
+        check_drifting_tool_stats(page, drift)
+        drill = open_control_chart(page, drift)
         screenshot(page, "spc-2-control-chart")
 
-        # Clicking a point selects that call in the table (a red point not hidden by another).
-        drill.locator(".vega-embed").scroll_into_view_if_needed()
-        label = page.evaluate(TOPMOST_POINT, f'.spc-drill-tool .mark-symbol path[fill="{RED}"]')
-        assert label, "no red point is clickable"
-        clicked = int(re.search(r"call id: ([\d,]+)", label["label"]).group(1).replace(",", ""))
-        page.mouse.click(label["x"], label["y"])
-        page.wait_for_selector(f'.spc-picked-msg[data-picked="{clicked}"]', timeout=TIMEOUT_MS)
-        chosen = drill.locator(".spc-call-row.spc-selected [data-call-id]")
-        chosen.wait_for(timeout=TIMEOUT_MS)
-        assert int(chosen.get_attribute("data-call-id")) == clicked
+        check_point_selects_call(page, drill)
         screenshot(page, "spc-3-point-selected")
 
-        # Tool calls: ✓ stamps an unreviewed row (row, store, WORM), ✗ afterwards is refused.
         open_calls_tab(page, reviewer)
-        first = call_rows(page).first
-        call_id = row_id(first)
-        assert first.locator('[data-verdict="none"]').count() == 1  # unreviewed first
-        tool = first.locator(".spc-c-tool").inner_text().strip()
-        accept_before = stat_cells(page, tool).get_attribute("data-accept")
-        first.locator(".spc-accept").click()
-        page.wait_for_selector(
-            f'.spc-calls-main [data-call-id="{call_id}"][data-verdict="accept"]',
-            timeout=TIMEOUT_MS,
-        )
-        assert reviewer in first.inner_text()
-        human, by, at = verdict(demo_dir, call_id)
-        assert (human, by) == ("accept", reviewer) and at
-        entries = [
-            json.loads(d)
-            for (d,) in db(demo_dir).execute(
-                "SELECT detail FROM worm_log WHERE action = 'verdict_stamped'"
-            )
-        ]
-        assert any(e["audit_id"] == call_id and e["by"] == reviewer for e in entries)
-        events = count(demo_dir, "SELECT COUNT(*) FROM verdict_events")
-        first.locator(".spc-reject").click()
-        refusal = page.locator(".spc-calls-main .spc-msg .gl-error")
-        refusal.wait_for(timeout=TIMEOUT_MS)
-        assert "already stamped" in refusal.inner_text()
-        assert verdict(demo_dir, call_id) == (human, by, at)
-        assert count(demo_dir, "SELECT COUNT(*) FROM verdict_events") == events
-        assert stat_cells(page, tool).get_attribute("data-accept") != accept_before
+        check_accept_then_reject_refused(page, demo_dir, reviewer)
         screenshot(page, "spc-4-stamped-and-refused")
 
-        # Bulk: tick three rows, "Accept selected" stamps exactly those three.
-        rows = call_rows(page)
-        picked = []
-        for i in range(1, 4):
-            rows.nth(i).locator(".spc-select input").check()
-            picked.append(row_id(rows.nth(i)))
-        before = count(demo_dir, "SELECT COUNT(*) FROM audit_log WHERE human_verdict IS NOT NULL")
-        page.locator(".spc-calls-main .spc-accept-selected").click()
-        page.wait_for_selector(".spc-calls-main .spc-msg .gl-ok-msg", timeout=TIMEOUT_MS)
-        assert "3 calls accepted" in page.locator(".spc-calls-main .spc-msg").inner_text()
-        after = count(demo_dir, "SELECT COUNT(*) FROM audit_log WHERE human_verdict IS NOT NULL")
-        assert after == before + 3
-        assert all(verdict(demo_dir, i)[:2] == ("accept", reviewer) for i in picked)
+        check_bulk_accept(page, demo_dir, reviewer)
         screenshot(page, "spc-5-bulk")
 
         assert net.external == [], net.external

@@ -101,6 +101,77 @@ def is_red(page: Any, css: str) -> bool:
     return r > 200 and g < 225 and b < 225 and r - g > 25
 
 
+def check_fraud_run_shown(page: Any, facts: dict[str, Any]) -> None:
+    """Kill-switch TRIGGERED in red naming the rule, the run's WORM entries ending in the block,
+    the chain verified, the run's cost total as in the store."""
+    ks = page.locator(".gl-killswitch")
+    assert ks.get_attribute("data-state") == "TRIGGERED"
+    assert "TRIGGERED" in ks.locator(".gl-badge").inner_text()
+    assert is_red(page, ".gl-killswitch .gl-badge")
+    assert facts["ks_rule"] and ks.locator(".gl-ks-rule").inner_text() == facts["ks_rule"]
+
+    rows = page.locator(".gl-audit-table tbody tr")
+    seqs = [int(s) for s in rows.evaluate_all("rs => rs.map(r => r.dataset.seq)")]
+    assert seqs == facts["seqs"]
+    last = rows.last
+    assert int(last.get_attribute("data-seq")) == facts["last"]["seq"]
+    assert last.get_attribute("data-outcome") == facts["last"]["outcome"] == "blocked"
+
+    badge = page.locator(".gl-chain-badge")
+    assert badge.get_attribute("data-ok") == "true"
+    assert badge.inner_text().strip().lstrip("✔ ").startswith("Chain verified:")
+
+    total = page.locator(".gl-run-total")
+    assert float(total.get_attribute("data-usd")) == pytest.approx(facts["total"], abs=1e-9)
+    assert total.inner_text().strip() == money(facts["total"], 6)
+
+
+def run_clean_after_reset(demo_dir: Path, facts: dict[str, Any]) -> dict[str, Any]:
+    """Reset the kill-switch and run a clean claim from the command line; the store's facts then."""
+    govlib_cli(demo_dir, "killswitch", "reset", "--by", "Dana Ortiz", "--reason", "reviewed")
+    govlib_cli(demo_dir, "run", "clean")
+    clean = store_facts(demo_dir)
+    assert clean["status"] == "completed" and clean["run_id"] != facts["run_id"]
+    return clean
+
+
+def check_clean_run_shown(page: Any, clean: dict[str, Any]) -> None:
+    """After Refresh: the kill-switch ARMED (not red), the clean run selected with its entries
+    and cost total."""
+    refresh(page)
+    page.wait_for_selector('.gl-killswitch[data-state="ARMED"]', timeout=TIMEOUT_MS)
+    assert not is_red(page, ".gl-killswitch .gl-badge")
+    assert "ARMED" in page.locator(".gl-killswitch .gl-badge").inner_text()
+    assert page.get_attribute(".gl-loaded", "data-run") == clean["run_id"]
+    assert "CLM" in page.locator(".gl-run-select select").input_value()  # readable label
+    assert "completed" in page.locator(".gl-run-select select").input_value()
+    seqs = page.locator(".gl-audit-table tbody tr").evaluate_all(
+        "rs => rs.map(r => Number(r.dataset.seq))"
+    )
+    assert seqs == clean["seqs"]
+    got = float(page.get_attribute(".gl-run-total", "data-usd"))
+    assert got == pytest.approx(clean["total"], abs=1e-9)
+
+
+def tamper_with_entry(demo_dir: Path, seq: int) -> None:
+    """Edit WORM entry ``seq`` behind govlib's back (its no-update trigger dropped)."""
+    conn = sqlite3.connect(demo_dir / "govlib.sqlite")
+    conn.execute("DROP TRIGGER IF EXISTS worm_log_no_update")
+    sql = "UPDATE worm_log SET body = json_set(body, '$.outcome', 'edited') WHERE seq = ?"
+    assert conn.execute(sql, (seq,)).rowcount == 1
+    conn.commit()
+    conn.close()
+
+
+def check_broken_chain_shown(page: Any, seq: int) -> None:
+    """After Refresh: the chain badge red, naming the edited seq."""
+    refresh(page)
+    badge = page.locator(".gl-chain-badge")
+    assert badge.get_attribute("data-ok") == "false"
+    assert f"Chain broken at seq {seq}" in badge.inner_text()
+    assert is_red(page, ".gl-chain-badge .gl-badge")
+
+
 def test_spog_story_in_the_browser(demo_dir: Path) -> None:
     require_browser()
     facts = store_facts(demo_dir)
@@ -109,61 +180,17 @@ def test_spog_story_in_the_browser(demo_dir: Path) -> None:
         open_spog(page, base)
         screenshot(page, "spog-1-fraud")
         assert_three_panels_side_by_side(page, 1280, 800)
-
-        ks = page.locator(".gl-killswitch")
-        assert ks.get_attribute("data-state") == "TRIGGERED"
-        assert "TRIGGERED" in ks.locator(".gl-badge").inner_text()
-        assert is_red(page, ".gl-killswitch .gl-badge")
-        assert facts["ks_rule"] and ks.locator(".gl-ks-rule").inner_text() == facts["ks_rule"]
-
-        rows = page.locator(".gl-audit-table tbody tr")
-        seqs = [int(s) for s in rows.evaluate_all("rs => rs.map(r => r.dataset.seq)")]
-        assert seqs == facts["seqs"]
-        last = rows.last
-        assert int(last.get_attribute("data-seq")) == facts["last"]["seq"]
-        assert last.get_attribute("data-outcome") == facts["last"]["outcome"] == "blocked"
-
-        badge = page.locator(".gl-chain-badge")
-        assert badge.get_attribute("data-ok") == "true"
-        assert badge.inner_text().strip().lstrip("✔ ").startswith("Chain verified:")
-
-        total = page.locator(".gl-run-total")
-        assert float(total.get_attribute("data-usd")) == pytest.approx(facts["total"], abs=1e-9)
-        assert total.inner_text().strip() == money(facts["total"], 6)
+        check_fraud_run_shown(page, facts)
 
         # reset the kill-switch and run a clean claim from the command line, then Refresh
-        govlib_cli(demo_dir, "killswitch", "reset", "--by", "Dana Ortiz", "--reason", "reviewed")
-        govlib_cli(demo_dir, "run", "clean")
-        clean = store_facts(demo_dir)
-        assert clean["status"] == "completed" and clean["run_id"] != facts["run_id"]
-        refresh(page)
-        page.wait_for_selector('.gl-killswitch[data-state="ARMED"]', timeout=TIMEOUT_MS)
-        assert not is_red(page, ".gl-killswitch .gl-badge")
-        assert "ARMED" in page.locator(".gl-killswitch .gl-badge").inner_text()
-        assert page.get_attribute(".gl-loaded", "data-run") == clean["run_id"]
-        assert "CLM" in page.locator(".gl-run-select select").input_value()  # readable label
-        assert "completed" in page.locator(".gl-run-select select").input_value()
-        seqs = page.locator(".gl-audit-table tbody tr").evaluate_all(
-            "rs => rs.map(r => Number(r.dataset.seq))"
-        )
-        assert seqs == clean["seqs"]
-        got = float(page.get_attribute(".gl-run-total", "data-usd"))
-        assert got == pytest.approx(clean["total"], abs=1e-9)
+        clean = run_clean_after_reset(demo_dir, facts)
+        check_clean_run_shown(page, clean)
         screenshot(page, "spog-2-clean")
 
         # tamper with one entry of the fraud run behind govlib's back, then Refresh
         seq = facts["seqs"][len(facts["seqs"]) // 2]
-        conn = sqlite3.connect(demo_dir / "govlib.sqlite")
-        conn.execute("DROP TRIGGER IF EXISTS worm_log_no_update")
-        sql = "UPDATE worm_log SET body = json_set(body, '$.outcome', 'edited') WHERE seq = ?"
-        assert conn.execute(sql, (seq,)).rowcount == 1
-        conn.commit()
-        conn.close()
-        refresh(page)
-        badge = page.locator(".gl-chain-badge")
-        assert badge.get_attribute("data-ok") == "false"
-        assert f"Chain broken at seq {seq}" in badge.inner_text()
-        assert is_red(page, ".gl-chain-badge .gl-badge")
+        tamper_with_entry(demo_dir, seq)
+        check_broken_chain_shown(page, seq)
         screenshot(page, "spog-3-tampered")
 
         assert net.external == [], net.external
