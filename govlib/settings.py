@@ -108,6 +108,15 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("checkpoint_every", 1000, "Sign a WORM checkpoint every N entries.", "capture"),
     Setting(
+        "max_clock_skew_s",
+        300,
+        "Seconds a written time may lie ahead of this machine's clock; a later time (a tool "
+        "call, receipt, span, verdict or run dated in the future) is refused, and a report "
+        "period ends at the newest event no later than now plus this. See the Bounds table in "
+        "data_model.md.",
+        "capture",
+    ),
+    Setting(
         "checkpoint_mirror",
         "",
         "Second place each signed checkpoint goes to as it is made: a path on another disk or "

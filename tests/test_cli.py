@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from govlib.cli.main import cli
 
 VERBS = [
+    ["init"],
     ["demo"],
     ["run"],
     ["serve"],
@@ -33,6 +34,7 @@ def test_top_level_help():
     out = CliRunner().invoke(cli, ["--help"])
     assert out.exit_code == 0
     for verb in (
+        "init",
         "demo",
         "serve",
         "export",

@@ -410,6 +410,7 @@ def test_the_spc_statistics_list_the_ingested_tools_and_workflows(ingested):
 def test_cli_ingest_otel(tmp_path):
     data = tmp_path / "data"
     args = ["ingest", "otel", str(SAMPLE), "--data-dir", str(data), "--default-tenant", "northwind"]
+    args.append("--create")  # a new store: ingest refuses a missing one without it
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
     assert first.output.splitlines()[0] == (

@@ -704,6 +704,8 @@ def test_killed_demo_soak(tmp_path: Path) -> None:
 
 def _killed_runs(tmp_path: Path, rounds: int, window_s: float) -> None:
     data = tmp_path / "runs"
+    made = subprocess.run([*GOVLIB, "init", "--data-dir", str(data)], capture_output=True)
+    assert made.returncode == 0, made.stderr  # `govlib run` never makes a store by itself
     report = _kill_rounds(tmp_path, "run", ["run", "clean"], [data] * rounds, window_s)
     with Store(data, readonly=True) as store:
         runs = dict(store.query("SELECT status, COUNT(*) FROM workflow_runs GROUP BY 1"))

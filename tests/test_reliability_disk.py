@@ -2,8 +2,15 @@
 
 A forked child opens real stores, writes a little, then makes every further write to the store
 fail: ``resource.setrlimit(RLIMIT_FSIZE, 4096)`` with ``SIGXFSZ`` ignored (writes beyond 4 KiB
-fail with EFBIG, as on a full disk; no filesystem needs mounting). The emitter stats side file is
-smaller than that, so it is still written: that is how the drops reach ``govlib status``.
+fail with EFBIG, as on a full disk; no filesystem needs mounting). The emitter stats side file
+(2 KiB, reserved at start) is smaller than that, so it is still written: that is how the drops
+reach ``govlib status``.
+
+The counters are also checked on a really full file system: a 1 MiB ``tmpfs`` mounted in a private
+mount namespace (``unshare -m``, root only; skipped elsewhere) filled to the last byte while a
+running app holds ``-wal``/``-shm``. The reserved counter file is overwritten in place, so the
+drops are on disk while it is full; an emitter that starts on the full disk cannot reserve one and
+``govlib status`` then says "counters unreadable: drops may have happened", never "none".
 
 Checked: wrapped tools return their normal results while the emitter drops and counts the rows;
 ``govlib status`` shows the counters; WORM appends, kill-switch triggers, rule evaluations, guarded
@@ -327,3 +334,133 @@ def test_cli_write_verbs_on_a_full_disk_fail_with_one_line(
     # ... and the person at the terminal gets one line, not a traceback
     assert "Traceback" not in p.stderr, p.stderr[-700:]
     assert p.stderr.startswith("Error: ") and len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+# --- the emitter counters on a really full file system -------------------------------------------
+def _can(cmd: str) -> bool:
+    try:
+        return subprocess.run(["sh", "-c", cmd], capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+TMPFS = shutil.which("unshare") is not None and _can(
+    "unshare -m sh -c 'mount -t tmpfs -o size=1m tmpfs /mnt'"
+)
+
+#: One emitter process: ``space`` says whether the disk has room when the emitter starts (then it
+#: fills the disk itself after three written calls) or is already full.
+COUNTER_CHILD = """
+import json, os, sys
+from pathlib import Path
+from govlib.capture.emitter import Emitter
+from govlib.settings import Settings
+from govlib.store.database import Store
+
+data, mode, calls = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+fill = data.parent / "fill"
+
+def fill_up():
+    fd = os.open(fill, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    for size in (65536, 4096, 512, 1):
+        try:
+            while os.write(fd, b"\\0" * size) == size:
+                pass
+        except OSError:
+            pass
+    os.close(fd)
+
+if mode == "full":  # a running app keeps -wal/-shm in place, then the disk fills up
+    holder = Store(data)
+    holder.query("SELECT 1")
+    fill_up()
+fast = Settings(emitter_batch_size=50, emitter_flush_interval_s=0.02)
+em = Emitter(data, actor="disk-test", settings=fast)
+tool = em.wrap(lambda i: {"ok": True, "i": i}, name="lookup")
+free = os.statvfs(data).f_bavail
+if mode == "space":
+    assert [tool(i)["i"] for i in range(3)] == [0, 1, 2] and em.flush()
+    holder = Store(data)  # as a running app would, keeps -wal/-shm (and their blocks) held
+    holder.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # an empty -wal: a batch needs new blocks
+    fill_up()
+free = os.statvfs(data).f_bavail
+ok = all(tool(i) == {"ok": True, "i": i} for i in range(calls))
+em.flush()
+em.close()
+print(json.dumps({"ok": ok, "stats": em.stats, "free": free}))
+"""
+
+
+@pytest.mark.skipif(not TMPFS, reason="needs root, unshare -m and tmpfs")
+def test_drop_counters_survive_a_really_full_disk(tmp_path: Path) -> None:
+    """A 1 MiB tmpfs filled to the last byte: the counters still reach the disk (reserved file
+    overwritten in place); an emitter that starts on the full disk cannot reserve one, and
+    ``govlib status`` then says the counters are unreadable, never "none"."""
+    mnt, out = tmp_path / "mnt", tmp_path / "out"
+    mnt.mkdir(), out.mkdir()
+    data = mnt / "data"
+    py, status = f"'{sys.executable}'", f"'{sys.executable}' -m govlib status --data-dir '{data}'"
+    script = "\n".join(
+        [
+            "set -e",
+            f"mount -t tmpfs -o size=1m tmpfs '{mnt}'",
+            f"{py} -c 'from govlib.store.database import Store; Store(\"{data}\").close()'",
+            f"{py} -c \"$CHILD\" '{data}' space {CALLS} > '{out}/a.json'",
+            f"{status} --json > '{out}/full.json' || true",
+            f"{py} -c \"$CHILD\" '{data}' full 50 > '{out}/b.json'",
+            f"ls -la '{data}/emitter-stats' > '{out}/ls.txt'",
+            f"rm '{mnt}/fill'",
+            f"{status} --json > '{out}/freed.json' || true",
+            f"{status} > '{out}/freed.txt' || true",
+        ]
+    )
+    p = subprocess.run(
+        ["unshare", "-m", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "CHILD": COUNTER_CHILD},
+    )
+    assert p.returncode == 0, p.stderr[-3000:]
+    a, b = (json.loads((out / f).read_text()) for f in ("a.json", "b.json"))
+    assert a["ok"] and b["ok"], "tool calls did not return their normal results"
+    assert a["free"] == 0 and b["free"] == 0, ("the disk was not full", a, b)
+    assert a["stats"]["written"] == 3 and a["stats"]["dropped_rows"] == CALLS, a
+    assert b["stats"]["written"] == 0 and b["stats"]["dropped_rows"] == 50, b
+    # while the disk is still full, status reads the counters of the first emitter
+    full = json.loads((out / "full.json").read_text())
+    assert full["emitter"]["dropped_rows"] >= CALLS, full["emitter"]
+    # once space is back: every drop that could be recorded is, the rest is flagged, never "none"
+    freed = json.loads((out / "freed.json").read_text())["emitter"]
+    assert freed["dropped_rows"] >= CALLS and freed["unreadable"] >= 1, freed
+    line = next(
+        x for x in (out / "freed.txt").read_text().splitlines() if x.startswith("Emitter counters")
+    )
+    assert "none recorded" not in line
+    assert (
+        "counters unreadable: drops may have happened" in line and f"dropped_rows={CALLS}" in line
+    )
+    print(f"\n[really full disk] {line[:220]}\n{(out / 'ls.txt').read_text()}")
+
+
+def test_a_half_written_or_damaged_counter_file_never_reads_as_none(tmp_path: Path) -> None:
+    from govlib.capture.counters import FILE_SIZE, STATS_DIRNAME, persist_stats
+    from govlib.cli.status import format_status, store_status
+
+    folder = tmp_path / STATS_DIRNAME
+    folder.mkdir()
+    (folder / ".4242.json.tmp").write_bytes(b"")  # a reservation the full disk cut short
+    Store(tmp_path).close()
+    line = next(x for x in format_status(store_status(tmp_path)).splitlines() if "Emitter" in x)
+    assert "none recorded" not in line and "drops may have happened" in line, line
+    (folder / ".4242.json.tmp").unlink()
+    persist_stats(tmp_path, 1, {"written": 5, "dropped_rows": 7})
+    own = folder / f"{os.getpid()}.json"
+    assert own.stat().st_size == FILE_SIZE
+    raw = bytearray(own.read_bytes())
+    raw[raw.index(b'"dropped_rows": 7') + len(b'"dropped_rows": ')] = ord("0")  # 7 -> 0
+    own.write_bytes(bytes(raw))
+    info = store_status(tmp_path)
+    assert info["emitter"]["unreadable"] == 1 and info["emitter"]["processes"] == 0
+    line = next(x for x in format_status(info).splitlines() if "Emitter" in x)
+    assert "counters unreadable: drops may have happened" in line, line

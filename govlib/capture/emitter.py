@@ -19,8 +19,12 @@ Row fields:
 * ``success``: 1 when the tool returned normally and, if it returned a dict with ``ok``, that
   ``ok`` is truthy. ``schema_valid``: the arguments (bound to parameter names) checked against the
   tool's JSON Schema by a validator compiled once; 1 when there is no schema. An invalid call still
-  runs. ``error``: ``"ClassName: message"`` (message cut at 500 characters; tools must not put
-  payload in exception messages). ``created_at``: the clock's time when the call started.
+  runs. ``error``: ``"ClassName: message"`` (cut to 500 characters ending ``…[truncated, N
+  characters]``, :func:`govlib.bounds.truncated`; tools must not put payload in exception
+  messages). ``created_at``: the clock's time when the call started.
+* Bounds (:mod:`govlib.bounds`): the tool name (at wrap time), the tenant, actor and
+  composition id are refused beyond 256 characters before the tool runs; a non-system clock's
+  time outside 2000-01-01 .. now + ``max_clock_skew_s`` is refused before the tool runs too.
 * ``latency_ms``: integer milliseconds of the tool alone (the clock's ``latency_ms`` decides; a
   :class:`~govlib.clock.SimClock` substitutes its model's sample).
 
@@ -39,6 +43,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from govlib import bounds
 from govlib.capture.arguments import Parameters, ToolSchemaError, compile_schema
 from govlib.capture.counters import read_emitter_stats
 from govlib.capture.fingerprint import output_hash
@@ -46,7 +51,6 @@ from govlib.capture.rows import DirectSink
 from govlib.capture.sink import EmitterError, Sink
 from govlib.clock import Clock, SystemClock
 from govlib.context import current_composition_id, current_node
-from govlib.errors import checked_text
 from govlib.settings import Settings, load_settings
 from govlib.store.database import Store
 from govlib.store.datadir import checked_data_dir
@@ -63,7 +67,8 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-_ERROR_MAX = 500
+_TENANT_MAX = bounds.TEXT_LIMITS["tenant"]
+_RUN_MAX = bounds.TEXT_LIMITS["run_id"]
 _perf = time.perf_counter_ns
 _wall = time.time_ns
 
@@ -73,7 +78,8 @@ def _tool_name(fn: Callable[..., Any], name: str | None) -> str:
         raise EmitterError(f"fn: {fn!r} is not callable; expected the tool function")
     chosen = name if name is not None else getattr(fn, "__name__", None) or type(fn).__name__
     if not isinstance(chosen, str) or not chosen.strip():
-        raise EmitterError(f"name: {chosen!r}; expected a non-empty tool name")
+        raise EmitterError(f"name: {bounds.shown(chosen)}; expected a non-empty tool name")
+    bounds.checked_text("name", chosen, kind="tool_name", optional=False)
     return chosen
 
 
@@ -127,8 +133,9 @@ class Emitter:
         self.settings = settings or (
             load_settings(self.data_dir) if self.data_dir is not None else Settings()
         )
-        self.tenant = checked_text("tenant", tenant) or self.settings.default_tenant
-        self.actor = checked_text("actor", actor)
+        self.tenant = bounds.checked_text("tenant", tenant) or self.settings.default_tenant
+        self.actor = bounds.checked_text("actor", actor)
+        self._skew_s = float(self.settings.max_clock_skew_s)
         self.synchronous = bool(synchronous)
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.governor = governor
@@ -177,7 +184,10 @@ class Emitter:
         params = Parameters.of(fn)
         keep = ("tenant" in params.named, "composition_id" in params.named)
         put, governor, actor = self._sink.put, self.governor, self.actor
-        clock, system, emitter = self.clock, self._system_clock, self
+        clock, system, emitter, skew_s = self.clock, self._system_clock, self, self._skew_s
+
+        def started_at() -> Any:
+            return bounds.checked_time("created_at", clock.now(), skew_s=skew_s)
 
         def latency_ms(t0: int) -> int:
             ms = (_perf() - t0) / 1e6
@@ -189,7 +199,7 @@ class Emitter:
             if governor is not None:
                 governor.guard_tool(tool_name, run_id=comp, node=current_node(), actor=actor)
             valid = _schema_valid(is_valid, params, args, kwargs)
-            started = _wall() if system else clock.now()
+            started = _wall() if system else started_at()
             t0 = _perf()
             try:
                 result = fn(*args, **kwargs)
@@ -286,12 +296,12 @@ def _call_keywords(
             tenant = kwargs["tenant"] if keep_tenant else kwargs.pop("tenant")
         if "composition_id" in kwargs:
             comp = kwargs["composition_id"] if keep_comp else kwargs.pop("composition_id")
-    if tenant is not None and type(tenant) is not str:
-        checked_text("tenant", tenant)  # raises: a tenant must be text
+    if tenant is not None and (type(tenant) is not str or len(tenant) > _TENANT_MAX):
+        bounds.checked_text("tenant", tenant)  # raises: not text, or too long
     if comp is None:
         comp = current_composition_id()
-    elif type(comp) is not str:
-        checked_text("composition_id", comp)
+    if comp is not None and (type(comp) is not str or len(comp) > _RUN_MAX):
+        bounds.checked_text("composition_id", comp, kind="run_id")
     return tenant, comp
 
 
@@ -326,8 +336,12 @@ def _digest(result: Any) -> str | None:
 
 
 def _error_text(exc: BaseException) -> str:
-    """``error``: ``"ClassName: message"``, cut at :data:`_ERROR_MAX` characters."""
-    return f"{type(exc).__name__}: {exc}"[:_ERROR_MAX]
+    """``error``: ``"ClassName: message"``, truncated to its bound with the marker."""
+    try:
+        text = f"{type(exc).__name__}: {exc}"
+    except Exception:  # noqa: BLE001 - an exception whose str() fails is still recorded
+        text = f"{type(exc).__name__}: (message could not be read)"
+    return bounds.truncated("error", text) or "error"
 
 
 # --- module-level helpers ------------------------------------------------------------------------

@@ -4,6 +4,13 @@ An emitted row is a tuple in :data:`INSERT_COLUMNS` order whose ``created_at`` m
 nanoseconds since the epoch or a datetime (formatting is deferred off the hot path). :func:`insert_audit_batch` writes
 rows and their ``audit_batch`` WORM digest in one transaction; :class:`DirectSink` is the emitter's
 synchronous mode (no queue, no drops, write errors propagate to the caller).
+
+Every row is checked against :mod:`govlib.bounds` before it is written (:func:`bounded_row`):
+tenant, tool name, actor and composition id within their lengths, latency within 30 days, a
+``created_at`` given as a datetime or text within 2000-01-01 .. now + ``max_clock_skew_s``
+(integer nanoseconds are the live wall clock's reading and are only formatted); an ``error``
+longer than its bound is truncated with the marker. A row out of bounds refuses its whole batch
+with :class:`govlib.bounds.BoundsError` before anything is written.
 """
 
 from __future__ import annotations
@@ -16,12 +23,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from govlib import bounds
 from govlib.clock import iso
 from govlib.evidence.digests import append_batch_digest
 from govlib.store.database import Store
 from govlib.store.schema import AUDIT_IMMUTABLE
 
-__all__ = ["INSERT_COLUMNS", "format_created", "insert_audit_batch", "DirectSink"]
+__all__ = ["INSERT_COLUMNS", "bounded_row", "format_created", "insert_audit_batch", "DirectSink"]
 
 #: Column order of an emitted row tuple: the audit_log columns fixed at insert, minus ``id``.
 INSERT_COLUMNS: tuple[str, ...] = AUDIT_IMMUTABLE[1:]
@@ -59,11 +67,38 @@ def format_created(value: int | datetime | str) -> str:
     return f"{_second_text(second)}.{nanos // 1000:06d}Z"
 
 
-def _params(rows: Sequence[Sequence[Any]], first: int) -> list[tuple[Any, ...]]:
-    if any(len(row) != len(INSERT_COLUMNS) for row in rows):
+def bounded_row(row: Sequence[Any], *, skew_s: float | None = None) -> tuple[Any, ...]:
+    """An emitted row checked against :mod:`govlib.bounds` (its ``error`` truncated if long).
+
+    Raises :class:`govlib.bounds.BoundsError` naming the field that is out of bounds. ``skew_s``:
+    the allowed clock skew (default: the ``max_clock_skew_s`` setting without a data dir).
+
+    Example:
+        >>> row = bounded_row(("t", "lookup", None, None, 0, 1, 3, None, "E: " + "x" * 600, 0))
+        >>> row[8][-28:]
+        '…[truncated, 603 characters]'
+    """
+    if len(row) != len(INSERT_COLUMNS):
         raise ValueError(f"rows: expected tuples of {len(INSERT_COLUMNS)} values {INSERT_COLUMNS}")
+    tenant, tool, actor, comp, success, valid, latency, digest, error, created = row
+    bounds.checked_text("tenant_id", tenant, kind="tenant", optional=False)
+    bounds.checked_text("tool_name", tool, optional=False)
+    bounds.checked_text("actor", actor)
+    bounds.checked_text("composition_id", comp, kind="run_id")
+    if latency is not None:
+        bounds.checked_latency("latency_ms", latency)
+    if error is not None:
+        error = bounds.truncated("error", error)
+    if not isinstance(created, int) or isinstance(created, bool):
+        bounds.checked_time("created_at", created, skew_s=skew_s)
+    return (tenant, tool, actor, comp, success, valid, latency, digest, error, created)
+
+
+def _params(store: Store, rows: Sequence[Sequence[Any]], first: int) -> list[tuple[Any, ...]]:
+    skew_s = bounds.skew_seconds(store.data_dir)
+    checked = [bounded_row(row, skew_s=skew_s) for row in rows]
     return [
-        (first + i, *row[:_CREATED], format_created(row[_CREATED])) for i, row in enumerate(rows)
+        (first + i, *row[:_CREATED], format_created(row[_CREATED])) for i, row in enumerate(checked)
     ]
 
 
@@ -89,7 +124,7 @@ def insert_audit_batch(
         raise ValueError("rows: empty; expected at least one emitted row")
     with store.transaction() as conn:
         first = int(store.query_one(_NEXT_ID)) + 1
-        conn.executemany(_INSERT, _params(rows, first))
+        conn.executemany(_INSERT, _params(store, rows, first))
         last = first + len(rows) - 1
         # A batch of one run's calls is filed under that run, so its trail shows the digest.
         runs = {row[_COMPOSITION] for row in rows}
@@ -136,7 +171,7 @@ class DirectSink:
             return
         with self.store.transaction() as conn:  # joins the batch's transaction
             new_id = int(self.store.query_one(_NEXT_ID)) + 1
-            conn.execute(_INSERT, _params([row], new_id)[0])
+            conn.execute(_INSERT, _params(self.store, [row], new_id)[0])
         if span[0] is None:
             span[0] = new_id
         span[1] = new_id

@@ -7,9 +7,11 @@ sink side (disk full, file made unwritable or removed, database locked past the 
 closed) drops that batch and counts it; the thread keeps going and the tool calls never notice.
 
 Counters (``enqueued``, ``written``, ``dropped_overflow``, ``sink_errors``, ``batches``,
-``dropped_rows``) are written, throttled and atomically, to ``DIR/emitter-stats/<pid>.json`` (the
-sum over every emitter of the process on that data dir); :func:`read_emitter_stats` sums the files
-of all processes for ``govlib status``.
+``dropped_rows``) go, throttled, to ``DIR/emitter-stats/<pid>.json`` (the sum over every emitter of
+the process on that data dir): the file is reserved at its full size when the sink is made and
+then overwritten in place, so the counts still reach the disk when it is full
+(:mod:`govlib.capture.counters`); :func:`read_emitter_stats` sums the files of all processes for
+``govlib status``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from govlib.capture.counters import (
     STATS_DIRNAME,
     persist_stats,
     read_emitter_stats,
+    reserve_stats,
     reset_after_fork,
 )
 from govlib.capture.rows import insert_audit_batch
@@ -125,7 +128,17 @@ class Sink:
         self._keyring = keyring
         self._key = next(_KEYS)
         self._reset()
+        self._reserve()
         _LIVE.add(self)
+
+    def _reserve(self) -> None:
+        """Reserve the stats file now, while there is space (a full disk comes later)."""
+        if self.data_dir is None:
+            return
+        try:
+            reserve_stats(self.data_dir)
+        except OSError:  # unwritable now: every later persist tries again
+            self._dirty = True
 
     def _reset(self) -> None:
         self._dq: deque[Any] = deque()
@@ -218,6 +231,7 @@ class Sink:
             self._thread = thread
 
     def _run(self) -> None:
+        self._reserve()  # a forked child's own <pid>.json (a no-op once reserved)
         while True:
             self._wake.wait(self._interval)
             self._wake.clear()

@@ -12,6 +12,10 @@ A stamp or a correction writes, in ONE ``store.transaction()``:
 Rules: the verdict is ``accept`` or ``reject``; the same verdict again is a no-op (nothing written,
 ``changed=False``); a different verdict on a stamped call is refused with who stamped what and
 when (use :func:`correct_verdict`, which needs a reason); an unknown id is refused.
+
+Bounds (:mod:`govlib.bounds`): ``by`` at most 256 characters, a correction's ``reason`` at most
+2,000, ``at`` from 2000-01-01 to now + ``max_clock_skew_s``; beyond them the request is refused
+with :class:`~govlib.bounds.BoundsError` and nothing is written.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from govlib import bounds
 from govlib.clock import ClockError, as_utc, iso, utc_now_iso
 from govlib.errors import GovlibError
 from govlib.evidence.binder import append_bound, binding_seq
@@ -89,20 +94,24 @@ class VerdictResult:
 # --- checks (pure) ---------------------------------------------------------------------------------
 def _check_id(audit_id: Any) -> int:
     if isinstance(audit_id, bool) or not isinstance(audit_id, int) or not 1 <= audit_id < 2**63:
-        raise VerdictError(f"audit_id: {audit_id!r}; expected a positive integer id of a tool call")
+        raise VerdictError(
+            f"audit_id: {bounds.shown(audit_id)}; expected a positive integer id of a tool call"
+        )
     return audit_id
 
 
 def _check_verdict(verdict: Any) -> str:
     if verdict not in VERDICTS:
-        raise VerdictError(f"verdict: {verdict!r}; expected one of {', '.join(VERDICTS)}")
+        raise VerdictError(
+            f"verdict: {bounds.shown(verdict)}; expected one of {', '.join(VERDICTS)}"
+        )
     return str(verdict)
 
 
 def _check_text(field: str, value: Any, expected: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise VerdictError(f"{field}: {value!r}; expected {expected}")
-    return value.strip()
+        raise VerdictError(f"{field}: {bounds.shown(value)}; expected {expected}")
+    return bounds.checked_text(field, value.strip(), optional=False)  # type: ignore[return-value]
 
 
 def _check_at(at: datetime | str | None) -> str:
@@ -124,6 +133,7 @@ def _apply(
     at: str,
     reason: str | None,
 ) -> VerdictResult:
+    bounds.checked_time("at", at, skew_s=bounds.skew_seconds(store.data_dir))
     with store.transaction():
         rows = store.query(
             "SELECT human_verdict, verdict_by, verdict_at, output_hash, composition_id "
@@ -242,6 +252,8 @@ def stamp_verdict(
         Bad verdict, empty ``by``, unknown id.
     VerdictConflict
         The call already has the other verdict (names who stamped it and when).
+    BoundsError
+        ``by`` longer than 256 characters, ``at`` before 2000 or in the future.
 
     Example:
         >>> from govlib.capture.rows import insert_audit_batch

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from govlib.cli.terminal import terminal_lines, terminal_safe
 from govlib.errors import GovlibError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,6 +31,9 @@ class PathArg(click.ParamType):
         shown = text if len(text) <= 120 else f"{text[:60]}…({len(text)} characters)"
         if "\x00" in text:
             self.fail(f"{shown!r}: a path cannot contain a NUL byte", param, ctx)
+        if not text.strip():
+            self.fail(f"{text!r}: an empty path; expected a {self.what} or folder name", param, ctx)
+        shown = terminal_safe(shown)
         if self.exists:
             try:
                 ok = Path(text).is_file()
@@ -62,12 +66,13 @@ def clean_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except GovlibError as exc:
-            click.echo(f"Error: {exc}", err=True)
+            click.echo(f"Error: {terminal_safe(exc)}", err=True)
             sys.exit(2)
         except (sqlite3.Error, OSError) as exc:
             # A write that cannot be made (disk full, read-only file) fails loudly, never silently.
             click.echo(
-                f"Error: the store could not be read or written ({exc}); nothing was recorded",
+                "Error: the store could not be read or written "
+                f"({terminal_safe(exc)}); nothing was recorded",
                 err=True,
             )
             sys.exit(1)
@@ -83,11 +88,53 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
-def _store(data_dir: Path | None, *, create: bool = True, readonly: bool = False) -> Any:
-    from govlib.store.database import Store
-    from govlib.store.datadir import checked_data_dir
+def _store(data_dir: Path | None, *, readonly: bool = False) -> Any:
+    """Open the existing store of ``--data-dir``; a missing folder or store is refused, never made.
 
-    return Store(checked_data_dir(data_dir, create=create), create=create, readonly=readonly)
+    Only `govlib init`, `govlib demo` and `govlib ingest otel --create` make a store.
+    """
+    from govlib.store.database import Store
+    from govlib.store.datadir import existing_store_dir
+
+    return Store(
+        existing_store_dir(data_dir, writable=not readonly), create=False, readonly=readonly
+    )
+
+
+def _has_store(data_dir: Path | None) -> bool:
+    """Whether ``--data-dir`` holds a store file (nothing else is checked here)."""
+    from govlib.store.database import STORE_FILENAME
+    from govlib.store.datadir import resolve_data_dir
+
+    try:
+        return (resolve_data_dir(data_dir) / STORE_FILENAME).is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def _new_store(data_dir: Path | None) -> tuple[Any, str]:
+    """Make a new store (the folder checked first, then marked with a new store id) and open it.
+
+    The store's first WORM entry is ``store_initialised`` with the store id; its keys and a
+    signed checkpoint follow.
+    """
+    from govlib.evidence import worm
+    from govlib.evidence.checkpoints import sign_checkpoint
+    from govlib.store.database import Store
+    from govlib.store.datadir import mark_new_store, new_store_dir
+
+    path = new_store_dir(data_dir)
+    store_id = mark_new_store(path)
+    store = Store(path)
+    try:
+        worm.append(
+            store, "store_initialised", outcome="initialised", detail={"store_id": store_id}
+        )
+        sign_checkpoint(store)
+    except BaseException:
+        store.close()
+        raise
+    return store, store_id
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -103,14 +150,43 @@ def cli() -> None:
 
 @cli.command()
 @data_dir_option
-@click.option("--history-days", default=30, show_default=True, type=click.IntRange(0, 365))
+@clean_errors
+def init(data_dir: Path | None) -> None:
+    """Create an empty store: its marker file, keys, a random store id and a first WORM entry.
+
+    Refuses a folder that already holds a store, or files govlib did not make. Every other verb
+    (but `govlib demo` and `govlib ingest otel --create`) needs an existing store.
+
+    Example:
+
+        govlib init --data-dir /srv/govlib
+    """
+    store, store_id = _new_store(data_dir)
+    with store:
+        click.echo(terminal_safe(f"Store {store_id} created in {store.data_dir}"))
+
+
+@cli.command()
+@data_dir_option
+@click.option(
+    "--history-days",
+    default=30,
+    show_default=True,
+    type=int,
+    help="Days of seeded history, 0 to 366 (0: only the live runs).",
+)
 @click.option(
     "--as-of",
     default=None,
-    help="End of the history (ISO date/time, UTC); default: start of this hour.",
+    help="End of the history (ISO date/time, UTC), from 2000-01-01 to one day from now; "
+    "default: start of this hour.",
 )
 @click.option(
-    "--seed", default=7, show_default=True, type=int, help="Seed of the simulated history."
+    "--seed",
+    default=7,
+    show_default=True,
+    type=int,
+    help="Seed of the simulated history, 0 to 2**63-1.",
 )
 @click.option("--force", is_flag=True, help="Use a non-empty data dir govlib did not create.")
 @clean_errors
@@ -119,18 +195,21 @@ def demo(
 ) -> None:
     """Build the demo store: seeded history, then a live clean and a live fraud claim.
 
+    Every option is checked before the data dir is touched (a demo dir govlib made is wiped,
+    keys kept).
+
     Example:
 
         govlib demo --history-days 30
     """
+    from govlib.demo.builder import build_demo, check_demo_options
     from govlib.store.datadir import checked_data_dir
 
+    check_demo_options(history_days, as_of, seed)
     target = checked_data_dir(data_dir)
-    from govlib.demo.builder import build_demo
-
     summary = build_demo(target, history_days=history_days, as_of=as_of, seed=seed, force=force)
     for line in summary["lines"]:
-        click.echo(line)
+        click.echo(terminal_safe(line))
 
 
 @cli.command()
@@ -148,7 +227,7 @@ def run(data_dir: Path | None, scenario: str) -> None:
 
     with _store(data_dir) as store:
         result = run_scenario(store, scenario)
-        click.echo(result.summary)
+        click.echo(terminal_safe(result.summary))
 
 
 @cli.group()
@@ -166,10 +245,10 @@ def killswitch_status(data_dir: Path | None) -> None:
 
         govlib killswitch status
     """
-    with _store(data_dir, create=False) as store:
+    with _store(data_dir) as store:
         from govlib.governance.governor import KillSwitch
 
-        click.echo(KillSwitch(store).state().describe())
+        click.echo(terminal_safe(KillSwitch(store).state().describe()))
 
 
 @killswitch.command("reset")
@@ -207,10 +286,10 @@ def _change_kill_switch(data_dir: Path | None, change: str, by: str, reason: str
     from govlib.evidence.checkpoints import sign_checkpoint
     from govlib.governance.governor import KillSwitch
 
-    with _store(data_dir, create=False) as store:
+    with _store(data_dir) as store:
         state = getattr(KillSwitch(store), change)(by=by, reason=reason)
         sign_checkpoint(store)
-        click.echo(state.describe())
+        click.echo(terminal_safe(state.describe()))
 
 
 @cli.command()
@@ -233,15 +312,15 @@ def stamp(
     from govlib.capture.verdicts import correct_verdict, stamp_verdict
     from govlib.evidence.checkpoints import sign_checkpoint
 
-    with _store(data_dir, create=False) as store:
+    if correct and not reason:
+        raise click.UsageError("--correct needs --reason TEXT")
+    with _store(data_dir) as store:
         if correct:
-            if not reason:
-                raise click.UsageError("--correct needs --reason TEXT")
             result = correct_verdict(audit_id, verdict, by, reason, store=store)
         else:
             result = stamp_verdict(audit_id, verdict, by, store=store)
         sign_checkpoint(store)
-        click.echo(result.describe())
+        click.echo(terminal_safe(result.describe()))
 
 
 @cli.command()
@@ -283,7 +362,7 @@ def verify(
 
     if mirror and checkpoints is not None:
         raise click.UsageError("--mirror and --checkpoints name two checkpoint files; give one")
-    with _store(data_dir, create=False) as store, tempfile.TemporaryDirectory() as work:
+    with _store(data_dir) as store, tempfile.TemporaryDirectory() as work:
         if mirror:
             target = mirror_target(store)
             if target is None:
@@ -291,7 +370,8 @@ def verify(
             checkpoints, mirrored_key = fetch_mirror(target, Path(work))
             pubkey = pubkey or mirrored_key
         result = verify_store(store, checkpoints=checkpoints, pubkey=pubkey)
-    click.echo(result.describe())  # the summary, then each problem and note on its own line
+    # the summary, then each problem and note on its own line
+    click.echo(terminal_lines(result.describe()))
     sys.exit(0 if result.ok else 1)
 
 
@@ -330,13 +410,14 @@ def evidence_pack_command(
         govlib evidence-pack --out evidence-2026-11.zip --period 30d
     """
     from govlib.evidence.pack import evidence_pack
-    from govlib.report.contents import write_report
+    from govlib.report.contents import parse_period, write_report
 
-    with _store(data_dir, create=False, readonly=True) as store:
+    parse_period(period)
+    with _store(data_dir, readonly=True) as store:
         result = evidence_pack(
             store, out, report=write_report, period=period, checkpoints=checkpoints, pubkey=pubkey
         )
-    click.echo(result.describe())
+    click.echo(terminal_lines(result.describe()))
     sys.exit(0 if result.ok else 1)
 
 
@@ -355,7 +436,9 @@ def status(data_dir: Path | None, as_json: bool) -> None:
     from govlib.store.datadir import checked_data_dir
 
     info = store_status(checked_data_dir(data_dir, create=False))
-    click.echo(json.dumps(info, indent=2, default=str) if as_json else format_status(info))
+    click.echo(
+        json.dumps(info, indent=2, default=str) if as_json else terminal_lines(format_status(info))
+    )
     if info.get("error"):
         sys.exit(1)
 
@@ -371,10 +454,10 @@ def export(data_dir: Path | None) -> None:
         govlib export
     """
     from govlib.analysis.export import export_lake
-    from govlib.store.datadir import checked_data_dir
+    from govlib.store.datadir import existing_store_dir
 
-    summary = export_lake(checked_data_dir(data_dir, create=False))
-    click.echo(summary["message"])
+    summary = export_lake(existing_store_dir(data_dir, writable=True))
+    click.echo(terminal_safe(summary["message"]))
 
 
 @cli.command()
@@ -393,16 +476,14 @@ def serve(data_dir: Path | None, port: int, host: str, token: str | None, prehea
 
         govlib serve --port 8866
     """
-    from govlib.cli.serve import serve_apps
+    from govlib.cli.serve import serve_apps, voila_command
     from govlib.evidence.settings_log import record_settings
     from govlib.settings import load_settings
-    from govlib.store.database import STORE_FILENAME, Store
-    from govlib.store.datadir import checked_data_dir
 
-    directory = checked_data_dir(data_dir)
-    if (directory / STORE_FILENAME).is_file():  # the pages name the settings version they use
-        with Store(directory, create=False) as store:
-            record_settings(store, load_settings(directory))
+    voila_command(host=host, port=port, token=token, preheat=preheat)  # checks --host/--token
+    with _store(data_dir) as store:  # the pages name the settings version they use
+        directory = store.data_dir
+        record_settings(store, load_settings(directory))
     sys.exit(serve_apps(directory, host=host, port=port, token=token, preheat=preheat))
 
 
@@ -423,11 +504,12 @@ def report(data_dir: Path | None, period: str, out: Path | None) -> None:
 
         govlib report --period 30d --out evidence.html
     """
-    from govlib.report.contents import write_report
+    from govlib.report.contents import parse_period, write_report
 
-    with _store(data_dir, create=False) as store:
+    parse_period(period)
+    with _store(data_dir) as store:
         path = write_report(store, period=period, out=out)
-    click.echo(f"Report written: {path}")
+    click.echo(terminal_safe(f"Report written: {path}"))
 
 
 @cli.group()
@@ -444,22 +526,33 @@ def ingest() -> None:
 @click.option("--schema-valid-attribute", default="govlib.schema_valid", show_default=True)
 @click.option("--accept-label", multiple=True, default=("pass",), show_default=True)
 @click.option("--reject-label", multiple=True, default=("fail",), show_default=True)
+@click.option(
+    "--create",
+    is_flag=True,
+    help="Make a new store (as `govlib init` does) when --data-dir holds none.",
+)
 @clean_errors
-def ingest_otel(data_dir: Path | None, paths: tuple[Path, ...], **options: Any) -> None:
+def ingest_otel(
+    data_dir: Path | None, paths: tuple[Path, ...], create: bool, **options: Any
+) -> None:
     """Ingest OTLP/JSON trace exports (Collector file exporter format), idempotently.
+
+    The store must exist (`govlib init`) unless --create is given.
 
     Example:
 
-        govlib ingest otel traces/
+        govlib ingest otel traces/ --create --data-dir /srv/govlib
     """
-    from govlib.capture.otel.ingest import IngestConfig, ingest_paths
+    from govlib.capture.otel.ingest import IngestConfig, export_files, ingest_paths
+    from govlib.evidence.checkpoints import sign_checkpoint
 
-    with _store(data_dir) as store:
-        summary = ingest_paths(store, list(paths), IngestConfig.from_options(**options))
-        from govlib.evidence.checkpoints import sign_checkpoint
-
+    config = IngestConfig.from_options(**options)
+    export_files(paths)  # a missing path is refused before any store is opened or made
+    store = _new_store(data_dir)[0] if create and not _has_store(data_dir) else _store(data_dir)
+    with store:
+        summary = ingest_paths(store, list(paths), config)
         sign_checkpoint(store)
-    click.echo(summary.describe())
+    click.echo(terminal_lines(summary.describe()))
 
 
 def main() -> None:

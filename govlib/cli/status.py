@@ -20,7 +20,7 @@ def _emitter_stats(data_dir: Path) -> dict[str, Any]:
     try:
         return dict(read_emitter_stats(data_dir))
     except (OSError, ValueError):
-        return {"error": "emitter stats files unreadable"}
+        return {"error": "counters unreadable: drops may have happened"}
 
 
 def store_status(data_dir: str | Path) -> dict[str, Any]:
@@ -40,10 +40,11 @@ def store_status(data_dir: str | Path) -> dict[str, Any]:
         info["error"] = f"{base / STORE_FILENAME}: no govlib store here (run `govlib demo`)"
         return info
     try:
-        store = Store(base, readonly=True)
+        store = Store.open_for_reading(base)
     except GovlibError as exc:
         info["error"] = str(exc)
         return info
+    info.update(store_access(store))
     try:
         problem = store.integrity_problem()
         if problem:
@@ -72,9 +73,22 @@ def store_status(data_dir: str | Path) -> dict[str, Any]:
     return info
 
 
+def store_access(store: Store) -> dict[str, Any]:
+    """How the store was opened, for ``status``: ``access`` and, for a read-only copy read
+    immutable, the one-line ``access_note`` to show.
+
+    Example:
+        >>> store_access(Store(memory=True))
+        {'access': 'read-write', 'access_note': None}
+    """
+    return {"access": store.access, "access_note": store.access_note}
+
+
 def format_status(info: dict[str, Any]) -> str:
     """Human-readable lines for :func:`store_status`."""
     lines = [f"Data dir: {info['data_dir']}"]
+    if info.get("access_note"):
+        lines.append(f"Note: {info['access_note']}")
     if info.get("error"):
         lines.append(f"ERROR: {info['error']}")
     for table, n in (info.get("counts") or {}).items():
@@ -114,6 +128,16 @@ def _emitter_line(em: dict[str, Any]) -> str:
         return str(em["error"])
     if not em.get("processes") and not em.get("unreadable"):
         return "none recorded (no background emitter wrote here; synchronous writes never drop)"
+    if em.get("unreadable"):
+        text = (
+            f"counters unreadable: drops may have happened ({em['unreadable']} counter file(s) "
+            "damaged or left half-written, e.g. by a full disk); read: "
+        )
+        return text + _counts_text(em)
+    return _counts_text(em)
+
+
+def _counts_text(em: dict[str, Any]) -> str:
     text = (
         f"written={em.get('written', 0)} of enqueued={em.get('enqueued', 0)} in "
         f"batches={em.get('batches', 0)}; dropped={em.get('dropped', 0)} "
@@ -121,8 +145,6 @@ def _emitter_line(em: dict[str, Any]) -> str:
         f"dropped_rows={em.get('dropped_rows', 0)}); sink_errors={em.get('sink_errors', 0)}; "
         f"from {em.get('processes', 0)} process file(s)"
     )
-    if em.get("unreadable"):
-        text += f", {em['unreadable']} unreadable"
     if em.get("last_error"):
         text += f"; last error at {em.get('last_error_at')}: {em['last_error']}"
     return text

@@ -6,6 +6,14 @@ sum stored ``cost_usd`` (rounded to 1e-10 USD against float summing noise). Each
 receipts and one ``ledger_batch`` WORM digest of them in one transaction. Own-client calls of a
 model missing from the table are refused; external usage is table-priced, provider-priced or
 unpriced with the reason: never a made-up price.
+
+Bounds (:mod:`govlib.bounds`): each token count is a whole number from 0 to 10^12, a cost (the
+provider's or the table-priced one) a finite number from 0 to 10^9 USD, ``created_at`` from
+2000-01-01 to now + ``max_clock_skew_s``, and every text field within its length (an
+``unpriced_reason`` longer than its bound is truncated with the marker); anything else is
+refused before anything is written. The aggregates sum in floating point (``TOTAL``), so even a
+store written before the bounds sums without an integer overflow; token sums come back as
+integers.
 """
 
 from __future__ import annotations
@@ -17,10 +25,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from govlib import bounds
 from govlib.clock import iso, now_iso
 from govlib.context import current_composition_id, current_node
 from govlib.costs import pricing
-from govlib.errors import GovlibError, checked_text
+from govlib.errors import GovlibError
 from govlib.evidence.digests import append_batch_digest
 from govlib.store.database import Store
 from govlib.store.schema import LEDGER_COLUMNS
@@ -79,6 +88,11 @@ class Receipt:
     digest_seq: int | None = None
 
 
+def _tokens(field: str, value: Any) -> int:
+    """A token count: a non-negative integer (``TokenCountError``) no larger than 10^12."""
+    return bounds.checked_tokens(field, pricing.check_tokens(field, value))
+
+
 def _when(value: Any, field: str = "created_at") -> str:
     """``value`` (datetime or ISO text; for ``since`` also a date) in the stored ``*_at`` form."""
     try:
@@ -119,9 +133,16 @@ class Ledger:
         self.store = store
         self.prices = prices if prices is not None else pricing.load_price_table()
         self.clock = clock
+        self._skew_s: float | None = None
 
     def _now(self) -> str:
         return now_iso(self.clock)
+
+    def _checked_time(self, value: str) -> str:
+        """``value`` when it lies from 2000-01-01 to now + ``max_clock_skew_s``, else refused."""
+        if self._skew_s is None:
+            self._skew_s = bounds.skew_seconds(self.store.data_dir)
+        return bounds.checked_time("created_at", value, skew_s=self._skew_s)
 
     def _base(self, call: Mapping[str, Any], usage_source: str, keys: frozenset) -> dict[str, Any]:
         unknown = sorted(set(call) - keys)
@@ -129,26 +150,31 @@ class Ledger:
             raise LedgerError(f"{unknown[0]}: not a receipt field; expected some of {sorted(keys)}")
         model = call.get("model")
         if not isinstance(model, str) or not model.strip():
-            raise LedgerError(f"model: {model!r}; expected a model name")
+            raise LedgerError(f"model: {bounds.shown(model)}; expected a model name")
+        bounds.checked_text("model", model)
         if usage_source not in USAGE_SOURCES:
             raise LedgerError(f"usage_source: {usage_source!r}; expected one of {USAGE_SOURCES}")
         row = dict.fromkeys(LEDGER_COLUMNS[1:]) | {k: call.get(k) for k in _OWN_KEYS | {"provider"}}
-        row.update({t: pricing.check_tokens(t, call.get(t, 0)) for t in _TOKENS}, model=model)
-        for field in ("run_id", "node", "tenant_id", "provider"):
-            checked_text(field, row[field])
+        row.update({t: _tokens(t, call.get(t, 0)) for t in _TOKENS}, model=model)
+        for field, kind in (("run_id", "run_id"), ("node", "node"), ("tenant_id", "tenant")):
+            bounds.checked_text(field, row[field], kind=kind)
+        bounds.checked_text("provider", row["provider"])
         if row["run_id"] is None:
             row["run_id"] = current_composition_id()
         if row["node"] is None:
             row["node"] = current_node()
         created = row["created_at"]
-        row["created_at"] = _when(created) if created is not None else self._now()
+        row["created_at"] = self._checked_time(
+            _when(created) if created is not None else self._now()
+        )
         row.update(currency="USD", price_table_version=self.prices.version)
         return row | {"usage_source": usage_source, "cost_source": "unpriced"}
 
     def _price_into(self, row: dict[str, Any]) -> None:
         """Price ``row`` from the table (raises the pricing error when it cannot)."""
         price = self.prices.price(row["model"])
-        row["cost_usd"] = pricing.cost_usd(price, *(row[t] for t in _TOKENS))
+        cost = pricing.cost_usd(price, *(row[t] for t in _TOKENS))
+        row["cost_usd"] = bounds.checked_cost("cost_usd", cost)
         units = (price.input_usd_per_mtok, price.output_usd_per_mtok)
         units += (price.cache_read_usd_per_mtok, price.cache_write_usd_per_mtok)
         row.update(zip(_PRICES, units, strict=True), cost_source="price_table")
@@ -166,17 +192,18 @@ class Ledger:
             ok = isinstance(provider_cost, numbers.Real) and not isinstance(provider_cost, bool)
             if not ok or not math.isfinite(provider_cost) or provider_cost < 0:
                 msg = "expected the provider's cost as a finite number >= 0 (or None)"
-                raise LedgerError(f"cost_usd: {provider_cost!r}; {msg}")
-            row.update(cost_usd=float(provider_cost), cost_source="provider")
+                raise LedgerError(f"cost_usd: {bounds.shown(provider_cost)}; {msg}")
+            row.update(cost_usd=bounds.checked_cost("cost_usd", provider_cost))
+            row["cost_source"] = "provider"
         elif reason is not None:
-            row["unpriced_reason"] = str(reason)
+            row["unpriced_reason"] = bounds.truncated("unpriced_reason", str(reason))
         else:
             try:
                 self._price_into(row)
             except pricing.UnknownModelError:
                 row["unpriced_reason"] = f"model not in price table {self.prices.version}"
             except pricing.PricingError as exc:
-                row["unpriced_reason"] = str(exc)
+                row["unpriced_reason"] = bounds.truncated("unpriced_reason", str(exc))
         return row
 
     def _write(self, rows: list[dict[str, Any]]) -> list[Receipt]:
@@ -272,20 +299,40 @@ class Ledger:
 
 
 # --- reading ------------------------------------------------------------------------------------
+# TOTAL (a float) never raises "integer overflow", even over rows written before the bounds;
+# token sums are turned back into integers (exact below 2^53) by _whole.
 _SUMS = (
-    "COUNT(*) AS calls, SUM(l.input_tokens) AS input_tokens, "
-    "SUM(l.output_tokens) AS output_tokens, SUM(l.cache_read_tokens) AS cache_read_tokens, "
-    "SUM(l.cache_write_tokens) AS cache_write_tokens, "
-    "COALESCE(ROUND(SUM(l.cost_usd), 10), 0.0) AS cost_usd, "
-    "SUM(l.cost_usd IS NULL) AS unpriced_calls"
+    "COUNT(*) AS calls, TOTAL(l.input_tokens) AS input_tokens, "
+    "TOTAL(l.output_tokens) AS output_tokens, TOTAL(l.cache_read_tokens) AS cache_read_tokens, "
+    "TOTAL(l.cache_write_tokens) AS cache_write_tokens, "
+    "ROUND(TOTAL(l.cost_usd), 10) AS cost_usd, "
+    "TOTAL(l.cost_usd IS NULL) AS unpriced_calls"
 )
 _SUM_COLS = ["calls", *_TOKENS, "cost_usd", "unpriced_calls"]
+_WHOLE_COLS = frozenset(("calls", *_TOKENS, "unpriced_calls"))
+
+
+def _whole(value: Any) -> Any:
+    """A float sum of integers as an int (a non-finite one, or anything else, as it is).
+
+    Example:
+        >>> _whole(9.223372036854776e18), _whole(None)
+        (9223372036854775808, None)
+    """
+    return int(value) if isinstance(value, float) and math.isfinite(value) else value
 
 
 def _frame(store: Store, sql: str, params: Iterable[Any], cols: list[str]) -> pd.DataFrame:
     import pandas as pd  # deferred: recording receipts must not load pandas
 
-    return pd.DataFrame([tuple(r) for r in store.query(sql, list(params))], columns=cols)
+    whole = [i for i, c in enumerate(cols) if c in _WHOLE_COLS]
+    rows = []
+    for r in store.query(sql, list(params)):
+        row = list(r)
+        for i in whole:
+            row[i] = _whole(row[i])
+        rows.append(tuple(row))
+    return pd.DataFrame(rows, columns=cols)
 
 
 def _grouped(store: Store, since: Any, keys: str, group: str, cols: list[str]) -> pd.DataFrame:
@@ -339,7 +386,7 @@ def run_cost(store: Store, run_id: str) -> float:
         >>> run_cost(Store(memory=True), "r1")
         0.0
     """
-    sql = "SELECT COALESCE(ROUND(SUM(cost_usd), 10), 0.0) FROM token_ledger WHERE run_id = ?"
+    sql = "SELECT ROUND(TOTAL(cost_usd), 10) FROM token_ledger WHERE run_id = ?"
     return float(store.query_one(sql, (run_id,)))
 
 
@@ -384,20 +431,27 @@ def period_totals(store: Store) -> dict[str, Any]:
     """Totals for today, the last 7 days and the last 30 days, relative to the newest receipt.
 
     ``today`` = the UTC day of the newest receipt; ``7d`` / ``30d`` = receipts newer than the newest
-    minus 7 / 30 days. Each period: calls, token sums, ``cost_usd``, ``unpriced_calls``.
+    minus 7 / 30 days. Each period: calls, token sums, ``cost_usd``, ``unpriced_calls``. The newest
+    receipt is the newest no later than now + ``max_clock_skew_s`` (a far-future receipt in a store
+    written before the bounds does not move the periods).
 
     Example:
         >>> period_totals(Store(memory=True))["30d"]["cost_usd"]
         0.0
     """
-    newest = store.query_one("SELECT MAX(created_at) FROM token_ledger")
+    latest = iso(bounds.latest_time(bounds.skew_seconds(store.data_dir)))
+    newest = store.query_one(
+        "SELECT MAX(created_at) FROM token_ledger WHERE created_at <= ?", (latest,)
+    )
     moment = datetime.fromisoformat(newest.replace("Z", "+00:00")) if newest else None
     out: dict[str, Any] = {"as_of": newest}
     for period, days in (("today", 0), ("7d", 7), ("30d", 30)):
         # today: from the newest receipt's date on; 7d/30d: newer than newest minus N days.
         start = "~" if moment is None else iso(moment - timedelta(days=days))
         start, cmp = (start[:10], ">=") if days == 0 and moment else (start, ">")
-        sql = f"SELECT {_SUMS} FROM token_ledger l WHERE l.created_at {cmp} ?"  # noqa: S608
-        row = store.query(sql, (start,))[0]
-        out[period] = {c: (row[c] or 0) for c in _SUM_COLS} | {"cost_usd": float(row["cost_usd"])}
+        sql = f"SELECT {_SUMS} FROM token_ledger l WHERE l.created_at {cmp} ? AND l.created_at <= ?"  # noqa: S608
+        row = store.query(sql, (start, latest))[0]
+        out[period] = {
+            c: float(row[c]) if c == "cost_usd" else _whole(row[c] or 0) for c in _SUM_COLS
+        }
     return out

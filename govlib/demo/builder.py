@@ -13,7 +13,7 @@ import os
 import sys
 import threading
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,11 +26,79 @@ from govlib.governance.governor import KillSwitch
 from govlib.store.database import Store
 from govlib.store.datadir import prepare_fresh
 
-__all__ = ["DemoError", "Progress", "build_demo"]
+__all__ = [
+    "DemoError",
+    "Progress",
+    "build_demo",
+    "check_demo_options",
+    "EARLIEST_AS_OF",
+    "MAX_HISTORY_DAYS",
+    "MAX_SEED",
+]
+
+#: The earliest ``as_of`` a demo accepts; the latest is one day from now.
+EARLIEST_AS_OF = datetime(2000, 1, 1, tzinfo=UTC)
+#: ``history_days`` runs from 0 (no history: only the live runs) to a leap year.
+MAX_HISTORY_DAYS = 366
+#: ``seed`` is a non-negative 64-bit integer.
+MAX_SEED = 2**63 - 1
 
 
 class DemoError(GovlibError):
     """The demo store could not be built or does not verify."""
+
+
+def _whole_number(name: str, option: str, value: object, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+        raise DemoError(f"{name} ({option}): {value!r}; expected a whole number from 0 to {high}")
+    return value
+
+
+def check_demo_options(
+    history_days: object, as_of: str | date | datetime | None, seed: object
+) -> datetime:
+    """Check a demo's options before anything is touched; return the end of the history (UTC).
+
+    ``history_days`` is 0..:data:`MAX_HISTORY_DAYS`, ``seed`` 0..:data:`MAX_SEED`, and
+    ``as_of`` (default: the start of this hour) lies from 2000-01-01 to one day from now, with
+    the history starting on 2000-01-01 or later.
+
+    Raises
+    ------
+    DemoError
+        Naming the option, the value and what was expected (a badly written ``as_of`` raises
+        :class:`govlib.demo.claimsflow.history.HistoryError`).
+
+    Example:
+        >>> check_demo_options(30, "2026-11-20", 7).isoformat()
+        '2026-11-20T00:00:00+00:00'
+        >>> check_demo_options(30, "0001-01-01", 7)
+        Traceback (most recent call last):
+        ...
+        govlib.demo.builder.DemoError: as_of (--as-of): '0001-01-01' is before 2000-01-01; expected a date from 2000-01-01 up to one day from now
+    """  # noqa: E501
+    days = _whole_number("history_days", "--history-days", history_days, MAX_HISTORY_DAYS)
+    _whole_number("seed", "--seed", seed, MAX_SEED)
+    expected = "expected a date from 2000-01-01 up to one day from now"
+    try:
+        end = parse_as_of(as_of)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC equivalent
+        raise DemoError(f"as_of (--as-of): {str(as_of)!r} is out of range; {expected}") from None
+    if end < EARLIEST_AS_OF:
+        raise DemoError(f"as_of (--as-of): {str(as_of)!r} is before 2000-01-01; {expected}")
+    latest = datetime.now(UTC) + timedelta(days=1)
+    if end > latest:
+        raise DemoError(
+            f"as_of (--as-of): {str(as_of)!r} is after {latest:%Y-%m-%d %H:%M} UTC; {expected}"
+        )
+    start = end - timedelta(days=days)
+    if start < EARLIEST_AS_OF:
+        raise DemoError(
+            f"as_of (--as-of) {end:%Y-%m-%d %H:%M} minus history_days (--history-days) "
+            f"{days} starts the history on {start:%Y-%m-%d}; expected the history to "
+            "start on 2000-01-01 or later"
+        )
+    return end
 
 
 class Progress:
@@ -144,8 +212,9 @@ def build_demo(
         The data dir; wiped first when govlib made it (keys are kept), refused otherwise unless
         ``force`` (:func:`govlib.store.datadir.prepare_fresh`).
     history_days, as_of, seed
-        The seeded history: ``history_days`` days ending at ``as_of`` (default: the start of the
-        current hour, UTC).
+        The seeded history: ``history_days`` days (0 to 366) ending at ``as_of`` (default: the
+        start of the current hour, UTC; from 2000-01-01 to one day from now), ``seed`` 0 to
+        2**63 - 1.
     live
         Run the live clean and fraud scenarios after the history (default).
     stream
@@ -161,15 +230,16 @@ def build_demo(
     Raises
     ------
     DemoError
-        When the finished store does not verify.
+        A bad option (:func:`check_demo_options`, checked before the data dir is touched), or
+        the finished store does not verify.
 
     Example:
         >>> # build_demo("data", history_days=30)["lines"][-1]
         >>> # 'Done in 21.4 s (history 14.9 s, live 0.2 s, export 4.1 s, verify 1.3 s)'
     """
     started = time.perf_counter()
+    end = check_demo_options(history_days, as_of, seed)  # before the data dir is touched
     path = Path(data_dir)
-    end = parse_as_of(as_of)
     prepare_fresh(path, force=force)
     phases: dict[str, float] = {}
     out: dict[str, Any] = {}

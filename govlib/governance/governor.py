@@ -9,6 +9,11 @@ Refusal reasons: ``kill_switch``, ``unregistered``, ``disabled``, ``deny_rule``,
 
 Rules are data (:mod:`govlib.governance.rules`); :func:`save_rules` keeps them in ``governance_rules``.
 Clocks: any object with ``now() -> datetime`` (e.g. ``govlib.clock.SimClock``); None = real UTC.
+
+Bounds (:mod:`govlib.bounds`): what a decision records about the call (tool name, actor, run id,
+node) is truncated to its length with the marker ``…[truncated, N characters]``, so an
+over-long name is still refused *and* recorded; a clock time outside 2000-01-01 .. now +
+``max_clock_skew_s`` cannot be recorded, so the call is refused (fail-closed).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, NoReturn
 
+from govlib import bounds
 from govlib.clock import now_iso
 from govlib.context import current_composition_id, current_node
 from govlib.errors import GovernanceRefused, GovlibError
@@ -45,6 +51,15 @@ _RECORD_ERRORS = (sqlite3.Error, OSError, GovlibError)
 _REFUSAL = {"trip": "kill_switch", "deny": "deny_rule"}
 
 
+#: The bound (:data:`govlib.bounds.TEXT_LIMITS`) of each ``call_refused`` detail key.
+_KINDS = {"actor": "actor", "step": "node", "tool": "tool_name"}
+
+
+def _clip(kind: str, value: Any) -> Any:
+    """Text a decision records, truncated to the bound of ``kind``; anything else as it is."""
+    return bounds.truncated(kind, value) if isinstance(value, str) else value
+
+
 # --- stored rules -------------------------------------------------------------------------------
 def save_rules(store: Store, rules: Iterable[Any], *, clock: Any | None = None) -> list[str]:
     """Validate and upsert rules into ``governance_rules`` (one ``rules_loaded`` WORM entry).
@@ -59,6 +74,8 @@ def save_rules(store: Store, rules: Iterable[Any], *, clock: Any | None = None) 
         (['r'], [])
     """
     rules = load_rules(rules)
+    if clock is not None:
+        bounds.checked_time("at", now_iso(clock), skew_s=bounds.skew_seconds(store.data_dir))
     # Stored rows are compared only once proven: a tampered rule is never silently re-saved.
     stored = {r["id"]: r["definition"] for r in proven_rows(store, "governance_rules")}
     changed = [r for r in rules if stored.get(r.id) != canonical_json(r.to_definition())]
@@ -170,9 +187,12 @@ class Governor:
         self, reason: str, message: str, *, rule: str | None = None, **where: Any
     ) -> NoReturn:
         """Record a ``call_refused`` entry and raise; a failed record still refuses (fail-closed)."""
-        run_id, node = where.pop("run_id", None), where.pop("node", None)
-        detail = {"tool": where.pop("tool", None), "reason": reason}
-        detail |= {k: v for k, v in where.items() if v is not None}
+        run_id, node = (
+            _clip("run_id", where.pop("run_id", None)),
+            _clip("node", where.pop("node", None)),
+        )
+        detail = {"tool": _clip("tool_name", where.pop("tool", None)), "reason": reason}
+        detail |= {k: _clip(_KINDS.get(k, "message"), v) for k, v in where.items() if v is not None}
         try:
             worm.append(
                 self.store,
@@ -182,12 +202,19 @@ class Governor:
                 rule=rule,
                 outcome="refused",
                 detail=detail,
-                ts=now_iso(self.clock),
+                ts=self._now(),
             )
         except _RECORD_ERRORS as exc:
             note = f" (the refusal could not be recorded: {exc})"
             raise GovernanceRefused(message + note, reason=reason, rule=rule) from exc
         raise GovernanceRefused(message, reason=reason, rule=rule)
+
+    def _now(self) -> str:
+        """The clock's now; refused (:class:`~govlib.bounds.BoundsError`) outside the time bounds."""
+        at = now_iso(self.clock)
+        if self.clock is not None:
+            bounds.checked_time("at", at, skew_s=bounds.skew_seconds(self.store.data_dir))
+        return at
 
     def _proven(self, read: Callable[[], Any], subject: str, where: dict[str, Any]) -> Any:
         """``read()`` of governed state, or a refusal naming the row its binding does not prove."""
@@ -219,19 +246,18 @@ class Governor:
         run_id = run_id if run_id is not None else current_composition_id()
         node = node if node is not None else current_node()
         where = {"run_id": run_id, "node": node, "tool": tool_name, "actor": actor}
-        ks = self._proven(self.kill_switch.state, f"tool {tool_name!r}", where)
+        shown = bounds.shown(tool_name)
+        ks = self._proven(self.kill_switch.state, f"tool {shown}", where)
         if not ks.armed:
-            msg = f"tool {tool_name!r} refused: the kill-switch is triggered ({ks.reason})"
+            msg = f"tool {shown} refused: the kill-switch is triggered ({ks.reason})"
             self._refuse("kill_switch", msg, rule=ks.rule, **where)
-        spec = self._proven(lambda: self.registry.get(tool_name), f"tool {tool_name!r}", where)
+        spec = self._proven(lambda: self.registry.get(tool_name), f"tool {shown}", where)
         if spec is None:
             known = ", ".join(t.name for t in self.registry.all()) or "none"
-            msg = (
-                f"tool {tool_name!r} refused: it is not in the tool registry (registered: {known})"
-            )
+            msg = f"tool {shown} refused: it is not in the tool registry (registered: {known})"
             self._refuse("unregistered", msg, **where)
         if not spec.enabled:
-            self._refuse("disabled", f"tool {tool_name!r} refused: it is disabled", **where)
+            self._refuse("disabled", f"tool {shown} refused: it is disabled", **where)
         rules = [r for r in self.rules if r.enabled and r.action == "deny"]
         rules = [r for r in rules if r.scope_tool == tool_name and r.in_scope(node, tool_name)]
         facts = {"tool": tool_name, "node": node, "actor": actor, "risk_tier": spec.risk_tier}
@@ -301,8 +327,9 @@ class Governor:
             return []
         trip = next((o for o in outcomes if o.outcome == "trip"), None)
         deny = next((o for o in outcomes if o.outcome == "deny"), None)
-        at = now_iso(self.clock)
+        run_id, node = _clip("run_id", run_id), _clip("node", node)
         try:
+            at = self._now()
             with self.store.transaction():
                 for i, o in enumerate(outcomes):
                     e = worm.append(

@@ -2,6 +2,11 @@
 
 While it is triggered every governed tool call and workflow step is refused (see
 :class:`govlib.governance.governor.Governor`); it is reset by a named person with a reason.
+
+Bounds (:mod:`govlib.bounds`): ``by`` at most 256 characters, ``reason`` at most 2,000, ``rule``
+200, ``run_id`` 256; the event's time (the clock's now) from 2000-01-01 to now +
+``max_clock_skew_s``. Beyond them the change is refused (:class:`~govlib.bounds.BoundsError`)
+and nothing is written.
 """
 
 from __future__ import annotations
@@ -9,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from govlib import bounds
 from govlib.clock import now_iso
-from govlib.errors import GovlibError, checked_text
+from govlib.errors import GovlibError
 from govlib.evidence.binder import append_bound, binding_seq, proven_rows
 from govlib.store.database import Store
 
@@ -21,16 +27,17 @@ class GovernanceError(GovlibError):
     """A governance request that cannot be done (e.g. resetting an armed kill-switch)."""
 
 
-def checked_name(field: str, value: Any) -> str:
-    """``value`` stripped, when it is non-empty text (a person's name, a reason, a tool name).
+def checked_name(field: str, value: Any, kind: str | None = None) -> str:
+    """``value`` stripped, when it is non-empty text (a person's name, a reason, a tool name)
+    within the :mod:`govlib.bounds` length of ``kind`` (default ``field``).
 
     Example:
         >>> checked_name("by", "  Dana Ortiz ")
         'Dana Ortiz'
     """
     if not isinstance(value, str) or not value.strip():
-        raise GovernanceError(f"{field}: {value!r}; expected a non-empty name or text")
-    return value.strip()
+        raise GovernanceError(f"{field}: {bounds.shown(value)}; expected a non-empty name or text")
+    return bounds.checked_text(field, value.strip(), kind=kind, optional=False)  # type: ignore[return-value]
 
 
 # --- kill-switch --------------------------------------------------------------------------------
@@ -107,6 +114,8 @@ class KillSwitch:
         self, state: str, by: str, reason: str, rule: str | None, run_id: str | None
     ) -> None:
         at = now_iso(self.clock)
+        if self.clock is not None:
+            bounds.checked_time("at", at, skew_s=bounds.skew_seconds(self.store.data_dir))
         action = "kill_switch_triggered" if state == "triggered" else "kill_switch_reset"
         detail = {"by": by, "reason": reason}
         with self.store.transaction():
@@ -132,8 +141,8 @@ class KillSwitch:
     ) -> KillSwitchState:
         """Trigger it (already triggered: nothing written, the current state returned)."""
         by, reason = checked_name("by", by), checked_name("reason", reason)
-        checked_text("rule", rule)
-        checked_text("run_id", run_id)
+        bounds.checked_text("rule", rule)
+        bounds.checked_text("run_id", run_id)
         with self.store.transaction():
             if self.state().armed:
                 self._event("triggered", by, reason, rule, run_id)

@@ -1,6 +1,11 @@
 """The tool registry (MCP-style): name, description, argument JSON Schema, risk tier, enabled.
 
 ``tool_registry`` is mutable state; every change is also a WORM entry.
+
+Bounds (:mod:`govlib.bounds`): the name at most 256 characters, the description 2,000, the
+schema's canonical JSON 100,000, ``by`` 256; the change's time (the clock's now) from
+2000-01-01 to now + ``max_clock_skew_s``. Beyond them the change is refused
+(:class:`~govlib.bounds.BoundsError`) and nothing is written.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from govlib import bounds
 from govlib.clock import now_iso
 from govlib.evidence.binder import append_bound, binding_seq, proven_rows
 from govlib.evidence.chain import canonical_json
@@ -56,6 +62,13 @@ class ToolRegistry:
         self.store = store
         self.clock = clock
 
+    def _now(self) -> str:
+        """The clock's now, refused when it lies outside the time bounds (a SimClock's may)."""
+        at = now_iso(self.clock)
+        if self.clock is not None:
+            bounds.checked_time("at", at, skew_s=bounds.skew_seconds(self.store.data_dir))
+        return at
+
     def get(self, name: str) -> ToolSpec | None:
         """The tool named ``name``, or None (every registry row must be proven by its binding)."""
         rows = [r for r in proven_rows(self.store, "tool_registry") if r["name"] == name]
@@ -83,18 +96,22 @@ class ToolRegistry:
         by: str | None = None,
     ) -> ToolSpec:
         """Add or update a tool (``tool_registered``); the same spec again writes nothing."""
-        name = checked_name("name", name)
+        name = checked_name("name", name, "tool_name")
         if risk_tier not in RISK_TIERS:
-            raise GovernanceError(f"risk_tier: {risk_tier!r}; expected one of {RISK_TIERS}")
+            shown = bounds.shown(risk_tier)
+            raise GovernanceError(f"risk_tier: {shown}; expected one of {RISK_TIERS}")
         if not isinstance(description, str) or not isinstance(enabled, bool):
             raise GovernanceError(f"tool {name!r}: description must be text, enabled a boolean")
+        bounds.checked_text("description", description)
+        bounds.checked_text("by", by)
         schema_text = _schema_text(name, schema)
+        bounds.checked_text("schema", schema_text)
         old = self.get(name)
         row = {"name": name, "description": description, "input_schema": schema_text}
         row |= {"risk_tier": risk_tier, "enabled": int(enabled)}
         if old is not None and _spec_row(old) == row:
             return old
-        at = row["updated_at"] = now_iso(self.clock)
+        at = row["updated_at"] = self._now()
         row["updated_by"] = by
         digest = hashlib.sha256((schema_text or "").encode()).hexdigest()[:16]
         detail = {"tool": name, "risk_tier": risk_tier, "enabled": enabled, "by": by}
@@ -119,10 +136,11 @@ class ToolRegistry:
             spec = self.get(name)
             if spec is None:
                 known = ", ".join(t.name for t in self.all()) or "none"
-                raise GovernanceError(f"tool: {name!r} is not registered; expected one of {known}")
+                shown = bounds.shown(name)
+                raise GovernanceError(f"tool: {shown} is not registered; expected one of {known}")
             if spec.enabled == enabled:
                 return spec
-            at = now_iso(self.clock)
+            at = self._now()
             self.store.execute(
                 "UPDATE tool_registry SET enabled = ?, updated_at = ?, updated_by = ?, "
                 "worm_seq = ? WHERE name = ?",

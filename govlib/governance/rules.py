@@ -21,6 +21,11 @@ its input). A rule that fires gives ``allow`` -> ``pass``, ``deny`` -> ``deny``,
 ``require_review`` -> ``review``, ``trip_kill_switch`` -> ``trip``; one that does not passes.
 Each evaluation has a plain-language message ("fraud score 0.91 exceeded the 0.80 limit") and an
 inputs summary of field names and numbers only (other values reduced to their type: no payload).
+
+Bounds (:mod:`govlib.bounds`): a rule id is at most 200 characters, a description 2,000, a scope
+name 256 and the whole definition 100,000 characters of canonical JSON (refused at load with
+:class:`RuleDefinitionError`); a message longer than 2,000 characters is truncated with the
+marker ``…[truncated, N characters]``, so a trip's kill-switch reason always fits.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from govlib import bounds
 from govlib.errors import GovlibError
 
 __all__ = [
@@ -213,9 +219,30 @@ def _check_leaf(cond: Mapping[str, Any], path: str) -> None:
         _need(ok, f"{path}.value is {v!r}; operator {op!r} needs a finite number or text")
 
 
+def _bounded(rule: Rule) -> Rule:
+    """``rule`` when its texts and its definition fit :mod:`govlib.bounds`, else a problem."""
+    try:
+        bounds.checked_text("description", rule.description)
+        bounds.checked_text("scope.node", rule.scope_node, kind="node")
+        bounds.checked_text("scope.tool", rule.scope_tool, kind="tool_name")
+        text = json.dumps(
+            rule.to_definition(), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        )
+        if len(text) > bounds.TEXT_LIMITS["definition"]:
+            limit = bounds.TEXT_LIMITS["definition"]
+            raise _Problem(
+                f"definition: {len(text):,} characters of JSON; expected at most {limit:,}"
+            )
+    except bounds.BoundsError as exc:
+        raise _Problem(str(exc)) from None
+    return rule
+
+
 def _rule_from(d: Any, position: int) -> Rule:
     rid = d.get("id") if isinstance(d, Mapping) else None
     label = rid if _text(rid) else f"#{position}"
+    if len(label) > bounds.TEXT_LIMITS["rule"]:
+        label = f"#{position}"
     try:
         _need(isinstance(d, Mapping), f"definition is {type(d).__name__}; expected an object")
         extra = sorted(set(map(str, d)) - set(_RULE_KEYS))
@@ -223,7 +250,9 @@ def _rule_from(d: Any, position: int) -> Rule:
         for key in ("id", "description", "condition", "action"):
             _need(key in d, f"missing {key!r}")
         ok = _text(rid) and rid == rid.strip()
-        _need(ok, f"id is {rid!r}; expected a non-empty name without outer spaces")
+        _need(ok, f"id is {bounds.shown(rid)}; expected a non-empty name without outer spaces")
+        limit = bounds.TEXT_LIMITS["rule"]
+        _need(len(rid) <= limit, f"id: {bounds.shown(rid)}; expected at most {limit} characters")
         desc, action = d["description"], d["action"]
         _need(_text(desc), f"description is {desc!r}; expected plain-language text")
         _need(action in ACTIONS, f"unknown action {action!r}; expected one of {list(ACTIONS)}")
@@ -236,17 +265,19 @@ def _rule_from(d: Any, position: int) -> Rule:
         enabled = d.get("enabled", True)
         _need(isinstance(enabled, bool), f"enabled is {enabled!r}; expected true or false")
         _check_condition(d["condition"], "condition")
+        return _bounded(
+            Rule(
+                id=rid,
+                description=desc.strip(),
+                action=action,
+                condition=json.loads(json.dumps(d["condition"])),
+                scope_node=scope.get("node"),
+                scope_tool=scope.get("tool"),
+                enabled=enabled,
+            )
+        )
     except _Problem as exc:
         raise RuleDefinitionError(label, str(exc)) from None
-    return Rule(
-        id=rid,
-        description=desc.strip(),
-        action=action,
-        condition=json.loads(json.dumps(d["condition"])),
-        scope_node=scope.get("node"),
-        scope_tool=scope.get("tool"),
-        enabled=enabled,
-    )
 
 
 def load_rules(defs: Iterable[Mapping[str, Any] | Rule] | str) -> list[Rule]:
@@ -384,13 +415,13 @@ def evaluate_rule(rule: Rule, facts: Mapping[str, Any]) -> RuleOutcome:
     names = _fields(rule.condition)
     inputs = {n: _summary(_lookup(facts, n)) for n in names}
     missing = tuple(n for n in names if _lookup(facts, n) is None)
-    message = "; ".join(dict.fromkeys(texts)) or rule.description
+    message = bounds.truncated("message", "; ".join(dict.fromkeys(texts)) or rule.description)
     return RuleOutcome(
         rule_id=rule.id,
         action=rule.action,
         outcome=OUTCOME_WHEN_FIRED[rule.action] if fired else "pass",
         fired=fired,
-        message=message,
+        message=message or "",
         inputs=inputs,
         missing=missing,
     )

@@ -6,8 +6,10 @@ JSON-able dict, :func:`report_hash` is the SHA-256 of its canonical JSON
 it, and :func:`write_report` writes the file.
 
 * **Period**: ``<N>d`` = the N days ending at the newest recorded event in the store (tool call,
-  WORM entry, receipt or run), so a report of an archived store reads the same whenever it is
-  generated; the title page also shows the generation time.
+  WORM entry, receipt or run) no later than now + ``max_clock_skew_s``, so a report of an
+  archived store reads the same whenever it is generated and one far-future record (possible
+  only in a store written before :mod:`govlib.bounds`) cannot move the period; the title page
+  also shows the generation time.
 * **Manifest hash**: SHA-256 of the canonical JSON of the report data. The JSON is embedded in the
   HTML (``<script type="application/json" id="report-data">``, ``<``, ``>`` and ``&`` escaped as
   ``\\u003c`` ...) so anyone can recompute it; see :func:`read_report_data`. The generation time,
@@ -29,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from govlib import __version__
+from govlib import __version__, bounds
 from govlib.analysis.read_path import connect
 from govlib.analysis.stats import tool_stats
 from govlib.clock import iso, utc_now_iso
@@ -59,11 +61,12 @@ __all__ = [
 _PERIOD = re.compile(r"([1-9][0-9]{0,3})d")
 _MAX_PROBLEMS = 50
 _GROUPS = ("pills", "spc", "sampling", "drift")  # settings the figures depend on
-_NEWEST = (
-    "SELECT MAX(t) FROM (SELECT MAX(created_at) AS t FROM audit_log "
-    "UNION ALL SELECT MAX(ts) FROM worm_log UNION ALL SELECT MAX(created_at) FROM token_ledger "
-    "UNION ALL SELECT MAX(started_at) FROM workflow_runs "
-    "UNION ALL SELECT MAX(ended_at) FROM workflow_runs)"
+_NEWEST = (  # each ? is the latest time a record may carry (now + max_clock_skew_s)
+    "SELECT MAX(t) FROM (SELECT MAX(created_at) AS t FROM audit_log WHERE created_at <= ? "
+    "UNION ALL SELECT MAX(ts) FROM worm_log WHERE ts <= ? "
+    "UNION ALL SELECT MAX(created_at) FROM token_ledger WHERE created_at <= ? "
+    "UNION ALL SELECT MAX(started_at) FROM workflow_runs WHERE started_at <= ? "
+    "UNION ALL SELECT MAX(ended_at) FROM workflow_runs WHERE ended_at <= ?)"
 )
 _SPC_COLS = tuple(
     "tool_name count success_rate success_pill accept_count reject_count accept_rate accept_pill "
@@ -122,6 +125,11 @@ def _records(frame: Any, columns: tuple[str, ...] | None = None) -> list[dict[st
     if columns is not None:
         frame = frame[list(columns)]
     return [_plain(r) for r in frame.astype(object).to_dict(orient="records")]
+
+
+def _whole(value: Any) -> Any:
+    """A float sum of whole numbers as an int (non-finite: as it is, shown as missing)."""
+    return int(value) if isinstance(value, float) and math.isfinite(value) else value
 
 
 def _rows(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -230,21 +238,26 @@ def _spc(store: Store, start: str, settings: Settings) -> list[dict[str, Any]]:
 
 
 def _costs(store: Store, start: str) -> dict[str, Any]:
+    # TOTAL sums in floating point: no "integer overflow", even in a store written before the
+    # bounds; the token sums are whole numbers again below.
     total = store.query(
-        "SELECT COUNT(*) AS calls, COALESCE(SUM(input_tokens), 0) AS input_tokens, "
-        "COALESCE(SUM(output_tokens), 0) AS output_tokens, "
-        "COALESCE(SUM(cache_read_tokens + cache_write_tokens), 0) AS cache_tokens, "
-        "COALESCE(ROUND(SUM(cost_usd), 10), 0.0) AS cost_usd, "
+        "SELECT COUNT(*) AS calls, TOTAL(input_tokens) AS input_tokens, "
+        "TOTAL(output_tokens) AS output_tokens, "
+        "TOTAL(cache_read_tokens) + TOTAL(cache_write_tokens) AS cache_tokens, "
+        "ROUND(TOTAL(cost_usd), 10) AS cost_usd, "
         "COALESCE(SUM(cost_usd IS NULL), 0) AS unpriced_calls FROM token_ledger "
         "WHERE created_at >= ?",
         (start,),
     )[0]
+    period = dict(total)
+    for key in ("input_tokens", "output_tokens", "cache_tokens"):
+        period[key] = _whole(period[key])
     versions = store.query(
         "SELECT DISTINCT price_table_version FROM token_ledger WHERE created_at >= ? ORDER BY 1",
         (start,),
     )
     return {
-        "period": _plain(dict(total)),
+        "period": _plain(period),
         "rolling": _plain(ledger.period_totals(store)),
         "by_workflow": _records(ledger.cost_by_workflow(store, since=start)),
         "by_model": _records(ledger.cost_by_model(store, since=start)),
@@ -269,7 +282,8 @@ def report_data(
     """
     days = parse_period(period)
     st = settings or load_settings(store.data_dir)
-    newest = store.query_one(_NEWEST)
+    latest = iso(bounds.latest_time(bounds.skew_seconds(store.data_dir)))
+    newest = store.query_one(_NEWEST, (latest,) * 5)
     end = newest if isinstance(newest, str) else utc_now_iso()
     try:
         moment = datetime.fromisoformat(end.replace("Z", "+00:00"))

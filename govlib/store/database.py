@@ -22,10 +22,30 @@ from govlib.store import schema
 from govlib.store.busy import ATTEMPT_MS, retry_busy
 from govlib.store.errors import SchemaVersionError, StoreError
 
-__all__ = ["Store", "StoreError", "SchemaVersionError", "STORE_FILENAME"]
+__all__ = [
+    "ACCESS_IMMUTABLE",
+    "ACCESS_READ_ONLY",
+    "ACCESS_READ_WRITE",
+    "STORE_FILENAME",
+    "SchemaVersionError",
+    "Store",
+    "StoreError",
+    "open_for_reading",
+    "read_only_connection",
+]
 
 STORE_FILENAME = "govlib.sqlite"
 BUSY_TIMEOUT_MS = 60_000
+
+#: How a :class:`Store` holds its file (``store.access``).
+ACCESS_READ_WRITE = "read-write"
+ACCESS_READ_ONLY = "read-only"
+#: ``immutable=1``: SQLite could not create ``-wal``/``-shm`` beside the file (read-only media, a
+#: folder it may not write, a full disk), so it reads the file as it stands, without locks.
+ACCESS_IMMUTABLE = "read-only copy (immutable)"
+DISK_FULL = "the disk is full"
+#: SQLite's error names that mean "could not create or size the -shm/-wal beside the file".
+_NO_SIDE_FILES = ("SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_IOERR_SHM", "SQLITE_IOERR_WRITE")
 
 
 class Store:
@@ -42,7 +62,9 @@ class Store:
     create : bool
         Create the schema when missing (default). With ``False`` a missing file is an error.
     readonly : bool
-        Open read-only (``mode=ro``); no schema creation.
+        Open read-only (``mode=ro``); no schema creation. When SQLite cannot create the
+        ``-wal``/``-shm`` files beside the file (read-only media, a folder it may not write, a
+        full disk) the file is read with ``immutable=1`` instead; ``store.access`` says which.
 
     Example:
         >>> store = Store(memory=True)
@@ -73,15 +95,60 @@ class Store:
         if conn is None and not memory and path is not None:
             self.path = _store_file(path)
         self.data_dir: Path | None = None if self.path is None else self.path.parent
-        self.conn = conn if conn is not None else _connection(self.path, create, readonly)
+        #: ``"read-write"``, ``"read-only"`` or ``"read-only copy (immutable)"``.
+        self.access = ACCESS_READ_ONLY if readonly else ACCESS_READ_WRITE
+        #: Why the file is read immutable ("read-only file system", ...), else None.
+        self.access_reason: str | None = None
+        if conn is not None or self.path is None:
+            self.conn = conn if conn is not None else _connection(None, create, readonly)
+        elif readonly:
+            self.conn, self.access, self.access_reason = _read_only(self.path)
+        else:
+            self.conn = _connection(self.path, create, readonly)
         self.conn.row_factory = sqlite3.Row
         try:
             self._set_up(create=create)
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:
             # Damaged bytes surface as either; both mean "do not trust this file", never repair.
-            where = self.path or ":memory:"
             self.conn.close()
-            raise StoreError(f"{where}: the store is unreadable or corrupt ({exc})") from None
+            raise StoreError(_open_failure(self.path, exc)) from None
+
+    @classmethod
+    def open_for_reading(cls, path: str | os.PathLike[str]) -> Store:
+        """Open an existing store only to read it (``verify``, ``status``, ``report``).
+
+        Never writes, creates or migrates anything: ``mode=ro``, or ``immutable=1`` on
+        read-only media (``store.access`` and :attr:`access_note` say which).
+
+        Example:
+            >>> import tempfile
+            >>> d = tempfile.mkdtemp()
+            >>> Store(d).close()
+            >>> with Store.open_for_reading(d) as store:
+            ...     store.access, store.access_note
+            ('read-only', None)
+        """
+        return cls(path, create=False, readonly=True)
+
+    @property
+    def access_note(self) -> str | None:
+        """One line for a reader when the store is read immutable (None otherwise).
+
+        Example:
+            >>> Store(memory=True).access_note is None
+            True
+        """
+        if self.access != ACCESS_IMMUTABLE:
+            return None
+        if self.access_reason == DISK_FULL:
+            return (
+                "the disk is full: the store was read without writing, as it stands "
+                "(immutable); free space before anything writes to it"
+            )
+        return (
+            f"read-only copy ({self.access_reason or 'SQLite cannot write beside it'}): read "
+            "without writing, as it stands (immutable); it must not be a live store"
+        )
 
     # --- set-up -----------------------------------------------------------------------------------
     def _set_up(self, *, create: bool) -> None:
@@ -341,6 +408,123 @@ def _store_file(path: str | os.PathLike[str]) -> Path:
     """The ``.sqlite`` file of ``path``: the file itself, or ``DIR/govlib.sqlite`` for a dir."""
     p = Path(path)
     return p / STORE_FILENAME if p.is_dir() or p.suffix == "" else p
+
+
+def open_for_reading(path: str | os.PathLike[str]) -> Store:
+    """:meth:`Store.open_for_reading`: an existing store, opened only to be read.
+
+    Example:
+        >>> open_for_reading("/nonexistent/dir")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        govlib.store.errors.StoreError: /nonexistent/dir/govlib.sqlite: no govlib store here ...
+    """
+    return Store.open_for_reading(path)
+
+
+def read_only_connection(path: Path) -> tuple[sqlite3.Connection, str, str | None]:
+    """A connection that never writes: ``(conn, access, reason)``.
+
+    ``mode=ro`` first. When SQLite cannot create the ``-shm``/``-wal`` files it needs beside the
+    file (read-only media or folder, a full disk), the file is opened with ``immutable=1``; that
+    is refused when a non-empty ``-wal`` holds transactions that immutable reads would miss.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp())
+        >>> Store(d).close()
+        >>> conn, access, reason = read_only_connection(d / STORE_FILENAME)
+        >>> access, reason
+        ('read-only', None)
+    """
+    return _read_only(path)
+
+
+def _read_only(path: Path) -> tuple[sqlite3.Connection, str, str | None]:
+    if not path.exists():
+        raise StoreError(f"{path}: no govlib store here (run `govlib demo` to make one)")
+    if not os.access(path, os.R_OK):
+        raise StoreError(f"{path}: cannot open the store (no read permission on the file)")
+    wal = path.with_name(path.name + "-wal")
+    has_wal = wal.exists() and wal.stat().st_size > 0
+    live = has_wal or path.with_name(path.name + "-shm").exists()  # a connection may be open
+    reason = _why_no_side_files(path)
+    if reason is not None and reason != DISK_FULL and not live:
+        # A copy (read-only media or folder): read it as it stands, leaving nothing beside it.
+        return _immutable(path), ACCESS_IMMUTABLE, reason
+    try:
+        return _probed(f"file:{_uri_path(path)}?mode=ro"), ACCESS_READ_ONLY, None
+    except sqlite3.Error as exc:
+        if not str(getattr(exc, "sqlite_errorname", "")).startswith(_NO_SIDE_FILES):
+            raise StoreError(_open_failure(path, exc)) from None
+        reason = _why_no_side_files(path) or f"SQLite cannot create its -shm file ({exc})"
+    if has_wal:
+        raise StoreError(
+            f"{path}: cannot read this copy without writing ({reason}): its {wal.name} "
+            f"({wal.stat().st_size:,} bytes) holds transactions SQLite can only read with a "
+            f"{path.name}-shm beside it; copy the folder to writable storage and read that copy "
+            "(nothing was changed)"
+        )
+    return _immutable(path), ACCESS_IMMUTABLE, reason
+
+
+def _immutable(path: Path) -> sqlite3.Connection:
+    """``immutable=1``: no locks, no -wal/-shm; only for a file nothing else writes."""
+    try:
+        return _probed(f"file:{_uri_path(path)}?mode=ro&immutable=1")
+    except sqlite3.Error as exc:
+        raise StoreError(_open_failure(path, exc)) from None
+
+
+def _probed(uri: str) -> sqlite3.Connection:
+    """Open ``uri`` and read one page (SQLite opens lazily: the -shm is made on first read)."""
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _uri_path(path: Path) -> str:
+    """``path`` for a ``file:`` URI (``?`` and ``#`` would end the path part)."""
+    return str(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+
+
+def _why_no_side_files(path: Path) -> str | None:
+    """Why SQLite may not create files beside ``path`` (None when no cause is visible)."""
+    folder = path.parent
+    try:
+        fs = os.statvfs(folder)
+    except OSError:
+        return None
+    if fs.f_flag & os.ST_RDONLY:
+        return "read-only file system"
+    try:  # the mode bits too: root may write anywhere, but a 0555 folder holds a copy
+        writable_bits = folder.stat().st_mode & 0o222
+    except OSError:
+        writable_bits = 0
+    if not writable_bits or not os.access(folder, os.W_OK):
+        return "no write permission on its folder"
+    if fs.f_bavail == 0 or fs.f_favail == 0:
+        return DISK_FULL
+    return None
+
+
+def _open_failure(path: Path | None, exc: BaseException) -> str:
+    """The message for a store that could not be opened: a cause when one is visible."""
+    where = path or ":memory:"
+    name = str(getattr(exc, "sqlite_errorname", ""))
+    if path is not None and name.startswith(_NO_SIDE_FILES):
+        why = _why_no_side_files(path)
+        if why is not None:
+            return (
+                f"{where}: cannot open the store for writing ({why}; {exc}); nothing was changed. "
+                "A read-only copy can still be read: `govlib verify` and `govlib status` do that"
+            )
+        return f"{where}: cannot open the store ({exc})"
+    return f"{where}: the store is unreadable or corrupt ({exc})"
 
 
 def _connection(path: Path | None, create: bool, readonly: bool) -> sqlite3.Connection:

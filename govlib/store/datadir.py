@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 from govlib.errors import GovlibError
@@ -17,14 +18,28 @@ from govlib.errors import GovlibError
 __all__ = [
     "DataDirError",
     "MARKER",
+    "STORE_ID_FILE",
+    "NO_FOLDER",
+    "NO_STORE",
     "resolve_data_dir",
     "checked_data_dir",
+    "existing_store_dir",
+    "new_store_dir",
     "checkout_root",
     "prepare_fresh",
+    "mark_new_store",
+    "read_store_id",
     "fsync_dir",
 ]
 
 MARKER = ".govlib-data-dir"
+#: The random id of the store in a data dir govlib made (one line, 32 hex digits).
+STORE_ID_FILE = "store_id"
+#: What every verb says about a data dir that does not exist, or holds no store.
+NO_FOLDER = "no such folder (run `govlib demo` or `govlib init` first)"
+NO_STORE = "no govlib store here (run `govlib demo` or `govlib init` first)"
+#: The store file in a data dir (the same name as ``govlib.store.database.STORE_FILENAME``).
+_STORE_FILE = "govlib.sqlite"
 #: Files a checkout's data/ ships with; they do not make the folder "someone else's".
 _SHIPPED = {"README.md", ".gitkeep", MARKER}
 #: Kept across `govlib demo` wipes: key material is never regenerated behind a user's back.
@@ -129,7 +144,7 @@ def _checked(path: Path, *, create: bool) -> Path:
         raise DataDirError(f"{_shown(path)}: is a file, not a folder; expected a data dir")
     if not path.exists():
         if not create:
-            raise DataDirError(f"{path}: no such folder (run `govlib demo` first)")
+            raise DataDirError(f"{path}: {NO_FOLDER}")
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -146,10 +161,107 @@ def _checked(path: Path, *, create: bool) -> Path:
     return path
 
 
+def existing_store_dir(
+    explicit: str | os.PathLike[str] | None = None, *, writable: bool = False
+) -> Path:
+    """The data dir of an existing store; nothing is created (every verb but demo/init uses it).
+
+    Raises
+    ------
+    DataDirError
+        The folder does not exist (:data:`NO_FOLDER`), is a file, holds no store
+        (:data:`NO_STORE`), or (with ``writable``) cannot be written.
+
+    Example:
+        >>> import tempfile
+        >>> try:
+        ...     existing_store_dir(Path(tempfile.mkdtemp()) / "typo")
+        ... except DataDirError as exc:
+        ...     print(str(exc).split(": ", 1)[1])
+        no such folder (run `govlib demo` or `govlib init` first)
+    """
+    path = checked_data_dir(explicit, create=False)
+    try:
+        has_store = (path / _STORE_FILE).is_file()
+    except OSError as exc:
+        raise DataDirError(f"{_shown(path)}: not a usable data dir ({exc.strerror})") from None
+    if not has_store:
+        raise DataDirError(f"{path}: {NO_STORE}")
+    return checked_data_dir(path) if writable else path
+
+
+def new_store_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """Check (then create) the folder for a new store: refuse one that holds a store already,
+    or files govlib did not make. The caller marks it (:func:`mark_new_store`) and opens the store.
+
+    Example:
+        >>> import tempfile
+        >>> new_store_dir(Path(tempfile.mkdtemp()) / "new").is_dir()
+        True
+    """
+    path = resolve_data_dir(explicit)
+    try:
+        present = {p.name for p in path.iterdir()} if path.is_dir() else set()
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise DataDirError(f"{_shown(path)}: not a usable data dir ({reason})") from None
+    if _STORE_FILE in present:
+        raise DataDirError(f"{path}: already holds a govlib store; nothing was changed")
+    if not (path / MARKER).exists() and (present - _SHIPPED):
+        raise DataDirError(
+            f"{path}: not empty and not made by govlib (no {MARKER}); choose another --data-dir"
+        )
+    return checked_data_dir(path)
+
+
+def mark_new_store(path: Path) -> str:
+    """Write the marker (so `govlib demo` may wipe the folder) and a new random store id.
+
+    Returns the store id; both files are durable when this returns.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> store_id = mark_new_store(folder)
+        >>> read_store_id(folder) == store_id, (folder / MARKER).is_file()
+        (True, True)
+    """
+    store_id = uuid.uuid4().hex
+    files = {
+        MARKER: "This folder was created by govlib; `govlib demo` may wipe it.\n",
+        STORE_ID_FILE: store_id + "\n",
+    }
+    for name, text in files.items():
+        tmp = path / f".{name}.tmp-{os.getpid()}"
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path / name)
+    fsync_dir(path)
+    return store_id
+
+
+def read_store_id(path: Path) -> str | None:
+    """The store id recorded in a data dir, or None (a store made before ids, or by hand).
+
+    Example:
+        >>> import tempfile
+        >>> read_store_id(Path(tempfile.mkdtemp())) is None
+        True
+    """
+    try:
+        text = (Path(path) / STORE_ID_FILE).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if len(text) == 32 and all(c in "0123456789abcdef" for c in text) else None
+
+
 def prepare_fresh(path: Path, *, force: bool = False) -> None:
     """Empty a data dir for a new demo, keeping its keys; refuse a folder govlib did not make.
 
-    A non-empty folder without the marker file is refused unless ``force``.
+    A non-empty folder without the marker file is refused unless ``force``. The emptied folder
+    gets the marker and a new store id (:func:`mark_new_store`).
     """
     path.mkdir(parents=True, exist_ok=True)
     present = {p.name for p in path.iterdir()}
@@ -165,4 +277,4 @@ def prepare_fresh(path: Path, *, force: bool = False) -> None:
             shutil.rmtree(child)
         else:
             child.unlink()
-    (path / MARKER).write_text("This folder was created by govlib; `govlib demo` may wipe it.\n")
+    mark_new_store(path)

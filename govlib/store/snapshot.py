@@ -12,15 +12,19 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-from govlib.store.database import BUSY_TIMEOUT_MS, Store
+from govlib.store.database import BUSY_TIMEOUT_MS, Store, read_only_connection
+from govlib.store.errors import StoreError
 
 __all__ = ["PageCheck", "quick_check", "read_snapshot", "readonly_connection"]
 
 
 def readonly_connection(path: Path) -> sqlite3.Connection:
-    """A read-only connection to a store file that waits out writers like the store does."""
-    uri = f"file:{path}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    """A read-only connection to a store file that waits out writers like the store does.
+
+    ``mode=ro``, or ``immutable=1`` when SQLite cannot create ``-wal``/``-shm`` beside a read-only
+    copy (see :func:`govlib.store.database.read_only_connection`); never writes.
+    """
+    conn, _access, _reason = read_only_connection(path)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
 
@@ -54,6 +58,9 @@ class PageCheck(threading.Thread):
             with closing(readonly_connection(self.path)) as conn:
                 conn.text_factory = lambda b: b.decode("utf-8", "replace")  # damage names bytes
                 first = quick_check(conn)
+        except StoreError as exc:  # cannot be opened at all: the store's own message says why
+            self.problem = str(exc)
+            return
         except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # SQLite's message too
             self.problem = f"the store file is unreadable or corrupt ({exc})"
             return

@@ -23,7 +23,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from govlib.analysis import stats
-from govlib.analysis.read_path import connect
+from govlib.analysis.read_path import connect, lake_note
 from govlib.analysis.review import (
     PERIODS,
     STATUSES,
@@ -56,6 +56,11 @@ TAB_TITLES = ("Tool stats", "By workflow", "Tool calls")
 ALL = ""
 #: Seconds after the page is built before the chart engine warms up (non-preheated kernels).
 WARM_DELAY_S = 5.0
+#: The yellow note over a damaged Parquet lake (the figures then come from SQLite).
+_LAKE_NOTE = Markup(
+    '<div class="gl-lake-note" role="status" style="border:1px solid #e0b000;'
+    'background:#fff8db;color:#5c4500;border-radius:6px;padding:6px 10px">⚠ {}</div>'
+)
 _STATUS = Markup('<span class="gl-muted">&nbsp;{} calls in view · newest call {} · read {}</span>')
 
 
@@ -147,6 +152,8 @@ class SpcApp:
         self.store = Store(self.data_dir, create=False)
         self.settings = settings or load_settings(self.data_dir)
         self._con: Any = None
+        #: Yellow when the Parquet lake is damaged and the figures were read from SQLite instead.
+        self.lake_note = widgets.HTML("")
         self._verdicts_stale = False
         self._wf_loaded = False  # workflow stats are read when "By workflow" is first shown
         self._scope: dict[str, Any] = {}
@@ -195,6 +202,7 @@ class SpcApp:
                 widgets.HTML(str(stylesheet("spc")), layout=widgets.Layout(height="0px")),
                 title,
                 self._trust_banner(),
+                self.lake_note,
                 widgets.HBox([self.reviewer_note, refresh, self.status]),
                 widgets.HTML(str(thresholds_html(self.settings, self._settings_version()))),
                 self.tabs,
@@ -278,6 +286,7 @@ class SpcApp:
         """A DuckDB snapshot of the store (re-read after stamps and on Refresh)."""
         if self._con is None:
             self._con = connect(self.data_dir)
+            self.lake_note.value = _lake_note_html(lake_note(self._con))
         return self._con
 
     def _filters(self) -> dict[str, Any]:
@@ -391,3 +400,8 @@ def _warm_quietly() -> None:
 def _reviewer_note(name: str) -> str:
     who = name.strip() if name and name.strip() else "nobody yet"
     return str(render("spc/reviewer_note.html.j2", who=who))
+
+
+def _lake_note_html(note: str | None) -> str:
+    """The yellow lake note (empty when the lake is sound)."""
+    return str(_LAKE_NOTE.format(note)) if note else ""

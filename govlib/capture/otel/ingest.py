@@ -9,6 +9,8 @@ their ``ledger_batch`` digest, ``workflows``/``workflow_runs`` rows, verdicts, a
 ``ingested_spans`` row per thing written. Ingestion records past events and runs no tool, so the kill-switch does not apply.
 
 Idempotent: a span (trace id, span id, kind) already in ``ingested_spans`` is not written again.
+A span with a value out of :mod:`govlib.bounds` (tokens, cost, latency, time, text) is skipped
+whole, with its reason among the summary's problems; the rest is kept.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from govlib import bounds
 from govlib.capture.otel.config import IngestConfig, with_default_tenant
 from govlib.capture.otel.decoding import (
     EventRecord,
@@ -205,7 +208,7 @@ def ingest_spans(
     """
     summary = summary if summary is not None else IngestSummary(spans=len(spans))
     config = _resolved(store, config)
-    mapped = plan_spans(spans, config)
+    mapped = plan_spans(spans, config, skew_s=bounds.skew_seconds(store.data_dir))
     ledger = Ledger(store, prices=config.prices)
     for start in range(0, len(mapped), CHUNK):
         write_mapped(store, mapped[start : start + CHUNK], summary, ledger)
@@ -290,6 +293,7 @@ class GovlibSpanProcessor(_ProcessorBase):  # type: ignore[misc,valid-type]
         self._own = not isinstance(store_or_dir, Store)
         self.store = Store(store_or_dir) if self._own else store_or_dir  # type: ignore[arg-type]
         self.config = _resolved(self.store, config)
+        self._skew_s = bounds.skew_seconds(self.store.data_dir)
         self.batch_size, self.max_pending = batch_size, max_pending
         self.summary = IngestSummary()
         self.write_errors = self.dropped = 0
@@ -330,7 +334,10 @@ class GovlibSpanProcessor(_ProcessorBase):  # type: ignore[misc,valid-type]
             if is_genai(record):
                 self._genai.add(ctx.composition_id)
             genai = ctx.composition_id in self._genai
-            self._pending.append(map_span(record, ctx, self.config, genai_composition=genai))
+            mapped = map_span(
+                record, ctx, self.config, genai_composition=genai, skew_s=self._skew_s
+            )
+            self._pending.append(mapped)
             self._index.discard(trace_id, span_id)
             if ctx.top or ctx.composition_id == span_id:  # the run is complete
                 self._genai.discard(ctx.composition_id)

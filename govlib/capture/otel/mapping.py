@@ -18,6 +18,11 @@ Follows the OpenTelemetry GenAI semantic conventions:
   trace id, from the trace's top span when the trace holds GenAI spans).
 * ``gen_ai.evaluation.result`` events on a tool span -> a verdict when the
   ``gen_ai.evaluation.score.label`` is one of the configured accept / reject labels.
+* bounds (:mod:`govlib.bounds`): a span whose token count, provider cost, latency, time (start,
+  end, evaluation) or text (tool, model, provider, agent, workflow, tenant, actor, evaluator)
+  is out of bounds is skipped as a whole (nothing of it is written), with the reason in the
+  ingest summary; the rest of the file is kept. A long error message is truncated with the
+  marker ``…[truncated, N characters]`` instead.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from govlib import bounds
 from govlib.capture.fingerprint import output_hash
 from govlib.capture.otel.config import IngestConfig
 from govlib.capture.otel.decoding import STATUS_ERROR, OtelFormatError, SpanRecord, ns_to_iso
@@ -44,6 +50,7 @@ from govlib.capture.otel.spans import (
 __all__ = [
     "Evaluation",
     "MappedSpan",
+    "OutOfBounds",
     "has_usage",
     "is_genai",
     "map_span",
@@ -68,7 +75,32 @@ _CACHE_WRITE = (
 )
 _USAGE = frozenset(_INPUT + _OUTPUT + _CACHE_READ + _CACHE_WRITE)
 _TRUE, _FALSE = {"true", "1", "yes"}, {"false", "0", "no"}
-_ERROR_MAX = 500
+_COST = "gen_ai.usage.cost"
+
+
+class OutOfBounds(OtelFormatError):
+    """A span value outside :mod:`govlib.bounds`: the whole span is skipped, with this reason.
+
+    Example:
+        >>> str(OutOfBounds(bounds.BoundsError("gen_ai.usage.input_tokens", 2**64, "at most 10^12"),
+        ...     "t.jsonl:3", "00f067aa0ba902b7"))
+        't.jsonl:3: span 00f067aa0ba902b7 skipped: gen_ai.usage.input_tokens = 18446744073709551616; expected at most 10^12'
+    """
+
+    def __init__(self, exc: bounds.BoundsError, source: str, span_id: str) -> None:
+        super().__init__(exc.field, exc.value, exc.expected, source=source)
+        self.span_id = span_id
+        prefix = f"{source}: " if source else ""
+        Exception.__init__(
+            self,
+            f"{prefix}span {span_id} skipped: {exc.field} = {bounds.shown(exc.value)}; "
+            f"expected {exc.expected}",
+        )
+
+    def at(self, source: str) -> OtelFormatError:
+        """The same problem, located at ``source``."""
+        err = bounds.BoundsError(self.field, self.value, self.expected)
+        return OutOfBounds(err, source, self.span_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +177,7 @@ def tool_row(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> dict[s
     error = None
     if failed:
         parts = [str(p) for p in (error_type, span.status_message) if p not in (None, "")]
-        error = ": ".join(parts)[:_ERROR_MAX] or "error"
+        error = bounds.truncated("error", ": ".join(parts)) or "error"
     key = config.schema_valid_attribute
     try:
         valid = _flag(attrs.get(key), key)
@@ -153,14 +185,19 @@ def tool_row(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> dict[s
         raise exc.at(span.source) from None
     result = attrs.get("gen_ai.tool.call.result")
     actor = _lookup(span, config.actor_attribute, resource_first=True)
+    actor = None if actor is None else str(actor)
+    bounds.checked_text("gen_ai.tool.name", name, kind="tool_name")
+    bounds.checked_text(config.actor_attribute, actor, kind="actor")
+    latency = (span.duration_ns + 500_000) // 1_000_000
+    bounds.checked_latency("latency_ms (endTimeUnixNano - startTimeUnixNano)", latency)
     return {
         "tenant_id": _tenant(span, config),
         "tool_name": name,
-        "actor": None if actor is None else str(actor),
+        "actor": actor,
         "composition_id": ctx.composition_id,
         "success": 0 if failed else 1,
         "schema_valid": valid,
-        "latency_ms": (span.duration_ns + 500_000) // 1_000_000,
+        "latency_ms": latency,
         "output_hash": None if result is None else _result_hash(result),
         "error": error,
         "created_at": ns_to_iso(span.start_ns),
@@ -169,7 +206,9 @@ def tool_row(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> dict[s
 
 def _tenant(span: SpanRecord, config: IngestConfig) -> str:
     value = _lookup(span, config.tenant_attribute)
-    return str(value) if value not in (None, "") else str(config.default_tenant or "default")
+    tenant = str(value) if value not in (None, "") else str(config.default_tenant or "default")
+    bounds.checked_text(config.tenant_attribute, tenant, kind="tenant")
+    return tenant
 
 
 def _count(attrs: Mapping[str, Any], names: Iterable[str], source: str) -> int:
@@ -180,10 +219,10 @@ def _count(attrs: Mapping[str, Any], names: Iterable[str], source: str) -> int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         if isinstance(value, str) and value.isdigit():
-            value = int(value)
+            value = int(value) if len(value) <= 20 else bounds.checked_tokens(key, value)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise OtelFormatError(key, value, "a token count (integer >= 0)", source=source)
-        return value
+        return bounds.checked_tokens(key, value)
     return 0
 
 
@@ -207,7 +246,8 @@ def _provider_cost(attrs: Mapping[str, Any]) -> tuple[float | None, str | None]:
     amount = float(sum(values))
     if currency.upper() != "USD":
         return None, f"provider cost {amount} {currency}: the ledger records USD only"
-    return amount, None
+    field = _COST if total is not None or len(costs) != 1 else next(iter(costs))
+    return bounds.checked_cost(field, amount), None
 
 
 def has_usage(span: SpanRecord) -> bool:
@@ -249,13 +289,17 @@ def receipt_call(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> di
         if cost is None:
             reason = "the span names no gen_ai.response.model or gen_ai.request.model"
     provider = attrs.get("gen_ai.provider.name") or attrs.get("gen_ai.system")
+    provider = None if provider is None else str(provider)
+    bounds.checked_text("gen_ai.response.model", str(model), kind="model")
+    bounds.checked_text("gen_ai.provider.name", provider, kind="provider")
+    bounds.checked_text("gen_ai.agent.name", ctx.agent, kind="node")
     return tokens | {
         "run_id": ctx.composition_id,
         "node": ctx.agent,
         "model": str(model),
         "cost_usd": cost,
         "unpriced_reason": reason,
-        "provider": None if provider is None else str(provider),
+        "provider": provider,
         "usage_source": "ingested",
         "tenant_id": _tenant(span, config),
         "created_at": ns_to_iso(span.start_ns),
@@ -278,6 +322,7 @@ def run_row(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> dict[st
     attrs = span.attributes
     name = attrs.get("gen_ai.workflow.name") or attrs.get("gen_ai.agent.name") or span.name
     failed = span.status_code == STATUS_ERROR or attrs.get("error.type") not in (None, "")
+    bounds.checked_text("gen_ai.workflow.name", f"otel:{name}", kind="workflow_id")
     return {
         "composition_id": ctx.composition_id,
         "workflow_id": f"otel:{name}",
@@ -290,13 +335,16 @@ def run_row(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> dict[st
     }
 
 
-def evaluations(span: SpanRecord, is_tool: bool, config: IngestConfig) -> list[Evaluation]:
+def evaluations(
+    span: SpanRecord, is_tool: bool, config: IngestConfig, *, skew_s: float | None = None
+) -> list[Evaluation]:
     """The ``gen_ai.evaluation.result`` events of a span, each with its verdict or skip reason.
 
     Example:
         >>> from govlib.capture.otel.decoding import EventRecord
-        >>> ev = EventRecord("gen_ai.evaluation.result", 5, {"gen_ai.evaluation.score.label": "pass"})
-        >>> s = SpanRecord("1" * 32, "2" * 16, None, "execute_tool x", 1, 9, events=(ev,))
+        >>> ev = EventRecord("gen_ai.evaluation.result", 10**18 + 5,
+        ...     {"gen_ai.evaluation.score.label": "pass"})
+        >>> s = SpanRecord("1" * 32, "2" * 16, None, "execute_tool x", 10**18, 10**18 + 9, events=(ev,))
         >>> [(e.verdict, e.by) for e in evaluations(s, True, IngestConfig())]
         [('accept', 'otel-evaluator')]
     """
@@ -313,26 +361,50 @@ def evaluations(span: SpanRecord, is_tool: bool, config: IngestConfig) -> list[E
             reason = "no gen_ai.evaluation.score.label"
         elif verdict is None:
             reason = f"label {label!r} maps to neither accept nor reject"
-        at = ns_to_iso(ev.time_ns or span.end_ns)
+        if reason is None:
+            bounds.checked_text(config.evaluator_attribute, str(by), kind="by")
+        when = ev.time_ns or span.end_ns
+        at = ns_to_iso(bounds.checked_time("events.timeUnixNano", when, skew_s=skew_s))
         out.append(Evaluation(i, label, verdict, str(by), at, reason))
     return out
 
 
 def map_span(
-    span: SpanRecord, ctx: SpanContext, config: IngestConfig, *, genai_composition: bool
+    span: SpanRecord,
+    ctx: SpanContext,
+    config: IngestConfig,
+    *,
+    genai_composition: bool,
+    skew_s: float | None = None,
 ) -> MappedSpan:
     """Everything one span becomes; a field that cannot be read becomes a problem instead.
 
     ``genai_composition``: the span's composition holds tool or model spans (a trace-id
-    composition gets a ``workflow_runs`` row only then).
+    composition gets a ``workflow_runs`` row only then). A value out of :mod:`govlib.bounds`
+    skips the whole span: nothing but the problem (:class:`OutOfBounds`). ``skew_s``: the
+    allowed clock skew (default: the ``max_clock_skew_s`` setting without a data dir).
 
     Example:
-        >>> s = SpanRecord("1" * 32, "2" * 16, None, "execute_tool x", 1, 9)
+        >>> s = SpanRecord("1" * 32, "2" * 16, None, "execute_tool x", 10**18, 10**18 + 9)
         >>> m = map_span(s, SpanContext("1" * 32, None, True, True), IngestConfig(),
         ...     genai_composition=True)
         >>> (m.tool["tool_name"], m.receipt, m.run)
         ('x', None, None)
     """
+    try:
+        return _mapped(span, ctx, config, genai_composition, skew_s)
+    except bounds.BoundsError as exc:
+        return MappedSpan(span, ctx, problems=[OutOfBounds(exc, span.source, span.span_id)])
+
+
+def _mapped(
+    span: SpanRecord,
+    ctx: SpanContext,
+    config: IngestConfig,
+    genai_composition: bool,
+    skew_s: float | None,
+) -> MappedSpan:
+    """:func:`map_span` (raises :class:`~govlib.bounds.BoundsError` for a value out of bounds)."""
     out = MappedSpan(span, ctx)
     op = operation(span.attributes, span.name)
     if op == TOOL_OP:
@@ -352,7 +424,10 @@ def map_span(
         is_run = op not in (TOOL_OP, *MODEL_OPS)
     if is_run:
         out.run = run_row(span, ctx, config)
-    out.evaluations = evaluations(span, op == TOOL_OP, config)
+    out.evaluations = evaluations(span, op == TOOL_OP, config, skew_s=skew_s)
+    if out.tool or out.receipt or out.run:
+        bounds.checked_time("startTimeUnixNano", span.start_ns, skew_s=skew_s)
+        bounds.checked_time("endTimeUnixNano", span.end_ns, skew_s=skew_s)
     return out
 
 
@@ -367,9 +442,15 @@ def is_genai(span: SpanRecord) -> bool:
 
 
 def plan_spans(
-    spans: list[SpanRecord], config: IngestConfig, index: SpanIndex | None = None
+    spans: list[SpanRecord],
+    config: IngestConfig,
+    index: SpanIndex | None = None,
+    *,
+    skew_s: float | None = None,
 ) -> list[MappedSpan]:
     """Map a set of spans that may reference each other (one ingest: every file, every line).
+
+    ``skew_s``: the allowed clock skew of :func:`map_span`.
 
     Example:
         >>> plan_spans([], IngestConfig())
@@ -384,6 +465,6 @@ def plan_spans(
     contexts = [index.resolve(s.trace_id, s.span_id) for s in spans]
     genai = {c.composition_id for s, c in zip(spans, contexts, strict=True) if is_genai(s)}
     return [
-        map_span(s, c, config, genai_composition=c.composition_id in genai)
+        map_span(s, c, config, genai_composition=c.composition_id in genai, skew_s=skew_s)
         for s, c in zip(spans, contexts, strict=True)
     ]
