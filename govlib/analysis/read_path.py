@@ -258,7 +258,7 @@ def _sqlite_counter(base: Path, source: Store | None) -> Any:
             conn, _access, _why = read_only_connection(base / STORE_FILENAME)
             with closing(conn):
                 return int(conn.execute(sql, (last,)).fetchone()[0])
-        except (sqlite3.Error, StoreError):
+        except (sqlite3.Error, StoreError, UnicodeDecodeError):
             return None
 
     return count

@@ -362,7 +362,7 @@ def verify(
 
     if mirror and checkpoints is not None:
         raise click.UsageError("--mirror and --checkpoints name two checkpoint files; give one")
-    with _store(data_dir) as store, tempfile.TemporaryDirectory() as work:
+    with _store(data_dir, readonly=True) as store, tempfile.TemporaryDirectory() as work:
         if mirror:
             target = mirror_target(store)
             if target is None:
@@ -372,6 +372,8 @@ def verify(
         result = verify_store(store, checkpoints=checkpoints, pubkey=pubkey)
     # the summary, then each problem and note on its own line
     click.echo(terminal_lines(result.describe()))
+    if store.access_note:  # an auditor's read-only copy: verified without writing
+        click.echo(terminal_safe(f"Note: {store.access_note}"))
     sys.exit(0 if result.ok else 1)
 
 
@@ -418,6 +420,8 @@ def evidence_pack_command(
             store, out, report=write_report, period=period, checkpoints=checkpoints, pubkey=pubkey
         )
     click.echo(terminal_lines(result.describe()))
+    if store.access_note:  # an auditor's read-only copy: verified without writing
+        click.echo(terminal_safe(f"Note: {store.access_note}"))
     sys.exit(0 if result.ok else 1)
 
 
@@ -507,9 +511,12 @@ def report(data_dir: Path | None, period: str, out: Path | None) -> None:
     from govlib.report.contents import parse_period, write_report
 
     parse_period(period)
-    with _store(data_dir) as store:
+    with _store(data_dir, readonly=True) as store:
         path = write_report(store, period=period, out=out)
+        note = store.access_note
     click.echo(terminal_safe(f"Report written: {path}"))
+    if note:
+        click.echo(terminal_safe(f"Note: {note}"))
 
 
 @cli.group()

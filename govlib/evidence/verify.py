@@ -46,7 +46,7 @@ from govlib.evidence.keys import (
     keyring_for,
     load_public_key,
 )
-from govlib.store.database import Store
+from govlib.store.database import Store, StoreError
 from govlib.store.schema import triggers_sql
 from govlib.store.snapshot import PageCheck, quick_check, read_snapshot
 
@@ -164,6 +164,8 @@ def verify_store(
             check.run(conn, hmac_keys, file_lines, str(cp_path))
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # text bytes can be garbage too
         check.problems = [Problem(None, f"the store file is unreadable or corrupt ({exc})")]
+    except StoreError as exc:  # the read snapshot could not open the file: already worded
+        check.problems = [Problem(None, str(exc))]
     finally:
         if pages is not None:
             pages.join()

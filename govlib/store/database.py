@@ -454,6 +454,8 @@ def _read_only(path: Path) -> tuple[sqlite3.Connection, str, str | None]:
         return _immutable(path), ACCESS_IMMUTABLE, reason
     try:
         return _probed(f"file:{_uri_path(path)}?mode=ro"), ACCESS_READ_ONLY, None
+    except UnicodeDecodeError as exc:  # SQLite's message about damaged bytes is not UTF-8
+        raise StoreError(_open_failure(path, exc)) from None
     except sqlite3.Error as exc:
         if not str(getattr(exc, "sqlite_errorname", "")).startswith(_NO_SIDE_FILES):
             raise StoreError(_open_failure(path, exc)) from None
@@ -472,7 +474,7 @@ def _immutable(path: Path) -> sqlite3.Connection:
     """``immutable=1``: no locks, no -wal/-shm; only for a file nothing else writes."""
     try:
         return _probed(f"file:{_uri_path(path)}?mode=ro&immutable=1")
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:
         raise StoreError(_open_failure(path, exc)) from None
 
 
