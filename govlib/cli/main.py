@@ -178,7 +178,7 @@ def init(data_dir: Path | None) -> None:
 @click.option(
     "--as-of",
     default=None,
-    help="End of the history (ISO date/time, UTC), from 2000-01-01 to one day from now; "
+    help="End of the history (ISO date/time, UTC), from 2000-01-01 to now; "
     "default: start of this hour.",
 )
 @click.option(

@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from govlib.bounds import latest_time
 from govlib.demo.claimsflow import run_scenario
 from govlib.demo.claimsflow.history import generate_history, parse_as_of
 from govlib.errors import GovlibError
@@ -36,7 +37,7 @@ __all__ = [
     "MAX_SEED",
 ]
 
-#: The earliest ``as_of`` a demo accepts; the latest is one day from now.
+#: The earliest ``as_of`` a demo accepts; the latest is now (plus the allowed clock skew).
 EARLIEST_AS_OF = datetime(2000, 1, 1, tzinfo=UTC)
 #: ``history_days`` runs from 0 (no history: only the live runs) to a leap year.
 MAX_HISTORY_DAYS = 366
@@ -60,7 +61,7 @@ def check_demo_options(
     """Check a demo's options before anything is touched; return the end of the history (UTC).
 
     ``history_days`` is 0..:data:`MAX_HISTORY_DAYS`, ``seed`` 0..:data:`MAX_SEED`, and
-    ``as_of`` (default: the start of this hour) lies from 2000-01-01 to one day from now, with
+    ``as_of`` (default: the start of this hour) lies from 2000-01-01 to now (plus the allowed clock skew), with
     the history starting on 2000-01-01 or later.
 
     Raises
@@ -75,18 +76,18 @@ def check_demo_options(
         >>> check_demo_options(30, "0001-01-01", 7)
         Traceback (most recent call last):
         ...
-        govlib.demo.builder.DemoError: as_of (--as-of): '0001-01-01' is before 2000-01-01; expected a date from 2000-01-01 up to one day from now
+        govlib.demo.builder.DemoError: as_of (--as-of): '0001-01-01' is before 2000-01-01; expected a date from 2000-01-01 up to now
     """  # noqa: E501
     days = _whole_number("history_days", "--history-days", history_days, MAX_HISTORY_DAYS)
     _whole_number("seed", "--seed", seed, MAX_SEED)
-    expected = "expected a date from 2000-01-01 up to one day from now"
+    expected = "expected a date from 2000-01-01 up to now"
     try:
         end = parse_as_of(as_of)
     except OverflowError:  # e.g. 0001-01-01T00:00+01:00 has no UTC equivalent
         raise DemoError(f"as_of (--as-of): {str(as_of)!r} is out of range; {expected}") from None
     if end < EARLIEST_AS_OF:
         raise DemoError(f"as_of (--as-of): {str(as_of)!r} is before 2000-01-01; {expected}")
-    latest = datetime.now(UTC) + timedelta(days=1)
+    latest = latest_time()  # records later than now (plus the clock skew allowed) are refused
     if end > latest:
         raise DemoError(
             f"as_of (--as-of): {str(as_of)!r} is after {latest:%Y-%m-%d %H:%M} UTC; {expected}"
@@ -213,7 +214,7 @@ def build_demo(
         ``force`` (:func:`govlib.store.datadir.prepare_fresh`).
     history_days, as_of, seed
         The seeded history: ``history_days`` days (0 to 366) ending at ``as_of`` (default: the
-        start of the current hour, UTC; from 2000-01-01 to one day from now), ``seed`` 0 to
+        start of the current hour, UTC; from 2000-01-01 to now), ``seed`` 0 to
         2**63 - 1.
     live
         Run the live clean and fraud scenarios after the history (default).
