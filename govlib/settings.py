@@ -128,6 +128,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("serve_port", 8866, "Port of `govlib serve`.", "apps"),
     Setting("serve_host", "127.0.0.1", "Interface `govlib serve` binds.", "apps"),
     Setting("kernel_cull_idle_s", 600, "Voila kernels idle this long are shut down.", "apps"),
+    Setting(
+        "allowed_hosts",
+        "localhost,localhost.localdomain,ip6-localhost,ip6-loopback",
+        "Comma-separated host names a loopback `govlib serve` answers (the request's Host header; "
+        "loopback addresses are always answered, any other Host gets 403 against DNS "
+        "rebinding). Add the public name of a reverse proxy that forwards to it.",
+        "apps",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

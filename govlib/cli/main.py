@@ -468,23 +468,65 @@ def export(data_dir: Path | None) -> None:
 @data_dir_option
 @click.option("--port", default=8866, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option("--token", default=None, help="Access token (required with a non-loopback --host).")
+@click.option(
+    "--token-file",
+    type=PathArg(),
+    default=None,
+    help="File holding the access token (required with a non-loopback --host, "
+    "unless GOVLIB_TOKEN is set).",
+)
+@click.option(
+    "--token",
+    default=None,
+    help="Access token as a literal (visible to other local users in `ps`: prefer "
+    "GOVLIB_TOKEN or --token-file).",
+)
 @click.option(
     "--preheat/--no-preheat", default=True, show_default=True, help="Keep a warm kernel per app."
 )
 @clean_errors
-def serve(data_dir: Path | None, port: int, host: str, token: str | None, preheat: bool) -> None:
+def serve(
+    data_dir: Path | None,
+    port: int,
+    host: str,
+    token_file: Path | None,
+    token: str | None,
+    preheat: bool,
+) -> None:
     """Serve the Voila apps: /voila/render/executive_spog.ipynb and spc_dashboard.ipynb.
+
+    The access token comes from the GOVLIB_TOKEN environment variable or --token-file FILE;
+    it is never passed to Voila on a command line.
 
     Example:
 
         govlib serve --port 8866
     """
-    from govlib.cli.serve import serve_apps, voila_command
+    import os
+
+    from govlib.cli.serve import check_port_free, serve_apps, voila_command
     from govlib.evidence.settings_log import record_settings
     from govlib.settings import load_settings
 
+    if token is not None and token_file is not None:
+        raise GovlibError("--token and --token-file: give one of them")
+    if token is not None:
+        click.echo(
+            "Warning: --token TOKEN is visible to other local users in `ps`; "
+            "use GOVLIB_TOKEN or --token-file FILE instead",
+            err=True,
+        )
+    elif token_file is not None:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GovlibError(f"--token-file {token_file}: cannot be read ({exc})") from None
+        if not token:
+            raise GovlibError(f"--token-file {token_file}: the file is empty")
+    else:
+        token = os.environ.get("GOVLIB_TOKEN") or None
     voila_command(host=host, port=port, token=token, preheat=preheat)  # checks --host/--token
+    check_port_free(host, port)  # fail fast, before anything is recorded
     with _store(data_dir) as store:  # the pages name the settings version they use
         directory = store.data_dir
         record_settings(store, load_settings(directory))

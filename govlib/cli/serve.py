@@ -1,30 +1,62 @@
-"""``govlib serve``: the Voila apps over the notebooks folder, locked down for closed networks.
+"""``govlib serve``: the Voila apps, locked down for closed networks.
 
 Binds 127.0.0.1 by default; any other interface needs a token. Kernels get the data dir through
 ``GOVLIB_DATA_DIR``; idle kernels are culled (a closed tab does not always shut its kernel down);
 Voila serves only images next to the notebooks, never the store, keys or anything in the data dir.
+
+Hardening (see the serving issue):
+
+* Voila serves a private temporary folder holding copies of the two app notebooks only, so the
+  analyst notebooks of ``notebooks/`` are not reachable; the app URLs are unchanged.
+* The port is checked before Voila starts and Voila never falls back to another port
+  (``--Voila.port_retries=0``); the URLs are printed once Voila answers on them.
+* The token is never put in any process's argv: it reaches Voila through a ``voila.json`` config
+  file (mode 0600, in a 0700 folder) that is removed when ``govlib serve`` ends.
+* Bound to loopback, Voila answers only requests whose ``Host`` is a loopback address or a name in
+  the ``allowed_hosts`` setting (DNS-rebinding protection); foreign-Origin websockets are refused
+  by Jupyter Server's own Origin check.
+* On Linux the Voila child gets SIGTERM when ``govlib serve`` dies, even by ``kill -9``
+  (``prctl(PR_SET_PDEATHSIG)``); Voila then shuts its kernels down.
 """
 
 from __future__ import annotations
 
+import errno
 import ipaddress
+import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from govlib.errors import GovlibError
 from govlib.settings import load_settings
 from govlib.store.datadir import checkout_root
 
-__all__ = ["APPS", "notebooks_dir", "voila_command", "serve_apps"]
+__all__ = [
+    "APPS",
+    "notebooks_dir",
+    "voila_command",
+    "serve_apps",
+    "check_port_free",
+    "write_voila_config",
+    "stage_apps",
+]
 
 #: The Voila apps, by notebook file name.
 APPS = ("executive_spog.ipynb", "spc_dashboard.ipynb")
 #: Files Voila may serve from the notebooks folder (images only; never data or keys).
 FILE_ALLOWLIST = r".*\.(png|jpg|gif|svg)"
+#: Environment variables of govlib serve that never reach Voila or its kernels.
+_PRIVATE_ENV = ("GOVLIB_TOKEN",)
 
 
 def notebooks_dir() -> Path:
@@ -46,6 +78,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
 def voila_command(
     *,
     host: str,
@@ -54,8 +90,15 @@ def voila_command(
     preheat: bool,
     cull_idle_s: int = 600,
     show_tracebacks: bool = False,
+    root: Path | None = None,
+    config_dir: Path | None = None,
 ) -> list[str]:
     """The ``voila`` argv for the apps (pure: no process is started).
+
+    ``token`` is checked (a non-loopback ``host`` needs one) but never put in the argv: other
+    local users can read any process's argv in ``ps``. Pass it to Voila with
+    :func:`write_voila_config` and ``config_dir``. ``root`` is the folder served (default: the
+    checkout's ``notebooks/``; ``govlib serve`` passes :func:`stage_apps`'s folder).
 
     Example:
         >>> voila_command(host="127.0.0.1", port=8866, token=None, preheat=False)[1:3]
@@ -63,16 +106,18 @@ def voila_command(
     """
     if not _is_loopback(host) and not token:
         raise GovlibError(
-            f"--host {host}: serving beyond this machine needs --token TOKEN "
-            "(anyone who can reach the port would see governance data)"
+            f"--host {host}: serving beyond this machine needs --token-file FILE or "
+            "GOVLIB_TOKEN (or --token TOKEN; anyone who can reach the port would see "
+            "governance data)"
         )
     argv = [
         sys.executable,
         "-m",
         "voila",
-        str(notebooks_dir()),
+        str(root if root is not None else notebooks_dir()),
         "--no-browser",
         f"--port={port}",
+        "--Voila.port_retries=0",
         f"--Voila.ip={host}",
         f"--VoilaConfiguration.file_allowlist={FILE_ALLOWLIST}",
         f"--MappingKernelManager.cull_idle_timeout={cull_idle_s}",
@@ -80,10 +125,121 @@ def voila_command(
         "--MappingKernelManager.cull_connected=False",
         f"--show_tracebacks={show_tracebacks}",
     ]
-    argv.append(f"--Voila.token={token}" if token else "--Voila.token=")
+    if config_dir is not None:
+        argv.append(f"--Voila.config_file_paths={config_dir}")
+    if not token:
+        argv.append("--Voila.token=")
     if preheat:
         argv += ["--preheat_kernel=True", "--pool_size=1"]
     return argv
+
+
+def write_voila_config(
+    config_dir: Path, *, host: str, token: str | None, allowed_hosts: Sequence[str]
+) -> Path:
+    """Write ``config_dir/voila.json`` (mode 0600): the token and the Host allow-list.
+
+    Bound to loopback, Jupyter Server's Host check is switched on: only loopback addresses and
+    ``allowed_hosts`` are answered (a DNS-rebinding page gets 403). Bound to another interface the
+    token guards access and any Host is answered.
+    """
+    config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(config_dir, 0o700)
+    voila: dict[str, object] = {}
+    if token:
+        voila["token"] = token
+    if _is_loopback(host):
+        voila["tornado_settings"] = {
+            "allow_remote_access": False,
+            "local_hostnames": sorted({"localhost", *allowed_hosts}),
+        }
+    path = config_dir / "voila.json"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"Voila": voila}, fh)
+    os.chmod(path, 0o600)
+    return path
+
+
+def stage_apps(target: Path, source: Path | None = None) -> Path:
+    """Copy the app notebooks (only) into ``target``; returns it. Analyst notebooks stay out."""
+    source = source if source is not None else notebooks_dir()
+    target.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for app in APPS:
+        shutil.copy2(source / app, target / app)
+    return target
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise :class:`GovlibError` when ``host:port`` cannot be bound (taken or not allowed)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    bind_host = "127.0.0.1" if host == "localhost" else host
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as tornado does
+        try:
+            s.bind((bind_host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise GovlibError(
+                    f"--port {port}: already in use on {host} (another `govlib serve`?); "
+                    "pick another with --port"
+                ) from None
+            raise GovlibError(f"--port {port} on {host}: cannot listen ({exc.strerror})") from None
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the child get SIGTERM when this process dies (Linux only)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+    pr_set_pdeathsig = 1
+
+    def preexec() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], base: str, timeout_s: float = 180.0) -> bool:
+    """Poll ``base``/voila/static/voila.js until Voila answers; False if Voila exited first."""
+    deadline = time.monotonic() + timeout_s
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{base}/voila/static/voila.js", timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except urllib.error.HTTPError:
+            return True  # Voila answered (e.g. a proxy rule); it is serving
+        except OSError:
+            pass
+        time.sleep(0.25)
+    return proc.poll() is None
+
+
+_DIR_PREFIX = "govlib-serve-"
+
+
+def _sweep_stale_dirs() -> None:
+    """Remove this user's staging folders left by a `govlib serve` that was killed (kill -9)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_DIR_PREFIX}*-*"):
+        pid_text = path.name[len(_DIR_PREFIX) :].split("-", 1)[0]
+        try:
+            if not pid_text.isdigit() or path.stat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def serve_apps(
@@ -100,33 +256,61 @@ def serve_apps(
     if nb.resolve() == data_dir or nb.resolve() in data_dir.parents:
         raise GovlibError(f"--data-dir {data_dir}: must not be inside {nb} (Voila would serve it)")
     settings = load_settings(data_dir)
-    argv = voila_command(
-        host=host, port=port, token=token, preheat=preheat, cull_idle_s=settings.kernel_cull_idle_s
-    )
-    env = {**os.environ, "GOVLIB_DATA_DIR": str(data_dir)}
-    shown = "localhost" if _is_loopback(host) else host
-    print(f"Serving govlib apps from {nb} (data: {data_dir})")
-    for app in APPS:
-        print(f"  http://{shown}:{port}/voila/render/{app}")
-    if token:
-        print(f"  access token required: append ?token={token[:2]}… (the one you passed)")
-    print("Stop with Ctrl+C.", flush=True)
-    if shutil.which(argv[0]) is None and not Path(argv[0]).exists():
-        raise GovlibError(f"{argv[0]}: Python interpreter not found")
-    proc = subprocess.Popen(argv, env=env, cwd=nb, start_new_session=True)
+    voila_command(host=host, port=port, token=token, preheat=preheat)  # checks --host/--token
+    check_port_free(host, port)
+    if shutil.which(sys.executable) is None and not Path(sys.executable).exists():
+        raise GovlibError(f"{sys.executable}: Python interpreter not found")
+    allowed = [h.strip() for h in str(settings.allowed_hosts).split(",") if h.strip()]
+    _sweep_stale_dirs()
+    with tempfile.TemporaryDirectory(prefix=f"{_DIR_PREFIX}{os.getpid()}-") as tmp:
+        os.chmod(tmp, 0o700)
+        apps = stage_apps(Path(tmp) / "apps", nb)
+        config_dir = Path(tmp) / "config"
+        write_voila_config(config_dir, host=host, token=token, allowed_hosts=allowed)
+        argv = voila_command(
+            host=host,
+            port=port,
+            token=token,
+            preheat=preheat,
+            cull_idle_s=settings.kernel_cull_idle_s,
+            root=apps,
+            config_dir=config_dir,
+        )
+        env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
+        env["GOVLIB_DATA_DIR"] = str(data_dir)
+        print(f"Starting Voila for the govlib apps in {nb} (data: {data_dir}) ...", flush=True)
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=apps,
+            start_new_session=True,
+            preexec_fn=_parent_death_signal(),  # noqa: PLW1509 - only prctl, no locks taken
+        )
 
-    def _terminate(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt  # SIGTERM stops Voila and its kernels too, never orphans them
+        def _terminate(_signum: int, _frame: object) -> None:
+            raise KeyboardInterrupt  # SIGTERM stops Voila and its kernels too, never orphans them
 
-    previous = signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        os.killpg(proc.pid, signal.SIGTERM)
+        previous = signal.signal(signal.SIGTERM, _terminate)
         try:
-            return proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            probe = "127.0.0.1" if host in ("0.0.0.0", "localhost") else host
+            probe = "::1" if host == "::" else probe
+            ready = _wait_ready(proc, f"http://{_url_host(probe)}:{port}")
+            shutil.rmtree(config_dir, ignore_errors=True)  # read at start; no token left on disk
+            if ready:
+                shown = "localhost" if _is_loopback(host) else _url_host(host)
+                print("Serving:")
+                for app in APPS:
+                    print(f"  http://{shown}:{port}/voila/render/{app}")
+                if token:
+                    print("  access token required: append ?token=<your token>")
+                print("Stop with Ctrl+C.", flush=True)
             return proc.wait()
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+        except KeyboardInterrupt:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                return proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                return proc.wait()
+        finally:
+            signal.signal(signal.SIGTERM, previous)

@@ -446,7 +446,8 @@ def _read_only(path: Path) -> tuple[sqlite3.Connection, str, str | None]:
     if not os.access(path, os.R_OK):
         raise StoreError(f"{path}: cannot open the store (no read permission on the file)")
     wal = path.with_name(path.name + "-wal")
-    has_wal = wal.exists() and wal.stat().st_size > 0
+    wal_bytes = _size(wal)  # a live store's writers may remove or create it at any moment
+    has_wal = wal_bytes > 0
     live = has_wal or path.with_name(path.name + "-shm").exists()  # a connection may be open
     reason = _why_no_side_files(path)
     if reason is not None and reason != DISK_FULL and not live:
@@ -463,11 +464,19 @@ def _read_only(path: Path) -> tuple[sqlite3.Connection, str, str | None]:
     if has_wal:
         raise StoreError(
             f"{path}: cannot read this copy without writing ({reason}): its {wal.name} "
-            f"({wal.stat().st_size:,} bytes) holds transactions SQLite can only read with a "
+            f"({wal_bytes:,} bytes) holds transactions SQLite can only read with a "
             f"{path.name}-shm beside it; copy the folder to writable storage and read that copy "
             "(nothing was changed)"
         )
     return _immutable(path), ACCESS_IMMUTABLE, reason
+
+
+def _size(path: Path) -> int:
+    """The size of a file, 0 when it does not exist (or vanished while we looked)."""
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _immutable(path: Path) -> sqlite3.Connection:
