@@ -124,6 +124,56 @@ SETTINGS: tuple[Setting, ...] = (
         "POSTed as JSON; a GET answers them). Empty: no mirror. Check with `govlib verify --mirror`.",
         "capture",
     ),
+    # --- retention --------------------------------------------------------------------------------
+    Setting(
+        "retention_hot_days",
+        90,
+        "Days evidence stays in the live SQLite store: `govlib seal` without --before seals "
+        "whole days older than this into DIR/archive/. One value for every table class, because "
+        "the WORM log is sealed as a prefix with every row it binds.",
+        "retention",
+    ),
+    Setting(
+        "retention_tool_calls_days",
+        2555,
+        "Days a sealed segment's tool calls (audit_log) are kept before `govlib purge` may "
+        "delete the segment (2555 days = 7 years).",
+        "retention",
+    ),
+    Setting(
+        "retention_receipts_days",
+        2555,
+        "Days a sealed segment's cost receipts (token_ledger) are kept before purge.",
+        "retention",
+    ),
+    Setting(
+        "retention_governance_days",
+        2555,
+        "Days a sealed segment's governance events (WORM entries, kill-switch events, runs) are "
+        "kept before purge.",
+        "retention",
+    ),
+    Setting(
+        "retention_verdicts_days",
+        2555,
+        "Days a sealed segment's human verdicts (verdict_events) are kept before purge. A "
+        "segment may be purged once it is older than the longest period of the classes it holds.",
+        "retention",
+    ),
+    Setting(
+        "legal_hold_tenants",
+        "",
+        "Comma-separated tenants under legal hold: `govlib purge` refuses any segment holding "
+        "their rows.",
+        "retention",
+    ),
+    Setting(
+        "legal_hold_runs",
+        "",
+        "Comma-separated run ids (composition ids) under legal hold: `govlib purge` refuses any "
+        "segment holding them.",
+        "retention",
+    ),
     # --- apps -------------------------------------------------------------------------------------
     Setting("serve_port", 8866, "Port of `govlib serve`.", "apps"),
     Setting("serve_host", "127.0.0.1", "Interface `govlib serve` binds.", "apps"),

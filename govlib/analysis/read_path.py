@@ -32,6 +32,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from govlib.evidence.archive import segment_files
 from govlib.store import schema
 from govlib.store.database import (
     ACCESS_IMMUTABLE,
@@ -485,7 +486,42 @@ def connect(source: Any = None) -> duckdb.DuckDBPyConnection:
             select = ", ".join(f"CAST({c} AS {_duck_type(tail, c)}) AS {c}" for c in names)
             lake_part = f"SELECT {select} FROM {lake}"
         con.execute(f"CREATE VIEW {table} AS {lake_part} UNION ALL SELECT * FROM _{table}_tail")
+    _add_sealed_segments(con, mem_store, sqlite_path, data_dir)
     return con
+
+
+def _add_sealed_segments(
+    con: duckdb.DuckDBPyConnection,
+    mem_store: Store | None,
+    sqlite_path: Path | None,
+    data_dir: Path | None,
+) -> None:
+    """Rows moved to sealed segments (``govlib seal``) are read like the lake: each table's view
+    becomes the segments' Parquet files (each checked against its signed manifest's SHA-256)
+    plus what was there before, so figures do not change when data is sealed."""
+    if data_dir is None or sqlite_path is None or not (Path(data_dir) / "archive").is_dir():
+        return
+    conn, _access, _why = read_only_connection(sqlite_path)
+    with closing(conn):
+        files = segment_files(data_dir, conn)
+    for table, parts in files.items():
+        for path, digest in parts:
+            problem, _rows = _file_problem(path, digest)
+            if problem is not None:
+                raise StoreError(
+                    f"{path}: sealed segment file {problem}; run `govlib verify --archives`"
+                )
+        names = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+        types = dict(
+            con.execute(f"SELECT column_name, column_type FROM (DESCRIBE {table})").fetchall()
+        )
+        listed = ", ".join(f"'{_sql_path(p)}'" for p, _ in parts)
+        select = ", ".join(f'CAST("{c}" AS {types[c]}) AS "{c}"' for c in names)
+        con.execute(f"ALTER VIEW {table} RENAME TO _{table}_live")
+        con.execute(
+            f"CREATE VIEW {table} AS SELECT {select} FROM read_parquet([{listed}], "
+            f"union_by_name=true) UNION ALL SELECT * FROM _{table}_live"
+        )
 
 
 def _duck_type(tail: pa.Table, column: str) -> str:

@@ -342,9 +342,18 @@ def stamp(
     is_flag=True,
     help="Verify against the checkpoint mirror (the checkpoint_mirror setting) instead.",
 )
+@click.option(
+    "--archives",
+    is_flag=True,
+    help="Also verify every sealed segment under DIR/archive/ (files, manifests, chain).",
+)
 @clean_errors
 def verify(
-    data_dir: Path | None, checkpoints: Path | None, pubkey: Path | None, mirror: bool
+    data_dir: Path | None,
+    checkpoints: Path | None,
+    pubkey: Path | None,
+    mirror: bool,
+    archives: bool = False,
 ) -> None:
     """Re-compute every MAC, link, checkpoint, batch digest, verdict and governed row.
 
@@ -369,7 +378,7 @@ def verify(
                 raise MirrorError("--mirror: no checkpoint_mirror is set for this data dir")
             checkpoints, mirrored_key = fetch_mirror(target, Path(work))
             pubkey = pubkey or mirrored_key
-        result = verify_store(store, checkpoints=checkpoints, pubkey=pubkey)
+        result = verify_store(store, checkpoints=checkpoints, pubkey=pubkey, archives=archives)
     # the summary, then each problem and note on its own line
     click.echo(terminal_lines(result.describe()))
     if store.access_note:  # an auditor's read-only copy: verified without writing
@@ -607,6 +616,65 @@ def ingest_otel(
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="govlib")
+
+
+@cli.command()
+@data_dir_option
+@click.option(
+    "--before",
+    default=None,
+    metavar="YYYY-MM-DD",
+    help="Seal whole days before this date (default: retention_hot_days ago).",
+)
+@clean_errors
+def seal(data_dir: Path | None, before: str | None) -> None:
+    """Move old evidence out of the live store into a sealed segment under DIR/archive/.
+
+    Parquet per table and a signed manifest; a segment_sealed WORM entry binds it; the rows
+    leave govlib.sqlite in the same transaction and the space is reclaimed. Current state (the
+    latest kill-switch event, rules, registry, open runs) never moves.
+
+    Example:
+
+        govlib seal --before 2026-11-01
+    """
+    from govlib.evidence.archive import seal_before
+
+    if before is not None:
+        from govlib.evidence.archive import cutoff_time
+
+        cutoff_time(before)  # checked before any side effect
+    with _store(data_dir) as store:
+        result = seal_before(store, before)
+    click.echo(terminal_safe(result.message))
+
+
+@cli.command()
+@data_dir_option
+@click.option(
+    "--before",
+    required=True,
+    metavar="YYYY-MM-DD",
+    help="Purge sealed segments whose entries all precede this date.",
+)
+@click.option("--reason", default="retention policy", show_default=True, help="Recorded why.")
+@clean_errors
+def purge(data_dir: Path | None, before: str, reason: str) -> None:
+    """Delete sealed segments past their retention (refused under a legal hold).
+
+    A segment_purged WORM entry records what, why and under which policy; the signed manifest
+    stays, so `govlib verify --archives` reports the range as purged by policy.
+
+    Example:
+
+        govlib purge --before 2019-01-01
+    """
+    from govlib.evidence.archive import cutoff_time, purge_before
+
+    cutoff_time(before)  # checked before any side effect
+    with _store(data_dir) as store:
+        result = purge_before(store, before, reason=reason)
+    click.echo(terminal_safe(result.message))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ from govlib.errors import GovlibError
 from govlib.evidence import worm
 from govlib.evidence.chain import entry_mac
 from govlib.evidence.keys import KeyMaterialError, KeyRing, keyring_for
-from govlib.store.database import Store
+from govlib.evidence.sealed import live_anchor, retained_entries
+from govlib.store.database import Store, StoreError
 
 __all__ = [
     "GOVERNED",
@@ -304,7 +305,12 @@ def has_bindings(store: Store) -> bool:
         f"SELECT 1 FROM worm_log WHERE action IN ({marks}) AND instr(body, ?) > 0 LIMIT 1",
         (*BINDING_ACTIONS, '"bound":['),
     )
-    return bool(found)
+    if found:
+        return True
+    # a store whose binding entries were all sealed keeps copies of those that bind live rows
+    return bool(store.query("SELECT 1 FROM sqlite_master WHERE name = 'worm_retained'")) and bool(
+        store.query("SELECT 1 FROM worm_retained LIMIT 1")
+    )
 
 
 def _hmac_keys(store: Store, table: GovernedTable) -> Mapping[str, bytes]:
@@ -328,7 +334,9 @@ def _check_gapless(store: Store) -> None:
     force; seqs are gapless by construction, so a gap is proof of a deletion. Checked
     incrementally: each process counts the entries past what it already checked.
     """
-    done = _GAPLESS.get(store, 0)
+    # A sealed prefix (DIR/archive/) is checked by `govlib verify --archives`; the live log
+    # must be gapless from the seq after it.
+    done = max(_GAPLESS.get(store, 0), live_anchor(store.conn).last_seq)
     count, top = store.query(
         "SELECT COUNT(*) AS n, MAX(seq) AS top FROM worm_log WHERE seq > ?", (done,)
     )[0]
@@ -354,7 +362,8 @@ def _authentic_entries(store: Store, table: GovernedTable) -> list[tuple[int, An
     rows = store.query(
         f"SELECT seq, body, mac FROM worm_log WHERE action IN ({marks}) ORDER BY seq", actions
     )
-    if not rows:
+    retained = has_retained(store)
+    if not rows and not retained:
         return []
     keys = _hmac_keys(store, table)
     out = []
@@ -367,7 +376,20 @@ def _authentic_entries(store: Store, table: GovernedTable) -> list[tuple[int, An
                 "trusted (run `govlib verify`)"
             )
         out.append((r["seq"], body.get("detail")))
+    if retained:
+        copies, bad = retained_entries(store.conn, _hmac_keys(store, table), actions=actions)
+        if bad:
+            raise BindingError(f"{bad[0][1]}; {table.name} cannot be trusted (run `govlib verify`)")
+        out.extend((e.seq, e.detail()) for e in copies)
     return out
+
+
+def has_retained(store: Store) -> bool:
+    """Whether the store keeps copies of sealed entries (``worm_retained`` has rows)."""
+    try:
+        return bool(store.query("SELECT 1 FROM worm_retained LIMIT 1"))
+    except StoreError:
+        return False
 
 
 def store_row_digests(

@@ -285,7 +285,9 @@ def _insert(store: Store, *, force: bool, at: str | None) -> Checkpoint | None:
     last = store.query_one("SELECT MAX(seq) FROM worm_checkpoints")
     if last is not None and int(last) >= head_seq and not force:
         return None
-    size = int(store.query_one("SELECT COUNT(*) FROM worm_log"))
+    # Entries sealed into DIR/archive/ (a prefix of the log) still count: the log's size is
+    # the sealed prefix plus the live entries.
+    size = int(store.query_one("SELECT COUNT(*) + COALESCE(MIN(seq), 1) - 1 FROM worm_log"))
     when = at or utc_now_iso()
     cp = Checkpoint.signed(key, log_size=size, head_seq=head_seq, head_mac=head_mac, time=when)
     row = dict(seq=head_seq, log_size=size, head_mac=head_mac, created_at=when, key_id=cp.key_id)

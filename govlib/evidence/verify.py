@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from govlib.errors import GovlibError
 from govlib.evidence import checkpoints as cps
+from govlib.evidence.archive import archive_problems
 from govlib.evidence.bindings import (
     BINDING_ACTIONS,
     GOVERNED,
@@ -46,6 +47,7 @@ from govlib.evidence.keys import (
     keyring_for,
     load_public_key,
 )
+from govlib.evidence.sealed import LiveAnchor, live_anchor, retained_entries, sealed_audit_max
 from govlib.store.database import Store, StoreError
 from govlib.store.schema import triggers_sql
 from govlib.store.snapshot import PageCheck, quick_check, read_snapshot
@@ -115,6 +117,7 @@ def verify_store(
     checkpoints: str | os.PathLike[str] | None = None,
     pubkey: str | os.PathLike[str] | None = None,
     integrity_check: bool = True,
+    archives: bool = False,
 ) -> VerifyResult:
     """Verify the chain, checkpoints, batch digests and verdicts of a store.
 
@@ -129,6 +132,10 @@ def verify_store(
         Pinned public key PEM; default ``checkpoint_pubkey.pem`` beside that file, else in DIR.
     integrity_check
         Also run SQLite's ``PRAGMA quick_check`` (pages no other check reads).
+    archives
+        Also verify every sealed segment under ``DIR/archive/`` (file hashes, manifest
+        signatures, the MAC chain across segment boundaries, the rows each segment holds):
+        :func:`govlib.evidence.archive.archive_problems`.
 
     Returns
     -------
@@ -162,6 +169,8 @@ def verify_store(
             pages.start()
         with read_snapshot(store) as conn:
             check.run(conn, hmac_keys, file_lines, str(cp_path))
+            if archives:
+                check.archives(store, hmac_keys)
     except (sqlite3.DatabaseError, UnicodeDecodeError) as exc:  # text bytes can be garbage too
         check.problems = [Problem(None, f"the store file is unreadable or corrupt ({exc})")]
     except StoreError as exc:  # the read snapshot could not open the file: already worded
@@ -222,6 +231,8 @@ class _Verifier:
         self.last: Checkpoint | None = None
         self.size = self.max_seq = 0
         self._valid: dict[tuple[str, str], bool] = {}
+        self.anchor = LiveAnchor()
+        self.archives_checked: int | None = None
 
     def add(self, seq: int | None, reason: str) -> None:
         self.problems.append(Problem(seq, reason))
@@ -242,6 +253,7 @@ class _Verifier:
                 summary += "; no signed checkpoint yet (the chain alone was checked)"
             else:
                 summary += f", last signed checkpoint at seq {last.head_seq}, time {last.time}"
+            summary += self._sealed_clause()
             return VerifyResult(True, summary, None, None, **common)
         first = min(self.problems, key=lambda p: (p.seq is None, p.seq or 0))
         more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
@@ -250,10 +262,29 @@ class _Verifier:
         problems = tuple(self.problems)
         return VerifyResult(False, summary, first.seq, first.reason, problems=problems, **common)
 
+    def _sealed_clause(self) -> str:
+        """How the sealed prefix was covered (empty when nothing is sealed)."""
+        a = self.anchor
+        if not a.sealed:
+            return ""
+        where = f"entries 1–{a.last_seq:,} sealed in {a.segments} segment(s) under archive/"
+        if self.archives_checked is None:
+            return f"; {where}, live chain checked from their head (run --archives to check them)"
+        return f"; {where}, verified"
+
+    def archives(self, store: Store, keys: dict[str, bytes]) -> None:
+        """``--archives``: every sealed segment, its boundaries and the retained copies."""
+        found = archive_problems(store, self.conn, keys, self.public, self.anchor)
+        for seq, reason in found.problems:
+            self.add(seq, reason)
+        self.notes.extend(found.notes)
+        self.archives_checked = found.segments
+
     def run(
         self, conn: sqlite3.Connection, keys: dict[str, bytes], lines: _Lines, label: str
     ) -> None:
         self.conn = conn
+        self._keys = keys
         if self.integrity_check:  # a memory store; a file store's runs in a PageCheck thread
             first = quick_check(conn)
             if first != "ok":
@@ -262,12 +293,16 @@ class _Verifier:
         size, max_seq = conn.execute(
             "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM worm_log"
         ).fetchone()
-        self.size, self.max_seq = int(size), int(max_seq)
+        # A sealed prefix: the live chain starts after the boundary its newest segment_sealed
+        # entry names (that entry is MAC-checked with the rest of the live chain).
+        self.anchor = anchor = live_anchor(conn)
+        start = {"start_seq": anchor.first_seq, "start_prev_mac": anchor.last_mac}
+        self.size, self.max_seq = int(size) + anchor.last_seq, int(max_seq)
         cur = conn.cursor()
         cur.row_factory = None
         cur.execute(CHAIN_BYTES_SQL)
-        if not chain_intact(iter(lambda: cur.fetchmany(256), []), keys)[0]:
-            broken, _, _ = first_chain_problem(cur.execute(CHAIN_SQL), keys)
+        if not chain_intact(iter(lambda: cur.fetchmany(256), []), keys, **start)[0]:
+            broken, _, _ = first_chain_problem(cur.execute(CHAIN_SQL), keys, **start)
             if broken is not None:
                 self.add(broken.seq, broken.reason)
         self.checkpoints(lines, label)
@@ -275,6 +310,8 @@ class _Verifier:
             self.batches(table)
         self.verdicts()
         self.bindings()
+        for seq, reason in retained_entries(conn, keys)[1]:
+            self.add(seq, reason)
 
     def schema(self) -> None:
         """The readable worm_log columns must still be generated from ``body``."""
@@ -352,6 +389,9 @@ class _Verifier:
             return True
         row = self.conn.execute("SELECT mac FROM worm_log WHERE seq = ?", (cp.head_seq,))
         (mac,) = row.fetchone() or (None,)
+        if mac is None and cp.head_seq <= self.anchor.last_seq:
+            # sealed: `verify --archives` compares it with the segment's entry
+            mac = self.anchor.last_mac if cp.head_seq == self.anchor.last_seq else cp.head_mac
         if mac != cp.head_mac:
             msg = f"entry {cp.head_seq} is not the one signed in {where} (time {cp.time}): "
             self.add(cp.head_seq, msg + "the log was rewritten after it was signed")
@@ -376,6 +416,7 @@ class _Verifier:
             "ORDER BY w.seq",
             BINDING_ACTIONS,
         ).fetchall()
+        found += self._retained_bindings()
         if not found:
             if any(self._count(t.name) for t in GOVERNED):
                 self.notes.append(
@@ -392,6 +433,18 @@ class _Verifier:
         for table in GOVERNED:
             for reason in binding_problems(table, self._rows(table), latest):
                 self.add(None, reason)
+
+    def _retained_bindings(self) -> list[tuple[Any, ...]]:
+        """Bindings of the retained copies of sealed entries, for the live rows listed with them."""
+        keys = dict(self._keys)
+        copies, _bad = retained_entries(self.conn, keys, actions=BINDING_ACTIONS)
+        out: list[tuple[Any, ...]] = []
+        for entry in copies:
+            for b in entry.detail().get("bound") or []:
+                names = b.get("worm_seq", None) if isinstance(b, dict) else None
+                kind = None if not isinstance(b, dict) or "worm_seq" not in b else "integer"
+                out.append((entry.seq, b.get("table"), b.get("key"), b.get("sha256"), kind, names))
+        return out
 
     def _count(self, table: str) -> int:
         (n,) = self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
@@ -421,7 +474,8 @@ class _Verifier:
                 shown = f"({', '.join(map(str, theirs))})"
                 self.add(seq, f"{row} differs from the latest WORM verdict entry {shown}")
         seen = {audit_id for audit_id, *_ in stamped}
+        sealed_max = sealed_audit_max(self.conn)[0]  # rows sealed with their verdict triple
         for audit_id, (seq, verdict, by, at) in latest.items():
-            if audit_id not in seen:
+            if audit_id not in seen and not (isinstance(audit_id, int) and audit_id <= sealed_max):
                 msg = f"audit_log row {audit_id}: WORM verdict ({verdict}, {by}, {at}) "
                 self.add(seq, msg + "is missing from the row")

@@ -176,6 +176,11 @@ class Store:
     def _configure(self) -> None:
         c = self.conn
         c.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if not self.readonly and not c.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchone():
+            # A new file: pages freed by `govlib seal` go back to the disk in small steps
+            # (incremental vacuum) instead of one long VACUUM. Settable only before the WAL
+            # switch and the first table.
+            c.execute("PRAGMA auto_vacuum=INCREMENTAL")
         if self.path is not None and not self.readonly:
             mode = c.execute("PRAGMA journal_mode=WAL").fetchone()["journal_mode"]
             if str(mode).lower() != "wal":

@@ -10,7 +10,18 @@ from ``body`` so they cannot disagree with what the MAC covers.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 5
+
+#: Tables whose DELETE guard admits only govlib's sealing delete (see ``seal_journal``).
+SEALED_DELETE_GUARDED: tuple[str, ...] = (
+    "audit_log",
+    "worm_log",
+    "token_ledger",
+    "kill_switch_events",
+    "node_runs",
+    "verdict_events",
+    "worm_retained",
+)
 
 #: Columns added by each schema version, applied in order to an older store opened for writing.
 #: Version 2: the governed tables name the WORM entry that binds each row (``worm_seq``).
@@ -19,6 +30,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         f"ALTER TABLE {table} ADD COLUMN worm_seq INTEGER"
         for table in ("tool_registry", "governance_rules", "workflow_runs", "node_runs")
     ),
+    # Version 5: the DELETE guards admit govlib's sealing delete (a ``seal_journal`` row in state
+    # 'deleting', present only inside the sealing transaction); the old guards are recreated.
+    5: tuple(f"DROP TRIGGER IF EXISTS {table}_no_delete" for table in SEALED_DELETE_GUARDED),
 }
 
 #: Tables whose rows never change once written.
@@ -46,6 +60,9 @@ TABLES: tuple[str, ...] = (
     "workflow_runs",
     "node_runs",
     "ingested_spans",
+    "sealed_segments",
+    "worm_retained",
+    "seal_journal",
 )
 
 AUDIT_COLUMNS: tuple[str, ...] = (
@@ -268,17 +285,66 @@ CREATE TABLE IF NOT EXISTS ingested_spans(
   ingested_at TEXT NOT NULL,
   PRIMARY KEY (trace_id, span_id, kind)
 );
+
+CREATE TABLE IF NOT EXISTS sealed_segments(
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL,
+  last_mac TEXT NOT NULL,
+  manifest_sha256 TEXT NOT NULL,
+  sealed_before TEXT NOT NULL,
+  sealed_at TEXT NOT NULL,
+  audit_max_id INTEGER NOT NULL,
+  ledger_max_id INTEGER NOT NULL,
+  entry_seq INTEGER NOT NULL,
+  purged_at TEXT,
+  purge_seq INTEGER
+);
+
+CREATE TABLE IF NOT EXISTS worm_retained(
+  seq INTEGER PRIMARY KEY,
+  body TEXT NOT NULL,
+  prev_mac TEXT NOT NULL,
+  mac TEXT NOT NULL,
+  keys TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS seal_journal(
+  id INTEGER PRIMARY KEY,
+  segment TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('writing', 'deleting', 'sealed', 'abandoned')),
+  started_at TEXT NOT NULL,
+  finished_at TEXT
+);
 """
+
+
+#: The one DELETE these tables admit: govlib's sealing transaction, which holds a
+#: ``seal_journal`` row in state 'deleting' until it commits (a guard, not a proof: the chain
+#: and the sealed segments prove what was moved).
+_NOT_SEALING = "NOT EXISTS (SELECT 1 FROM seal_journal WHERE state = 'deleting')"
+
+
+def _no_delete_trigger(table: str) -> str:
+    return f"""
+CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table} WHEN {_NOT_SEALING}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only: DELETE refused'); END;"""
 
 
 def _append_only_triggers(table: str, same_key: str, on_existing: str = "ABORT") -> str:
     msg = f", '{table} is append-only: an existing row cannot be replaced'"
     msg = msg if on_existing == "ABORT" else ""
+    delete = (
+        _no_delete_trigger(table)
+        if table in SEALED_DELETE_GUARDED
+        else f"""
+CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table}
+BEGIN SELECT RAISE(ABORT, '{table} is append-only: DELETE refused'); END;"""
+    )
     return f"""
 CREATE TRIGGER IF NOT EXISTS {table}_no_update BEFORE UPDATE ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} is append-only: UPDATE refused'); END;
-CREATE TRIGGER IF NOT EXISTS {table}_no_delete BEFORE DELETE ON {table}
-BEGIN SELECT RAISE(ABORT, '{table} is append-only: DELETE refused'); END;
+BEGIN SELECT RAISE(ABORT, '{table} is append-only: UPDATE refused'); END;{delete}
 CREATE TRIGGER IF NOT EXISTS {table}_no_replace BEFORE INSERT ON {table}
 WHEN EXISTS (SELECT 1 FROM {table} WHERE {same_key})
 BEGIN SELECT RAISE({on_existing}{msg}); END;
@@ -287,9 +353,7 @@ BEGIN SELECT RAISE({on_existing}{msg}); END;
 
 _IMMUTABLE_CHANGED = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in AUDIT_IMMUTABLE)
 
-AUDIT_TRIGGERS = f"""
-CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log
-BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: DELETE refused'); END;
+AUDIT_TRIGGERS = f"""{_no_delete_trigger("audit_log")}
 CREATE TRIGGER IF NOT EXISTS audit_log_no_replace BEFORE INSERT ON audit_log
 WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM audit_log WHERE id = NEW.id)
 BEGIN SELECT RAISE(ABORT, 'audit_log is append-only: an existing row cannot be replaced'); END;
@@ -312,6 +376,7 @@ _KEYS = {
     "kill_switch_events": "id = NEW.id",
     "node_runs": "id = NEW.id",
     "verdict_events": "id = NEW.id",
+    "worm_retained": "seq = NEW.seq",
 }
 
 
