@@ -20,8 +20,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from govlib.analysis.executive import load_spog
+from govlib.analysis.lifecycle import sealed_ranges
 from govlib.analysis.read_path import connect
 from govlib.analysis.stats import tool_stats, workflow_stats
+from govlib.apps.executive.html import sealed_ranges_html
 from govlib.cli.main import cli
 from govlib.evidence.archive import (
     ARCHIVE_DIRNAME,
@@ -153,6 +156,11 @@ def test_seal_moves_old_days_out_and_every_figure_stays(data: Path) -> None:
     code, out = _verify_archives(data)
     assert code == 0, out
     assert "verified" in out
+    with Store.open_for_reading(data) as store:  # the Audit Trail's line
+        (line,) = load_spog(store)["sealed"]
+    assert line["state"] == "sealed" and line["verified"]
+    assert line["text"].startswith(f"Entries 1–{result.last_seq:,} sealed on ")
+    assert 'data-state="sealed"' in sealed_ranges_html([line])
     manifest = json.loads((_segments(data)[0] / MANIFEST_FILE).read_text())["manifest"]
     assert manifest["worm"]["first_seq"] == 1
     assert manifest["files"]["audit_log.parquet"]["rows"] == result.rows["audit_log"]
@@ -274,6 +282,9 @@ def test_purge_refuses_a_legal_hold_then_purges_by_policy(data: Path) -> None:
     code, out = _verify_archives(data)
     assert code == 0, out
     assert "purged by policy on" in out
+    with Store.open_for_reading(data) as store:
+        (line,) = sealed_ranges(store)
+    assert line["state"] == "purged" and "purged by policy on" in line["text"]
     with Store.open_for_reading(data) as store:
         assert store.query_one("SELECT COUNT(*) FROM worm_log WHERE action = 'segment_purged'") == 1
     assert len(_keys(data)["audit_log"]) < 5_000  # the purged rows are gone from every figure

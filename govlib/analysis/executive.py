@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from govlib.analysis.lifecycle import sealed_ranges
 from govlib.analysis.trust import verified_state
 from govlib.clock import iso
 from govlib.costs import ledger
@@ -260,4 +261,5 @@ def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300)
         "chain": verified_state(store)
         | {"settings": recorded_settings(store, load_settings(store.data_dir)).describe()},
         "cost": cost_data(store, rid),
+        "sealed": sealed_ranges(store),  # data lifecycle: sealed and purged ranges of the log
     }

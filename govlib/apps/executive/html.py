@@ -18,6 +18,7 @@ from govlib.present.templating import render
 __all__ = [
     "PERIOD_NAMES",
     "audit_table_html",
+    "sealed_ranges_html",
     "breakdown_html",
     "chain_html",
     "cost_html",
@@ -140,6 +141,18 @@ def audit_table_html(
         and (outcome is None or e.get("outcome") == outcome)
     ]
     return render("executive/audit.html.j2", entries=shown, bad_seq=bad_seq)
+
+
+def sealed_ranges_html(ranges: Sequence[Mapping[str, Any]]) -> Markup:
+    """One line per sealed or purged range of the WORM log (empty when nothing is sealed).
+
+    Example:
+        >>> "purged by policy" in sealed_ranges_html([{"state": "purged", "text": "Entries 1–9 purged by policy on 2027-01-01"}])
+        True
+        >>> sealed_ranges_html([])
+        Markup('')
+    """
+    return render("executive/sealed.html.j2", ranges=list(ranges)) if ranges else Markup("")
 
 
 def cost_summary_html(cost: Mapping[str, Any]) -> Markup:

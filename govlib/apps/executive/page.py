@@ -28,6 +28,7 @@ from govlib.apps.executive.html import (
     cost_html,
     governance_html,
     headline_html,
+    sealed_ranges_html,
 )
 from govlib.apps.executive.view import page_view
 from govlib.apps.widgets import build_or_error, error_box, html_widget, panel, style_widget
@@ -108,6 +109,7 @@ class SpogApp:
         self.outcome_filter = w.Dropdown(description="Outcome", layout=w.Layout(width="48%"))
         self.gov_body = w.VBox([], layout=w.Layout(width="100%"))
         self.chain_badge = _html("", "gl-chain-box")
+        self.sealed_line = _html("", "gl-sealed-box")  # sealed / purged ranges (lifecycle)
         self.audit_table = _html("", "gl-audit-box")
         self.audit_table.add_class("gl-scroll")
         self.cost_body = w.VBox([], layout=w.Layout(width="100%"))
@@ -118,7 +120,7 @@ class SpogApp:
                 panel(PANEL_TITLES[0], [self.gov_body], css_class="gl-panel-governance"),
                 panel(
                     PANEL_TITLES[1],
-                    [self.chain_badge, audit_filters, self.audit_table],
+                    [self.chain_badge, self.sealed_line, audit_filters, self.audit_table],
                     css_class="gl-panel-audit",
                 ),
                 panel(PANEL_TITLES[2], [self.cost_body], css_class="gl-panel-cost"),
@@ -197,6 +199,7 @@ class SpogApp:
             build_or_error(self._governance_html, data, what="the governance state")
         ]
         self.chain_badge.value = chain_html(data.get("chain", {}))
+        self.sealed_line.value = sealed_ranges_html(data.get("sealed", []))
         self._render_audit()
         self.cost_body.children = [build_or_error(self._cost_html, data, what="the cost ledger")]
         rid = run["run_id"] if run else ""
