@@ -317,3 +317,30 @@ def test_kill_9_during_seal_leaves_old_or_new_state(data: Path, moment: str) -> 
     assert "not a sealed segment" not in out
     assert _keys(data) == keys
     assert _figures(data) == figures
+
+
+def test_evidence_pack_holds_the_manifests_and_with_archives_the_segments(
+    data: Path, tmp_path: Path
+) -> None:
+    import zipfile
+
+    from govlib.evidence.pack import evidence_pack
+
+    with Store(data) as store:
+        seal_before(store, SEAL_BEFORE)
+    (name,) = [p.name for p in _segments(data)]
+    with Store.open_for_reading(data) as store:
+        plain = evidence_pack(store, tmp_path / "plain.zip")
+        full = evidence_pack(store, tmp_path / "full.zip", with_archives=True)
+    assert plain.ok and full.ok, full.describe()
+    listed = zipfile.ZipFile(plain.path).namelist()
+    assert f"archive/{name}/manifest.json" in listed
+    assert not any(n.endswith(".parquet") for n in listed)
+    listed = zipfile.ZipFile(full.path).namelist()
+    assert f"archive/{name}/audit_log.parquet" in listed and "store/govlib.sqlite" in listed
+    assert "verified" in full.verify.summary
+    with zipfile.ZipFile(full.path) as zf:
+        snapshot = tmp_path / "snapshot.sqlite"
+        snapshot.write_bytes(zf.read("store/govlib.sqlite"))
+    with Store.open_for_reading(snapshot) as copy:
+        assert copy.count("sealed_segments") == 1

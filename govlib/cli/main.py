@@ -407,9 +407,19 @@ def verify(
     default=None,
     help="Ed25519 public key PEM (default: checkpoint_pubkey.pem beside the checkpoints, or DIR/).",
 )
+@click.option(
+    "--with-archives",
+    is_flag=True,
+    help="Also pack the sealed segments' files and a store snapshot, and verify the segments.",
+)
 @clean_errors
 def evidence_pack_command(
-    data_dir: Path | None, out: Path, period: str, checkpoints: Path | None, pubkey: Path | None
+    data_dir: Path | None,
+    out: Path,
+    period: str,
+    checkpoints: Path | None,
+    pubkey: Path | None,
+    with_archives: bool = False,
 ) -> None:
     """Write one zip for an auditor: checkpoints, public key, verify.json, report, manifest.
 
@@ -426,7 +436,13 @@ def evidence_pack_command(
     parse_period(period)
     with _store(data_dir, readonly=True) as store:
         result = evidence_pack(
-            store, out, report=write_report, period=period, checkpoints=checkpoints, pubkey=pubkey
+            store,
+            out,
+            report=write_report,
+            period=period,
+            checkpoints=checkpoints,
+            pubkey=pubkey,
+            with_archives=with_archives,
         )
     click.echo(terminal_lines(result.describe()))
     if store.access_note:  # an auditor's read-only copy: verified without writing

@@ -24,9 +24,11 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import tempfile
 import zipfile
 from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -34,6 +36,8 @@ from typing import Any, Protocol
 from govlib import __version__
 from govlib.clock import utc_now_iso
 from govlib.errors import GovlibError
+from govlib.evidence.archive import ARCHIVE_DIRNAME, segments
+from govlib.evidence.archive import MANIFEST_FILE as SEGMENT_MANIFEST
 from govlib.evidence.checkpoints import CHECKPOINT_FILE, default_export_path
 from govlib.evidence.keys import PUBKEY_FILE, fingerprint, load_public_key
 from govlib.evidence.verify import Problem, VerifyError, VerifyResult, verify_store
@@ -146,11 +150,39 @@ def _unlabelled(result: VerifyResult, folder: Path) -> VerifyResult:
     )
 
 
-def _verify(store: Store, folder: Path, found: Mapping[str, Path]) -> VerifyResult:
+def _archive_members(store: Store, folder: Path, *, with_archives: bool) -> dict[str, bytes]:
+    """The sealed segments' signed manifests (always) and, with ``with_archives``, their files
+    and a consistent snapshot of the store (SQLite's backup API, one read transaction)."""
+    members: dict[str, bytes] = {}
+    if store.data_dir is None:
+        return members
+    base = store.data_dir / ARCHIVE_DIRNAME
+    for seg in segments(store.conn):
+        seg_dir = base / seg.name
+        names = [SEGMENT_MANIFEST] + (
+            sorted(p.name for p in seg_dir.glob("*.parquet")) if with_archives else []
+        )
+        for name in names:
+            if (seg_dir / name).is_file():
+                members[f"{ARCHIVE_DIRNAME}/{seg.name}/{name}"] = (seg_dir / name).read_bytes()
+    if with_archives and store.path is not None:
+        snapshot = folder / "snapshot.sqlite"
+        with closing(sqlite3.connect(snapshot)) as target:
+            store.conn.backup(target)
+        members[f"store/{store.path.name}"] = snapshot.read_bytes()
+    return members
+
+
+def _verify(
+    store: Store, folder: Path, found: Mapping[str, Path], *, archives: bool = False
+) -> VerifyResult:
     copies = {name: folder / name for name in found}
     try:
         result = verify_store(
-            store, checkpoints=copies.get(CHECKPOINT_FILE), pubkey=copies.get(PUBKEY_FILE)
+            store,
+            checkpoints=copies.get(CHECKPOINT_FILE),
+            pubkey=copies.get(PUBKEY_FILE),
+            archives=archives,
         )
     except VerifyError as exc:  # name the file the user gave, not the scratch copy
         message = str(exc)
@@ -220,6 +252,7 @@ def evidence_pack(
     period: str = "30d",
     checkpoints: str | os.PathLike[str] | None = None,
     pubkey: str | os.PathLike[str] | None = None,
+    with_archives: bool = False,
 ) -> PackResult:
     """Write the evidence pack of ``store`` as one zip file at ``out``; returns what it holds.
 
@@ -237,6 +270,10 @@ def evidence_pack(
     checkpoints, pubkey
         As for ``govlib verify``: default ``DIR/checkpoints.jsonl`` (or
         ``$GOVLIB_CHECKPOINT_FILE``) and ``checkpoint_pubkey.pem`` beside it, else in DIR.
+    with_archives
+        Also pack every sealed segment's files (``archive/NAME/*.parquet``) and a consistent
+        snapshot of the store (``store/govlib.sqlite``), and verify the segments
+        (``verify --archives``). The signed manifests of the segments are always packed.
 
     Raises
     ------
@@ -260,13 +297,14 @@ def evidence_pack(
             report(store, period=period, out=folder / REPORT_FILE)
         else:
             missing[REPORT_FILE] = "no report writer given"
-        result = _verify(store, folder, found)
+        result = _verify(store, folder, found, archives=with_archives)
         members = {
             VERIFY_FILE: (json.dumps(dataclasses.asdict(result), indent=2) + "\n").encode(),
         }
         for name in (*found, REPORT_FILE):
             if (folder / name).is_file():
                 members[name] = (folder / name).read_bytes()
+        members.update(_archive_members(store, folder, with_archives=with_archives))
         members = dict(sorted(members.items()))
         files = {name: hashlib.sha256(data).hexdigest() for name, data in members.items()}
         manifest = _manifest(
