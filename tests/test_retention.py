@@ -344,3 +344,34 @@ def test_evidence_pack_holds_the_manifests_and_with_archives_the_segments(
         snapshot.write_bytes(zf.read("store/govlib.sqlite"))
     with Store.open_for_reading(snapshot) as copy:
         assert copy.count("sealed_segments") == 1
+
+
+_WRITER = """
+import sys, time
+from govlib.capture.rows import insert_audit_batch
+from govlib.store.database import Store
+with Store(sys.argv[1]) as store:
+    for i in range(int(sys.argv[2])):
+        row = ("live", "policy_lookup", "writer", None, 1, 1, 5, f"{i:08x}", None, time.time_ns())
+        insert_audit_batch(store, [row] * 20)
+print("done", flush=True)
+"""
+
+
+def test_writers_keep_writing_while_a_seal_runs(data: Path) -> None:
+    keys = _keys(data)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(data), "150"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        with Store(data) as store:
+            result = seal_before(store, SEAL_BEFORE)
+    finally:
+        out, _ = writer.communicate(timeout=120)
+    assert writer.returncode == 0 and "done" in out
+    assert result.segment is not None
+    after = _keys(data)
+    assert after["audit_log"][: len(keys["audit_log"])] == keys["audit_log"]
+    assert len(after["audit_log"]) == len(keys["audit_log"]) + 150 * 20  # none lost, none twice
+    code, text = _verify_archives(data)
+    assert code == 0, text
