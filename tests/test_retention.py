@@ -181,6 +181,9 @@ def test_sealed_store_keeps_governing_and_a_second_seal_chains_on(data: Path) ->
     code, out = _verify_archives(data)
     assert code == 0, out
     assert "sealed in 2 segment(s)" in out
+    status = CliRunner().invoke(cli, ["status", "--data-dir", str(data)])
+    assert status.exit_code == 0, status.output
+    assert status.output.count("Sealed: Entries ") == 2
     after = _keys(data)
     assert after["audit_log"] == keys["audit_log"]
     assert len(after["kill_switch_events"]) == len(keys["kill_switch_events"]) + 2
@@ -375,3 +378,41 @@ def test_writers_keep_writing_while_a_seal_runs(data: Path) -> None:
     assert len(after["audit_log"]) == len(keys["audit_log"]) + 150 * 20  # none lost, none twice
     code, text = _verify_archives(data)
     assert code == 0, text
+
+
+def test_an_older_file_is_vacuumed_once_and_export_reads_the_segments(data: Path) -> None:
+    from govlib.analysis.export import duckdb_file, export_lake
+
+    conn = sqlite3.connect(data / "govlib.sqlite", isolation_level=None)
+    conn.execute("PRAGMA auto_vacuum=NONE")
+    conn.execute("VACUUM")  # as a store made before incremental auto-vacuum
+    conn.close()
+    keys = _keys(data)
+    export_lake(data)  # a lake from before the seal: a cache the seal drops
+    with Store(data) as store:
+        before = (data / "govlib.sqlite").stat().st_size
+        seal_before(store, SEAL_BEFORE)
+        assert store.query_one("PRAGMA auto_vacuum") == 2  # converted for the next seals
+    assert (data / "govlib.sqlite").stat().st_size < before * 0.6
+    assert not (data / "lake").exists()
+    export_lake(data)
+    assert _keys(data) == keys
+    con = duckdb_file(data)  # the analysts' file: live and sealed rows alike
+    try:
+        assert con.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0] == len(keys["audit_log"])
+    finally:
+        con.close()
+
+
+def test_removing_the_live_boundary_entry_fails_plain_verify(data: Path) -> None:
+    with Store(data) as store:
+        result = seal_before(store, SEAL_BEFORE)
+    conn = sqlite3.connect(data / "govlib.sqlite", isolation_level=None)
+    conn.execute("DROP TRIGGER worm_log_no_delete")
+    conn.execute("DELETE FROM worm_log WHERE action = 'segment_sealed'")
+    conn.close()
+    with Store.open_for_reading(data) as store:
+        plain = verify_store(store)
+    assert not plain.ok
+    assert plain.bad_seq == 1  # without its boundary the live log no longer starts at seq 1
+    assert f"found seq {result.last_seq + 1}" in plain.summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from govlib.analysis.lifecycle import sealed_ranges
 from govlib.analysis.read_path import read_watermark
 from govlib.errors import GovlibError
 from govlib.store.database import STORE_FILENAME, Store
@@ -59,6 +60,7 @@ def store_status(data_dir: str | Path) -> dict[str, Any]:
         )
         cp = store.query("SELECT seq, created_at FROM worm_checkpoints ORDER BY id DESC LIMIT 1")
         info["last_checkpoint"] = dict(cp[0]) if cp else None
+        info["sealed"] = [r["text"] for r in sealed_ranges(store)]  # DIR/archive/ segments
         ks = store.query(
             "SELECT state, by, reason, rule, at FROM kill_switch_events ORDER BY id DESC LIMIT 1"
         )
@@ -114,6 +116,8 @@ def format_status(info: dict[str, Any]) -> str:
         elif ks:
             lines.append("Kill-switch: ARMED")
     lines.append(f"Emitter counters: {_emitter_line(info.get('emitter') or {})}")
+    for text in info.get("sealed") or []:
+        lines.append(f"Sealed: {text}")
     wm = info.get("lake_watermark") or {}
     lines.append(
         "Lake watermark: "
