@@ -142,28 +142,46 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _cull_times(closed_tab_s: int) -> tuple[int, int]:
+    """Culler (idle timeout, interval) such that a kernel with no connection left is shut down
+    within ``closed_tab_s`` seconds of its last activity.
+
+    Example:
+        >>> _cull_times(60)
+        (40, 20)
+    """
+    if closed_tab_s < 2:
+        raise GovlibError(f"kernel_closed_tab_s {closed_tab_s}: expected at least 2 seconds")
+    timeout = max(1, closed_tab_s * 2 // 3)
+    return timeout, max(1, closed_tab_s - timeout)
+
+
 def voila_command(
     *,
     host: str,
     port: int,
     token: str | None,
     preheat: bool,
-    cull_idle_s: int = 600,
+    pool_size: int = 2,
+    max_kernels: int = 8,
+    closed_tab_s: int = 60,
+    stagger_s: float = 3.0,
     show_tracebacks: bool = False,
     root: Path | None = None,
     config_dir: Path | None = None,
 ) -> list[str]:
-    """The ``voila`` argv for the apps (pure: no process is started).
+    """The argv of govlib's Voila server for the apps (pure: no process is started).
 
     ``token`` is checked (a non-loopback ``host`` needs one) but never put in the argv: other
     local users can read any process's argv in ``ps``. Pass it to Voila with
     :func:`write_voila_config` and ``config_dir``. ``root`` is the folder served (default: the
     package's :func:`apps_dir`; ``govlib serve`` passes :func:`stage_apps`'s folder). Voila finds
-    the ``govlib`` template through :func:`voila_env`'s ``JUPYTER_PATH``.
+    the ``govlib`` template through :func:`voila_env`'s ``JUPYTER_PATH``. The server is
+    :mod:`govlib.apps.server` (Voila with a kernel bound and first-visitor-first pools).
 
     Example:
         >>> voila_command(host="127.0.0.1", port=8866, token=None, preheat=False)[1:3]
-        ['-m', 'voila']
+        ['-m', 'govlib.apps.server']
     """
     if not _is_loopback(host) and not token:
         raise GovlibError(
@@ -171,10 +189,17 @@ def voila_command(
             "GOVLIB_TOKEN (or --token TOKEN; anyone who can reach the port would see "
             "governance data)"
         )
+    if max_kernels < 1 or pool_size < 0:
+        raise GovlibError(
+            f"max_kernels {max_kernels}, kernel_pool_size {pool_size}: expected at least 1 "
+            "kernel and a pool size of 0 or more"
+        )
+    cull_timeout, cull_interval = _cull_times(closed_tab_s)
+    manager = "BoundedKernelManager"
     argv = [
         sys.executable,
         "-m",
-        "voila",
+        "govlib.apps.server",
         str(root if root is not None else apps_dir()),
         "--no-browser",
         f"--VoilaConfiguration.template={TEMPLATE}",
@@ -182,8 +207,13 @@ def voila_command(
         "--Voila.port_retries=0",
         f"--Voila.ip={host}",
         f"--VoilaConfiguration.file_allowlist={FILE_ALLOWLIST}",
-        f"--MappingKernelManager.cull_idle_timeout={cull_idle_s}",
-        "--MappingKernelManager.cull_interval=60",
+        f"--VoilaConfiguration.multi_kernel_manager_class=govlib.apps.server.{manager}",
+        f"--{manager}.max_kernels={max_kernels}",
+        f"--{manager}.pool_size={pool_size}",
+        f"--{manager}.stagger_s={stagger_s}",
+        f"--{manager}.first_app={APPS[0]}",
+        f"--MappingKernelManager.cull_idle_timeout={cull_timeout}",
+        f"--MappingKernelManager.cull_interval={cull_interval}",
         "--MappingKernelManager.cull_connected=False",
         f"--show_tracebacks={show_tracebacks}",
     ]
@@ -191,8 +221,8 @@ def voila_command(
         argv.append(f"--Voila.config_file_paths={config_dir}")
     if not token:
         argv.append("--Voila.token=")
-    if preheat:
-        argv += ["--preheat_kernel=True", "--pool_size=1"]
+    if preheat and pool_size > 0:
+        argv += ["--preheat_kernel=True", "--pool_size=0"]  # the manager fills, round by round
     return argv
 
 
@@ -397,7 +427,10 @@ def serve_apps(
             port=port,
             token=token,
             preheat=preheat,
-            cull_idle_s=settings.kernel_cull_idle_s,
+            pool_size=settings.kernel_pool_size,
+            max_kernels=settings.max_kernels,
+            closed_tab_s=settings.kernel_closed_tab_s,
+            stagger_s=settings.kernel_pool_stagger_s,
             root=apps,
             config_dir=config_dir,
         )
