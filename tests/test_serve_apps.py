@@ -88,3 +88,10 @@ def test_landing_and_both_apps_send_no_request_off_the_machine(demo_dir):
     assert len(net.loopback) > 20  # the route saw the page's own requests
     off = [u for u in linked if u.startswith("http") and not u.startswith("http://127.0.0.1")]
     assert off == [], off  # not even a link that a slower network would wait for
+
+
+def test_make_serve_serves_the_existing_store_without_rebuilding_it():
+    makefile = (Path(__file__).resolve().parent.parent / "Makefile").read_text()
+    recipe = re.search(r"^serve:[^\n]*\n((?:\t[^\n]*\n)+)", makefile, re.M)
+    assert recipe, "Makefile has no serve target"
+    assert "govlib serve" in recipe.group(1) and "govlib demo" not in recipe.group(1)
