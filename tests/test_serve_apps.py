@@ -9,7 +9,7 @@ from pathlib import Path
 import jinja2
 import pytest
 from harness import browser_page
-from test_serve_safety import serving
+from test_serve_safety import _get, serving
 
 from govlib.cli.serve import (
     APPS,
@@ -73,11 +73,19 @@ def test_landing_page_shows_a_hostile_data_dir_name_as_text(tmp_path):
 def test_landing_and_both_apps_send_no_request_off_the_machine(demo_dir):
     with serving(demo_dir) as (_proc, port, _log), browser_page() as (page, net):
         base = f"http://127.0.0.1:{port}"
+        # The first paint is in the server's HTML: readable before any JavaScript runs.
+        status, _, raw = _get(port, f"/voila/render/{APPS[0]}", host=f"127.0.0.1:{port}")
+        html = raw.decode()
+        assert status == 200 and 'class="gl-first-paint-host"' in html
+        first = html.split('shadowrootmode="closed">', 1)[1].split("</template>", 1)[0]
+        assert "Cost Ledger" in first and "TRIGGERED" in first and "<script" not in first
         page.goto(base + "/", timeout=TIMEOUT_MS)
         assert page.inner_text(".gl-data-dir") == demo_dir.name
         assert page.inner_text(".gl-chain").startswith("Chain verified")
         page.click(f'a[data-app="{APPS[0]}"]')
+        page.wait_for_selector(".gl-first-paint-host", state="attached", timeout=TIMEOUT_MS)
         page.wait_for_selector(CONTENT, timeout=TIMEOUT_MS)
+        page.wait_for_selector(".gl-first-paint-host", state="detached", timeout=TIMEOUT_MS)
         page.goto(f"{base}/voila/render/{APPS[1]}", wait_until="commit", timeout=TIMEOUT_MS)
         page.wait_for_selector(CONTENT, timeout=TIMEOUT_MS)
         page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import time
@@ -24,6 +25,17 @@ def _kernels(data_dir: Path) -> list[int]:
     return [
         pid for pid in env if b"ipykernel_launcher" in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]
+
+
+def _shutdown(port: int, kernel_id: str, origin: str) -> int:
+    """Status of the tab-close shutdown request Voila's page sends (a beacon: no _xsrf)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        headers = {"Host": f"127.0.0.1:{port}", "Origin": origin, "Content-Length": "0"}
+        conn.request("POST", f"/voila/api/shutdown/{kernel_id}", headers=headers)
+        return conn.getresponse().status
+    finally:
+        conn.close()
 
 
 def _wait(predicate, timeout_s: float, what: str) -> float:  # noqa: ANN001
@@ -71,24 +83,32 @@ def test_busy_page_is_plain_and_says_when_to_retry():
 
 
 @pytest.mark.slow
-def test_bound_gives_a_busy_page_and_a_closed_tab_frees_its_kernel(tmp_path):
+def test_bound_busy_page_and_closed_tabs_free_their_kernels(tmp_path):
     data_dir = _store(tmp_path / "data")
     env = {"GOVLIB_MAX_KERNELS": "1", "GOVLIB_KERNEL_CLOSED_TAB_S": "4"}
     with serving(data_dir, env=env) as (_proc, port, _log):
         host = f"127.0.0.1:{port}"
-        status, _, _ = _get(port, f"/voila/render/{APPS[0]}", host=host)
+        status, _, body_of_first = _get(port, f"/voila/render/{APPS[0]}", host=host)
         assert status == 200
         assert len(_kernels(data_dir)) == 1
         status, headers, body = _get(port, f"/voila/render/{APPS[1]}", host=host)
         assert status == 503 and headers.get("Retry-After") == "10"
         assert b"Busy: all 1 page sessions are in use" in body
         assert len(_kernels(data_dir)) == 1  # no kernel started for the refused visitor
+        kernel_id = re.search(rb'"kernelId":\s*"([0-9a-f-]{36})"', body_of_first).group(1)
+        # Another site cannot shut a kernel down (no _xsrf token, foreign Origin).
+        assert _shutdown(port, kernel_id.decode(), "http://evil.example.com") in (403, 404)
+        assert len(_kernels(data_dir)) == 1
         # The first page's "tab" (no websocket ever connected) is gone: its kernel is shut down
         # within kernel_closed_tab_s (4 s, plus the kernel's own exit).
         took = _wait(lambda: not _kernels(data_dir), 15, "closed tab's kernel shut down")
         assert took <= 10, took
-        status, _, _ = _get(port, f"/voila/render/{APPS[1]}", host=host)
-        assert status == 200
+        status, _, body = _get(port, f"/voila/render/{APPS[1]}", host=host)
+        assert status == 200 and len(_kernels(data_dir)) == 1
+        # Closing the tab: the page's own beacon (same Origin, no _xsrf) shuts it down at once.
+        kernel_id = re.search(rb'"kernelId":\s*"([0-9a-f-]{36})"', body).group(1)
+        assert _shutdown(port, kernel_id.decode(), f"http://{host}") == 204
+        _wait(lambda: not _kernels(data_dir), 5, "kernel shut down by the tab's beacon")
 
 
 @pytest.mark.slow

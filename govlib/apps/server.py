@@ -10,6 +10,10 @@
   pool refill that would pass the bound waits until a kernel is shut down.
 * :class:`BoundedVoilaHandler`: a visitor for whom there is neither a pooled kernel nor room for
   a new one gets a short "busy, retry" page (HTTP 503, ``Retry-After``) instead of a kernel.
+* :class:`SameOriginShutdownHandler`: Voila's page asks for its kernel's shutdown when the tab
+  closes (``navigator.sendBeacon``, which cannot carry the ``_xsrf`` token, so stock Voila
+  answers 403 and the kernel lives until the culler). A same-origin request (its ``Origin`` is
+  the server's own host) is accepted; any other still needs the ``_xsrf`` token.
 
 Closed tabs' kernels are culled by Jupyter Server's culler (no connection, idle), configured by
 ``govlib serve`` from the ``kernel_closed_tab_s`` setting.
@@ -20,16 +24,25 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any
+from urllib.parse import urlparse
 
 import tornado.web
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from traitlets import Float, Integer, Unicode
 from voila.app import Voila
+from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.handler import TornadoVoilaHandler
 
 from govlib.present.templating import render
 
-__all__ = ["BoundedKernelManager", "BoundedVoilaHandler", "GovlibVoila", "busy_page", "main"]
+__all__ = [
+    "BoundedKernelManager",
+    "BoundedVoilaHandler",
+    "GovlibVoila",
+    "SameOriginShutdownHandler",
+    "busy_page",
+    "main",
+]
 
 #: Seconds a visitor's reserved slot is held while Voila starts its kernel.
 _RESERVATION_S = 30.0
@@ -133,15 +146,28 @@ class BoundedVoilaHandler(TornadoVoilaHandler):
         await super().get(path)
 
 
+class SameOriginShutdownHandler(VoilaShutdownKernelHandler):
+    """Voila's tab-close kernel shutdown, accepted from the page's own origin."""
+
+    def check_xsrf_cookie(self) -> None:  # noqa: D102
+        origin = self.request.headers.get("Origin", "")
+        if origin and urlparse(origin).netloc.lower() == self.request.host.lower():
+            return  # a browser sets Origin itself: another site cannot forge it
+        super().check_xsrf_cookie()
+
+
+_REPLACED = {
+    TornadoVoilaHandler: BoundedVoilaHandler,
+    VoilaShutdownKernelHandler: SameOriginShutdownHandler,
+}
+
+
 class GovlibVoila(Voila):
-    """Voila with :class:`BoundedVoilaHandler` for ``/voila/render/``."""
+    """Voila with :class:`BoundedVoilaHandler` and :class:`SameOriginShutdownHandler`."""
 
     def init_handlers(self) -> list[Any]:  # noqa: D102
         handlers = super().init_handlers()
-        return [
-            (h[0], BoundedVoilaHandler, *h[2:]) if h[1] is TornadoVoilaHandler else h
-            for h in handlers
-        ]
+        return [(h[0], _REPLACED.get(h[1], h[1]), *h[2:]) for h in handlers]
 
 
 def main() -> None:
