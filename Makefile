@@ -1,5 +1,6 @@
 # govlib: two commands set everything up on a fresh machine.
 #   make demo   -> .venv, install, seeded demo store, Voila apps on http://127.0.0.1:8866
+#   make serve  -> the apps on the existing store (no rebuild: verdicts and runs are kept)
 #   make test   -> .venv with the test extra, Debian chromium, the whole suite
 #   make test-fast -> the suite without browser, slow and soak tests (under a minute)
 PYTHON ?= python3
@@ -7,7 +8,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PORT   ?= 8866
 
-.PHONY: demo test test-fast lint bench install install-test chromium clean
+.PHONY: demo serve test test-fast lint bench install install-test chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +32,10 @@ chromium:
 
 demo: install
 	$(BIN)/govlib demo
+	$(BIN)/govlib serve --port $(PORT)
+
+# Serve the store as it is (`make demo` wipes and rebuilds it, verdicts included).
+serve: install
 	$(BIN)/govlib serve --port $(PORT)
 
 test: install-test chromium

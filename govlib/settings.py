@@ -177,7 +177,33 @@ SETTINGS: tuple[Setting, ...] = (
     # --- apps -------------------------------------------------------------------------------------
     Setting("serve_port", 8866, "Port of `govlib serve`.", "apps"),
     Setting("serve_host", "127.0.0.1", "Interface `govlib serve` binds.", "apps"),
-    Setting("kernel_cull_idle_s", 600, "Voila kernels idle this long are shut down.", "apps"),
+    Setting(
+        "kernel_pool_size",
+        2,
+        "Preheated kernels kept ready per app (0: none). Filled one per app first, then a second "
+        "per app, so the first visitor is served first; a preheated page reads its data when it "
+        "is requested.",
+        "apps",
+    ),
+    Setting(
+        "kernel_pool_stagger_s",
+        3.0,
+        "Seconds between two preheated kernel starts (a small machine is not swamped).",
+        "apps",
+    ),
+    Setting(
+        "max_kernels",
+        8,
+        "Most kernels at once, pools included; a visitor beyond it gets a 'busy, retry' page "
+        "(HTTP 503) instead of a new kernel.",
+        "apps",
+    ),
+    Setting(
+        "kernel_closed_tab_s",
+        60,
+        "A closed tab's kernel (no connection left) is shut down within this many seconds.",
+        "apps",
+    ),
     Setting(
         "allowed_hosts",
         "localhost,localhost.localdomain,ip6-localhost,ip6-loopback",

@@ -1,8 +1,8 @@
 """Browser-test harness: a real Voila server (the `govlib serve` command line) and Debian chromium.
 
 In CI (``CI=true``) a browser test that cannot run fails; elsewhere it skips with the reason.
-Every request the page makes to a host other than localhost is aborted and recorded; the Voila
-``lab`` template's two Font Awesome stylesheet links are recorded separately (the font is bundled).
+Every request the page makes to a host other than loopback is aborted and recorded, with no
+exception: govlib's Voila template links nothing off the machine (no Font Awesome, no CDN).
 """
 
 from __future__ import annotations
@@ -64,19 +64,19 @@ def free_port() -> int:
 @contextmanager
 def voila_app(data_dir: Path, *, preheat: bool = False, timeout_s: float = 90.0) -> Iterator[str]:
     """Start Voila (as ``govlib serve`` would) on a free port; yield its base URL."""
-    from govlib.cli.serve import notebooks_dir, voila_command
+    from govlib.cli.serve import apps_dir, voila_command, voila_env
 
     port = free_port()
     argv = voila_command(
         host="127.0.0.1", port=port, token=None, preheat=preheat, show_tracebacks=True
     )
-    env = {**os.environ, "GOVLIB_DATA_DIR": str(data_dir)}
+    env = voila_env(data_dir)
     ARTIFACTS.mkdir(exist_ok=True)
     log = open(ARTIFACTS / f"voila-{port}.log", "wb")  # noqa: SIM115 - closed in finally
     proc = subprocess.Popen(
         argv,
         env=env,
-        cwd=notebooks_dir(),
+        cwd=apps_dir(),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -121,11 +121,7 @@ class Network:
     """Requests the page tried to send off this machine."""
 
     external: list[str] = field(default_factory=list)
-    fontawesome: list[str] = field(default_factory=list)
-
-
-def _is_fontawesome(url: str) -> bool:
-    return "font-awesome" in url or "fontawesome" in url
+    loopback: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -140,9 +136,10 @@ def browser_page(width: int = 1280, height: int = 800) -> Iterator[tuple[object,
         url = r.request.url  # type: ignore[attr-defined]
         host = urlparse(url).hostname or ""
         if url.startswith(("data:", "blob:", "about:")) or host in ("127.0.0.1", "localhost"):
+            net.loopback.append(url)
             r.continue_()  # type: ignore[attr-defined]
             return
-        (net.fontawesome if _is_fontawesome(url) else net.external).append(url)
+        net.external.append(url)
         r.abort()  # type: ignore[attr-defined]
 
     with sync_playwright() as p:

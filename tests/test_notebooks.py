@@ -16,17 +16,22 @@ import pytest
 from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
-NB_DIR = ROOT / "notebooks"
-NOTEBOOKS = sorted(p.name for p in NB_DIR.glob("*.ipynb"))
+NB_DIR = ROOT / "notebooks"  # the analyst notebooks (JupyterLab is their home)
+APP_DIR = ROOT / "govlib" / "apps" / "notebooks"  # the Voila apps ship in the package
 APPS = ("executive_spog.ipynb", "spc_dashboard.ipynb")
-ANALYST = tuple(n for n in NOTEBOOKS if n not in APPS)
+ANALYST = tuple(sorted(p.name for p in NB_DIR.glob("*.ipynb")))
+NOTEBOOKS = sorted(APPS + ANALYST)
 #: What analyst notebooks may import besides the standard library.
 DECLARED_STACK = {"govlib", "pandas", "numpy", "altair", "duckdb", "ipywidgets", "pyarrow"}
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
+def _folder(name: str) -> Path:
+    return APP_DIR if name in APPS else NB_DIR
+
+
 def _read(name: str) -> nbformat.NotebookNode:
-    return nbformat.read(NB_DIR / name, as_version=4)
+    return nbformat.read(_folder(name) / name, as_version=4)
 
 
 def _code(nb: nbformat.NotebookNode) -> list[str]:
@@ -49,7 +54,7 @@ def _execute(name: str, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> nbfo
     monkeypatch.setenv("GOVLIB_DATA_DIR", str(data_dir))  # the kernel inherits os.environ
     nb = _read(name)
     client = NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(NB_DIR)}}
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(_folder(name))}}
     )
     client.execute()  # raises CellExecutionError naming the cell on the first error
     return nb
@@ -60,7 +65,8 @@ def _outputs(nb: nbformat.NotebookNode) -> list[dict]:
 
 
 def test_the_expected_notebooks_are_there():
-    assert set(APPS) <= set(NOTEBOOKS)
+    assert sorted(p.name for p in APP_DIR.glob("*.ipynb")) == sorted(APPS)
+    assert not set(APPS) & set(ANALYST)  # one copy of each app, in the package
     assert {"spc_deep_dive.ipynb", "cost_analysis.ipynb", "audit_verification.ipynb"} <= set(
         ANALYST
     )

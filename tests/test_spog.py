@@ -358,7 +358,9 @@ def test_query_string_selects_a_run(data_dir: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_notebook_is_one_import_and_one_call() -> None:
-    nb = nbformat.read(Path(__file__).parent.parent / "notebooks/executive_spog.ipynb", 4)
+    nb = nbformat.read(
+        Path(__file__).parent.parent / "govlib/apps/notebooks/executive_spog.ipynb", 4
+    )
     code = [c.source.strip() for c in nb.cells if c.cell_type == "code"]
     assert code == ["import govlib.apps.executive", "govlib.apps.executive.app()"]
 

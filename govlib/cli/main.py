@@ -507,7 +507,10 @@ def export(data_dir: Path | None) -> None:
     "GOVLIB_TOKEN or --token-file).",
 )
 @click.option(
-    "--preheat/--no-preheat", default=True, show_default=True, help="Keep a warm kernel per app."
+    "--preheat/--no-preheat",
+    default=True,
+    show_default=True,
+    help="Keep warm kernels per app (the kernel_pool_size setting).",
 )
 @clean_errors
 def serve(

@@ -6,8 +6,12 @@ Voila serves only images next to the notebooks, never the store, keys or anythin
 
 Hardening (see the serving issue):
 
-* Voila serves a private temporary folder holding copies of the two app notebooks only, so the
-  analyst notebooks of ``notebooks/`` are not reachable; the app URLs are unchanged.
+* The two app notebooks ship inside the package (``govlib/apps/notebooks/``), so a plain
+  ``pip install`` serves them from any directory. Voila serves a private temporary folder holding
+  copies of them only: the analyst notebooks of a checkout's ``notebooks/`` are not reachable.
+* Pages use govlib's Voila template (``govlib/apps/jupyter/voila/templates/govlib``, found
+  through ``JUPYTER_PATH``): Voila's ``lab`` page without its CDN links, and a landing page at
+  ``/`` naming the two apps, the data dir and the chain status.
 * The port is checked before Voila starts and Voila never falls back to another port
   (``--Voila.port_retries=0``); the URLs are printed once Voila answers on them.
 * The token is never put in any process's argv: it reaches Voila through a ``voila.json`` config
@@ -39,12 +43,17 @@ from pathlib import Path
 
 from govlib.errors import GovlibError
 from govlib.settings import load_settings
-from govlib.store.datadir import checkout_root
 
 __all__ = [
     "APPS",
-    "notebooks_dir",
+    "APP_TITLES",
+    "TEMPLATE",
+    "apps_dir",
+    "template_root",
     "voila_command",
+    "voila_env",
+    "landing_html",
+    "stage_template",
     "serve_apps",
     "check_port_free",
     "write_voila_config",
@@ -53,20 +62,71 @@ __all__ = [
 
 #: The Voila apps, by notebook file name.
 APPS = ("executive_spog.ipynb", "spc_dashboard.ipynb")
+#: What each app is called and what it is for (the landing page at ``/``).
+APP_TITLES = {
+    "executive_spog.ipynb": (
+        "Executive page",
+        "For the CRO, the CFO and compliance: kill-switch state, the audit trail of a workflow "
+        "run and its cost ledger, on one screen.",
+    ),
+    "spc_dashboard.ipynb": (
+        "SPC dashboard",
+        "For risk officers: control charts and Western Electric rules per tool and workflow, "
+        "sampling recommendations, and accept/reject verdicts on tool calls.",
+    ),
+}
+#: The Voila template of the apps and the landing page (extends ``lab``; no external link).
+TEMPLATE = "govlib"
 #: Files Voila may serve from the notebooks folder (images only; never data or keys).
 FILE_ALLOWLIST = r".*\.(png|jpg|gif|svg)"
 #: Environment variables of govlib serve that never reach Voila or its kernels.
 _PRIVATE_ENV = ("GOVLIB_TOKEN",)
 
 
-def notebooks_dir() -> Path:
-    """The ``notebooks/`` folder of this checkout."""
-    root = checkout_root()
-    if root is None or not (root / "notebooks").is_dir():
+def apps_dir() -> Path:
+    """The folder of the app notebooks, inside the installed package (package data).
+
+    Example:
+        >>> sorted(p.name for p in apps_dir().glob("*.ipynb")) == sorted(APPS)
+        True
+    """
+    folder = Path(__file__).resolve().parents[1] / "apps" / "notebooks"
+    missing = [app for app in APPS if not (folder / app).is_file()]
+    if missing:
         raise GovlibError(
-            "notebooks/ not found: run `govlib serve` from a govlib checkout (pip install -e .)"
+            f"{folder}: app notebooks missing ({', '.join(missing)}); reinstall govlib "
+            "(they ship as package data)"
         )
-    return root / "notebooks"
+    return folder
+
+
+def template_root() -> Path:
+    """The Jupyter data folder holding govlib's Voila template (``voila/templates/govlib``).
+
+    Example:
+        >>> (template_root() / "voila" / "templates" / TEMPLATE / "conf.json").is_file()
+        True
+    """
+    return Path(__file__).resolve().parents[1] / "apps" / "jupyter"
+
+
+def voila_env(
+    data_dir: Path, *, jupyter_dir: Path | None = None, base: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of the Voila child: ``base`` (default ``os.environ``) without the token,
+    with ``GOVLIB_DATA_DIR`` and ``JUPYTER_PATH`` (govlib's template folder first).
+
+    Example:
+        >>> env = voila_env(Path("/tmp/d"), base={"GOVLIB_TOKEN": "t", "PATH": "/bin"})
+        >>> sorted(env), env["GOVLIB_DATA_DIR"]
+        (['GOVLIB_DATA_DIR', 'JUPYTER_PATH', 'PATH'], '/tmp/d')
+    """
+    base = dict(os.environ if base is None else base)
+    env = {k: v for k, v in base.items() if k not in _PRIVATE_ENV}
+    env["GOVLIB_DATA_DIR"] = str(data_dir)
+    jupyter = str(jupyter_dir if jupyter_dir is not None else template_root())
+    env["JUPYTER_PATH"] = os.pathsep.join(p for p in (jupyter, base.get("JUPYTER_PATH")) if p)
+    return env
 
 
 def _is_loopback(host: str) -> bool:
@@ -82,27 +142,46 @@ def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def _cull_times(closed_tab_s: int) -> tuple[int, int]:
+    """Culler (idle timeout, interval) such that a kernel with no connection left is shut down
+    within ``closed_tab_s`` seconds of its last activity.
+
+    Example:
+        >>> _cull_times(60)
+        (40, 20)
+    """
+    if closed_tab_s < 2:
+        raise GovlibError(f"kernel_closed_tab_s {closed_tab_s}: expected at least 2 seconds")
+    timeout = max(1, closed_tab_s * 2 // 3)
+    return timeout, max(1, closed_tab_s - timeout)
+
+
 def voila_command(
     *,
     host: str,
     port: int,
     token: str | None,
     preheat: bool,
-    cull_idle_s: int = 600,
+    pool_size: int = 2,
+    max_kernels: int = 8,
+    closed_tab_s: int = 60,
+    stagger_s: float = 3.0,
     show_tracebacks: bool = False,
     root: Path | None = None,
     config_dir: Path | None = None,
 ) -> list[str]:
-    """The ``voila`` argv for the apps (pure: no process is started).
+    """The argv of govlib's Voila server for the apps (pure: no process is started).
 
     ``token`` is checked (a non-loopback ``host`` needs one) but never put in the argv: other
     local users can read any process's argv in ``ps``. Pass it to Voila with
     :func:`write_voila_config` and ``config_dir``. ``root`` is the folder served (default: the
-    checkout's ``notebooks/``; ``govlib serve`` passes :func:`stage_apps`'s folder).
+    package's :func:`apps_dir`; ``govlib serve`` passes :func:`stage_apps`'s folder). Voila finds
+    the ``govlib`` template through :func:`voila_env`'s ``JUPYTER_PATH``. The server is
+    :mod:`govlib.apps.server` (Voila with a kernel bound and first-visitor-first pools).
 
     Example:
         >>> voila_command(host="127.0.0.1", port=8866, token=None, preheat=False)[1:3]
-        ['-m', 'voila']
+        ['-m', 'govlib.apps.server']
     """
     if not _is_loopback(host) and not token:
         raise GovlibError(
@@ -110,18 +189,31 @@ def voila_command(
             "GOVLIB_TOKEN (or --token TOKEN; anyone who can reach the port would see "
             "governance data)"
         )
+    if max_kernels < 1 or pool_size < 0:
+        raise GovlibError(
+            f"max_kernels {max_kernels}, kernel_pool_size {pool_size}: expected at least 1 "
+            "kernel and a pool size of 0 or more"
+        )
+    cull_timeout, cull_interval = _cull_times(closed_tab_s)
+    manager = "BoundedKernelManager"
     argv = [
         sys.executable,
         "-m",
-        "voila",
-        str(root if root is not None else notebooks_dir()),
+        "govlib.apps.server",
+        str(root if root is not None else apps_dir()),
         "--no-browser",
+        f"--VoilaConfiguration.template={TEMPLATE}",
         f"--port={port}",
         "--Voila.port_retries=0",
         f"--Voila.ip={host}",
         f"--VoilaConfiguration.file_allowlist={FILE_ALLOWLIST}",
-        f"--MappingKernelManager.cull_idle_timeout={cull_idle_s}",
-        "--MappingKernelManager.cull_interval=60",
+        f"--VoilaConfiguration.multi_kernel_manager_class=govlib.apps.server.{manager}",
+        f"--{manager}.max_kernels={max_kernels}",
+        f"--{manager}.pool_size={pool_size}",
+        f"--{manager}.stagger_s={stagger_s}",
+        f"--{manager}.first_app={APPS[0]}",
+        f"--MappingKernelManager.cull_idle_timeout={cull_timeout}",
+        f"--MappingKernelManager.cull_interval={cull_interval}",
         "--MappingKernelManager.cull_connected=False",
         f"--show_tracebacks={show_tracebacks}",
     ]
@@ -129,8 +221,8 @@ def voila_command(
         argv.append(f"--Voila.config_file_paths={config_dir}")
     if not token:
         argv.append("--Voila.token=")
-    if preheat:
-        argv += ["--preheat_kernel=True", "--pool_size=1"]
+    if preheat and pool_size > 0:
+        argv += ["--preheat_kernel=True", "--pool_size=0"]  # the manager fills, round by round
     return argv
 
 
@@ -163,11 +255,72 @@ def write_voila_config(
 
 def stage_apps(target: Path, source: Path | None = None) -> Path:
     """Copy the app notebooks (only) into ``target``; returns it. Analyst notebooks stay out."""
-    source = source if source is not None else notebooks_dir()
+    source = source if source is not None else apps_dir()
     target.mkdir(mode=0o700, parents=True, exist_ok=True)
     for app in APPS:
         shutil.copy2(source / app, target / app)
     return target
+
+
+def landing_html(
+    data_dir_name: str | None = None,
+    chain: dict[str, object] | None = None,
+    checked_at: str = "",
+) -> str:
+    """The landing page at ``/``: the two apps, what each is for, the data dir and chain status.
+
+    Without ``data_dir_name`` it is the packaged default (no data dir known yet).
+
+    Example:
+        >>> page = landing_html("demo", {"ok": True, "text": "Chain verified: 3 entries"}, "09:00")
+        >>> "executive_spog.ipynb" in page and "Chain verified: 3 entries" in page
+        True
+    """
+    from govlib.present.templating import render
+
+    chain = chain or {}
+    apps = [
+        {"file": app, "title": APP_TITLES[app][0], "purpose": APP_TITLES[app][1]} for app in APPS
+    ]
+    return str(
+        render(
+            "apps/landing.html.j2",
+            apps=apps,
+            data_dir_name=data_dir_name,
+            chain_ok=bool(chain.get("ok")),
+            chain_text=str(chain.get("text") or ""),
+            checked_at=checked_at,
+        )
+    )
+
+
+def _jinja_raw(html: str) -> str:
+    """``html`` as a Voila (Jinja) template that renders to itself, whatever text it holds."""
+    return "{% raw %}" + html.replace("{%", "{&#37;") + "{% endraw %}"
+
+
+def stage_template(target: Path, landing: str) -> Path:
+    """Copy govlib's Voila template under ``target`` (a Jupyter data folder for
+    ``JUPYTER_PATH``) with ``landing`` as its landing page; returns ``target``."""
+    source = template_root() / "voila" / "templates" / TEMPLATE
+    staged = target / "voila" / "templates" / TEMPLATE
+    shutil.copytree(source, staged, dirs_exist_ok=True)
+    (staged / "landing.html").write_text(_jinja_raw(landing), encoding="utf-8")
+    return target
+
+
+def _chain_facts(data_dir: Path) -> dict[str, object]:
+    """The store's chain status for the landing page (a real verification, read-only)."""
+    from govlib.analysis.trust import verified_state
+    from govlib.apps.executive.view import chain_text
+    from govlib.store.database import Store
+
+    try:
+        with Store(data_dir, create=False, readonly=True) as store:
+            state = verified_state(store)
+    except GovlibError as exc:
+        state = {"ok": False, "error": str(exc)}
+    return {"ok": bool(state.get("ok")), "text": chain_text(state)}
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -251,7 +404,7 @@ def serve_apps(
     preheat: bool = True,
 ) -> int:
     """Run Voila in the foreground until interrupted; returns its exit code."""
-    nb = notebooks_dir()
+    nb = apps_dir()
     data_dir = Path(data_dir).resolve()
     if nb.resolve() == data_dir or nb.resolve() in data_dir.parents:
         raise GovlibError(f"--data-dir {data_dir}: must not be inside {nb} (Voila would serve it)")
@@ -261,10 +414,12 @@ def serve_apps(
     if shutil.which(sys.executable) is None and not Path(sys.executable).exists():
         raise GovlibError(f"{sys.executable}: Python interpreter not found")
     allowed = [h.strip() for h in str(settings.allowed_hosts).split(",") if h.strip()]
+    landing = landing_html(data_dir.name, _chain_facts(data_dir), time.strftime("%H:%M"))
     _sweep_stale_dirs()
     with tempfile.TemporaryDirectory(prefix=f"{_DIR_PREFIX}{os.getpid()}-") as tmp:
         os.chmod(tmp, 0o700)
         apps = stage_apps(Path(tmp) / "apps", nb)
+        jupyter = stage_template(Path(tmp) / "jupyter", landing)
         config_dir = Path(tmp) / "config"
         write_voila_config(config_dir, host=host, token=token, allowed_hosts=allowed)
         argv = voila_command(
@@ -272,45 +427,57 @@ def serve_apps(
             port=port,
             token=token,
             preheat=preheat,
-            cull_idle_s=settings.kernel_cull_idle_s,
+            pool_size=settings.kernel_pool_size,
+            max_kernels=settings.max_kernels,
+            closed_tab_s=settings.kernel_closed_tab_s,
+            stagger_s=settings.kernel_pool_stagger_s,
             root=apps,
             config_dir=config_dir,
         )
-        env = {k: v for k, v in os.environ.items() if k not in _PRIVATE_ENV}
-        env["GOVLIB_DATA_DIR"] = str(data_dir)
-        print(f"Starting Voila for the govlib apps in {nb} (data: {data_dir}) ...", flush=True)
-        proc = subprocess.Popen(
-            argv,
-            env=env,
-            cwd=apps,
-            start_new_session=True,
-            preexec_fn=_parent_death_signal(),  # noqa: PLW1509 - only prctl, no locks taken
-        )
+        env = voila_env(data_dir, jupyter_dir=jupyter)
+        print(f"Starting Voila for the govlib apps (data: {data_dir}) ...", flush=True)
+        return _run_voila(argv, env, cwd=apps, host=host, port=port, token=token)
 
-        def _terminate(_signum: int, _frame: object) -> None:
-            raise KeyboardInterrupt  # SIGTERM stops Voila and its kernels too, never orphans them
 
-        previous = signal.signal(signal.SIGTERM, _terminate)
+def _run_voila(
+    argv: list[str], env: dict[str, str], *, cwd: Path, host: str, port: int, token: str | None
+) -> int:
+    """Start Voila, print the URLs once it answers, wait; stop it (and its kernels) on exit."""
+    proc = subprocess.Popen(
+        argv,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+        preexec_fn=_parent_death_signal(),  # noqa: PLW1509 - only prctl, no locks taken
+    )
+
+    def _terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops Voila and its kernels too, never orphans them
+
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        probe = "127.0.0.1" if host in ("0.0.0.0", "localhost") else host
+        probe = "::1" if host == "::" else probe
+        ready = _wait_ready(proc, f"http://{_url_host(probe)}:{port}")
+        config = next((a.split("=", 1)[1] for a in argv if "config_file_paths=" in a), None)
+        if config:
+            shutil.rmtree(config, ignore_errors=True)  # read at start; no token left on disk
+        if ready:
+            shown = "localhost" if _is_loopback(host) else _url_host(host)
+            print("Serving:")
+            print(f"  http://{shown}:{port}/  (the two apps, the data dir, the chain status)")
+            for app in APPS:
+                print(f"  http://{shown}:{port}/voila/render/{app}")
+            if token:
+                print("  access token required: append ?token=<your token>")
+            print("Stop with Ctrl+C.", flush=True)
+        return proc.wait()
+    except KeyboardInterrupt:
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
-            probe = "127.0.0.1" if host in ("0.0.0.0", "localhost") else host
-            probe = "::1" if host == "::" else probe
-            ready = _wait_ready(proc, f"http://{_url_host(probe)}:{port}")
-            shutil.rmtree(config_dir, ignore_errors=True)  # read at start; no token left on disk
-            if ready:
-                shown = "localhost" if _is_loopback(host) else _url_host(host)
-                print("Serving:")
-                for app in APPS:
-                    print(f"  http://{shown}:{port}/voila/render/{app}")
-                if token:
-                    print("  access token required: append ?token=<your token>")
-                print("Stop with Ctrl+C.", flush=True)
+            return proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
             return proc.wait()
-        except KeyboardInterrupt:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                return proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                return proc.wait()
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -31,6 +31,7 @@ from govlib.apps.executive.html import (
     sealed_ranges_html,
 )
 from govlib.apps.executive.view import page_view
+from govlib.apps.first_paint import show_first_paint
 from govlib.apps.widgets import build_or_error, error_box, html_widget, panel, style_widget
 from govlib.clock import utc_now_iso
 from govlib.present.charts import step_cost_svg
@@ -291,6 +292,7 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
     """
     params = _await_page_request()
     run_id = params.get("run") or None
-    return build_or_error(
+    page = build_or_error(
         lambda: SpogApp(data_dir, run_id=run_id).widget, what="the executive view"
     )
+    return show_first_paint(page)  # the page's HTML shows it before Voila's JavaScript loads

@@ -36,6 +36,7 @@ from govlib.analysis.review import (
     query_calls,
 )
 from govlib.analysis.trust import verified_state
+from govlib.apps.first_paint import show_first_paint
 from govlib.apps.spc.calls import CallTable
 from govlib.apps.spc.drill import ToolDrill, WorkflowDrill, warm_charts
 from govlib.apps.spc.stamp import Change, Stamper
@@ -382,6 +383,7 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
 
         wait_for_request()
     page = build_or_error(lambda: SpcApp(data_dir).widget, what="the SPC dashboard")
+    show_first_paint(page)  # the page's HTML shows it before Voila's JavaScript loads
     failed = "gl-error-box" in getattr(page, "_dom_classes", ())
     if not preheated and not failed:  # after the page renders: the bundle competes for the GIL
         timer = threading.Timer(WARM_DELAY_S, _warm_quietly)

@@ -1,0 +1,183 @@
+"""The Voila server of ``govlib serve``: bounded kernels, pools filled first-visitor first.
+
+``python -m govlib.apps.server`` is ``voila`` with two changes, both configured by
+``govlib serve`` (see :func:`govlib.cli.serve.write_voila_config`):
+
+* :class:`BoundedKernelManager` (Voila's ``multi_kernel_manager_class``): at most
+  ``max_kernels`` kernels at once. Preheated pool kernels are started one at a time,
+  ``stagger_s`` apart, and round by round (one kernel per app, then a second per app...), so the
+  first visitor's page is warm first instead of every pool starting at once on a small machine. A
+  pool refill that would pass the bound waits until a kernel is shut down.
+* :class:`BoundedVoilaHandler`: a visitor for whom there is neither a pooled kernel nor room for
+  a new one gets a short "busy, retry" page (HTTP 503, ``Retry-After``) instead of a kernel.
+* :class:`SameOriginShutdownHandler`: Voila's page asks for its kernel's shutdown when the tab
+  closes (``navigator.sendBeacon``, which cannot carry the ``_xsrf`` token, so stock Voila
+  answers 403 and the kernel lives until the culler). A same-origin request (its ``Origin`` is
+  the server's own host) is accepted; any other still needs the ``_xsrf`` token.
+
+Closed tabs' kernels are culled by Jupyter Server's culler (no connection, idle), configured by
+``govlib serve`` from the ``kernel_closed_tab_s`` setting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+import tornado.web
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from traitlets import Float, Integer, Unicode
+from voila.app import Voila
+from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
+from voila.tornado.handler import TornadoVoilaHandler
+
+from govlib.present.templating import render
+
+__all__ = [
+    "BoundedKernelManager",
+    "BoundedVoilaHandler",
+    "GovlibVoila",
+    "SameOriginShutdownHandler",
+    "busy_page",
+    "main",
+]
+
+#: Seconds a visitor's reserved slot is held while Voila starts its kernel.
+_RESERVATION_S = 30.0
+
+
+def busy_page(max_kernels: int, retry_s: int) -> str:
+    """The "busy, retry" page: plain HTML, no script, nothing off the machine.
+
+    Example:
+        >>> "Retry in 10 s" in busy_page(8, 10)
+        True
+    """
+    return str(render("apps/busy.html.j2", max_kernels=max_kernels, retry_s=retry_s))
+
+
+class BoundedKernelManager(AsyncMappingKernelManager):
+    """A kernel manager with a bound on kernels and a staggered, round-by-round pool fill."""
+
+    max_kernels = Integer(8, config=True, help="Most kernels running at once (pools included).")
+    pool_size = Integer(1, config=True, help="Preheated kernels per app, filled round by round.")
+    first_app = Unicode("", config=True, help="The notebook whose kernel is preheated first.")
+    stagger_s = Float(3.0, config=True, help="Seconds between two preheated kernel starts.")
+    retry_s = Integer(10, config=True, help="Retry-After of the busy page, in seconds.")
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._gate: asyncio.Lock | None = None
+        self._reservations: list[float] = []
+        if hasattr(self, "fill_if_needed") and self.pool_size > 0:  # Voila's preheating manager
+            asyncio.get_event_loop().create_task(self._fill_pools())
+
+    # --- the bound ---------------------------------------------------------------------------
+    def _reserved(self) -> int:
+        now = time.monotonic()
+        self._reservations = [t for t in self._reservations if now - t < _RESERVATION_S]
+        return len(self._reservations)
+
+    def in_use(self) -> int:
+        """Kernels running or starting, plus visitors' reserved slots."""
+        return len(self.list_kernel_ids()) + self._reserved()
+
+    def reserve(self) -> bool:
+        """Reserve a slot for a visitor's new kernel; False when the bound is reached."""
+        if self.in_use() >= self.max_kernels:
+            return False
+        self._reservations.append(time.monotonic())
+        return True
+
+    def ready_in_pool(self, notebook: str) -> bool:
+        """Whether a pooled kernel for ``notebook`` is ready or already starting."""
+        pool = getattr(self, "_pools", {}).get(notebook, [])
+        return any(task.done() for task in pool) or (
+            bool(pool) and self.in_use() < self.max_kernels
+        )
+
+    async def start_kernel(self, *args: Any, **kwargs: Any) -> str:  # noqa: D102
+        preheat = (kwargs.get("env") or {}).get("VOILA_PREHEAT") == "True"
+        if not preheat:
+            if self._reservations:
+                self._reservations.pop(0)  # the visitor's slot becomes this kernel
+            elif len(self.list_kernel_ids()) >= self.max_kernels:
+                raise tornado.web.HTTPError(503, "busy: every kernel is in use, retry shortly")
+            return await super().start_kernel(*args, **kwargs)
+        if self._gate is None:
+            self._gate = asyncio.Lock()
+        async with self._gate:  # one preheated start at a time, stagger_s apart
+            while self.in_use() >= self.max_kernels:
+                await asyncio.sleep(1.0)
+            kernel_id = await super().start_kernel(*args, **kwargs)
+            await asyncio.sleep(self.stagger_s)
+        return kernel_id
+
+    # --- pools, round by round ---------------------------------------------------------------
+    async def _fill_pools(self) -> None:
+        """Fill every app's pool one kernel at a time: one per app (``first_app`` first), then a
+        second per app, up to ``pool_size``. Voila itself starts with empty pools
+        (``--pool_size=0``) and refills a pool after a visitor takes a kernel."""
+        config = self.kernel_pools_config
+        await asyncio.sleep(0)  # Voila's __init__ has created the (empty) pools by now
+        order = sorted(self._pools, key=lambda nb: (nb != self.first_app, nb))
+        for size in range(1, self.pool_size + 1):
+            for notebook in order:
+                config.setdefault(notebook, {})["pool_size"] = size
+                self.fill_if_needed(delay=0, notebook_name=notebook)
+                await asyncio.gather(*self._pools.get(notebook, []), return_exceptions=True)
+
+
+class BoundedVoilaHandler(TornadoVoilaHandler):
+    """Voila's page handler, with the "busy, retry" page when no kernel can be had."""
+
+    @tornado.web.authenticated
+    async def get(self, path: str | None = None) -> None:  # noqa: D102
+        km = self.kernel_manager
+        if isinstance(km, BoundedKernelManager) and path and not km.ready_in_pool(path):
+            if not km.reserve():
+                self.set_status(503)
+                self.set_header("Retry-After", str(km.retry_s))
+                self.set_header("Cache-Control", "no-store")
+                self.finish(busy_page(km.max_kernels, km.retry_s))
+                return
+        await super().get(path)
+
+
+class SameOriginShutdownHandler(VoilaShutdownKernelHandler):
+    """Voila's tab-close kernel shutdown, accepted from the page's own origin."""
+
+    def check_xsrf_cookie(self) -> None:  # noqa: D102
+        origin = self.request.headers.get("Origin", "")
+        if origin and urlparse(origin).netloc.lower() == self.request.host.lower():
+            return  # a browser sets Origin itself: another site cannot forge it
+        super().check_xsrf_cookie()
+
+
+_REPLACED = {
+    TornadoVoilaHandler: BoundedVoilaHandler,
+    VoilaShutdownKernelHandler: SameOriginShutdownHandler,
+}
+
+
+class GovlibVoila(Voila):
+    """Voila with :class:`BoundedVoilaHandler` and :class:`SameOriginShutdownHandler`."""
+
+    def init_handlers(self) -> list[Any]:  # noqa: D102
+        handlers = super().init_handlers()
+        return [(h[0], _REPLACED.get(h[1], h[1]), *h[2:]) for h in handlers]
+
+
+def main() -> None:
+    """Run the server (``python -m govlib.apps.server``, the same arguments as ``voila``)."""
+    GovlibVoila.launch_instance()
+
+
+if __name__ == "__main__":
+    # Run the package's module, not this ``__main__`` copy: Voila imports the kernel manager by
+    # its dotted name, and the handler's isinstance check must see that same class.
+    from govlib.apps.server import main as package_main
+
+    package_main()
