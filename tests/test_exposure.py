@@ -43,10 +43,10 @@ def test_serve_defaults_to_loopback_and_refuses_open_host_without_token(tmp_path
 
 
 def test_data_dir_inside_notebooks_is_refused():
-    from govlib.cli.serve import serve_apps
+    from govlib.cli.serve import apps_dir, serve_apps
 
     with pytest.raises(GovlibError, match="must not be inside"):
-        serve_apps(ROOT / "notebooks" / "data", port=1)
+        serve_apps(apps_dir() / "data", port=1)
 
 
 def test_file_allowlist_serves_images_only():
