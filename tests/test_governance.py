@@ -14,6 +14,8 @@ from govlib.context import node, workflow
 from govlib.errors import GovernanceRefused
 from govlib.evidence import worm
 from govlib.evidence.chain import first_chain_problem
+from govlib.evidence.keys import keyring_for
+from govlib.evidence.people import pseudonym_of
 from govlib.governance.governor import (
     GovernanceError,
     Governor,
@@ -131,9 +133,17 @@ def test_kill_switch_trigger_and_reset_are_rows_and_worm_entries(store: Store) -
     entries = worm.entries(store)
     unbound = [{k: v for k, v in e["detail"].items() if k != "bound"} for e in entries]
     assert [e["detail"]["bound"][0]["table"] for e in entries] == ["kill_switch_events"] * 2
+    # the chained bodies (and the rows) hold keyed pseudonyms; the names live in `people`
+    dana, sam = (
+        pseudonym_of(keyring_for(store).pseudonym_key(), n) for n in ("Dana Ortiz", "Sam Lee")
+    )
     assert [(e["action"], e["outcome"], d) for e, d in zip(entries, unbound, strict=True)] == [
-        ("kill_switch_triggered", "triggered", {"by": "Dana Ortiz", "reason": "incident 42"}),
-        ("kill_switch_reset", "reset", {"by": "Sam Lee", "reason": "fraud ring blocked"}),
+        ("kill_switch_triggered", "triggered", {"by": dana, "reason": "incident 42"}),
+        ("kill_switch_reset", "reset", {"by": sam, "reason": "fraud ring blocked"}),
+    ]
+    assert [r[0] for r in store.query("SELECT by FROM kill_switch_events ORDER BY id")] == [
+        dana,
+        sam,
     ]
     seqs = [r[0] for r in store.query("SELECT worm_seq FROM kill_switch_events ORDER BY id")]
     assert seqs == [1, 2]

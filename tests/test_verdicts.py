@@ -21,6 +21,8 @@ from govlib.capture.verdicts import (
 from govlib.context import workflow
 from govlib.errors import GovlibError
 from govlib.evidence import worm
+from govlib.evidence.keys import keyring_for
+from govlib.evidence.people import person_name, pseudonym_of
 from govlib.store.database import Store
 
 T1 = "2026-02-01T10:00:00.000000Z"
@@ -39,11 +41,16 @@ def store(tmp_path):
     s.close()
 
 
+def pseudo(store, name):
+    return pseudonym_of(keyring_for(store).pseudonym_key(), name)
+
+
 def triple(store, audit_id):
+    """The verdict triple as a page shows it: the stored pseudonym resolved to the name."""
     row = store.query(
         "SELECT human_verdict, verdict_by, verdict_at FROM audit_log WHERE id = ?", (audit_id,)
     )[0]
-    return tuple(row)
+    return (row[0], person_name(store, row[1]), row[2])
 
 
 def events(store, audit_id=None):
@@ -64,6 +71,7 @@ def test_stamp_writes_triple_event_and_worm_entry(store):
     assert triple(store, 2) == ("accept", "Ana Reviewer", T1)
     assert triple(store, 1) == (None, None, None)
     [entry] = verdict_entries(store)
+    ana = pseudo(store, "Ana Reviewer")  # rows and chained bodies hold the pseudonym
     assert entry["action"] == "verdict_stamped" and entry["ts"] == T1
     assert entry["run_id"] == "run-1" and entry["outcome"] == "accept"
     [bound] = entry["detail"].pop("bound")
@@ -75,7 +83,7 @@ def test_stamp_writes_triple_event_and_worm_entry(store):
         "previous": None,
         "previous_by": None,
         "previous_at": None,
-        "by": "Ana Reviewer",
+        "by": ana,
         "at": T1,
         "reason": None,
     }
@@ -88,7 +96,7 @@ def test_stamp_writes_triple_event_and_worm_entry(store):
         "previous_by": None,
         "previous_at": None,
         "kind": "stamp",
-        "verdict_by": "Ana Reviewer",
+        "verdict_by": ana,
         "verdict_at": T1,
         "reason": None,
         "worm_seq": entry["seq"],
@@ -158,14 +166,15 @@ def test_correction_replaces_triple_and_keeps_the_old_one(store):
     )
     assert triple(store, 3) == ("reject", "Bo", T2)
     first, second = events(store, 3)
-    assert (first["kind"], first["verdict"], first["verdict_by"]) == ("stamp", "accept", "Ana")
+    ana, bo = pseudo(store, "Ana"), pseudo(store, "Bo")
+    assert (first["kind"], first["verdict"], first["verdict_by"]) == ("stamp", "accept", ana)
     assert second == second | {
         "kind": "correct",
         "verdict": "reject",
         "previous_verdict": "accept",
-        "previous_by": "Ana",
+        "previous_by": ana,
         "previous_at": T1,
-        "verdict_by": "Bo",
+        "verdict_by": bo,
         "verdict_at": T2,
         "reason": "wrong policy number",
     }
@@ -173,7 +182,7 @@ def test_correction_replaces_triple_and_keeps_the_old_one(store):
     assert corrected["action"] == "verdict_corrected" and corrected["seq"] == second["worm_seq"]
     assert corrected["detail"]["previous"] == "accept"
     assert corrected["detail"]["reason"] == "wrong policy number"
-    assert corrected["detail"]["by"] == "Bo" and corrected["detail"]["at"] == T2
+    assert corrected["detail"]["by"] == bo and corrected["detail"]["at"] == T2
     # correcting back is allowed too, and still loses nothing
     correct_verdict(3, "accept", "Cy", "second look", store=store, at="2026-02-03T00:00:00Z")
     assert [e["verdict"] for e in events(store, 3)] == ["accept", "reject", "accept"]
@@ -304,4 +313,6 @@ def test_concurrent_stamps_on_one_row_leave_exactly_one(tmp_path):
 def test_stamped_event_carries_json_detail(store):
     stamp_verdict(1, "accept", "Zoë", store=store, at=T1)
     raw = store.query_one("SELECT detail FROM worm_log WHERE action = 'verdict_stamped'")
-    assert json.loads(raw)["by"] == "Zoë"
+    by = json.loads(raw)["by"]  # the chained body holds the pseudonym, never the name
+    assert by == pseudonym_of(keyring_for(store).pseudonym_key(), "Zoë") != "Zoë"
+    assert person_name(store, by) == "Zoë"

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from govlib.evidence.people import people_names
 from govlib.store.database import Store
 
 __all__ = [
@@ -161,6 +162,9 @@ def query_calls(
         [json.dumps(ids)],
     )
     by_id = {int(r["id"]): dict(r) for r in found}
+    names = people_names(store, [r["verdict_by"] for r in by_id.values()])
+    for row in by_id.values():  # a pseudonym shows as the name, or "erased person"
+        row["verdict_by"] = names.get(row["verdict_by"], row["verdict_by"])
     return CallPage([by_id[i] for i in ids if i in by_id], total, offset)
 
 

@@ -28,6 +28,7 @@ from govlib import bounds
 from govlib.clock import ClockError, as_utc, iso, utc_now_iso
 from govlib.errors import GovlibError
 from govlib.evidence.binder import append_bound, binding_seq
+from govlib.evidence.people import person_name, pseudonymise
 from govlib.store.database import Store
 from govlib.store.datadir import checked_data_dir
 
@@ -149,11 +150,12 @@ def _apply(
         row = rows[0]
         current, current_by, current_at = row["human_verdict"], row["verdict_by"], row["verdict_at"]
         digest, composition_id = row["output_hash"], row["composition_id"]
+        shown_by = person_name(store, current_by)
         if current == verdict:
-            return VerdictResult(audit_id, verdict, current_by, current_at, False, kind)
+            return VerdictResult(audit_id, verdict, shown_by, current_at, False, kind)
         if kind == "stamp" and current is not None:
             raise VerdictConflict(
-                f"audit_id {audit_id}: already stamped {current!r} by {current_by} at "
+                f"audit_id {audit_id}: already stamped {current!r} by {shown_by} at "
                 f"{current_at}; expected no verdict yet. To change it, correct it with a reason "
                 f"(govlib stamp {audit_id} {verdict} --by NAME --correct --reason TEXT)"
             )
@@ -162,6 +164,8 @@ def _apply(
                 f"audit_id {audit_id}: has no verdict to correct; expected a stamped call "
                 f"(stamp it instead: govlib stamp {audit_id} {verdict} --by NAME)"
             )
+        # The row, the chained body and audit_log hold the pseudonym; the name is only in people.
+        person = pseudonymise(store, by)
         seq = binding_seq(store)
         event_id = store.insert(
             "verdict_events",
@@ -172,7 +176,7 @@ def _apply(
                 "previous_by": current_by,
                 "previous_at": current_at,
                 "kind": kind,
-                "verdict_by": by,
+                "verdict_by": person,
                 "verdict_at": at,
                 "reason": reason,
                 "worm_seq": seq,
@@ -192,14 +196,14 @@ def _apply(
                 "previous": current,
                 "previous_by": current_by,
                 "previous_at": current_at,
-                "by": by,
+                "by": person,
                 "at": at,
                 "reason": reason,
             },
         )
         store.execute(
             "UPDATE audit_log SET human_verdict = ?, verdict_by = ?, verdict_at = ? WHERE id = ?",
-            (verdict, by, at, audit_id),
+            (verdict, person, at, audit_id),
         )
     return VerdictResult(
         audit_id,
@@ -209,7 +213,7 @@ def _apply(
         True,
         kind,
         previous_verdict=current,
-        previous_by=current_by,
+        previous_by=shown_by,
         previous_at=current_at,
         reason=reason,
         worm_seq=entry.seq,

@@ -672,22 +672,44 @@ def seal(data_dir: Path | None, before: str | None) -> None:
 @data_dir_option
 @click.option(
     "--before",
-    required=True,
+    default=None,
     metavar="YYYY-MM-DD",
     help="Purge sealed segments whose entries all precede this date.",
 )
+@click.option(
+    "--person",
+    default=None,
+    metavar="NAME",
+    help="Erase the name behind this person's pseudonym (the chain keeps the pseudonym).",
+)
 @click.option("--reason", default="retention policy", show_default=True, help="Recorded why.")
 @clean_errors
-def purge(data_dir: Path | None, before: str, reason: str) -> None:
-    """Delete sealed segments past their retention (refused under a legal hold).
+def purge(data_dir: Path | None, before: str | None, person: str | None, reason: str) -> None:
+    """Delete sealed segments past their retention (refused under a legal hold), or erase a person.
 
     A segment_purged WORM entry records what, why and under which policy; the signed manifest
-    stays, so `govlib verify --archives` reports the range as purged by policy.
+    stays, so `govlib verify --archives` reports the range as purged by policy. With --person the
+    name behind that person's pseudonym is deleted from the people table (a person_erased WORM
+    entry records the pseudonym, never the name); pages then show "erased person" and the chain
+    still verifies.
 
     Example:
 
         govlib purge --before 2019-01-01
+        govlib purge --person "Dana Ortiz"
     """
+    if (before is None) == (person is None):
+        raise click.UsageError("give exactly one of --before YYYY-MM-DD or --person NAME")
+    if person is not None:
+        from govlib.evidence.people import purge_person
+
+        if not person.strip():
+            raise click.BadParameter(
+                f"{person!r}; expected a non-empty name", param_hint="--person"
+            )
+        with _store(data_dir) as store:
+            click.echo(terminal_safe(purge_person(store, person).describe()))
+        return
     from govlib.evidence.archive import cutoff_time, purge_before
 
     cutoff_time(before)  # checked before any side effect

@@ -8,6 +8,7 @@ from typing import Any
 from govlib.analysis.lifecycle import sealed_ranges
 from govlib.analysis.read_path import read_watermark
 from govlib.errors import GovlibError
+from govlib.evidence.people import person_name
 from govlib.store.database import STORE_FILENAME, Store
 
 __all__ = ["store_status", "format_status"]
@@ -64,6 +65,7 @@ def store_status(data_dir: str | Path) -> dict[str, Any]:
         ks = store.query(
             "SELECT state, by, reason, rule, at FROM kill_switch_events ORDER BY id DESC LIMIT 1"
         )
+        ks = [dict(r) | {"by": person_name(store, r["by"])} for r in ks]
         if not ks or ks[0]["state"] == "reset":
             info["kill_switch"] = {"state": "armed", **({"last_reset": dict(ks[0])} if ks else {})}
         else:

@@ -30,6 +30,7 @@ __all__ = [
     "KeyMaterialError",
     "HMAC_KEYS_FILE",
     "SIGNING_KEY_FILE",
+    "PSEUDONYM_KEY_FILE",
     "PUBKEY_FILE",
     "fingerprint",
     "public_key_pem",
@@ -39,6 +40,9 @@ __all__ = [
 
 HMAC_KEYS_FILE = "keys/hmac_keys.json"
 SIGNING_KEY_FILE = "keys/checkpoint_signing.pem"
+#: The key of person pseudonyms (HMAC-SHA256 of a name), a key of its own: it is not a chain key,
+#: so rotating chain keys never changes a person's pseudonym.
+PSEUDONYM_KEY_FILE = "keys/pseudonym_key"
 PUBKEY_FILE = "checkpoint_pubkey.pem"
 
 
@@ -139,6 +143,7 @@ class KeyRing:
     path: Path | None = None
     _pub_path: Path | None = field(default=None, repr=False)
     _env_id: str | None = field(default=None, repr=False)
+    _pseudonym_key: bytes | None = field(default=None, repr=False)
 
     @property
     def current_key(self) -> bytes:
@@ -149,6 +154,21 @@ class KeyRing:
             32
         """
         return self.hmac_keys[self.current_id]
+
+    def pseudonym_key(self, *, create: bool = True) -> bytes:
+        """The key of person pseudonyms: ``DIR/keys/pseudonym_key`` (mode 0600), made on first use.
+
+        Example:
+            >>> ring = KeyRing.ephemeral()
+            >>> len(ring.pseudonym_key()), ring.pseudonym_key() == ring.pseudonym_key()
+            (32, True)
+        """
+        if self._pseudonym_key is None:
+            if self.path is None:
+                self._pseudonym_key = secrets.token_bytes(32)
+            else:
+                self._pseudonym_key = _load_pseudonym_key(self.path.parent.parent, create=create)
+        return self._pseudonym_key
 
     @property
     def signing_key_id(self) -> str:
@@ -350,6 +370,22 @@ def load_public_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise KeyMaterialError(f"{p}: not an Ed25519 public key")
     return key
+
+
+def _load_pseudonym_key(base: Path, *, create: bool) -> bytes:
+    path = base / PSEUDONYM_KEY_FILE
+    if not path.exists():
+        if not create:
+            raise KeyMaterialError(f"{path}: no pseudonym key (a read-only store creates none)")
+        _write_private(path, secrets.token_bytes(32).hex().encode(), exclusive=True)
+    _check_private(path)
+    try:
+        raw = bytes.fromhex(path.read_text().strip())
+    except ValueError:
+        raise KeyMaterialError(f"{path}: not hex; expected 64 hex characters") from None
+    if len(raw) < 32:
+        raise KeyMaterialError(f"{path}: {len(raw)} bytes; expected at least 32 bytes (64 hex)")
+    return raw
 
 
 def _read_hmac_file(path: Path) -> tuple[dict[str, bytes], str]:

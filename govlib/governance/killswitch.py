@@ -18,6 +18,7 @@ from govlib import bounds
 from govlib.clock import now_iso
 from govlib.errors import GovlibError
 from govlib.evidence.binder import append_bound, binding_seq, proven_rows
+from govlib.evidence.people import person_name, pseudonymise
 from govlib.store.database import Store
 
 __all__ = ["GovernanceError", "KillSwitch", "KillSwitchState", "checked_name"]
@@ -107,7 +108,8 @@ class KillSwitch:
         state = "triggered" if row["state"] == "triggered" else "armed"
         return KillSwitchState(
             state,
-            **{f: row[f] for f in ("by", "at", "reason", "rule", "run_id", "worm_seq")},
+            by=person_name(self.store, row["by"]),
+            **{f: row[f] for f in ("at", "reason", "rule", "run_id", "worm_seq")},
         )
 
     def _event(
@@ -117,8 +119,10 @@ class KillSwitch:
         if self.clock is not None:
             bounds.checked_time("at", at, skew_s=bounds.skew_seconds(self.store.data_dir))
         action = "kill_switch_triggered" if state == "triggered" else "kill_switch_reset"
-        detail = {"by": by, "reason": reason}
         with self.store.transaction():
+            # The row and the chained body hold the pseudonym; the name is only in ``people``.
+            by = pseudonymise(self.store, by)
+            detail = {"by": by, "reason": reason}
             seq = binding_seq(self.store)
             event_id = self.store.insert(
                 "kill_switch_events",

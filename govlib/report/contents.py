@@ -40,6 +40,7 @@ from govlib.errors import GovlibError
 from govlib.evidence import checkpoints as cps
 from govlib.evidence.chain import canonical_json
 from govlib.evidence.keys import PUBKEY_FILE, fingerprint, load_public_key
+from govlib.evidence.people import people_names
 from govlib.evidence.settings_log import recorded_settings
 from govlib.evidence.verify import verify_store
 from govlib.governance.governor import KillSwitch, ToolRegistry, latest_rule_outcomes
@@ -146,6 +147,9 @@ def _governance(store: Store, start: str) -> dict[str, Any]:
         "WHERE at >= ? ORDER BY id",
         (start,),
     )
+    names = people_names(store, [e["by"] for e in events])
+    for event in events:  # a pseudonym shows as the name, or "erased person"
+        event["by"] = names.get(event["by"], event["by"])
     in_period = {
         r["rule"]: (r["n"], r["fired"])
         for r in store.query(

@@ -10,7 +10,7 @@ from ``body`` so they cannot disagree with what the MAC covers.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 9
 
 #: Tables whose DELETE guard admits only govlib's sealing delete (see ``seal_journal``).
 SEALED_DELETE_GUARDED: tuple[str, ...] = (
@@ -33,6 +33,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # Version 5: the DELETE guards admit govlib's sealing delete (a ``seal_journal`` row in state
     # 'deleting', present only inside the sealing transaction); the old guards are recreated.
     5: tuple(f"DROP TRIGGER IF EXISTS {table}_no_delete" for table in SEALED_DELETE_GUARDED),
+    # Version 9: ``people`` (the name behind each pseudonym; created by the schema DDL, no column
+    # changes elsewhere: entries written before stay as they were, with names in clear).
+    9: (),
 }
 
 #: Tables whose rows never change once written.
@@ -63,6 +66,7 @@ TABLES: tuple[str, ...] = (
     "sealed_segments",
     "worm_retained",
     "seal_journal",
+    "people",
 )
 
 AUDIT_COLUMNS: tuple[str, ...] = (
@@ -316,6 +320,14 @@ CREATE TABLE IF NOT EXISTS seal_journal(
   state TEXT NOT NULL CHECK (state IN ('writing', 'deleting', 'sealed', 'abandoned')),
   started_at TEXT NOT NULL,
   finished_at TEXT
+);
+
+-- The name behind each person pseudonym written into chained bodies. Not chained and not
+-- append-only: `govlib purge --person NAME` deletes a row, the chain is unaffected.
+CREATE TABLE IF NOT EXISTS people(
+  pseudonym TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_at TEXT NOT NULL
 );
 """
 
