@@ -416,3 +416,26 @@ def test_removing_the_live_boundary_entry_fails_plain_verify(data: Path) -> None
     assert not plain.ok
     assert plain.bad_seq == 1  # without its boundary the live log no longer starts at seq 1
     assert f"found seq {result.last_seq + 1}" in plain.summary
+
+
+def test_sealing_does_not_change_the_report_or_the_cost_panel(data: Path) -> None:
+    """`govlib report`'s figures and the executive cost panel read the sealed segments too."""
+    from govlib.analysis.executive import cost_data
+    from govlib.report.contents import _cost_figures, report_data
+
+    def figures() -> tuple[object, ...]:
+        with Store.open_for_reading(data) as store:
+            report = report_data(store, period="30d")
+            panel = cost_data(store, None)
+        panel = {k: panel[k] for k in ("as_of", "periods", "by_workflow", "by_model")}
+        return report["costs"], report["spc"], report["report"], panel
+
+    before = figures()
+    with Store(data) as store:
+        assert seal_before(store, SEAL_BEFORE).rows["token_ledger"] > 0
+    after = figures()
+    with Store.open_for_reading(data) as store:  # the live store alone would now show less
+        live_only = _cost_figures(store, before[2]["start"])["period"]["calls"]
+    assert 0 < live_only < before[0]["period"]["calls"]
+    assert after[0] == before[0]  # period totals, rolling periods, by workflow/model/day
+    assert after[1:] == before[1:]  # the SPC rows, the report's window, the cost panel

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from govlib.analysis.lifecycle import sealed_ranges
+from govlib.analysis.read_path import SealedReader, has_sealed_rows
 from govlib.analysis.trust import verified_state
 from govlib.clock import iso
 from govlib.costs import ledger
@@ -204,11 +205,19 @@ def cost_data(store: Store, run_id: str | None) -> dict[str, Any]:
             (run_id,),
         )
     ]
-    periods = ledger.period_totals(store)
-    since = None
-    if periods.get("as_of"):
-        newest = datetime.fromisoformat(str(periods["as_of"]).replace("Z", "+00:00"))
-        since = iso(newest - timedelta(days=30))
+    # the periods and breakdowns cover sealed segments too: a seal does not change them
+    source = SealedReader(store) if has_sealed_rows(store) else store
+    try:
+        periods = ledger.period_totals(source)
+        since = None
+        if periods.get("as_of"):
+            newest = datetime.fromisoformat(str(periods["as_of"]).replace("Z", "+00:00"))
+            since = iso(newest - timedelta(days=30))
+        by_workflow = records(ledger.cost_by_workflow(source, since))
+        by_model = records(ledger.cost_by_model(source, since))
+    finally:
+        if source is not store:
+            source.close()
     try:
         table_version = str(load_price_table().version)
     except GovlibError as exc:  # shown on the page, never fatal
@@ -220,8 +229,8 @@ def cost_data(store: Store, run_id: str | None) -> dict[str, Any]:
         "unpriced": int(sum(s["unpriced_calls"] for s in steps)),
         "as_of": periods.get("as_of"),
         "periods": [{"name": k, **v} for k, v in periods.items() if isinstance(v, Mapping)],
-        "by_workflow": records(ledger.cost_by_workflow(store, since)),
-        "by_model": records(ledger.cost_by_model(store, since)),
+        "by_workflow": by_workflow,
+        "by_model": by_model,
         "price_table_version": table_version,
         "run_price_versions": versions,
     }

@@ -537,3 +537,78 @@ def _duck_type(tail: pa.Table, column: str) -> str:
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+# --- a Store-shaped reader over the sealed segments plus the live store ---------------------------
+#: SQLite's TOTAL() (a float sum, 0.0 over no rows) in DuckDB; fsum (compensated) so the sum does
+#: not depend on the order DuckDB's threads add the rows in.
+_SQLITE_AGGREGATES = "CREATE MACRO total(x) AS coalesce(fsum(CAST(x AS DOUBLE)), 0.0)"
+
+
+class ReadRow(tuple):
+    """A result row read like ``sqlite3.Row``: by position, by column name, ``dict(row)``."""
+
+    _names: tuple[str, ...] = ()
+
+    def __new__(cls, names: tuple[str, ...], values: tuple[Any, ...]) -> ReadRow:  # noqa: D102
+        row = super().__new__(cls, values)
+        row._names = names
+        return row
+
+    def keys(self) -> list[str]:
+        """The column names, in order."""
+        return list(self._names)
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._names.index(key))
+        return tuple.__getitem__(self, key)
+
+
+class SealedReader:
+    """The live store and its sealed segments behind the ``query``/``query_one`` of a Store.
+
+    The cost figures (``govlib.costs.ledger``, the report) are SQL over ``token_ledger``,
+    ``workflow_runs`` and ``workflows``; run through this reader they cover sealed rows too, so a
+    seal does not change them.
+
+    Example:
+        >>> from govlib.store.database import Store
+        >>> reader = SealedReader(Store(memory=True))
+        >>> reader.query_one("SELECT ROUND(TOTAL(cost_usd), 10) FROM token_ledger")
+        0.0
+        >>> reader.close()
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.data_dir = store.data_dir
+        self._con = connect(store)
+        self._con.execute(_SQLITE_AGGREGATES)
+
+    def query(self, sql: str, params: Any = ()) -> list[ReadRow]:
+        """Rows of ``sql`` (``?`` parameters), each read like ``sqlite3.Row``."""
+        cur = self._con.execute(sql, list(params))
+        names = tuple(d[0] for d in cur.description)
+        return [ReadRow(names, r) for r in cur.fetchall()]
+
+    def query_one(self, sql: str, params: Any = ()) -> Any:
+        """The first column of the first row (None when there is no row)."""
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+    def close(self) -> None:
+        """Close the DuckDB connection."""
+        self._con.close()
+
+
+def has_sealed_rows(store: Store) -> bool:
+    """Whether any sealed segment still holds rows (sealed, not purged).
+
+    Example:
+        >>> from govlib.store.database import Store
+        >>> has_sealed_rows(Store(memory=True))
+        False
+    """
+    if store.data_dir is None or not (Path(store.data_dir) / "archive").is_dir():
+        return False
+    return bool(segment_files(store.data_dir, store.conn))

@@ -399,7 +399,8 @@ def cost_by_workflow(store: Store, since: Any = None) -> pd.DataFrame:
         True
     """
     keys = (
-        "r.workflow_id, COALESCE(w.name, r.workflow_id, '(no workflow)'), COUNT(DISTINCT l.run_id)"
+        "r.workflow_id, MAX(COALESCE(w.name, r.workflow_id, '(no workflow)')), "
+        "COUNT(DISTINCT l.run_id)"
     )
     df = _grouped(store, since, keys, "r.workflow_id", ["workflow_id", "workflow", "runs"])
     df["cost_per_run"] = (df["cost_usd"] / df["runs"].where(df["runs"] > 0)).astype(float)

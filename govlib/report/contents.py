@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from govlib import __version__, bounds
-from govlib.analysis.read_path import connect
+from govlib.analysis.read_path import SealedReader, connect, has_sealed_rows
 from govlib.analysis.stats import tool_stats
 from govlib.clock import iso, utc_now_iso
 from govlib.costs import ledger
@@ -62,9 +62,12 @@ __all__ = [
 _PERIOD = re.compile(r"([1-9][0-9]{0,3})d")
 _MAX_PROBLEMS = 50
 _GROUPS = ("pills", "spc", "sampling", "drift")  # settings the figures depend on
-_NEWEST = (  # each ? is the latest time a record may carry (now + max_clock_skew_s)
+# Each ? is the latest time a record may carry (now + max_clock_skew_s). The data-lifecycle entries
+# (a seal, a purge, an erasure) are housekeeping, not activity: they do not move the window.
+_NEWEST = (
     "SELECT MAX(t) FROM (SELECT MAX(created_at) AS t FROM audit_log WHERE created_at <= ? "
     "UNION ALL SELECT MAX(ts) FROM worm_log WHERE ts <= ? "
+    "AND action NOT IN ('segment_sealed', 'segment_purged', 'person_erased') "
     "UNION ALL SELECT MAX(created_at) FROM token_ledger WHERE created_at <= ? "
     "UNION ALL SELECT MAX(started_at) FROM workflow_runs WHERE started_at <= ? "
     "UNION ALL SELECT MAX(ended_at) FROM workflow_runs WHERE ended_at <= ?)"
@@ -242,6 +245,17 @@ def _spc(store: Store, start: str, settings: Settings) -> list[dict[str, Any]]:
 
 
 def _costs(store: Store, start: str) -> dict[str, Any]:
+    # Read through the sealed segments too, so a seal does not change the report's cost figures.
+    if not has_sealed_rows(store):
+        return _cost_figures(store, start)
+    reader = SealedReader(store)
+    try:
+        return _cost_figures(reader, start)
+    finally:
+        reader.close()
+
+
+def _cost_figures(store: Any, start: str) -> dict[str, Any]:
     # TOTAL sums in floating point: no "integer overflow", even in a store written before the
     # bounds; the token sums are whole numbers again below.
     total = store.query(
