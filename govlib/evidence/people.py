@@ -20,7 +20,6 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from govlib.clock import utc_now_iso
 from govlib.evidence import worm
 from govlib.evidence.keys import keyring_for
 from govlib.store.database import Store
@@ -64,8 +63,8 @@ def pseudonymise(store: Store, name: str) -> str:
     """
     pseudonym = pseudonym_of(keyring_for(store).pseudonym_key(), name)
     store.execute(
-        "INSERT OR IGNORE INTO people(pseudonym, name, created_at) VALUES (?, ?, ?)",
-        (pseudonym, name.strip(), utc_now_iso()),
+        "INSERT OR IGNORE INTO people(pseudonym, name) VALUES (?, ?)",
+        (pseudonym, name.strip()),
     )
     return pseudonym
 

@@ -326,8 +326,7 @@ CREATE TABLE IF NOT EXISTS seal_journal(
 -- append-only: `govlib purge --person NAME` deletes a row, the chain is unaffected.
 CREATE TABLE IF NOT EXISTS people(
   pseudonym TEXT PRIMARY KEY,
-  name TEXT NOT NULL,
-  created_at TEXT NOT NULL
+  name TEXT NOT NULL
 );
 """
 
