@@ -137,6 +137,8 @@ def purge_person(store: Store, name: str) -> PersonPurge:
         (1, 'erased person')
     """
     pseudonym = pseudonym_of(keyring_for(store).pseudonym_key(), name)
+    # zero the deleted row's bytes in the page instead of leaving them in free space
+    store.execute("PRAGMA secure_delete = ON")
     with store.transaction():
         erased = store.execute(
             "DELETE FROM people WHERE pseudonym = ? OR name = ?", (pseudonym, name.strip())
@@ -150,4 +152,6 @@ def purge_person(store: Store, name: str) -> PersonPurge:
                 detail={"pseudonym": pseudonym, "rows": erased},
             )
             seq = entry.seq
+    if erased and store.path is not None:  # best effort: drop the WAL frames that held the name
+        store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return PersonPurge(pseudonym, erased, seq)
