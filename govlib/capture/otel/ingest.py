@@ -27,6 +27,7 @@ from typing import Any
 
 from govlib import bounds
 from govlib.capture.otel.config import IngestConfig, with_default_tenant
+from govlib.capture.otel.conventions import genai_attributes
 from govlib.capture.otel.decoding import (
     EventRecord,
     OtelFormatError,
@@ -34,7 +35,14 @@ from govlib.capture.otel.decoding import (
     parse_line,
     parse_request,
 )
-from govlib.capture.otel.mapping import MappedSpan, has_usage, is_genai, map_span, plan_spans
+from govlib.capture.otel.mapping import (
+    MappedSpan,
+    has_usage,
+    is_genai,
+    map_span,
+    plan_spans,
+    prepared,
+)
 from govlib.capture.otel.spans import INVOKE_OPS, SpanIndex, operation
 from govlib.capture.otel.writing import IngestSummary, write_mapped
 from govlib.costs.ledger import Ledger
@@ -306,7 +314,7 @@ class GovlibSpanProcessor(_ProcessorBase):  # type: ignore[misc,valid-type]
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         """Remember the span's parent and operation (its attributes at start)."""
         ctx, parent = span.get_span_context(), span.parent
-        attrs = span.attributes or {}
+        attrs = genai_attributes(span.attributes or {}, span.name, parent is None)
         agent = attrs.get("gen_ai.agent.name")
         with self._lock:
             self._index.add(
@@ -320,7 +328,7 @@ class GovlibSpanProcessor(_ProcessorBase):  # type: ignore[misc,valid-type]
     def on_end(self, span: Any) -> None:
         """Map the finished span now (its ancestors are still open) and queue it for writing."""
         try:
-            record = record_from_sdk_span(span)
+            record, conv = prepared(record_from_sdk_span(span))
         except Exception:  # noqa: BLE001 - a span we cannot read must not break the agent
             log.exception("govlib: could not read a finished span")
             return
@@ -337,6 +345,7 @@ class GovlibSpanProcessor(_ProcessorBase):  # type: ignore[misc,valid-type]
             mapped = map_span(
                 record, ctx, self.config, genai_composition=genai, skew_s=self._skew_s
             )
+            mapped.convention = conv
             self._pending.append(mapped)
             self._index.discard(trace_id, span_id)
             if ctx.top or ctx.composition_id == span_id:  # the run is complete
