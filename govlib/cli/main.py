@@ -612,9 +612,13 @@ def ingest() -> None:
 def ingest_otel(
     data_dir: Path | None, paths: tuple[Path, ...], create: bool, **options: Any
 ) -> None:
-    """Ingest OTLP/JSON trace exports (Collector file exporter format), idempotently.
+    """Ingest OpenTelemetry trace exports (OTLP/JSON or protobuf, gzip/zstd), idempotently.
 
-    The store must exist (`govlib init`) unless --create is given.
+    Reads *.json / *.jsonl (a request per line, pretty-printed requests back to back, or a
+    JSON array) and *.pb (the Collector file exporter's `format: proto`), each optionally
+    .gz / .zst; directories recursively. GenAI, OpenInference and Langfuse spans are mapped.
+    The store must exist (`govlib init`) unless --create is given. Exit 0 when everything was
+    read, 1 when a file or an AI span could not be (the summary says what), 2 for usage errors.
 
     Example:
 
@@ -630,6 +634,8 @@ def ingest_otel(
         summary = ingest_paths(store, list(paths), config)
         sign_checkpoint(store)
     click.echo(terminal_lines(summary.describe()))
+    if summary.problems:
+        sys.exit(1)
 
 
 def main() -> None:

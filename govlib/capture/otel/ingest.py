@@ -16,25 +16,18 @@ whole, with its reason among the summary's problems; the rest is kept.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from govlib import bounds
 from govlib.capture.otel.config import IngestConfig, with_default_tenant
 from govlib.capture.otel.conventions import genai_attributes
-from govlib.capture.otel.decoding import (
-    EventRecord,
-    OtelFormatError,
-    SpanRecord,
-    parse_line,
-    parse_request,
-)
+from govlib.capture.otel.decoding import EventRecord, SpanRecord
+from govlib.capture.otel.files import OtelIngestError, export_files, read_export, scan
 from govlib.capture.otel.mapping import (
     MappedSpan,
     has_usage,
@@ -46,7 +39,6 @@ from govlib.capture.otel.mapping import (
 from govlib.capture.otel.spans import INVOKE_OPS, SpanIndex, operation
 from govlib.capture.otel.writing import IngestSummary, write_mapped
 from govlib.costs.ledger import Ledger
-from govlib.errors import GovlibError
 from govlib.settings import load_settings
 from govlib.store.database import Store
 
@@ -61,6 +53,7 @@ __all__ = [
     "IngestSummary",
     "OtelIngestError",
     "ingest_paths",
+    "export_files",
     "ingest_spans",
     "read_export",
     "record_from_sdk_span",
@@ -68,75 +61,6 @@ __all__ = [
 
 log = logging.getLogger("govlib.capture.otel.ingest")
 CHUNK = 2000
-
-
-class OtelIngestError(GovlibError):
-    """An ingest input cannot be used at all (missing path); the message names it."""
-
-
-# --- reading ---------------------------------------------------------------------------------------
-def export_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """The files to read: each FILE as given, each DIR's ``*.json``/``*.jsonl`` (recursive, sorted).
-
-    Example:
-        >>> export_files([])
-        []
-    """
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            out += sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix in (".json", ".jsonl")
-            )
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise OtelIngestError(f"{p}: no such file or directory; expected an OTLP/JSON export")
-    return out
-
-
-def read_export(path: Path, summary: IngestSummary) -> Iterator[SpanRecord]:
-    """Spans of one export file; unreadable lines and spans go to ``summary.problems``.
-
-    A ``.json`` file holding one (pretty-printed) request is read whole; otherwise each non-blank
-    line is one request. Counts go to ``summary.files`` / ``summary.lines``.
-
-    Example:
-        >>> import tempfile
-        >>> p = Path(tempfile.mkdtemp()) / "t.jsonl"
-        >>> _ = p.write_text('{"resourceSpans": []}\\n{oops\\n')
-        >>> s = IngestSummary()
-        >>> (list(read_export(p, s)), s.lines, len(s.problems))
-        ([], 2, 1)
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        summary.problems.append(f"{path}: cannot read the file ({exc})")
-        return
-    summary.files += 1
-    if path.suffix == ".json" and "\n" in text.strip():
-        try:
-            whole = json.loads(text)
-        except json.JSONDecodeError:
-            whole = None
-        if isinstance(whole, dict):
-            summary.lines += 1
-            try:
-                spans, problems = parse_request(whole, f"{path}:1")
-            except OtelFormatError as exc:
-                spans, problems = [], [exc]
-            summary.problems += [str(p) for p in problems]
-            yield from spans
-            return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        summary.lines += 1
-        spans, problems = parse_line(line, f"{path}:{number}")
-        summary.problems += [str(p) for p in problems]
-        yield from spans
 
 
 def ingest_paths(
@@ -173,7 +97,16 @@ def ingest_paths(
     summary = IngestSummary()
     spans: list[SpanRecord] = []
     seen: set[tuple[str, str]] = set()
-    files = export_files(paths)
+    files, others = scan(paths)
+    if others:
+        summary.notes[f"file(s) not named as trace exports, left unread ({others[0]}, ...)"] += len(
+            others
+        )
+    if not files:
+        summary.problems.append(
+            f"{', '.join(map(str, paths))}: no trace export found (expected *.json, *.jsonl, "
+            "*.pb, optionally .gz/.zst)"
+        )
     with _gc_paused():
         for path in files:
             for span in read_export(path, summary):
