@@ -17,7 +17,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from govlib.capture.otel.decoding import EventRecord, OtelFormatError, SpanRecord
 
-__all__ = ["parse_proto_request", "split_delimited", "spans_from_proto"]
+__all__ = ["parse_proto_request", "proto_attributes", "split_delimited", "spans_from_proto"]
 
 _MAX_NS = 253_402_300_799_999_999_999
 
@@ -34,7 +34,8 @@ def _value(v: Any) -> Any:
     return raw
 
 
-def _attributes(items: Any) -> dict[str, Any]:
+def proto_attributes(items: Any) -> dict[str, Any]:
+    """Protobuf ``KeyValue`` items as a dict of plain values."""
     out: dict[str, Any] = {}
     for kv in items:
         value = kv.value
@@ -61,7 +62,7 @@ def _span(span: Any, resource: dict[str, Any], source: str) -> SpanRecord:
             "endTimeUnixNano", end, f"a time at or after the start ({start})", source=source
         )
     events = tuple(
-        EventRecord(e.name, e.time_unix_nano, _attributes(e.attributes)) for e in span.events
+        EventRecord(e.name, e.time_unix_nano, proto_attributes(e.attributes)) for e in span.events
     )
     return SpanRecord(
         trace_id,
@@ -72,7 +73,7 @@ def _span(span: Any, resource: dict[str, Any], source: str) -> SpanRecord:
         end,
         int(span.status.code),
         span.status.message,
-        _attributes(span.attributes),
+        proto_attributes(span.attributes),
         resource,
         events,
         source,
@@ -91,7 +92,7 @@ def spans_from_proto(
     spans: list[SpanRecord] = []
     problems: list[OtelFormatError] = []
     for rs in request.resource_spans:
-        resource = _attributes(rs.resource.attributes)
+        resource = proto_attributes(rs.resource.attributes)
         for group in rs.scope_spans:
             for span in group.spans:
                 try:
