@@ -27,10 +27,12 @@ from govlib.present.formatting import priced_money
 from govlib.store.database import Store
 
 
-def _tracer():
+def _tracer(*processors):
     exporter = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource({"service.name": "agent"}), shutdown_on_exit=False)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
+    for processor in processors:
+        provider.add_span_processor(processor)
     return provider.get_tracer("test"), exporter
 
 
@@ -210,3 +212,82 @@ def test_unpriced_cost_reads_unpriced_never_zero_dollars():
     steps = [{"node": "ocr", "models": "in-house", "input_tokens": 10, "output_tokens": 2}]
     html = steps_table_html([steps[0] | {"cost_usd": 0.0, "calls": 2, "unpriced_calls": 2}])
     assert "unpriced" in html and "$0.000000" not in html
+
+
+# --- the live processor: operation names set at span end --------------------------------------
+def _late_traces(tracer) -> None:
+    """Spans whose ``gen_ai.operation.name`` (and agent name) arrive only at span end.
+
+    Trace 1, OpenInference in GenAI mode: an agent span with a chat and a tool below it.
+    Trace 2, OpenAI Agents style: a workflow root with two agents (a handoff), each calling.
+    """
+    chat = {"gen_ai.request.model": "gpt-4o-mini", "gen_ai.usage.input_tokens": 10}
+    chat |= {"gen_ai.usage.output_tokens": 2}
+    tool = {"gen_ai.tool.name": "lookup"}
+
+    def call(parent, name, attrs, op):
+        span = _child(tracer, name, parent, {})
+        span.set_attributes(attrs | {"gen_ai.operation.name": op})
+        span.end()
+
+    agent = tracer.start_span("agent")
+    call(agent, "chat", chat, "chat")
+    call(agent, "tool", tool, "execute_tool")
+    agent.set_attributes({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "bot"})
+    agent.end()
+
+    root = tracer.start_span("Agent workflow")
+    for name in ("triage", "billing"):
+        a = _child(tracer, name, root, {})
+        call(a, "chat", chat, "chat")
+        call(a, "tool", tool, "execute_tool")
+        a.set_attributes({"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": name})
+        a.end()
+    root.set_attributes({"gen_ai.operation.name": "invoke_workflow"})
+    root.set_attribute("gen_ai.workflow.name", "support")
+    root.end()
+
+
+def _linked(store: Store) -> dict[str, list[tuple]]:
+    return {
+        "tools": _rows(store, "SELECT tool_name, composition_id FROM audit_log ORDER BY id"),
+        "receipts": _rows(store, "SELECT run_id, node FROM token_ledger ORDER BY id"),
+        "runs": _rows(store, "SELECT composition_id, workflow_id FROM workflow_runs ORDER BY 2"),
+    }
+
+
+def test_the_live_processor_links_late_named_spans_like_file_ingestion(tmp_path):
+    from govlib.capture.otel.ingest import GovlibSpanProcessor
+
+    processor = GovlibSpanProcessor(Store(tmp_path / "live"))
+    tracer, exporter = _tracer(processor)
+    _late_traces(tracer)
+    live = _linked(processor.store)
+    file_store, _ = _ingest(tmp_path, exporter)
+    assert live == _linked(file_store)
+    spans = {s.name: f"{s.context.span_id:016x}" for s in exporter.get_finished_spans()}
+    agent, root = spans["agent"], spans["Agent workflow"]
+    assert live["runs"] == [(agent, "otel:bot"), (root, "otel:support")]  # one run per trace
+    assert live["tools"] == [("lookup", agent), ("lookup", root), ("lookup", root)]
+    assert live["receipts"] == [(agent, "bot"), (root, "triage"), (root, "billing")]
+    assert verify_store(processor.store).ok
+
+
+def test_force_flush_writes_open_traces_and_their_end_adds_the_rest_once(tmp_path):
+    from govlib.capture.otel.ingest import GovlibSpanProcessor
+
+    processor = GovlibSpanProcessor(Store(tmp_path / "live"))
+    tracer, _ = _tracer(processor)
+    attrs = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "bot"}
+    agent = tracer.start_span("invoke_agent bot", attributes=attrs)
+    _child(tracer, "execute_tool a", agent, {"gen_ai.operation.name": "execute_tool"}).end()
+    assert processor.force_flush()
+    assert _rows(processor.store, "SELECT tool_name FROM audit_log") == [("a",)]
+    _child(tracer, "execute_tool b", agent, {"gen_ai.operation.name": "execute_tool"}).end()
+    agent.end()
+    store = processor.store
+    assert _rows(store, "SELECT tool_name, composition_id FROM audit_log ORDER BY id") == [
+        ("a", f"{agent.context.span_id:016x}"),
+        ("b", f"{agent.context.span_id:016x}"),
+    ]
+    assert +processor.summary.new == {"tool_calls": 2, "runs": 1}  # each written once
