@@ -1,6 +1,7 @@
 """``govlib collect``: an OTLP/HTTP receiver writing traces into the store as they arrive.
 
-``POST /v1/traces`` takes an ``ExportTraceServiceRequest`` as protobuf
+``POST /v1/traces`` (also ``/api/public/otel/v1/traces``, where the Langfuse SDK sends when
+``LANGFUSE_BASE_URL`` points here) takes an ``ExportTraceServiceRequest`` as protobuf
 (``application/x-protobuf``) or JSON (``application/json``), optionally gzip/zstd/deflate
 compressed (``Content-Encoding``), and answers as the OTLP/HTTP specification says: 200 with an
 ``ExportTraceServiceResponse`` (``partial_success`` counts the spans that could not be read),
@@ -458,6 +459,8 @@ def _status_body(code: int, message: str, content_type: str) -> bytes:
     return json.dumps({"code": code, "message": message}).encode("utf-8")
 
 
+#: Where the Langfuse SDK sends its OTLP traces (``LANGFUSE_BASE_URL`` + this path).
+_ALIASES = {"/api/public/otel/v1/traces": "/v1/traces"}
 _RPC_CODES = {400: 3, 401: 16, 404: 5, 411: 3, 413: 8, 415: 3, 429: 8, 503: 14}
 
 
@@ -486,6 +489,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
         path = urlsplit(self.path).path.rstrip("/")
+        path = _ALIASES.get(path, path)
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         reply_type = PROTOBUF if ctype == PROTOBUF else JSON
         length_text = self.headers.get("Content-Length")

@@ -127,6 +127,13 @@ def _openinference(attrs: Mapping[str, Any], name: str, is_root: bool) -> dict[s
 
 
 def _langfuse_usage(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """``usage_details`` / ``cost_details`` in GenAI terms.
+
+    Langfuse's own keys (``input``, ``input_cached_tokens``) count cached input apart; the
+    provider's keys it passes through (``prompt_tokens`` with ``prompt_tokens_details.
+    cached_tokens``, OpenAI's shape) include it, as the GenAI count does. A cost of 0 is what
+    Langfuse writes when it has no price: it is not taken as the provider's cost.
+    """
     usage = _json(attrs.get("langfuse.observation.usage_details"))
     out: dict[str, Any] = {}
     if isinstance(usage, Mapping):
@@ -134,15 +141,19 @@ def _langfuse_usage(attrs: Mapping[str, Any]) -> dict[str, Any]:
             value = next((usage[k] for k in keys if usage.get(k) is not None), None)
             if value is not None:
                 out[target] = value
-        # Langfuse counts cached input apart from "input"; the GenAI count includes it.
+        for details in ("prompt_tokens_details", "input_tokens_details"):
+            nested = usage.get(details)
+            if isinstance(nested, Mapping) and nested.get("cached_tokens") is not None:
+                out.setdefault("gen_ai.usage.cache_read.input_tokens", nested["cached_tokens"])
         cached = [out.get(k) for k in _LF_USAGE if "cache" in k]
-        if "gen_ai.usage.input_tokens" in out and all(isinstance(c, int | None) for c in cached):
-            extra = sum(c or 0 for c in cached)
+        if usage.get("input") is not None and all(isinstance(c, int | None) for c in cached):
             if isinstance(out["gen_ai.usage.input_tokens"], int):
-                out["gen_ai.usage.input_tokens"] += extra
+                out["gen_ai.usage.input_tokens"] += sum(c or 0 for c in cached)
     cost = _json(attrs.get("langfuse.observation.cost_details"))
     if isinstance(cost, Mapping) and cost:
-        out["gen_ai.usage.cost"] = cost.get("total", sum_or_none(cost.values()))
+        total = cost.get("total", sum_or_none(cost.values()))
+        if total != 0:
+            out["gen_ai.usage.cost"] = total
     return out
 
 
