@@ -181,12 +181,11 @@ def read_export(path: Path, summary: IngestSummary) -> Iterator[SpanRecord]:
 
 
 def _line_mode(text: str) -> bool:
-    """One compact request per line (the Collector ``file`` exporter's JSON)."""
-    for line in text.splitlines():
-        body = line.strip()
-        if body and not (body[0] == "{" and body[-1] == "}"):
-            return False
-    return True
+    """One compact request per line (the Collector ``file`` exporter's JSON): no line is
+    indented and none is a lone ``{`` (JSON text escapes its newlines, so a compact request
+    never holds one)."""
+    head = text.lstrip()[:3]
+    return not ("\n " in text or "\n\t" in text or head[:2] == "{\n" or head == "{\r\n")
 
 
 def json_requests(text: str, source: str, summary: IngestSummary) -> Iterator[SpanRecord]:
