@@ -642,6 +642,7 @@ def ingest_otel(
         sign_checkpoint(store)
     click.echo(terminal_lines(summary.describe()))
     if summary.problems:
+        click.echo(f"Error: {len(summary.problems)} problem(s) reading the input (listed above).")
         sys.exit(1)
 
 

@@ -38,6 +38,19 @@ DIGEST_COLUMNS: dict[str, tuple[str, ...]] = {
 _BASE_WIDTH = {"audit_log": len(AUDIT_IMMUTABLE), "token_ledger": len(LEDGER_COLUMNS)}
 
 
+def digest_columns(conn: Any, table: str) -> tuple[str, ...]:
+    """The digest columns ``table`` has (a store of an older schema, opened read-only, lacks
+    the later ones; their values would be NULL, which the digest leaves out anyway).
+
+    Example:
+        >>> from govlib.store.database import Store
+        >>> digest_columns(Store(memory=True).conn, "token_ledger")[-1]
+        'priced_as'
+    """
+    present = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+    return tuple(c for c in DIGEST_COLUMNS[table] if c in present)
+
+
 def digest_values(table: str, row: Sequence[Any]) -> list[Any]:
     """The values of ``row`` that its digest covers: trailing NULLs of later columns dropped.
 
@@ -80,7 +93,7 @@ def append_batch_digest(
     Call inside the transaction that inserted the rows, so rows and digest commit together.
     ``ts`` stamps the entry (a simulated clock's time keeps seeded histories reproducible).
     """
-    cols = DIGEST_COLUMNS[table]
+    cols = digest_columns(store.conn, table)
     rows = store.query(
         f"SELECT {', '.join(cols)} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id",  # noqa: S608
         (first_id, last_id),
@@ -112,7 +125,7 @@ def batch_digest_problems(conn: sqlite3.Connection, table: str) -> list[tuple[in
     def add(seq: int | None, reason: str) -> None:
         problems.append((seq, reason))
 
-    action, cols = BATCH_ACTIONS[table], ", ".join(DIGEST_COLUMNS[table])
+    action, cols = BATCH_ACTIONS[table], ", ".join(digest_columns(conn, table))
     rows_sql = f"SELECT {cols} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id"  # noqa: S608 - constant identifiers
     ranges: list[tuple[int, int, int]] = []
     batches = conn.execute(
