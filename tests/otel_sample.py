@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BASE_NS", "encode_lines", "hexify_ids", "sample_spans", "write_sample"]
+__all__ = ["BASE_NS", "agent_traces", "encode_lines", "hexify_ids", "sample_spans", "write_sample"]
 
 #: 2026-11-23T10:00:00Z, the start of the sample traces.
 BASE_NS = 1_795_428_000_000_000_000
@@ -175,6 +175,39 @@ def sample_spans(seed: int = 10, processors: Sequence[Any] = ()) -> list[Any]:
     tool = _tool("lookup_policy", "c5", '{"active": false, "policy": "P-200"}')
     s.span("execute_tool lookup_policy", http, 120.1, 120.4, tool | {"tenant.id": "globex"})
     http.end(end_time=_at(120.5))
+    return list(exporter.get_finished_spans())
+
+
+def agent_traces(traces: int, seed: int = 17, tenant: str = "load") -> list[Any]:
+    """``traces`` agent traces of 4 real SDK spans each (agent, chat, two tools), ended spans.
+
+    Each trace: ``invoke_agent`` root, a priced ``gpt-4o-mini`` chat (dated response model),
+    a tool that succeeds and one that fails; 1 ms apart from the last trace. For load tests.
+
+    Example:
+        >>> [s.name for s in agent_traces(1)]
+        ['chat gpt-4o-mini', 'execute_tool lookup', 'execute_tool pay', 'invoke_agent load_bot']
+    """
+    from opentelemetry.trace import Status, StatusCode
+
+    exporter, tracers = _providers(seed, ())
+    t = _Trace(tracers["support"])
+    agent_attrs = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "load_bot"}
+    agent_attrs["tenant.id"] = tenant
+    chat = _chat("gpt-4o-mini", "openai", 900, 60) | {
+        "gen_ai.response.model": "gpt-4o-mini-2024-07-18"
+    }
+    for i in range(traces):
+        at = 200.0 + i / 1000
+        root = t.span("invoke_agent load_bot", None, at, None, agent_attrs)
+        t.span("chat gpt-4o-mini", root, at + 0.0001, at + 0.0004, chat)
+        t.span(
+            "execute_tool lookup", root, at + 0.0005, at + 0.0006, _tool("lookup", f"l{i}", "ok")
+        )
+        pay = t.span("execute_tool pay", root, at + 0.0007, None, _tool("pay", f"p{i}"))
+        pay.set_status(Status(StatusCode.ERROR, "declined"))
+        pay.end(end_time=_at(at + 0.0008))
+        root.end(end_time=_at(at + 0.0009))
     return list(exporter.get_finished_spans())
 
 

@@ -187,11 +187,15 @@ def test_summary_says_what_was_ingested_and_why_not(ingested, tmp_path):
     assert summary.describe() == (
         "Read 1 file(s), 3 line(s), 13 span(s): 5 new tool call(s), 3 new receipt(s) "
         "(1 priced, 1 provider cost, 1 unpriced), 3 new workflow run(s), 2 new verdict(s).\n"
+        "AI spans by convention: OTel GenAI 10.\n"
         "Unpriced (tokens kept, no cost): in-house-llm x1: model not in price table "
         "2026-11-12.1.\n"
         "Evaluation events without a verdict: 1: label 'partial' maps to neither accept nor "
         "reject.\n"
-        "Spans with nothing to record (no tool call, model usage, workflow run or evaluation): 2."
+        "Spans with nothing to record: 2:\n"
+        "  1 OTel GenAI invoke_agent span inside an outer run (its calls count toward that run)\n"
+        "  1 not an AI span (no gen_ai.*, openinference.span.kind or langfuse.observation.type "
+        "attribute): ignored"
     )
 
 
@@ -377,7 +381,7 @@ def test_no_tokens_are_lost_and_no_price_is_made_up(tmp_path):
         ("gpt-4.1", 50, 7, None, "unpriced",
          "provider cost 0.5 EUR: the ledger records USD only"),
     ]  # fmt: skip
-    assert summary.notes == {"model span(s) without token usage (no receipt)": 1}
+    assert summary.notes == {"OTel GenAI model span(s) without token usage (no receipt)": 1}
 
 
 def test_error_type_alone_marks_a_failure(tmp_path):

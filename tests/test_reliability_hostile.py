@@ -248,7 +248,8 @@ def test_cli_ingest_otel_with_hostile_files(data: Path, tmp_path: Path, content:
         args += ["--default-tenant", tenant]
     before = snapshot(data)
     r = invoke(args, tmp_path)
-    if clean_exit(r, ["tenant", "line", "span", str(trace), "option"], [tenant]) == 2:
+    fields = ["tenant", "line", "span", str(trace), "option"]
+    if clean_exit(r, fields, [tenant], ok=(0, 1, 2)) == 2:  # 1: something could not be read
         assert snapshot(data) == before
     else:
         after = snapshot(data)

@@ -489,6 +489,30 @@ def export(data_dir: Path | None) -> None:
     click.echo(terminal_safe(summary["message"]))
 
 
+def _access_token(token: str | None, token_file: Path | None) -> str | None:
+    """The access token: --token, --token-file FILE or GOVLIB_TOKEN (None when none)."""
+    import os
+
+    if token is not None and token_file is not None:
+        raise GovlibError("--token and --token-file: give one of them")
+    if token is not None:
+        click.echo(
+            "Warning: --token TOKEN is visible to other local users in `ps`; "
+            "use GOVLIB_TOKEN or --token-file FILE instead",
+            err=True,
+        )
+        return token
+    if token_file is not None:
+        try:
+            token = Path(token_file).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise GovlibError(f"--token-file {token_file}: cannot be read ({exc})") from None
+        if not token:
+            raise GovlibError(f"--token-file {token_file}: the file is empty")
+        return token
+    return os.environ.get("GOVLIB_TOKEN") or None
+
+
 @cli.command()
 @data_dir_option
 @click.option("--port", default=8866, show_default=True, type=click.IntRange(1, 65535))
@@ -530,29 +554,12 @@ def serve(
 
         govlib serve --port 8866
     """
-    import os
 
     from govlib.cli.serve import check_port_free, serve_apps, voila_command
     from govlib.evidence.settings_log import record_settings
     from govlib.settings import load_settings
 
-    if token is not None and token_file is not None:
-        raise GovlibError("--token and --token-file: give one of them")
-    if token is not None:
-        click.echo(
-            "Warning: --token TOKEN is visible to other local users in `ps`; "
-            "use GOVLIB_TOKEN or --token-file FILE instead",
-            err=True,
-        )
-    elif token_file is not None:
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise GovlibError(f"--token-file {token_file}: cannot be read ({exc})") from None
-        if not token:
-            raise GovlibError(f"--token-file {token_file}: the file is empty")
-    else:
-        token = os.environ.get("GOVLIB_TOKEN") or None
+    token = _access_token(token, token_file)
     voila_command(host=host, port=port, token=token, preheat=preheat)  # checks --host/--token
     check_port_free(host, port)  # fail fast, before anything is recorded
     with _store(data_dir) as store:  # the pages name the settings version they use
@@ -612,9 +619,13 @@ def ingest() -> None:
 def ingest_otel(
     data_dir: Path | None, paths: tuple[Path, ...], create: bool, **options: Any
 ) -> None:
-    """Ingest OTLP/JSON trace exports (Collector file exporter format), idempotently.
+    """Ingest OpenTelemetry trace exports (OTLP/JSON or protobuf, gzip/zstd), idempotently.
 
-    The store must exist (`govlib init`) unless --create is given.
+    Reads *.json / *.jsonl (a request per line, pretty-printed requests back to back, or a
+    JSON array) and *.pb (the Collector file exporter's `format: proto`), each optionally
+    .gz / .zst; directories recursively. GenAI, OpenInference and Langfuse spans are mapped.
+    The store must exist (`govlib init`) unless --create is given. Exit 0 when everything was
+    read, 1 when a file or an AI span could not be (the summary says what), 2 for usage errors.
 
     Example:
 
@@ -628,6 +639,85 @@ def ingest_otel(
     store = _new_store(data_dir)[0] if create and not _has_store(data_dir) else _store(data_dir)
     with store:
         summary = ingest_paths(store, list(paths), config)
+        sign_checkpoint(store)
+    click.echo(terminal_lines(summary.describe()))
+    if summary.problems:
+        click.echo(f"Error: {len(summary.problems)} problem(s) reading the input (listed above).")
+        sys.exit(1)
+
+
+@cli.command()
+@data_dir_option
+@click.option(
+    "--listen",
+    default="127.0.0.1:4318",
+    show_default=True,
+    help="HOST:PORT to receive OTLP/HTTP on (a non-loopback host needs a token).",
+)
+@click.option("--token-file", type=PathArg(), default=None, help="File holding the token.")
+@click.option("--token", default=None, help="Token as a literal (prefer GOVLIB_TOKEN).")
+@click.option(
+    "--max-body-mb",
+    default=16,
+    show_default=True,
+    type=click.IntRange(1, 1024),
+    help="Largest request body, compressed or not (413 beyond).",
+)
+@click.option("--tenant-attribute", default="tenant.id", show_default=True)
+@click.option("--default-tenant", default=None, help="Tenant for spans without one.")
+@click.option("--actor-attribute", default="service.name", show_default=True)
+@click.option("--schema-valid-attribute", default="govlib.schema_valid", show_default=True)
+@click.option("--accept-label", multiple=True, default=("pass",), show_default=True)
+@click.option("--reject-label", multiple=True, default=("fail",), show_default=True)
+@click.option(
+    "--create",
+    is_flag=True,
+    help="Make a new store (as `govlib init` does) when --data-dir holds none.",
+)
+@clean_errors
+def collect(
+    data_dir: Path | None,
+    listen: str,
+    token_file: Path | None,
+    token: str | None,
+    max_body_mb: int,
+    create: bool,
+    **options: Any,
+) -> None:
+    """Receive OpenTelemetry traces over OTLP/HTTP (POST /v1/traces, /v1/logs) into the store.
+
+    Point an exporter at it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (protobuf
+    or JSON, gzip). Spans go through the same mapping as `govlib ingest otel`; re-delivered
+    spans add nothing. Runs until Ctrl-C / SIGTERM, then writes what it holds and prints the
+    summary. The store must exist (`govlib init`) unless --create is given.
+
+    Example:
+
+        govlib collect --listen 127.0.0.1:4318 --data-dir /srv/govlib
+    """
+    import signal
+    import threading
+
+    from govlib.capture.otel.collect import CollectLimits, parse_listen, serve_collector
+    from govlib.capture.otel.ingest import IngestConfig
+    from govlib.evidence.checkpoints import sign_checkpoint
+
+    config = IngestConfig.from_options(**options)
+    parse_listen(listen)  # a bad address is refused before any store is opened or made
+    token = _access_token(token, token_file)
+    limits = CollectLimits(max_body_bytes=max_body_mb * 1024 * 1024)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    store = _new_store(data_dir)[0] if create and not _has_store(data_dir) else _store(data_dir)
+
+    def ready(url: str) -> None:
+        click.echo(f"govlib collect: receiving OTLP/HTTP on {url}/v1/traces", err=True)
+        click.echo(f"  export OTEL_EXPORTER_OTLP_ENDPOINT={url}", err=True)
+
+    with store:
+        summary = serve_collector(
+            store, listen, config=config, limits=limits, token=token, ready=ready, stop=stop
+        )
         sign_checkpoint(store)
     click.echo(terminal_lines(summary.describe()))
 

@@ -46,7 +46,7 @@ _PRICES = tuple(c for c in LEDGER_COLUMNS if c.endswith("_price_per_mtok"))
 _OWN_KEYS = frozenset(
     ("run_id", "node", "model", *_TOKENS, "usage_source", "tenant_id", "created_at")
 )
-_EXTERNAL_KEYS = _OWN_KEYS | {"cost_usd", "unpriced_reason", "provider"}
+_EXTERNAL_KEYS = _OWN_KEYS | {"cost_usd", "unpriced_reason", "provider", "requested_model"}
 
 
 class LedgerError(GovlibError):
@@ -85,6 +85,8 @@ class Receipt:
     cost_source: str
     unpriced_reason: str | None
     created_at: str
+    requested_model: str | None = None
+    priced_as: str | None = None
     digest_seq: int | None = None
 
 
@@ -170,9 +172,19 @@ class Ledger:
         row.update(currency="USD", price_table_version=self.prices.version)
         return row | {"usage_source": usage_source, "cost_source": "unpriced"}
 
-    def _price_into(self, row: dict[str, Any]) -> None:
-        """Price ``row`` from the table (raises the pricing error when it cannot)."""
-        price = self.prices.price(row["model"])
+    def _price_into(self, row: dict[str, Any], *, by_base_name: bool = False) -> None:
+        """Price ``row`` from the table (raises the pricing error when it cannot).
+
+        ``by_base_name``: an external receipt may be priced by its requested model or by its
+        name without a date suffix / provider prefix (:func:`pricing.priced_name`); the name
+        that priced it goes to ``priced_as``.
+        """
+        name = row["model"]
+        if by_base_name:
+            name = self.prices.resolve(row["model"], row.get("requested_model")) or name
+        price = self.prices.price(name)
+        if by_base_name:
+            row["priced_as"] = name
         cost = pricing.cost_usd(price, *(row[t] for t in _TOKENS))
         row["cost_usd"] = bounds.checked_cost("cost_usd", cost)
         units = (price.input_usd_per_mtok, price.output_usd_per_mtok)
@@ -187,6 +199,10 @@ class Ledger:
             self._price_into(row)
             return row
         row = self._base(call, call.get("usage_source", "ingested"), _EXTERNAL_KEYS)
+        requested = call.get("requested_model")
+        if requested is not None:
+            bounds.checked_text("requested_model", requested, kind="model")
+            row["requested_model"] = str(requested)
         provider_cost, reason = call.get("cost_usd"), call.get("unpriced_reason")
         if provider_cost is not None:
             ok = isinstance(provider_cost, numbers.Real) and not isinstance(provider_cost, bool)
@@ -199,7 +215,7 @@ class Ledger:
             row["unpriced_reason"] = bounds.truncated("unpriced_reason", str(reason))
         else:
             try:
-                self._price_into(row)
+                self._price_into(row, by_base_name=True)
             except pricing.UnknownModelError:
                 row["unpriced_reason"] = f"model not in price table {self.prices.version}"
             except pricing.PricingError as exc:

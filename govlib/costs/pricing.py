@@ -19,6 +19,7 @@ import csv
 import io
 import math
 import numbers
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -42,6 +43,7 @@ __all__ = [
     "cost_usd",
     "load_price_table",
     "parse_price_table",
+    "priced_name",
 ]
 
 #: The packaged price table.
@@ -138,6 +140,10 @@ class PriceTable:
             return self.prices[model]
         except (KeyError, TypeError):
             raise UnknownModelError(str(model), self.prices, self.version) from None
+
+    def resolve(self, *names: str | None) -> str | None:
+        """The table name that prices a receipt naming ``names`` (see :func:`priced_name`)."""
+        return priced_name(self.prices, *names)
 
     def models(self) -> list[str]:
         """Known model names, sorted."""
@@ -356,3 +362,43 @@ def load_price_table(path: str | Path | None = None) -> PriceTable:
     except OSError as exc:
         raise PriceTableError(f"{p}: cannot read the price table ({exc.strerror})") from None
     return parse_price_table(text, origin=str(p))
+
+
+_DATE_SUFFIX = re.compile(r"(?:-\d{4}-\d{2}-\d{2}|-\d{8}|@\d{8}|@latest)$")
+
+
+def _base_names(name: str) -> list[str]:
+    """``name`` without a trailing date (``-YYYY-MM-DD``, ``@YYYYMMDD``) or provider prefix."""
+    out: list[str] = []
+    undated = _DATE_SUFFIX.sub("", name)
+    unprefixed = name.rsplit("/", 1)[-1]
+    for candidate in (undated, unprefixed, _DATE_SUFFIX.sub("", unprefixed)):
+        if candidate and candidate != name and candidate not in out:
+            out.append(candidate)
+    return out
+
+
+def priced_name(prices: Mapping[str, Any], *names: str | None) -> str | None:
+    """The price-table name for a model call, or None when no rule finds one.
+
+    Rules in order: an exact match of each name (the responded model first, then the
+    requested one), then each name without a trailing date suffix (``-YYYY-MM-DD``,
+    ``-YYYYMMDD``, ``@YYYYMMDD``) or provider prefix (``openai/``). Never a guess beyond these:
+    ``gpt-4o-mini-2024-07-18`` is priced as ``gpt-4o-mini``, ``gpt-4o-mini-x`` is not.
+
+    Example:
+        >>> table = {"gpt-4o-mini": 1, "claude-sonnet-4-5": 2}
+        >>> priced_name(table, "gpt-4o-mini-2024-07-18", "gpt-4o-mini")
+        'gpt-4o-mini'
+        >>> priced_name(table, "anthropic/claude-sonnet-4-5@20250929"), priced_name(table, "gpt-4o")
+        ('claude-sonnet-4-5', None)
+    """
+    given = [n for n in names if isinstance(n, str) and n]
+    for name in given:
+        if name in prices:
+            return name
+    for name in given:
+        for candidate in _base_names(name):
+            if candidate in prices:
+                return candidate
+    return None

@@ -16,7 +16,7 @@ from typing import Any
 
 from govlib.evidence import worm
 from govlib.evidence.chain import canonical_json
-from govlib.store.schema import AUDIT_IMMUTABLE, LEDGER_COLUMNS
+from govlib.store.schema import AUDIT_IMMUTABLE, LEDGER_COLUMNS, LEDGER_EXTRA_COLUMNS
 
 __all__ = [
     "BATCH_ACTIONS",
@@ -31,8 +31,38 @@ BATCH_ACTIONS = {"audit_log": "audit_batch", "token_ledger": "ledger_batch"}
 #: Columns covered by the digest, per table, in order.
 DIGEST_COLUMNS: dict[str, tuple[str, ...]] = {
     "audit_log": AUDIT_IMMUTABLE,
-    "token_ledger": LEDGER_COLUMNS,
+    "token_ledger": LEDGER_COLUMNS + LEDGER_EXTRA_COLUMNS,
 }
+#: Leading columns always in the digest; later ones only up to the row's last non-NULL value
+#: (columns added by a later schema leave the digests of older rows unchanged).
+_BASE_WIDTH = {"audit_log": len(AUDIT_IMMUTABLE), "token_ledger": len(LEDGER_COLUMNS)}
+
+
+def digest_columns(conn: Any, table: str) -> tuple[str, ...]:
+    """The digest columns ``table`` has (a store of an older schema, opened read-only, lacks
+    the later ones; their values would be NULL, which the digest leaves out anyway).
+
+    Example:
+        >>> from govlib.store.database import Store
+        >>> digest_columns(Store(memory=True).conn, "token_ledger")[-1]
+        'priced_as'
+    """
+    present = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+    return tuple(c for c in DIGEST_COLUMNS[table] if c in present)
+
+
+def digest_values(table: str, row: Sequence[Any]) -> list[Any]:
+    """The values of ``row`` that its digest covers: trailing NULLs of later columns dropped.
+
+    Example:
+        >>> digest_values("token_ledger", [1] * 21 + [None, None]) == [1] * 21
+        True
+    """
+    values = list(row)
+    base = _BASE_WIDTH[table]
+    while len(values) > base and values[-1] is None:
+        values.pop()
+    return values
 
 
 def rows_digest(rows: Iterable[Sequence[Any]]) -> str:
@@ -63,7 +93,7 @@ def append_batch_digest(
     Call inside the transaction that inserted the rows, so rows and digest commit together.
     ``ts`` stamps the entry (a simulated clock's time keeps seeded histories reproducible).
     """
-    cols = DIGEST_COLUMNS[table]
+    cols = digest_columns(store.conn, table)
     rows = store.query(
         f"SELECT {', '.join(cols)} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id",  # noqa: S608
         (first_id, last_id),
@@ -73,7 +103,7 @@ def append_batch_digest(
         "first_id": first_id,
         "last_id": last_id,
         "count": len(rows),
-        "digest": rows_digest(tuple(r) for r in rows),
+        "digest": rows_digest(digest_values(table, r) for r in rows),
     }
     return worm.append(
         store, BATCH_ACTIONS[table], run_id=run_id, outcome="recorded", detail=detail, ts=ts
@@ -95,7 +125,7 @@ def batch_digest_problems(conn: sqlite3.Connection, table: str) -> list[tuple[in
     def add(seq: int | None, reason: str) -> None:
         problems.append((seq, reason))
 
-    action, cols = BATCH_ACTIONS[table], ", ".join(DIGEST_COLUMNS[table])
+    action, cols = BATCH_ACTIONS[table], ", ".join(digest_columns(conn, table))
     rows_sql = f"SELECT {cols} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id"  # noqa: S608 - constant identifiers
     ranges: list[tuple[int, int, int]] = []
     batches = conn.execute(
@@ -112,7 +142,7 @@ def batch_digest_problems(conn: sqlite3.Connection, table: str) -> list[tuple[in
         if len(rows) != d["count"]:
             msg = f"{span}: {d['count']} recorded by this {action}, {len(rows)} now "
             add(seq, msg + "(a row was deleted or inserted)")
-        elif rows_digest(tuple(r) for r in rows) != d["digest"]:
+        elif rows_digest(digest_values(table, r) for r in rows) != d["digest"]:
             add(seq, f"{span} no longer match this {action} digest (a row was edited)")
         ranges.append((first, last, seq))
     ranges.sort()

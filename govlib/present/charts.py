@@ -31,7 +31,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from govlib.analysis.spc import RULES
-from govlib.present.formatting import humanize, milliseconds, money, timestamp
+from govlib.present.formatting import humanize, milliseconds, priced_money, timestamp
 from govlib.present.html import inline_svg
 from govlib.present.templating import render
 
@@ -529,7 +529,8 @@ def step_cost_svg(steps: Sequence[Mapping[str, Any]], *, width: int = 340) -> Ma
         usd = float(s.get("cost_usd") or 0.0)
         name = humanize(s["node"])
         bars.append(
-            {"node": s["node"], "name": name, "y": i * row_h, "value": money(usd, 6)}
+            {"node": s["node"], "name": name, "y": i * row_h}
+            | {"value": priced_money(usd, s.get("calls"), s.get("unpriced_calls"), 6)}
             | {"width": round(bar_w * usd / top, 1)}
             | {"short": name if len(name) <= 19 else name[:18] + "…"}
         )

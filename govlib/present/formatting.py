@@ -17,6 +17,7 @@ __all__ = [
     "humanize",
     "milliseconds",
     "money",
+    "priced_money",
     "number",
     "percent",
     "timestamp",
@@ -76,6 +77,23 @@ def money(value: Any, digits: int = 4) -> str:
         return DASH
     text = f"${abs(v):,.{digits}f}"
     return "-" + text if v < 0 and text.strip("$0.,") else text
+
+
+def priced_money(value: Any, calls: Any = None, unpriced: Any = None, digits: int = 4) -> str:
+    """A cost that says when receipts behind it are unpriced (never "$0" for unknown).
+
+    ``calls``: receipts summed; ``unpriced``: how many of them have no cost. All unpriced reads
+    "unpriced"; some: the priced sum and "+ N unpriced".
+
+    Example:
+        >>> priced_money(None, 3, 3), priced_money(0.5, 3, 1), priced_money(0.5, 3, 0)
+        ('unpriced', '$0.5000 + 1 unpriced', '$0.5000')
+    """
+    count = int(finite(unpriced) or 0)
+    if count and calls is not None and count >= int(finite(calls) or 0):
+        return "unpriced"
+    text = money(value or 0.0, digits)
+    return f"{text} + {count} unpriced" if count else text
 
 
 def milliseconds(value: Any) -> str:

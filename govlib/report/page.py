@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from govlib.evidence.chain import canonical_json
 from govlib.present.charts import Limits, daily_cost_svg, sparkline_svg
-from govlib.present.formatting import milliseconds, money, number, percent, timestamp
+from govlib.present.formatting import milliseconds, number, percent, priced_money, timestamp
 from govlib.present.html import breakable, inline_svg
 from govlib.present.pills import level_of, pill
 from govlib.present.tables import Row
@@ -127,23 +127,38 @@ def _sampling(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"rows": grid}
 
 
+def _rolled(period: dict[str, Any]) -> str:
+    return priced_money(period["cost_usd"], period.get("calls"), period.get("unpriced_calls"))
+
+
 def _costs(costs: dict[str, Any], start: str, end: str) -> dict[str, Any]:
     p, roll = costs["period"], costs["rolling"]
     totals = [
         [number(p["calls"]), number(p["input_tokens"]), number(p["output_tokens"])]
-        + [number(p["cache_tokens"]), money(p["cost_usd"]), number(p["unpriced_calls"])]
+        + [
+            number(p["cache_tokens"]),
+            priced_money(p["cost_usd"], p["calls"], p["unpriced_calls"]),
+            number(p["unpriced_calls"]),
+        ]
     ]
-    rolling = [
-        [k, number(roll[k]["calls"]), money(roll[k]["cost_usd"])] for k in ("today", "7d", "30d")
-    ]
+    rolling = [[k, number(roll[k]["calls"]), _rolled(roll[k])] for k in ("today", "7d", "30d")]
     workflows = [
-        [r["workflow"], number(r["runs"]), number(r["calls"]), money(r["cost_usd"])]
-        + [money(r["cost_per_run"]), number(r["unpriced_calls"])]
+        [
+            r["workflow"],
+            number(r["runs"]),
+            number(r["calls"]),
+            priced_money(r["cost_usd"], r["calls"], r["unpriced_calls"]),
+        ]
+        + [
+            priced_money(r["cost_per_run"], r["calls"], r["unpriced_calls"]),
+            number(r["unpriced_calls"]),
+        ]
         for r in costs["by_workflow"]
     ]
     models = [
         [_code(r["model"]), r["provider"], number(r["calls"]), number(r["input_tokens"])]
-        + [number(r["output_tokens"]), money(r["cost_usd"]), number(r["unpriced_calls"])]
+        + [number(r["output_tokens"]), priced_money(r["cost_usd"], r["calls"], r["unpriced_calls"])]
+        + [number(r["unpriced_calls"])]
         for r in costs["by_model"]
     ]
     versions = [_code(v) for v in costs["price_table_versions"]]

@@ -10,7 +10,7 @@ from ``body`` so they cannot disagree with what the MAC covers.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 7
 
 #: Tables whose DELETE guard admits only govlib's sealing delete (see ``seal_journal``).
 SEALED_DELETE_GUARDED: tuple[str, ...] = (
@@ -33,9 +33,15 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # Version 5: the DELETE guards admit govlib's sealing delete (a ``seal_journal`` row in state
     # 'deleting', present only inside the sealing transaction); the old guards are recreated.
     5: tuple(f"DROP TRIGGER IF EXISTS {table}_no_delete" for table in SEALED_DELETE_GUARDED),
-    # Version 9: ``people`` (the name behind each pseudonym; created by the schema DDL, no column
+    # Version 6: a receipt keeps the requested model beside the responded one, and the price
+    # table name that priced it (a dated name priced by its base model).
+    6: (
+        "ALTER TABLE token_ledger ADD COLUMN requested_model TEXT",
+        "ALTER TABLE token_ledger ADD COLUMN priced_as TEXT",
+    ),
+    # Version 7: ``people`` (the name behind each pseudonym; created by the schema DDL, no column
     # changes elsewhere: entries written before stay as they were, with names in clear).
-    9: (),
+    7: (),
 }
 
 #: Tables whose rows never change once written.
@@ -114,6 +120,10 @@ LEDGER_COLUMNS: tuple[str, ...] = (
     "unpriced_reason",
     "created_at",
 )
+
+#: Receipt columns added later (schema 6); in a batch digest only when a row has a value, so
+#: the digests of older receipts (which have none) stay what they were.
+LEDGER_EXTRA_COLUMNS: tuple[str, ...] = ("requested_model", "priced_as")
 
 DDL = """
 CREATE TABLE IF NOT EXISTS schema_version(
@@ -204,7 +214,9 @@ CREATE TABLE IF NOT EXISTS token_ledger(
   usage_source TEXT NOT NULL CHECK (usage_source IN ('estimated', 'provider', 'ingested')),
   cost_source TEXT NOT NULL CHECK (cost_source IN ('price_table', 'provider', 'unpriced')),
   unpriced_reason TEXT,
-  created_at TEXT NOT NULL
+  created_at TEXT NOT NULL,
+  requested_model TEXT,
+  priced_as TEXT
 );
 CREATE INDEX IF NOT EXISTS token_ledger_run ON token_ledger(run_id);
 

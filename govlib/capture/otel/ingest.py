@@ -16,29 +16,25 @@ whole, with its reason among the summary's problems; the rest is kept.
 from __future__ import annotations
 
 import gc
-import json
 import logging
 import os
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from govlib import bounds
 from govlib.capture.otel.config import IngestConfig, with_default_tenant
-from govlib.capture.otel.decoding import (
-    EventRecord,
-    OtelFormatError,
-    SpanRecord,
-    parse_line,
-    parse_request,
+from govlib.capture.otel.conventions import genai_attributes
+from govlib.capture.otel.decoding import EventRecord, SpanRecord
+from govlib.capture.otel.files import OtelIngestError, export_files, read_export, scan
+from govlib.capture.otel.mapping import (
+    MappedSpan,
+    plan_spans,
 )
-from govlib.capture.otel.mapping import MappedSpan, has_usage, is_genai, map_span, plan_spans
-from govlib.capture.otel.spans import INVOKE_OPS, SpanIndex, operation
+from govlib.capture.otel.spans import SpanIndex, operation
 from govlib.capture.otel.writing import IngestSummary, write_mapped
 from govlib.costs.ledger import Ledger
-from govlib.errors import GovlibError
 from govlib.settings import load_settings
 from govlib.store.database import Store
 
@@ -53,6 +49,7 @@ __all__ = [
     "IngestSummary",
     "OtelIngestError",
     "ingest_paths",
+    "export_files",
     "ingest_spans",
     "read_export",
     "record_from_sdk_span",
@@ -60,75 +57,6 @@ __all__ = [
 
 log = logging.getLogger("govlib.capture.otel.ingest")
 CHUNK = 2000
-
-
-class OtelIngestError(GovlibError):
-    """An ingest input cannot be used at all (missing path); the message names it."""
-
-
-# --- reading ---------------------------------------------------------------------------------------
-def export_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
-    """The files to read: each FILE as given, each DIR's ``*.json``/``*.jsonl`` (recursive, sorted).
-
-    Example:
-        >>> export_files([])
-        []
-    """
-    out: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            out += sorted(
-                f for f in p.rglob("*") if f.is_file() and f.suffix in (".json", ".jsonl")
-            )
-        elif p.is_file():
-            out.append(p)
-        else:
-            raise OtelIngestError(f"{p}: no such file or directory; expected an OTLP/JSON export")
-    return out
-
-
-def read_export(path: Path, summary: IngestSummary) -> Iterator[SpanRecord]:
-    """Spans of one export file; unreadable lines and spans go to ``summary.problems``.
-
-    A ``.json`` file holding one (pretty-printed) request is read whole; otherwise each non-blank
-    line is one request. Counts go to ``summary.files`` / ``summary.lines``.
-
-    Example:
-        >>> import tempfile
-        >>> p = Path(tempfile.mkdtemp()) / "t.jsonl"
-        >>> _ = p.write_text('{"resourceSpans": []}\\n{oops\\n')
-        >>> s = IngestSummary()
-        >>> (list(read_export(p, s)), s.lines, len(s.problems))
-        ([], 2, 1)
-    """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        summary.problems.append(f"{path}: cannot read the file ({exc})")
-        return
-    summary.files += 1
-    if path.suffix == ".json" and "\n" in text.strip():
-        try:
-            whole = json.loads(text)
-        except json.JSONDecodeError:
-            whole = None
-        if isinstance(whole, dict):
-            summary.lines += 1
-            try:
-                spans, problems = parse_request(whole, f"{path}:1")
-            except OtelFormatError as exc:
-                spans, problems = [], [exc]
-            summary.problems += [str(p) for p in problems]
-            yield from spans
-            return
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        summary.lines += 1
-        spans, problems = parse_line(line, f"{path}:{number}")
-        summary.problems += [str(p) for p in problems]
-        yield from spans
 
 
 def ingest_paths(
@@ -165,7 +93,16 @@ def ingest_paths(
     summary = IngestSummary()
     spans: list[SpanRecord] = []
     seen: set[tuple[str, str]] = set()
-    files = export_files(paths)
+    files, others = scan(paths)
+    if others:
+        summary.notes[f"file(s) not named as trace exports, left unread ({others[0]}, ...)"] += len(
+            others
+        )
+    if not files:
+        summary.problems.append(
+            f"{', '.join(map(str, paths))}: no trace export found (expected *.json, *.jsonl, "
+            "*.pb, optionally .gz/.zst)"
+        )
     with _gc_paused():
         for path in files:
             for span in read_export(path, summary):
@@ -259,13 +196,18 @@ def record_from_sdk_span(span: Any, source: str = "live") -> SpanRecord:
 class GovlibSpanProcessor(_ProcessorBase):  # type: ignore[misc,valid-type]
     """An OpenTelemetry ``SpanProcessor`` that writes finished GenAI spans into a govlib store.
 
-    Add it to a ``TracerProvider``; tool, model and agent spans become audit rows, receipts,
-    workflow runs and verdicts as with ``govlib ingest otel``. It sees every span start, so a
-    tool span always finds its ``invoke_agent``/``invoke_workflow`` run. Writes happen in the
-    thread that ends a span: when a trace's top span ends, every ``batch_size`` spans, and on
-    ``force_flush``/``shutdown``. A failed write is logged and kept for the next flush (at most
-    ``max_pending`` spans; beyond that the oldest are dropped and counted), never raised into
-    the agent. ``summary``, ``write_errors`` and ``dropped`` tell what happened.
+    Add it to a ``TracerProvider``; tool, model and agent spans (OTel GenAI, OpenInference or
+    Langfuse attributes) become audit rows, receipts, workflow runs and verdicts as with
+    ``govlib ingest otel``. A trace's spans are held until its top span (no parent, or a remote
+    one) ends, then mapped together with the attributes they ended with, so a library that sets
+    ``gen_ai.operation.name`` only at span end still links every row to the right run: the same
+    rows as file ingestion of the trace. ``force_flush`` also writes traces still open (what is
+    known then; the rest of such a trace follows at its end, nothing twice); more than
+    ``max_held`` held spans write the oldest open trace early. Writes happen in the thread that
+    ends a top span, and on ``force_flush``/``shutdown``. A failed write is logged and kept for
+    the next one (at most ``max_pending`` spans; beyond that the oldest are dropped and
+    counted), never raised into the agent. ``summary``, ``write_errors`` and ``dropped`` tell
+    what happened.
 
     Parameters
     ----------
@@ -273,8 +215,8 @@ class GovlibSpanProcessor(_ProcessorBase):  # type: ignore[misc,valid-type]
         A store, or a data dir / ``govlib.sqlite`` path (opened here, closed on ``shutdown``).
     config : IngestConfig, optional
         As for :func:`ingest_paths`.
-    batch_size, max_pending : int
-        Spans per write when no trace ends sooner; spans kept while writes fail.
+    batch_size, max_pending, max_held : int
+        Mapped spans per write; spans kept while writes fail; spans of open traces held.
 
     Example:
         >>> from opentelemetry.sdk.trace import TracerProvider
@@ -289,67 +231,76 @@ class GovlibSpanProcessor(_ProcessorBase):  # type: ignore[misc,valid-type]
         *,
         batch_size: int = 256,
         max_pending: int = 10_000,
+        max_held: int = 50_000,
     ) -> None:
         self._own = not isinstance(store_or_dir, Store)
         self.store = Store(store_or_dir) if self._own else store_or_dir  # type: ignore[arg-type]
         self.config = _resolved(self.store, config)
         self._skew_s = bounds.skew_seconds(self.store.data_dir)
-        self.batch_size, self.max_pending = batch_size, max_pending
+        self.batch_size, self.max_pending, self.max_held = batch_size, max_pending, max_held
         self.summary = IngestSummary()
         self.write_errors = self.dropped = 0
         self._ledger = Ledger(self.store, prices=self.config.prices)
-        self._index = SpanIndex()
-        self._genai: set[str] = set()
+        self._held: dict[str, list[SpanRecord]] = {}
+        self._open: dict[tuple[str, str], tuple[str | None, str | None, str | None]] = {}
+        self._held_count = 0
         self._pending: list[MappedSpan] = []
         self._lock = threading.RLock()
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
-        """Remember the span's parent and operation (its attributes at start)."""
+        """Remember the open span (parent, operation and agent at start) for ``force_flush``."""
         ctx, parent = span.get_span_context(), span.parent
-        attrs = span.attributes or {}
+        attrs = genai_attributes(span.attributes or {}, span.name, parent is None)
         agent = attrs.get("gen_ai.agent.name")
         with self._lock:
-            self._index.add(
-                f"{ctx.trace_id:032x}",
-                f"{ctx.span_id:016x}",
+            self._open[(f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}")] = (
                 f"{parent.span_id:016x}" if parent is not None else None,
                 operation(attrs, span.name),
                 str(agent) if agent else None,
             )
 
     def on_end(self, span: Any) -> None:
-        """Map the finished span now (its ancestors are still open) and queue it for writing."""
+        """Hold the finished span; when it is its trace's top span, map the trace and write."""
         try:
             record = record_from_sdk_span(span)
+            top = span.parent is None or bool(getattr(span.parent, "is_remote", False))
         except Exception:  # noqa: BLE001 - a span we cannot read must not break the agent
             log.exception("govlib: could not read a finished span")
             return
         with self._lock:
-            trace_id, span_id = record.trace_id, record.span_id
-            self._index.add_record(record)
-            op = operation(record.attributes, record.name)
-            if has_usage(record) and op not in INVOKE_OPS:
-                self._index.mark_model_call(trace_id, span_id)
-            ctx = self._index.resolve(trace_id, span_id)
-            if is_genai(record):
-                self._genai.add(ctx.composition_id)
-            genai = ctx.composition_id in self._genai
-            mapped = map_span(
-                record, ctx, self.config, genai_composition=genai, skew_s=self._skew_s
-            )
-            self._pending.append(mapped)
-            self._index.discard(trace_id, span_id)
-            if ctx.top or ctx.composition_id == span_id:  # the run is complete
-                self._genai.discard(ctx.composition_id)
-            if ctx.top or len(self._pending) >= self.batch_size:
+            self._open.pop((record.trace_id, record.span_id), None)
+            self.summary.spans += 1
+            self._held.setdefault(record.trace_id, []).append(record)
+            self._held_count += 1
+            if top:
+                self._plan(record.trace_id)
+            while self._held_count > self.max_held and self._held:
+                self._plan(next(iter(self._held)))  # the oldest open trace, as known now
+            if top or len(self._pending) >= self.batch_size:
                 self._flush()
+
+    def _plan(self, trace_id: str, *, keep: bool = False) -> None:
+        """Map a held trace into ``_pending``; ``keep``: hold its spans on (still open)."""
+        records = self._held[trace_id] if keep else self._held.pop(trace_id)
+        if not keep:
+            self._held_count -= len(records)
+        index = SpanIndex()
+        if keep:  # the trace's open spans (its agent, its workflow) as they started
+            for (trace, span_id), (parent, op, agent) in self._open.items():
+                if trace == trace_id:
+                    index.add(trace, span_id, parent, op, agent)
+        mapped = plan_spans(records, self.config, index, skew_s=self._skew_s)
+        self._pending.extend(mapped)
 
     def _flush(self) -> bool:
         with self._lock:
             if not self._pending:
                 return True
             try:
-                write_mapped(self.store, self._pending, self.summary, self._ledger)
+                for start in range(0, len(self._pending), CHUNK):
+                    write_mapped(
+                        self.store, self._pending[start : start + CHUNK], self.summary, self._ledger
+                    )
             except Exception:  # noqa: BLE001 - evidence trouble is counted, never raised into the agent
                 self.write_errors += 1
                 log.exception(
@@ -364,11 +315,17 @@ class GovlibSpanProcessor(_ProcessorBase):  # type: ignore[misc,valid-type]
             return True
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Write every queued span now; False when the write failed."""
-        return self._flush()
+        """Write every finished span now (open traces as known so far); False when it failed."""
+        with self._lock:
+            for trace_id in list(self._held):
+                self._plan(trace_id, keep=True)
+            return self._flush()
 
     def shutdown(self) -> None:
-        """Flush, then close the store when the processor opened it."""
-        self._flush()
+        """Write everything held, then close the store when the processor opened it."""
+        with self._lock:
+            for trace_id in list(self._held):
+                self._plan(trace_id)
+            self._flush()
         if self._own:
             self.store.close()

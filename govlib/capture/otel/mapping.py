@@ -37,6 +37,7 @@ from typing import Any
 from govlib import bounds
 from govlib.capture.fingerprint import output_hash
 from govlib.capture.otel.config import IngestConfig
+from govlib.capture.otel.conventions import convention, normalized
 from govlib.capture.otel.decoding import STATUS_ERROR, OtelFormatError, SpanRecord, ns_to_iso
 from govlib.capture.otel.spans import (
     INVOKE_OPS,
@@ -127,6 +128,7 @@ class MappedSpan:
     evaluations: list[Evaluation] = field(default_factory=list)
     problems: list[OtelFormatError] = field(default_factory=list)
     note: str | None = None
+    convention: str | None = None
 
 
 def _lookup(span: SpanRecord, key: str, resource_first: bool = False) -> Any:
@@ -176,8 +178,7 @@ def tool_row(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> dict[s
     failed = span.status_code == STATUS_ERROR or error_type not in (None, "")
     error = None
     if failed:
-        parts = [str(p) for p in (error_type, span.status_message) if p not in (None, "")]
-        error = bounds.truncated("error", ": ".join(parts)) or "error"
+        error = error_text(span, error_type)
     key = config.schema_valid_attribute
     try:
         valid = _flag(attrs.get(key), key)
@@ -202,6 +203,27 @@ def tool_row(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> dict[s
         "error": error,
         "created_at": ns_to_iso(span.start_ns),
     }
+
+
+def error_text(span: SpanRecord, error_type: Any = None) -> str:
+    """A failed span's error: ``error.type: status message``, the message from the span's
+    ``exception`` event when the status has none; ``"error"`` when nothing says more.
+
+    Example:
+        >>> from govlib.capture.otel.decoding import EventRecord
+        >>> ev = EventRecord("exception", 5, {"exception.type": "TimeoutError",
+        ...     "exception.message": "no answer in 30 s"})
+        >>> error_text(SpanRecord("1" * 32, "2" * 16, None, "x", 1, 9, 2, events=(ev,)))
+        'TimeoutError: no answer in 30 s'
+    """
+    message = span.status_message
+    if not message:
+        event = next((e for e in span.events if e.name == "exception"), None)
+        if event is not None:
+            error_type = error_type or event.attributes.get("exception.type")
+            message = str(event.attributes.get("exception.message") or "")
+    parts = [str(p) for p in (error_type, message) if p not in (None, "")]
+    return bounds.truncated("error", ": ".join(parts)) or "error"
 
 
 def _tenant(span: SpanRecord, config: IngestConfig) -> str:
@@ -282,7 +304,8 @@ def receipt_call(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> di
     cached = tokens["cache_read_tokens"] + tokens["cache_write_tokens"]
     if config.input_includes_cache and tokens["input_tokens"] >= cached:
         tokens["input_tokens"] -= cached
-    model = attrs.get("gen_ai.response.model") or attrs.get("gen_ai.request.model")
+    requested = attrs.get("gen_ai.request.model")
+    model = attrs.get("gen_ai.response.model") or requested
     cost, reason = _provider_cost(attrs)
     if not model:
         model = "unknown"
@@ -290,13 +313,16 @@ def receipt_call(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> di
             reason = "the span names no gen_ai.response.model or gen_ai.request.model"
     provider = attrs.get("gen_ai.provider.name") or attrs.get("gen_ai.system")
     provider = None if provider is None else str(provider)
+    requested = None if requested in (None, "", model) else str(requested)
     bounds.checked_text("gen_ai.response.model", str(model), kind="model")
+    bounds.checked_text("gen_ai.request.model", requested, kind="model")
     bounds.checked_text("gen_ai.provider.name", provider, kind="provider")
     bounds.checked_text("gen_ai.agent.name", ctx.agent, kind="node")
     return tokens | {
         "run_id": ctx.composition_id,
         "node": ctx.agent,
         "model": str(model),
+        "requested_model": requested,
         "cost_usd": cost,
         "unpriced_reason": reason,
         "provider": provider,
@@ -417,6 +443,8 @@ def _mapped(
             out.receipt = receipt_call(span, ctx, config)
         except OtelFormatError as exc:
             out.problems.append(exc)
+    elif op in MODEL_OPS and _failed(span):
+        out.receipt = failed_call(span, ctx, config)
     elif op in MODEL_OPS:
         out.note = "model span(s) without token usage (no receipt)"
     is_run = op in INVOKE_OPS and ctx.composition_id == span.span_id
@@ -429,6 +457,35 @@ def _mapped(
         bounds.checked_time("startTimeUnixNano", span.start_ns, skew_s=skew_s)
         bounds.checked_time("endTimeUnixNano", span.end_ns, skew_s=skew_s)
     return out
+
+
+def _failed(span: SpanRecord) -> bool:
+    return span.status_code == STATUS_ERROR or span.attributes.get("error.type") not in (None, "")
+
+
+def failed_call(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> dict[str, Any]:
+    """The zero-token receipt of a failed model call (HTTP 500, timeout): unpriced, with why.
+
+    Example:
+        >>> s = SpanRecord("1" * 32, "2" * 16, None, "chat", 10**18, 10**18 + 1, 2, "HTTP 500",
+        ...     attributes={"gen_ai.request.model": "gpt-4o-mini", "error.type": "InternalServerError"})
+        >>> c = failed_call(s, SpanContext("1" * 32, None, True, True), IngestConfig())
+        >>> (c["model"], c["input_tokens"], c["unpriced_reason"])
+        ('gpt-4o-mini', 0, 'model call failed: InternalServerError: HTTP 500')
+    """
+    call = receipt_call(span, ctx, config)
+    reason = f"model call failed: {error_text(span, span.attributes.get('error.type'))}"
+    return call | {"cost_usd": None, "unpriced_reason": bounds.truncated("unpriced_reason", reason)}
+
+
+def prepared(span: SpanRecord) -> tuple[SpanRecord, str | None]:
+    """The span in GenAI terms and the convention it was written in (see ``conventions``).
+
+    Example:
+        >>> prepared(SpanRecord("1" * 32, "2" * 16, None, "GET /", 1, 9))[1] is None
+        True
+    """
+    return normalized(span), convention(span.attributes)
 
 
 def is_genai(span: SpanRecord) -> bool:
@@ -457,6 +514,8 @@ def plan_spans(
         []
     """
     index = index if index is not None else SpanIndex()
+    pairs = [prepared(s) for s in spans]
+    spans = [p[0] for p in pairs]
     for span in spans:
         index.add_record(span)
     for span in spans:
@@ -464,7 +523,9 @@ def plan_spans(
             index.mark_model_call(span.trace_id, span.span_id)
     contexts = [index.resolve(s.trace_id, s.span_id) for s in spans]
     genai = {c.composition_id for s, c in zip(spans, contexts, strict=True) if is_genai(s)}
-    return [
-        map_span(s, c, config, genai_composition=c.composition_id in genai, skew_s=skew_s)
-        for s, c in zip(spans, contexts, strict=True)
-    ]
+    out = []
+    for (s, conv), c in zip(pairs, contexts, strict=True):
+        mapped = map_span(s, c, config, genai_composition=c.composition_id in genai, skew_s=skew_s)
+        mapped.convention = conv
+        out.append(mapped)
+    return out

@@ -13,6 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from govlib.capture.otel.conventions import unmapped_reason
 from govlib.capture.otel.decoding import SpanRecord
 from govlib.capture.otel.mapping import Evaluation, MappedSpan, is_genai
 from govlib.capture.rows import INSERT_COLUMNS, insert_audit_batch
@@ -50,6 +51,10 @@ class IngestSummary:
     skipped_evaluations: Counter[str] = field(default_factory=Counter)
     notes: Counter[str] = field(default_factory=Counter)
     not_mapped: int = 0
+    not_mapped_reasons: Counter[str] = field(default_factory=Counter)
+    conventions: Counter[str] = field(default_factory=Counter)
+    priced_as: Counter[tuple[str, str]] = field(default_factory=Counter)
+    unreadable_files: list[str] = field(default_factory=list)
 
     @property
     def new_total(self) -> int:
@@ -73,6 +78,11 @@ class IngestSummary:
         if self.already:
             parts = ", ".join(f"{c} {what}" for what, c in sorted(self.already.items()))
             lines.append(f"Already ingested, left as they are: {parts}.")
+        if self.conventions:
+            parts = ", ".join(f"{name} {c}" for name, c in sorted(self.conventions.items()))
+            lines.append(f"AI spans by convention: {parts}.")
+        for (model, priced), count in sorted(self.priced_as.items()):
+            lines.append(f"Priced as {priced} (the table has no {model}): {model} x{count}.")
         for (model, reason), count in sorted(self.unpriced.items()):
             lines.append(f"Unpriced (tokens kept, no cost): {model} x{count}: {reason}.")
         if self.problems:
@@ -85,10 +95,8 @@ class IngestSummary:
         for note, count in sorted(self.notes.items()):
             lines.append(f"Note: {count} {note}.")
         if self.not_mapped:
-            lines.append(
-                "Spans with nothing to record (no tool call, model usage, workflow run or "
-                f"evaluation): {self.not_mapped}."
-            )
+            lines.append(f"Spans with nothing to record: {self.not_mapped}:")
+            lines += [f"  {c} {why}" for why, c in sorted(self.not_mapped_reasons.items())]
         return "\n".join(lines)
 
 
@@ -175,10 +183,14 @@ def _count_contents(items: list[MappedSpan], summary: IngestSummary) -> None:
     for m in items:
         summary.problems += [str(p) for p in m.problems]
         if m.note:
-            summary.notes[m.note] += 1
+            summary.notes[f"{m.convention or 'OTel GenAI'} {m.note}"] += 1
         if not (m.tool or m.receipt or m.run or m.evaluations or m.problems or m.note):
             summary.not_mapped += 1
-        elif is_genai(m.span) and not m.ctx.complete:
+            summary.not_mapped_reasons[unmapped_reason(m.span)] += 1
+            continue
+        if m.convention:
+            summary.conventions[m.convention] += 1
+        if is_genai(m.span) and not m.ctx.complete:
             summary.notes["GenAI span(s) whose parent was not in this ingest (run = trace)"] += 1
 
 
@@ -202,6 +214,8 @@ def _receipt_marks(ledger: Ledger, calls: list[MappedSpan], summary: IngestSumma
     for m, receipt in zip(calls, receipts, strict=True):
         marks.append((m.span, m.span.span_id, "model", "token_ledger", receipt.id))
         summary.cost[receipt.cost_source] += 1
+        if receipt.priced_as and receipt.priced_as != receipt.model:
+            summary.priced_as[(receipt.model, receipt.priced_as)] += 1
         if receipt.cost_source == "unpriced":
             summary.unpriced[(receipt.model, receipt.unpriced_reason or "")] += 1
     summary.new["receipts"] += len(calls)
