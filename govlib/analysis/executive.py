@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from govlib.analysis import stats
 from govlib.analysis.lifecycle import sealed_ranges
 from govlib.analysis.read_path import SealedReader, has_sealed_rows
 from govlib.analysis.trust import verified_state
@@ -36,6 +37,7 @@ __all__ = [
     "list_runs",
     "load_spog",
     "records",
+    "tool_health",
 ]
 
 
@@ -165,14 +167,58 @@ def _nodes(store: Store, run: Mapping[str, Any] | None) -> list[dict[str, Any]]:
 
 
 # --- audit trail ----------------------------------------------------------------------------------
+_BEFORE_RUN = (
+    "SELECT seq, ts, run_id, node, action, rule, outcome, detail, key_id, prev_mac, mac"
+    " FROM worm_log WHERE run_id IS NULL AND action IN ('kill_switch_reset', 'kill_switch_triggered')"
+    " AND seq < ? AND seq > COALESCE((SELECT MAX(seq) FROM worm_log WHERE seq < ?"
+    " AND run_id IS NOT NULL AND run_id != ?), 0) ORDER BY seq"
+)
+
+
 def _worm(store: Store, run_id: str | None) -> list[dict[str, Any]]:
+    """The run's entries, after the kill-switch changes made by hand between the previous run and
+    this one (the reset that let this run go ahead), each marked ``before_run``."""
     if run_id is None:
         return []
     out = entries(store, run_id=run_id)
+    if out:
+        first = out[0]["seq"]
+        before = [dict(r) for r in store.query(_BEFORE_RUN, (first, first, run_id))]
+        for e in before:
+            e["detail"] = _loads(e["detail"]) or {}
+        out = [e | {"before_run": True} for e in before] + out
     for e in out:
         e["mac_short"] = e["mac"][:8]
         e["prev_short"] = e["prev_mac"][:8]
     return out
+
+
+# --- tool health ----------------------------------------------------------------------------------
+def tool_health(store: Store) -> dict[str, Any]:
+    """Each tool's drift badge, as the SPC dashboard computes it (:func:`stats.tool_stats`, all
+    calls, every tenant).
+
+    Returns
+    -------
+    dict
+        ``tools``: ``[{"name", "drift", "signals"}]`` in the dashboard's order; ``stable``,
+        ``watch``, ``drift``: the tool names with that badge; ``error``: why the badges could not
+        be read (None when they were).
+
+    Example:
+        >>> tool_health(Store(memory=True))["tools"]
+        []
+    """
+    try:
+        frame = stats.tool_stats(store, settings=load_settings(store.data_dir))
+    except Exception as exc:  # noqa: BLE001 - the strip says so; the page must still load
+        return {"tools": [], "stable": [], "watch": [], "drift": [], "error": str(exc)}
+    tools = [
+        {"name": str(r["tool_name"]), "drift": str(r["drift"]), "signals": list(r["drift_signals"])}
+        for r in frame[["tool_name", "drift", "drift_signals"]].to_dict("records")
+    ]
+    by = {k: [t["name"] for t in tools if t["drift"] == k] for k in ("stable", "watch", "drift")}
+    return {"tools": tools, **by, "error": None}
 
 
 # --- cost ledger ----------------------------------------------------------------------------------
@@ -244,7 +290,7 @@ def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300)
     -------
     dict
         ``runs``, ``run`` (None when there is none), ``kill_switch``, ``rules``, ``registry``,
-        ``nodes``, ``worm``, ``chain``, ``cost``.
+        ``nodes``, ``worm``, ``chain``, ``cost``, ``sealed``, ``health`` (:func:`tool_health`).
 
     Example:
         >>> data = load_spog(Store(memory=True))
@@ -271,4 +317,5 @@ def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300)
         | {"settings": recorded_settings(store, load_settings(store.data_dir)).describe()},
         "cost": cost_data(store, rid),
         "sealed": sealed_ranges(store),  # data lifecycle: sealed and purged ranges of the log
+        "health": tool_health(store),
     }
