@@ -1,0 +1,173 @@
+"""Issue 18 acceptance (executive half) in a real Voilà server driven by Debian chromium.
+
+After ``govlib demo``: the tool-health strip names the tools the SPC statistics call drifting and
+each link opens that tool's drill-down in the SPC dashboard; the headline does not say "normal";
+the Audit Trail's newest row is the run's last entry, its decisive entries pinned above, chain
+links only behind "Show chain links" (whole MACs on hover, one newline, no ``&#10;``); printed,
+all three panels come out whole (no scroll box clips anything; ``page.pdf`` holds every panel's
+last rows). After ``govlib killswitch reset`` and ``govlib run clean`` the reset is pinned.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from harness import browser_page, require_browser, screenshot, voila_app
+from test_spog_browser import TIMEOUT_MS, govlib_cli, open_spog, refresh, store_facts
+
+from govlib.analysis.executive import tool_health
+from govlib.apps.executive.page import PANEL_TITLES
+from govlib.store.database import Store
+
+pytestmark = pytest.mark.browser
+
+SIZES = [(1280, 800), (1600, 1000)]
+
+#: Elements whose box clips what is inside it: overflow not visible and content larger.
+CLIPPED = """() => {
+  const out = [];
+  for (const e of document.querySelectorAll('body, body *')) {
+    if (!e.getClientRects().length) continue;
+    const s = getComputedStyle(e);
+    const clipsY = s.overflowY !== 'visible' && e.scrollHeight > e.clientHeight + 1;
+    const clipsX = s.overflowX !== 'visible' && e.scrollWidth > e.clientWidth + 1;
+    if (clipsY || clipsX) out.push(`${e.tagName}.${String(e.className).slice(0, 60)} `
+      + `${e.scrollWidth}x${e.scrollHeight} in ${e.clientWidth}x${e.clientHeight}`);
+  }
+  return out;
+}"""
+
+
+def health_of(data_dir: Path) -> dict[str, Any]:
+    with Store(data_dir, create=False, readonly=True) as store:
+        return tool_health(store)
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+def test_health_strip_names_drifting_tools_and_links_open_their_drill_down(
+    demo_dir: Path, width: int, height: int
+) -> None:
+    require_browser()
+    health = health_of(demo_dir)
+    assert health["error"] is None and health["drift"], "the demo should have drifting tools"
+    with voila_app(demo_dir) as base, browser_page(width, height) as (page, net):
+        open_spog(page, base)
+        strip = page.locator(".gl-health")
+        text = strip.inner_text()
+        n, stable = len(health["tools"]), len(health["stable"])
+        assert f"{stable} of {n} tools stable" in text
+        assert f"{len(health['drift'])} drifting: {', '.join(health['drift'])}" in text
+        box = strip.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= height  # in the first view
+        links = strip.locator('a.gl-tool-link[data-drift="drift"]')
+        assert [links.nth(i).inner_text().strip() for i in range(links.count())] == health["drift"]
+        headline = page.locator(".gl-headline").inner_text()
+        assert "normal" not in headline.lower()
+        assert all(tool in headline for tool in health["drift"])
+        screenshot(page, f"spog-health-{width}")
+
+        tool = health["drift"][0]
+        links.first.click()
+        page.wait_for_url(re.compile(r"spc_dashboard\.ipynb\?tool="), timeout=TIMEOUT_MS)
+        drill = page.locator(".spc-tab-tools .spc-drill-tool")
+        drill.locator(".spc-drill-title, *", has_text=f"Control chart: {tool}").first.wait_for(
+            state="visible", timeout=TIMEOUT_MS
+        )
+        assert f"Control chart: {tool} — newest" in drill.inner_text()
+        page.wait_for_selector(".spc-drill-table .spc-call-row >> visible=true", timeout=TIMEOUT_MS)
+        screenshot(page, f"spc-from-health-{width}")
+        assert net.external == [], net.external
+
+
+def audit_rows(page: Any, css: str) -> list[tuple[int, str]]:
+    rows = page.locator(css).evaluate_all(
+        "rs => rs.map(r => [Number(r.dataset.seq), r.dataset.action])"
+    )
+    return [(int(seq), str(action)) for seq, action in rows]
+
+
+def test_audit_trail_newest_first_decisive_pinned_chain_links_on_request(demo_dir: Path) -> None:
+    require_browser()
+    facts = store_facts(demo_dir)
+    with voila_app(demo_dir) as base, browser_page(1280, 800) as (page, net):
+        open_spog(page, base)
+        timeline = audit_rows(page, ".gl-audit-table tbody.gl-timeline tr[data-seq]")
+        assert timeline[0] == (facts["last"]["seq"], "run_finished")  # newest = the run's last
+        assert [s for s, _ in timeline] == sorted(facts["seqs"], reverse=True)
+        pinned = audit_rows(page, ".gl-audit-table tbody.gl-pinned tr[data-seq]")
+        actions = [a for _, a in pinned]
+        assert {"kill_switch_triggered", "run_finished", "node_finished"} <= set(actions)
+        assert [s for s, _ in pinned] == sorted((s for s, _ in pinned), reverse=True)
+        first_pinned = page.locator(".gl-audit-table tbody.gl-pinned tr[data-seq]").first
+        assert (
+            first_pinned.bounding_box()["y"]
+            < page.locator(".gl-audit-table tbody.gl-timeline").bounding_box()["y"]
+        )
+        trigger = page.locator('.gl-pinned tr[data-action="kill_switch_triggered"]')
+        bg = trigger.locator("td").first.evaluate("e => getComputedStyle(e).backgroundColor")
+        assert bg not in ("rgba(0, 0, 0, 0)", "rgb(255, 255, 255)")  # highlighted
+        assert page.locator(".gl-audit-table .gl-chain-link").count() == 0  # no MACs yet
+
+        page.locator(".gl-chain-links input").check()
+        page.wait_for_selector(".gl-audit-table td.gl-chain-link", timeout=TIMEOUT_MS)
+        title = page.locator(".gl-audit-table td.gl-chain-link .gl-mono").first.get_attribute(
+            "title"
+        )
+        assert re.fullmatch(r"MAC [0-9a-f]{64}\nprev [0-9a-f]{64}", title), title
+        first_paint = page.content()
+        assert "&amp;#10;" not in first_paint
+
+        # reset and run a clean claim from the command line: the reset is pinned in that run
+        govlib_cli(demo_dir, "killswitch", "reset", "--by", "Dana Ortiz", "--reason", "reviewed")
+        govlib_cli(demo_dir, "run", "clean")
+        clean = store_facts(demo_dir)
+        refresh(page)
+        page.wait_for_selector('.gl-killswitch[data-state="ARMED"]', timeout=TIMEOUT_MS)
+        pinned = audit_rows(page, ".gl-audit-table tbody.gl-pinned tr[data-seq]")
+        assert [a for _, a in pinned] == ["kill_switch_reset"]
+        assert "kill switch reset (before this run)" in page.locator(".gl-pinned").inner_text()
+        timeline = audit_rows(page, ".gl-audit-table tbody.gl-timeline tr[data-seq]")
+        assert timeline[0] == (clean["last"]["seq"], "run_finished")
+        assert "normal" not in page.locator(".gl-headline").inner_text().lower()  # tools drift
+        screenshot(page, "spog-audit-clean")
+        assert net.external == [], net.external
+
+
+def pdf_text(pdf: bytes) -> tuple[int, str]:
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(pdf))
+    return len(reader.pages), "\n".join(p.extract_text() for p in reader.pages)
+
+
+def test_print_shows_all_three_panels_whole(demo_dir: Path) -> None:
+    require_browser()
+    with Store(demo_dir, create=False, readonly=True) as store:
+        oldest = store.query_one(
+            "SELECT MIN(seq) FROM worm_log WHERE run_id = (SELECT composition_id FROM"
+            " workflow_runs ORDER BY started_at DESC, rowid DESC LIMIT 1)"
+        )
+        last_tool = store.query_one("SELECT name FROM tool_registry ORDER BY name DESC LIMIT 1")
+    with voila_app(demo_dir) as base, browser_page(1280, 800) as (page, net):
+        open_spog(page, base)
+        assert page.evaluate(CLIPPED), "on screen the page scrolls inside a box"
+        last_model = page.locator(".gl-by-model tbody tr td").nth(-3).inner_text().strip()
+        page.emulate_media(media="print")
+        assert page.evaluate(CLIPPED) == []  # nothing is cut inside a scroll box
+        for css in (".gl-panel-governance", ".gl-panel-audit", ".gl-panel-cost"):
+            box = page.locator(css).bounding_box()
+            assert box is not None and box["width"] > 500, (css, box)  # one under another
+        pages, text = pdf_text(page.pdf(print_background=True))
+        assert pages > 1
+        for title in PANEL_TITLES:
+            assert title in text
+        flat = re.sub(r"\s+", " ", text)
+        assert re.search(rf"\b{oldest} \S+ run started", flat), "the audit trail's oldest entry"
+        assert last_tool in flat  # the registry's last row
+        assert last_model in flat and "COST PER MODEL (30 DAYS)" in flat.upper()
+        assert "counts every receipt in the whole store" in flat
+        assert net.external == [], net.external
