@@ -62,7 +62,7 @@ def test_cli_verify_and_a_reset_then_clean_run_on_the_demo_store(demo_dir: Path)
     reset = govlib("killswitch", "reset", "--by", "Dana Ortiz", "--reason", "CLM-1042 reviewed")
     assert reset.returncode == 0, reset.stderr
     paid = govlib("run", "clean")
-    assert paid.stdout.strip() == "Claim CLM-1043 paid USD 4,200.00"
+    assert paid.stdout.strip() == "Claim CLM-1045 paid USD 4,200.00"  # 1043 live, 1044 refused
     assert govlib("verify").returncode == 0
 
 
