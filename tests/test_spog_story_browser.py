@@ -171,3 +171,45 @@ def test_print_shows_all_three_panels_whole(demo_dir: Path) -> None:
         assert last_model in flat and "COST PER MODEL (30 DAYS)" in flat.upper()
         assert "counts every receipt in the whole store" in flat
         assert net.external == [], net.external
+
+
+HOSTILE = "\u202e" + "claim_intake" + "x" * 10_000  # a right-to-left override and 10,000 chars
+
+
+def hostile_report(demo_dir: Path) -> str:
+    """The demo's 30-day report re-rendered with one tool, workflow, model, person and reason
+    renamed to :data:`HOSTILE`."""
+    from govlib.report.contents import read_report_data, report_hash, write_report
+    from govlib.report.page import render_report
+
+    with Store(demo_dir, create=False) as store:
+        path = write_report(store, period="30d")
+    data, _, _ = read_report_data(path.read_text(encoding="utf-8"))
+    data["spc"][0]["tool_name"] = HOSTILE
+    data["governance"]["tools"][0]["name"] = HOSTILE
+    data["costs"]["by_workflow"][0]["workflow"] = HOSTILE
+    data["costs"]["by_model"][0]["model"] = HOSTILE
+    events = data["governance"]["kill_switch_events"]
+    assert events, "the demo has kill-switch events"
+    events[0]["by"], events[0]["reason"] = HOSTILE, HOSTILE
+    meta = {"generated_at": "2026-12-01T00:00:00Z", "store": "demo", "govlib_version": "0"}
+    meta |= {"sha256": report_hash(data), "data_rows": {}}
+    return render_report(data, meta)
+
+
+def test_report_tables_are_not_stretched_by_a_long_name(demo_dir: Path) -> None:
+    require_browser()
+    html = hostile_report(demo_dir)
+    assert html.count(f'title="{HOSTILE}"') >= 6  # the whole value on hover, escaped once
+    with browser_page(1100, 900) as (page, net):
+        page.set_content(html, wait_until="load")
+        widths = page.evaluate(
+            "() => [...document.querySelectorAll('table')].map(t => t.getBoundingClientRect().width)"
+        )
+        assert widths and max(widths) <= 1100, widths  # was 22,429 px
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 1100
+        # the override stays inside its isolate: govlib's own words after it read left to right
+        isolated = page.locator(f'bdi[title="{HOSTILE}"]')
+        assert isolated.count() >= 6
+        assert all(len(t) <= 200 for t in isolated.all_inner_texts())
+        assert net.external == [], net.external
