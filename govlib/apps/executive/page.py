@@ -89,7 +89,7 @@ class SpogApp:
         self._ticker: threading.Thread | None = None
 
         w = widgets
-        self.run_select = w.Dropdown(description="Run", layout=w.Layout(width="520px"))
+        self.run_select = w.Dropdown(description="Run", layout=w.Layout(width="600px"))
         self.run_select.add_class("gl-run-select")
         self.refresh_button = w.Button(
             description="Refresh", icon="refresh", tooltip="Re-read the store and re-verify"
