@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from govlib.analysis.executive import tool_health
 from govlib.apps.executive.page import PANEL_TITLES
 from govlib.store.database import Store
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SIZES = [(1280, 800), (1600, 1000)]
 
@@ -42,6 +44,35 @@ CLIPPED = """() => {
 }"""
 
 
+#: Table cells whose text or pills overflow their box.
+OVERFLOWING_CELLS = """() => {
+  const out = [];
+  for (const cell of document.querySelectorAll('.gl-spog td, .gl-spog th')) {
+    const r = cell.getBoundingClientRect();
+    if (!r.width) continue;
+    if (cell.scrollWidth > cell.clientWidth + 1) out.push(cell.innerText.slice(0, 40));
+    for (const child of cell.querySelectorAll('*')) {
+      const c = child.getBoundingClientRect();
+      if (c.width && (c.right > r.right + 1 || c.left < r.left - 1)) {
+        out.push(child.innerText.slice(0, 40));
+        break;
+      }
+    }
+  }
+  return out;
+}"""
+
+
+@pytest.fixture(scope="module")
+def served(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One Voila server over a copy of the demo store, for the tests that only read it."""
+    require_browser()
+    data = tmp_path_factory.mktemp("served") / "data"
+    shutil.copytree(demo_template, data)
+    with voila_app(data) as base:
+        yield data, base
+
+
 def health_of(data_dir: Path) -> dict[str, Any]:
     with Store(data_dir, create=False, readonly=True) as store:
         return tool_health(store)
@@ -49,12 +80,12 @@ def health_of(data_dir: Path) -> dict[str, Any]:
 
 @pytest.mark.parametrize(("width", "height"), SIZES)
 def test_health_strip_names_drifting_tools_and_links_open_their_drill_down(
-    demo_dir: Path, width: int, height: int
+    served: Any, width: int, height: int
 ) -> None:
-    require_browser()
-    health = health_of(demo_dir)
+    data_dir, base = served
+    health = health_of(data_dir)
     assert health["error"] is None and health["drift"], "the demo should have drifting tools"
-    with voila_app(demo_dir) as base, browser_page(width, height) as (page, net):
+    with browser_page(width, height) as (page, net):
         open_spog(page, base)
         strip = page.locator(".gl-health")
         text = strip.inner_text()
@@ -69,6 +100,10 @@ def test_health_strip_names_drifting_tools_and_links_open_their_drill_down(
         assert "normal" not in headline.lower()
         assert all(tool in headline for tool in health["drift"])
         screenshot(page, f"spog-health-{width}")
+        assert page.evaluate(OVERFLOWING_CELLS) == []
+        page.locator(".gl-chain-links input").check()
+        page.wait_for_selector(".gl-audit-table td.gl-chain-link", timeout=TIMEOUT_MS)
+        assert page.evaluate(OVERFLOWING_CELLS) == []  # the chain-link column fits too
 
         tool = health["drift"][0]
         links.first.click()
@@ -144,15 +179,15 @@ def pdf_text(pdf: bytes) -> tuple[int, str]:
     return len(reader.pages), "\n".join(p.extract_text() for p in reader.pages)
 
 
-def test_print_shows_all_three_panels_whole(demo_dir: Path) -> None:
-    require_browser()
-    with Store(demo_dir, create=False, readonly=True) as store:
+def test_print_shows_all_three_panels_whole(served: Any) -> None:
+    data_dir, base = served
+    with Store(data_dir, create=False, readonly=True) as store:
         oldest = store.query_one(
             "SELECT MIN(seq) FROM worm_log WHERE run_id = (SELECT composition_id FROM"
             " workflow_runs ORDER BY started_at DESC, rowid DESC LIMIT 1)"
         )
         last_tool = store.query_one("SELECT name FROM tool_registry ORDER BY name DESC LIMIT 1")
-    with voila_app(demo_dir) as base, browser_page(1280, 800) as (page, net):
+    with browser_page(1280, 800) as (page, net):
         open_spog(page, base)
         assert page.evaluate(CLIPPED), "on screen the page scrolls inside a box"
         last_model = page.locator(".gl-by-model tbody tr td").nth(-3).inner_text().strip()

@@ -128,6 +128,8 @@ def chain_text(chain: Mapping[str, Any]) -> str:
     Example:
         >>> chain_text({"ok": True, "entries": 12, "last_checkpoint_seq": None})
         'Chain verified: 12 entries, no signed checkpoint yet'
+        >>> chain_text({"ok": True, "entries": 1, "last_checkpoint_seq": None})
+        'Chain verified: 1 entry, no signed checkpoint yet'
         >>> chain_text({"ok": False, "error": "no HMAC key"})
         'Chain not verified: no HMAC key'
     """
@@ -140,7 +142,8 @@ def chain_text(chain: Mapping[str, Any]) -> str:
         cp = f"last signed checkpoint at seq {chain['last_checkpoint_seq']}, time {at}"
     else:
         cp = "no signed checkpoint yet"
-    return f"Chain verified: {chain.get('entries')} entries, {cp}"
+    n = chain.get("entries")
+    return f"Chain verified: {n} {'entry' if n == 1 else 'entries'}, {cp}"
 
 
 def _run_sentence(run: Mapping[str, Any]) -> tuple[str, str]:
