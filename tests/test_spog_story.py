@@ -240,3 +240,25 @@ def test_run_labels_tell_two_runs_of_one_claim_apart() -> None:
 def test_run_label_caps_a_long_name(field: str) -> None:
     run = {"started_at": "2026-11-20T09:00:01Z", "status": "completed", field: "y" * 10_000}
     assert len(run_label(run)) < 200
+
+
+# --- on the demo store ---------------------------------------------------------------------------
+def test_tool_health_is_the_spc_dashboards_drift_column(demo_dir) -> None:
+    from govlib.analysis import stats
+    from govlib.analysis.executive import load_spog, tool_health
+    from govlib.apps.executive.view import page_view
+    from govlib.settings import load_settings
+    from govlib.store.database import Store
+
+    with Store(demo_dir, create=False, readonly=True) as store:
+        health = tool_health(store)
+        frame = stats.tool_stats(store, settings=load_settings(demo_dir))
+        data = page_view(load_spog(store))
+    expected = dict(zip(frame["tool_name"], frame["drift"], strict=True))
+    assert {t["name"]: t["drift"] for t in health["tools"]} == expected
+    assert health["drift"] == [t for t, d in expected.items() if d == "drift"]
+    assert health["error"] is None and health["drift"]  # the demo drifts
+    assert data["health"]["text"].startswith(f"{len(health['stable'])} of {len(expected)} tools")
+    assert "normal" not in data["headline"]["text"].lower()
+    for tool in health["drift"]:
+        assert f"\u2068{tool}\u2069" in data["headline"]["text"]

@@ -170,8 +170,8 @@ def _nodes(store: Store, run: Mapping[str, Any] | None) -> list[dict[str, Any]]:
 _BEFORE_RUN = (
     "SELECT seq, ts, run_id, node, action, rule, outcome, detail, key_id, prev_mac, mac"
     " FROM worm_log WHERE run_id IS NULL AND action IN ('kill_switch_reset', 'kill_switch_triggered')"
-    " AND seq < ? AND seq > COALESCE((SELECT MAX(seq) FROM worm_log WHERE seq < ?"
-    " AND run_id IS NOT NULL AND run_id != ?), 0) ORDER BY seq"
+    " AND seq < ? AND seq > COALESCE((SELECT seq FROM worm_log WHERE seq < ?"
+    " AND run_id IS NOT NULL AND run_id != ? ORDER BY seq DESC LIMIT 1), 0) ORDER BY seq"
 )
 
 

@@ -105,7 +105,7 @@ def nodes_html(nodes: Sequence[Mapping[str, Any]]) -> Markup:
     """The selected run's workflow nodes as a strip of labelled pills joined by arrows.
 
     Example:
-        >>> "fraud scoring: blocked" in nodes_html([{"node": "fraud_scoring", "label": None,
+        >>> "fraud scoring</bdi>: blocked" in nodes_html([{"node": "fraud_scoring", "label": None,
         ...     "status": "blocked", "started_at": None}])
         True
     """
