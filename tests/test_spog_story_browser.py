@@ -167,6 +167,11 @@ def test_audit_trail_newest_first_decisive_pinned_chain_links_on_request(demo_di
         assert "kill switch reset (before this run)" in page.locator(".gl-pinned").inner_text()
         timeline = audit_rows(page, ".gl-audit-table tbody.gl-timeline tr[data-seq]")
         assert timeline[0] == (clean["last"]["seq"], "run_finished")
+        # a new claim, and a run list whose labels tell every run apart
+        chosen = page.locator(".gl-run-select select").input_value()
+        assert "CLM-1044" in chosen and clean["run_id"] in chosen, chosen
+        labels = page.locator(".gl-run-select select option").all_inner_texts()
+        assert len(labels) == len(set(labels)) > 2
         assert "normal" not in page.locator(".gl-headline").inner_text().lower()  # tools drift
         screenshot(page, "spog-audit-clean")
         assert net.external == [], net.external
