@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from govlib.errors import GovlibError
+
 __all__ = [
     "ALERT_KINDS",
     "URGENT_KINDS",
@@ -24,6 +26,7 @@ __all__ = [
     "evaluate",
     "in_quiet_hours",
     "parse_quiet_hours",
+    "alert_id",
 ]
 
 #: The kinds a destination can subscribe to with ``--on``.
@@ -42,7 +45,7 @@ ALERT_KINDS: tuple[str, ...] = (
 URGENT_KINDS: frozenset[str] = frozenset({"kill_switch", "chain"})
 
 
-class AlertRuleError(ValueError):
+class AlertRuleError(GovlibError, ValueError):
     """A rule or setting that cannot be used (the message names the field and value)."""
 
 

@@ -808,5 +808,15 @@ def purge(data_dir: Path | None, before: str | None, person: str | None, reason:
     click.echo(terminal_safe(result.message))
 
 
+def _register_alerts() -> None:
+    """The alerting verbs live in their own module (``govlib watch``, ``govlib alerts``)."""
+    from govlib.cli.alerts import alerts, watch
+
+    cli.add_command(watch)
+    cli.add_command(alerts)
+
+
+_register_alerts()
+
 if __name__ == "__main__":
     main()

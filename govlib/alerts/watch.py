@@ -1,0 +1,398 @@
+"""`govlib watch`: follow the store, raise alerts on changes, deliver them reliably.
+
+One *look* reads the store (kill-switch events since the cursor, the chain since the last
+verified entry, each tool's drift badge, pills and sampling level, the review backlog, today's
+spend), turns what changed into alerts (:func:`govlib.alerts.rules.evaluate`: one per condition
+change, hold-down, quiet hours) and writes them to the outbox together with the new cursor in
+one transaction. Delivery runs beside it: each destination in its own worker thread, so a slow or
+unreachable destination never holds back another; results are recorded by the watch's thread.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from govlib.alerts import outbox, signals
+from govlib.alerts.destinations import DeliveryError, deliver, wants
+from govlib.alerts.rules import (
+    Alert,
+    AlertRuleError,
+    Condition,
+    alert_id,
+    evaluate,
+    parse_quiet_hours,
+)
+from govlib.analysis.trust import verified_state
+from govlib.clock import iso
+from govlib.settings import Settings, load_settings
+from govlib.store.database import Store
+
+__all__ = [
+    "FAULT_ENV",
+    "Watcher",
+    "check_heartbeat",
+    "deliver_pending",
+    "send_test",
+    "routed",
+]
+
+#: Crash-test hook: ``kill_after_send`` kills the process between a delivery and its record.
+FAULT_ENV = "GOVLIB_ALERT_FAULT"
+
+#: Alert kinds every destination receives whatever its ``on`` list says.
+ALWAYS = frozenset({"test", "heartbeat"})
+
+
+def routed(destinations: list[Mapping[str, Any]], alert: Alert) -> list[str]:
+    """Ids of the destinations that take this alert (kind subscribed, owner matching).
+
+    Example:
+        >>> a = Alert("x", "drift", "drift_drift", "drift:ocr", "s", "", {}, "t", owner="ann")
+        >>> routed([{"id": "d1", "on": ["drift"], "owners": ["bob"]},
+        ...         {"id": "d2", "on": ["drift"]}, {"id": "d3", "on": ["chain"]}], a)
+        ['d2']
+    """
+    out = []
+    for dest in destinations:
+        if alert.kind not in ALWAYS and not wants(dest, alert.kind):
+            continue
+        owners = dest.get("owners") or []
+        if alert.owner and owners and alert.owner not in owners:
+            continue
+        out.append(str(dest["id"]))
+    return out
+
+
+def _kill_switch_alert(event: Mapping[str, Any], settings: Settings) -> Alert:
+    triggered = event["state"] == "triggered"
+    name = "kill_switch_triggered" if triggered else "kill_switch_reset"
+    if triggered:
+        summary = (
+            f"The kill-switch was TRIGGERED at {event['at']}: {event['reason']}. Every governed "
+            "call is refused until someone resets it."
+        )
+    else:
+        summary = f"The kill-switch was reset at {event['at']}: {event['reason']}. Calls run again."
+    query = {"run": str(event["run_id"])} if event.get("run_id") else {}
+    return Alert(
+        alert_id("kill_switch", f"event:{event['id']}", str(event["at"])),
+        "kill_switch",
+        name,
+        "kill_switch",
+        summary,
+        signals.page_url(settings, signals.EXECUTIVE_PAGE, **query),
+        {"worm_seq": event["worm_seq"], "mac": event["mac"], "rule": event["rule"]},
+        iso(datetime.now(UTC)),
+    )
+
+
+class Watcher:
+    """The watch over one store: :meth:`look` raises, :meth:`deliver_round` delivers.
+
+    Parameters
+    ----------
+    store
+        The store (opened for writing: the outbox, the cursor and the WORM entries go there).
+    settings
+        Fixed settings; default: reloaded from the data dir at every look (so destinations
+        added with `govlib alerts add` are used without a restart).
+    send
+        The delivery function (default :func:`govlib.alerts.destinations.deliver`).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings | None = None,
+        *,
+        send: Callable[[Mapping[str, Any], Mapping[str, Any], Settings], None] = deliver,
+    ) -> None:
+        self.store = store
+        self._fixed = settings
+        self.settings = settings or load_settings(store.data_dir)
+        self._send = send
+        self._pool = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="govlib-alert")
+        self._jobs: dict[str, cf.Future[list[tuple[dict[str, Any], str | None]]]] = {}
+        self.raised = 0
+
+    # --- looking ---------------------------------------------------------------------------
+    def _destinations(self) -> list[dict[str, Any]]:
+        return [dict(d) for d in self.settings.alert_destinations if isinstance(d, Mapping)]
+
+    def look(self, now: datetime | None = None) -> list[Alert]:
+        """Read the store once and put every alert it raises in the outbox (returned)."""
+        if self._fixed is None:
+            self.settings = load_settings(self.store.data_dir)
+        moment = now or datetime.now(UTC)
+        st = self.settings
+        previous = outbox.get_cursor(self.store, "states", {})
+        chain, anchor = self._chain(moment)
+        conditions = [chain]
+        conditions += signals.tool_conditions(self.store, st, previous, self._owners())
+        conditions.append(signals.backlog_condition(self.store, st, moment))
+        conditions += signals.budget_conditions(self.store, st, moment)
+        quiet = parse_quiet_hours(st.alert_quiet_hours)
+        with self.store.transaction():
+            alerts = self._kill_switch_alerts()
+            changed, states = evaluate(
+                conditions, previous, moment, quiet=quiet, hold_down_s=float(st.alert_hold_down_s)
+            )
+            alerts += [a for a in changed if a.name != "sampling_settled"]
+            alerts += self._summary(moment)
+            dests = self._destinations()
+            for alert in alerts:
+                outbox.enqueue(self.store, alert, routed(dests, alert), now=moment)
+            outbox.set_cursor(self.store, "states", {**previous, **states}, now=moment)
+            if anchor is not None:
+                outbox.set_cursor(self.store, "chain_anchor", anchor, now=moment)
+            outbox.set_cursor(
+                self.store, "heartbeat", {"at": iso(moment), "host": socket.gethostname()}
+            )
+        outbox.give_up_overflow(self.store, int(st.alert_outbox_max))
+        self.raised += len(alerts)
+        return alerts
+
+    def _owners(self) -> dict[str, str]:
+        owners = self.settings.alert_tool_owners
+        return {str(k): str(v) for k, v in owners.items()} if isinstance(owners, Mapping) else {}
+
+    def _kill_switch_alerts(self) -> list[Alert]:
+        last = outbox.get_cursor(self.store, "kill_switch_event_id")
+        events = signals.kill_switch_events(self.store, int(last or 0))
+        if not events:
+            return []
+        outbox.set_cursor(self.store, "kill_switch_event_id", int(events[-1]["id"]))
+        if last is None:  # first look: the current state only, never the whole history
+            events = [e for e in events[-1:] if e["state"] == "triggered"]
+        return [_kill_switch_alert(e, self.settings) for e in events]
+
+    def _chain(self, moment: datetime) -> tuple[Any, dict[str, Any] | None]:
+        """The chain condition: incremental from the anchor, a full verify now and then."""
+        anchor = outbox.get_cursor(self.store, "chain_anchor")
+        result = signals.chain_since(self.store, anchor)
+        full_at = outbox.get_cursor(self.store, "full_verify_at")
+        every = float(self.settings.alert_verify_every_s)
+        last_full = datetime.fromisoformat(full_at.replace("Z", "+00:00")) if full_at else None
+        if result["ok"] and (last_full is None or (moment - last_full).total_seconds() >= every):
+            with self.store.transaction():
+                outbox.set_cursor(self.store, "full_verify_at", iso(moment))
+            full = verified_state(self.store)
+            if not full["ok"]:
+                result = {"ok": False, "bad_seq": full.get("bad_seq"), "reason": full.get("reason")}
+        ok = bool(result["ok"])
+        new_anchor = {"seq": result["seq"], "mac": result["mac"]} if ok else None
+        where = f" at entry {result['bad_seq']}" if result.get("bad_seq") else ""
+        summary = (
+            "The evidence chain verifies again."
+            if ok
+            else f"The evidence chain no longer verifies{where}: {result['reason']}. "
+            "Treat every page as unproven until compliance has looked."
+        )
+        cond = Condition(
+            "chain",
+            "chain",
+            "intact" if ok else "broken",
+            ok,
+            summary,
+            signals.page_url(self.settings, signals.EXECUTIVE_PAGE),
+            {"bad_seq": result.get("bad_seq"), "reason": result.get("reason")},
+            on_name="chain_broken",
+            off_name="chain_verified",
+        )
+        return cond, new_anchor
+
+    def _summary(self, moment: datetime) -> list[Alert]:
+        """The daily 'alive' summary (the first one when the watch first starts)."""
+        last = outbox.get_cursor(self.store, "summary_at")
+        every = float(self.settings.alert_summary_every_s)
+        if (
+            last
+            and (moment - datetime.fromisoformat(last.replace("Z", "+00:00"))).total_seconds()
+            < every
+        ):
+            return []
+        outbox.set_cursor(self.store, "summary_at", iso(moment))
+        counts = self.store.query(
+            "SELECT state, COUNT(*) AS n FROM alert_outbox WHERE created_at >= ? GROUP BY state",
+            (iso(moment.fromtimestamp(moment.timestamp() - every, UTC)),),
+        )
+        tally = {r["state"]: int(r["n"]) for r in counts}
+        summary = (
+            f"govlib watch is alive on {socket.gethostname()} and following the store. Last "
+            f"{every / 3600:g} h: {tally.get('sent', 0)} alerts delivered, "
+            f"{tally.get('pending', 0)} waiting, {tally.get('given_up', 0)} given up."
+        )
+        return [
+            Alert(
+                alert_id("heartbeat", "alive", iso(moment)),
+                "heartbeat",
+                "watch_alive",
+                "heartbeat",
+                summary,
+                signals.page_url(self.settings, signals.EXECUTIVE_PAGE),
+                tally,
+                iso(moment),
+            )
+        ]
+
+    # --- delivering ------------------------------------------------------------------------
+    def deliver_round(self, now: datetime | None = None) -> None:
+        """Record finished deliveries, then start one job per idle destination with due rows."""
+        self.collect()
+        by_dest: dict[str, list[dict[str, Any]]] = {}
+        for row in outbox.due(self.store, now=now):
+            by_dest.setdefault(row["destination_id"], []).append(row)
+        dests = {str(d["id"]): d for d in self._destinations()}
+        for dest_id, rows in by_dest.items():
+            if dest_id in self._jobs:
+                continue
+            dest = dests.get(dest_id)
+            if dest is None:
+                for row in rows:
+                    outbox.record_failure(
+                        self.store,
+                        row,
+                        "destination removed",
+                        self.settings.replace(alert_give_up_after_s=0.0),
+                    )
+                continue
+            self._jobs[dest_id] = self._pool.submit(self._deliver_all, dest, rows, self.settings)
+
+    def _deliver_all(
+        self, dest: Mapping[str, Any], rows: list[dict[str, Any]], settings: Settings
+    ) -> list[tuple[dict[str, Any], str | None]]:
+        """Worker thread: send rows in order, stop at the first failure (the rest wait)."""
+        done: list[tuple[dict[str, Any], str | None]] = []
+        for row in rows:
+            try:
+                self._send(dest, json.loads(row["payload"]), settings)
+            except DeliveryError as exc:
+                done.append((row, str(exc)))
+                break
+            if os.environ.get(FAULT_ENV) == "kill_after_send":
+                os.kill(os.getpid(), signal.SIGKILL)
+            done.append((row, None))
+        return done
+
+    def collect(self, *, wait: bool = False) -> int:
+        """Record the results of finished delivery jobs (all of them with ``wait``)."""
+        recorded = 0
+        for dest_id, job in list(self._jobs.items()):
+            if not (wait or job.done()):
+                continue
+            del self._jobs[dest_id]
+            for row, error in job.result():
+                if error is None:
+                    outbox.record_sent(self.store, row)
+                else:
+                    outbox.record_failure(self.store, row, error, self.settings)
+                recorded += 1
+        return recorded
+
+    def run(
+        self, every_s: float, stop: threading.Event | None = None, *, ticks: int | None = None
+    ) -> None:
+        """Look every ``every_s`` seconds and deliver in between until ``stop`` is set."""
+        stop = stop or threading.Event()
+        next_look, looked = 0.0, 0
+        try:
+            while not stop.is_set():
+                if time.monotonic() >= next_look:
+                    if ticks is not None and looked >= ticks:
+                        break
+                    self.look()
+                    looked += 1
+                    next_look = time.monotonic() + every_s
+                self.deliver_round()
+                stop.wait(0.2)
+        finally:
+            self.collect(wait=True)
+            self._pool.shutdown(wait=True)
+
+    def close(self) -> None:
+        """Wait for running deliveries and record them."""
+        self.collect(wait=True)
+        self._pool.shutdown(wait=True)
+
+
+def deliver_pending(store: Store, settings: Settings | None = None) -> None:
+    """One delivery round of everything due, waited for (for `check-heartbeat` and `test`)."""
+    watcher = Watcher(store, settings)
+    try:
+        watcher.deliver_round()
+    finally:
+        watcher.close()
+
+
+def check_heartbeat(
+    store: Store, settings: Settings | None = None, now: datetime | None = None
+) -> Alert | None:
+    """An alert (queued and delivered) when `govlib watch` last looked too long ago; else None."""
+    st = settings or load_settings(store.data_dir)
+    moment = now or datetime.now(UTC)
+    beat = outbox.get_cursor(store, "heartbeat")
+    last = datetime.fromisoformat(beat["at"].replace("Z", "+00:00")) if beat else None
+    age = None if last is None else (moment - last).total_seconds()
+    if age is not None and age <= float(st.alert_heartbeat_stale_s):
+        return None
+    since = (
+        "never ran on this store"
+        if last is None
+        else f"last looked at {beat['at']} ({age:.0f} s ago)"
+    )
+    alert = Alert(
+        alert_id("heartbeat", "silent", beat["at"] if beat else "never"),
+        "heartbeat",
+        "watch_silent",
+        "heartbeat",
+        f"govlib watch is not running: it {since}. Alerts are not being raised.",
+        signals.page_url(st, signals.EXECUTIVE_PAGE),
+        {
+            "last_heartbeat": beat["at"] if beat else None,
+            "stale_after_s": st.alert_heartbeat_stale_s,
+        },
+        iso(moment),
+    )
+    dests = [dict(d) for d in st.alert_destinations]
+    outbox.enqueue(store, alert, routed(dests, alert), now=moment)
+    deliver_pending(store, st)
+    return alert
+
+
+def send_test(store: Store, dest_id: str, settings: Settings | None = None) -> dict[str, Any]:
+    """Send a test alert to one destination now; its outbox row afterwards (state, error)."""
+    st = settings or load_settings(store.data_dir)
+    if dest_id not in {str(d.get("id")) for d in st.alert_destinations}:
+        known = ", ".join(str(d.get("id")) for d in st.alert_destinations) or "none"
+        raise AlertRuleError(f"ID: {dest_id!r} is not a destination; expected one of {known}")
+    moment = datetime.now(UTC)
+    alert = Alert(
+        alert_id("test", dest_id, iso(moment)),
+        "test",
+        "test",
+        "test",
+        f"Test alert from govlib to destination {dest_id}: if you read this, alerts reach you.",
+        signals.page_url(st, signals.EXECUTIVE_PAGE),
+        {},
+        iso(moment),
+    )
+    outbox.enqueue(store, alert, [dest_id], now=moment)
+    deliver_pending(store, st)
+    row = store.query_one(
+        "SELECT state FROM alert_outbox WHERE alert_id = ? AND destination_id = ?",
+        (alert.alert_id, dest_id),
+    )
+    error = store.query_one(
+        "SELECT last_error FROM alert_outbox WHERE alert_id = ? AND destination_id = ?",
+        (alert.alert_id, dest_id),
+    )
+    return {"alert_id": alert.alert_id, "state": row, "error": error}
