@@ -14,8 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+import duckdb
+import pandas as pd
+
 from govlib.alerts.rules import Condition
-from govlib.analysis import read_path, spc
+from govlib.analysis import spc
 from govlib.analysis.stats import tool_stats
 from govlib.clock import iso
 from govlib.costs.ledger import cost_by_day, cost_by_model, cost_by_workflow
@@ -189,6 +192,31 @@ def _tool_sampling(
     )
 
 
+_CALLS = (
+    "SELECT id, tenant_id, tool_name, composition_id, success, schema_valid, latency_ms, "
+    "human_verdict, created_at FROM audit_log"
+)
+
+
+def _calls_connection(store: Store) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection over the live tool calls, read through the store's own connection.
+
+    Not :func:`govlib.analysis.read_path.connect`: that reads SQLite through a second SQLite
+    library (ADBC's) and, in a process that also holds a write connection (the watch), closing
+    it would drop this process's POSIX locks on the file (SQLite's "two copies of the library
+    in one process" hazard). Sealed calls are not watched: drift concerns the newest calls.
+    """
+    frame = pd.DataFrame.from_records(
+        [tuple(r) for r in store.query(_CALLS)],
+        columns=[c.strip() for c in _CALLS.split("FROM")[0].removeprefix("SELECT").split(",")],
+    )
+    con = duckdb.connect(":memory:")
+    con.register("calls_frame", frame)
+    con.execute("CREATE TABLE audit_log AS SELECT * FROM calls_frame")
+    con.unregister("calls_frame")
+    return con
+
+
 def tool_conditions(
     store: Store,
     settings: Settings,
@@ -196,7 +224,7 @@ def tool_conditions(
     owners: Mapping[str, str] | None = None,
 ) -> list[Condition]:
     """Drift badge, success/schema-valid/acceptance pills and sampling level of every tool."""
-    con = read_path.connect(store)
+    con = _calls_connection(store)
     try:
         frame = tool_stats(con, settings=settings)
     finally:

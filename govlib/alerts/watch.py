@@ -15,8 +15,11 @@ import json
 import os
 import signal
 import socket
+import sqlite3
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +36,7 @@ from govlib.alerts.rules import (
 )
 from govlib.analysis.trust import verified_state
 from govlib.clock import iso
+from govlib.errors import GovlibError
 from govlib.settings import Settings, load_settings
 from govlib.store.database import Store
 
@@ -123,6 +127,7 @@ class Watcher:
         self._pool = cf.ThreadPoolExecutor(max_workers=16, thread_name_prefix="govlib-alert")
         self._jobs: dict[str, cf.Future[list[tuple[dict[str, Any], str | None]]]] = {}
         self.raised = 0
+        self.failures = 0
 
     # --- looking ---------------------------------------------------------------------------
     def _destinations(self) -> list[dict[str, Any]]:
@@ -309,7 +314,7 @@ class Watcher:
                 if time.monotonic() >= next_look:
                     if ticks is not None and looked >= ticks:
                         break
-                    self.look()
+                    self._look_or_report()
                     looked += 1
                     next_look = time.monotonic() + every_s
                 self.deliver_round()
@@ -318,17 +323,30 @@ class Watcher:
             self.collect(wait=True)
             self._pool.shutdown(wait=True)
 
+    def _look_or_report(self) -> None:
+        """One look; a failure (a store busy or briefly unreadable) is reported, never fatal:
+        the next look sees the same changes, since the cursor only moves with a committed look."""
+        try:
+            self.look()
+        except (GovlibError, sqlite3.Error, OSError) as exc:
+            self.failures += 1
+            print(f"govlib watch: look failed ({exc}); retrying", file=sys.stderr, flush=True)
+            if os.environ.get("GOVLIB_ALERT_DEBUG"):
+                traceback.print_exc()
+
     def close(self) -> None:
         """Wait for running deliveries and record them."""
         self.collect(wait=True)
         self._pool.shutdown(wait=True)
 
 
-def deliver_pending(store: Store, settings: Settings | None = None) -> None:
+def deliver_pending(
+    store: Store, settings: Settings | None = None, now: datetime | None = None
+) -> None:
     """One delivery round of everything due, waited for (for `check-heartbeat` and `test`)."""
     watcher = Watcher(store, settings)
     try:
-        watcher.deliver_round()
+        watcher.deliver_round(now)
     finally:
         watcher.close()
 
@@ -364,7 +382,7 @@ def check_heartbeat(
     )
     dests = [dict(d) for d in st.alert_destinations]
     outbox.enqueue(store, alert, routed(dests, alert), now=moment)
-    deliver_pending(store, st)
+    deliver_pending(store, st, moment)
     return alert
 
 

@@ -1,0 +1,483 @@
+"""Alerts end to end: `govlib watch` as a real process, real loopback receivers (an HTTP server that
+checks the webhook signature, aiosmtpd for e-mail), faults injected into the receivers and the
+watch itself, and the no-storm simulation."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from alert_receivers import HookReceiver, SmtpReceiver, free_port, wait_for
+from click.testing import CliRunner
+
+from govlib.alerts import outbox
+from govlib.alerts.config import add_destination, remove_destination
+from govlib.alerts.destinations import check_destination
+from govlib.alerts.rules import AlertRuleError, Condition, evaluate
+from govlib.alerts.watch import Watcher, check_heartbeat, routed
+from govlib.analysis.spc import drift_badge
+from govlib.capture.rows import insert_audit_batch
+from govlib.cli.main import cli
+from govlib.evidence.verify import verify_store
+from govlib.governance.killswitch import KillSwitch
+from govlib.settings import Settings
+from govlib.store.database import Store
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = b"s3cret-shared"
+
+#: Fast delivery for tests: retries every 0.5-2 s, a look every second.
+FAST = {
+    "alert_retry_base_s": 0.5,
+    "alert_retry_max_s": 2.0,
+    "alert_timeout_s": 5.0,
+    "alert_verify_every_s": 1.0,
+}
+
+
+# --- fixtures and helpers ------------------------------------------------------------------------
+@pytest.fixture()
+def data(claimsflow_template: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "data"
+    shutil.copytree(claimsflow_template, target)
+    (tmp_path / "hook.secret").write_bytes(b"  " + SECRET + b"\n")
+    return target
+
+
+def _settings(data: Path, **values: Any) -> None:
+    path = data / "govlib.json"
+    doc = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps(doc | FAST | values))
+
+
+def _webhook(rx: HookReceiver, data: Path, **extra: Any) -> dict[str, Any]:
+    secret = str(data.parent / "hook.secret")
+    return {"type": "webhook", "url": rx.url("hook"), "secret_file": secret} | extra
+
+
+def _start_watch(data: Path, *, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    environ = dict(os.environ, PYTHONPATH=str(ROOT), GOVLIB_ALERT_DEBUG="1") | (env or {})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "govlib", "watch", "--every", "1s", "--data-dir", str(data)],
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert wait_for(lambda: _cursor(data, "heartbeat") is not None, 60), "watch never looked"
+    return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _cursor(data: Path, name: str) -> Any:
+    try:
+        with sqlite3.connect(data / "govlib.sqlite", timeout=30) as con:
+            row = con.execute("SELECT value FROM alert_cursor WHERE name = ?", (name,)).fetchone()
+    except sqlite3.OperationalError:
+        return None
+    return json.loads(row[0]) if row else None
+
+
+def _count(kinds: list[str], name: str) -> int:
+    return sum(1 for k in kinds if k == name)
+
+
+def _rows(n: int, tool: str, latency: Any, rng: np.random.Generator) -> list[tuple[Any, ...]]:
+    now = datetime.now(UTC) - timedelta(seconds=5)
+    lat = latency(rng, n)
+    return [
+        ("default", tool, None, None, 1, 1, int(max(1, lat[i])), "0000abcd", None, now)
+        for i in range(n)
+    ]
+
+
+def _in_control(rng: np.random.Generator, n: int) -> np.ndarray:
+    return np.exp(rng.normal(np.log(120), 0.2, n))
+
+
+@pytest.fixture()
+def receivers() -> Iterator[tuple[HookReceiver, SmtpReceiver]]:
+    hook, smtp = HookReceiver(SECRET).start(), SmtpReceiver().start()
+    yield hook, smtp
+    hook.stop()
+    smtp.stop()
+
+
+# --- unit: settings as data, routing, backoff ----------------------------------------------------
+def test_destinations_are_checked_and_saved_in_govlib_json(tmp_path: Path) -> None:
+    secret = tmp_path / "s"
+    secret.write_text("x\n")
+    d1 = add_destination(
+        tmp_path, {"type": "webhook", "url": "http://h/x", "secret_file": str(secret)}
+    )
+    d2 = add_destination(
+        tmp_path, {"type": "email", "address": "a@b.c", "smtp": "m:25", "on": ["chain"]}
+    )
+    doc = json.loads((tmp_path / "govlib.json").read_text())
+    assert [d["id"] for d in doc["alert_destinations"]] == ["d1", "d2"] == [d1["id"], d2["id"]]
+    with pytest.raises(AlertRuleError, match="on: 'drfit' is not an alert kind"):
+        check_destination({"id": "x", "type": "slack", "url": "http://h", "on": ["drfit"]})
+    with pytest.raises(AlertRuleError, match="smtp: 'mail' is not HOST:PORT"):
+        add_destination(tmp_path, {"type": "email", "address": "a@b.c", "smtp": "mail"})
+    with pytest.raises(AlertRuleError, match="secret_file: missing"):
+        add_destination(tmp_path, {"type": "webhook", "url": "http://h/x"})
+    remove_destination(tmp_path, "d1")
+    with pytest.raises(AlertRuleError, match="'d1' is not a destination; expected one of d2"):
+        remove_destination(tmp_path, "d1")
+
+
+def test_backoff_doubles_with_jitter_and_is_capped() -> None:
+    import random
+
+    rng = random.Random(1)
+    delays = [outbox.backoff_s(n, 1.0, 16.0, rng) for n in range(1, 9)]
+    for n, delay in enumerate(delays, start=1):
+        cap = min(16.0, 2.0 ** (n - 1))
+        assert cap / 2 <= delay < cap
+    assert len(set(delays)) == len(delays)  # jittered
+
+
+def test_drift_alerts_are_routed_by_tool_owner() -> None:
+    from govlib.alerts.rules import Alert
+
+    alert = Alert("a", "drift", "drift_drift", "drift:ocr", "s", "", {}, "t", owner="claims-team")
+    dests = [
+        {"id": "risk", "on": ["kill_switch", "chain"]},
+        {"id": "claims", "on": ["drift"], "owners": ["claims-team"]},
+        {"id": "fraud", "on": ["drift"], "owners": ["fraud-team"]},
+        {"id": "all", "on": ["drift"]},
+    ]
+    assert routed(dests, alert) == ["claims", "all"]
+
+
+# --- the no-storm simulation ---------------------------------------------------------------------
+def test_ten_thousand_in_control_rows_raise_no_drift_alert_and_flapping_is_held_down() -> None:
+    rng = np.random.default_rng(20)
+    latency = _in_control(rng, 10_000)
+    start = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    states: dict[str, Any] = {}
+    raised = []
+    for tick, end in enumerate(range(100, 10_001, 100)):  # a look every 100 new rows, 10 s apart
+        badge, _ = drift_badge(np.ones(end), latency[:end], settings=Settings())
+        cond = Condition(
+            "drift:t", "drift", badge, badge == "stable", "s", on_name=f"drift_{badge}"
+        )
+        alerts, states = evaluate(
+            [cond], states, start + timedelta(seconds=10 * tick), hold_down_s=300
+        )
+        raised += alerts
+    assert raised == []
+    # Flapping around a threshold every 20 s for 10 minutes, then drifting for good.
+    states, raised = {}, []
+    for tick in range(60):
+        badge = "drift" if (tick // 2) % 2 else "stable"
+        if tick >= 40:
+            badge = "drift"
+        cond = Condition("drift:t", "drift", badge, badge == "stable", "s", on_name="drift_drift")
+        alerts, states = evaluate(
+            [cond], states, start + timedelta(seconds=10 * tick), hold_down_s=120
+        )
+        raised += alerts
+    assert [a.name for a in raised] == ["drift_drift"]  # one change that held, one alert
+
+
+@pytest.mark.slow
+def test_ten_thousand_in_control_rows_in_a_store_raise_no_drift_alert(data: Path) -> None:
+    _settings(
+        data, alert_destinations=[{"id": "d", "type": "slack", "url": "http://127.0.0.1:9/x"}]
+    )
+    rng = np.random.default_rng(7)
+    with Store(data) as store:
+        watcher = Watcher(store)
+        t0 = datetime.now(UTC)
+        for i in range(20):
+            insert_audit_batch(store, _rows(500, "steady_tool", _in_control, rng))
+            watcher.look(now=t0 + timedelta(seconds=10 * i))
+        names = store.query("SELECT name, summary FROM alert_outbox WHERE kind = 'drift'")
+        watcher.close()
+    assert [r for r in names if "steady_tool" in r["summary"]] == []
+
+
+# --- end to end: the acceptance scenario ---------------------------------------------------------
+@pytest.mark.slow
+def test_fraud_reset_drift_and_tamper_each_raise_one_alert_per_destination(
+    data: Path, receivers: tuple[HookReceiver, SmtpReceiver], no_service_wait: None
+) -> None:
+    hook, smtp = receivers
+    dests = [
+        _webhook(hook, data, id="hook"),
+        {"id": "slack", "type": "slack", "url": hook.url("slack")},
+        {"id": "teams", "type": "teams", "url": hook.url("teams")},
+        {
+            "id": "mail",
+            "type": "email",
+            "address": "cro@example.com",
+            "smtp": f"127.0.0.1:{smtp.port}",
+        },
+    ]
+    _settings(data, alert_destinations=dests, alert_hold_down_s=0.0)
+    rng = np.random.default_rng(3)
+    with Store(data) as store:  # a tool with a steady history before the watch starts
+        insert_audit_batch(store, _rows(400, "drift_probe", _in_control, rng))
+    proc = _start_watch(data)
+    try:
+        every = [lambda n: _count(hook.kinds("hook"), n), lambda n: _count(hook.kinds("slack"), n)]
+        every += [lambda n: _count(hook.kinds("teams"), n), lambda n: _count(smtp.kinds(), n)]
+
+        def once_each(name: str, timeout: float) -> bool:
+            return wait_for(lambda: all(c(name) >= 1 for c in every), timeout)
+
+        runner = CliRunner()
+        result = runner.invoke(cli, ["run", "fraud", "--data-dir", str(data)])
+        assert result.exit_code == 0, result.output
+        with Store(data) as store:
+            at = KillSwitch(store).state(proven=False).at
+        triggered = datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
+        assert once_each("kill_switch_triggered", 15), (hook.kinds("hook"), smtp.kinds())
+        hook_at = min(
+            r["at"] for r in hook.accepted if r["json"].get("kind") == "kill_switch_triggered"
+        )
+        assert hook_at - triggered < 15
+
+        reset = ["killswitch", "reset", "--by", "Dana", "--reason", "ok", "--data-dir", str(data)]
+        assert runner.invoke(cli, reset).exit_code == 0
+        assert once_each("kill_switch_reset", 15)
+
+        with Store(data) as store:  # injected drift: the newest 60 calls 6x slower
+            insert_audit_batch(
+                store, _rows(60, "drift_probe", lambda r, n: 6 * _in_control(r, n), rng)
+            )
+        assert once_each("drift_drift", 20), hook.kinds("hook")
+
+        with sqlite3.connect(data / "govlib.sqlite", timeout=30) as con:  # tamper with entry 3
+            con.execute("DROP TRIGGER worm_log_no_update")
+            con.execute(
+                "UPDATE worm_log SET body = replace(body, '\"seq\":3', '\"seq\":3 ') WHERE seq = 3"
+            )
+        assert once_each("chain_broken", 20), hook.kinds("hook")
+        time.sleep(4)  # several more looks: nothing is raised twice
+    finally:
+        _stop(proc)
+        print(proc.stderr.read().decode() if proc.stderr else "")
+    assert hook.bad_signatures == 0
+    for count in every:
+        for name in ("kill_switch_triggered", "kill_switch_reset", "drift_drift", "chain_broken"):
+            assert count(name) == 1, name
+    assert _count(hook.kinds("hook"), "drift_watch") == 0
+    doc = next(r["json"] for r in hook.accepted if r["json"].get("kind") == "kill_switch_triggered")
+    assert set(doc) >= {"alert_id", "kind", "summary", "url", "evidence"}
+    assert doc["evidence"]["worm_seq"] and len(doc["evidence"]["mac"]) == 64
+    assert doc["url"].startswith("http://localhost:8866/voila/render/executive_spog.ipynb")
+    mail = next(m for m in smtp.box.messages if m["Subject"].endswith("kill_switch_triggered"))
+    assert {p.get_content_type() for p in mail.walk()} >= {"text/plain", "text/html"}
+    with Store(data) as store:  # every delivery recorded in the WORM log
+        sent = store.query("SELECT detail FROM worm_log WHERE action = 'alert_sent'")
+        ids = {(json.loads(r[0])["alert_id"], json.loads(r[0])["destination"]) for r in sent}
+        assert (doc["alert_id"], "hook") in ids and (doc["alert_id"], "mail") in ids
+
+
+# --- fault tests ---------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_a_receiver_down_for_ten_seconds_gets_the_alert_once_when_it_is_back(data: Path) -> None:
+    port = free_port()
+    hook = HookReceiver(SECRET, port=port)
+    _settings(data, alert_destinations=[_webhook(hook, data, id="hook", on=["kill_switch"])])
+    proc = _start_watch(data)
+    try:
+        with Store(data) as store:
+            KillSwitch(store).trigger("Dana", "incident 7")
+        time.sleep(10)  # the receiver is down: every attempt is refused
+        hook.start()
+        assert wait_for(lambda: "kill_switch_triggered" in hook.kinds("hook"), 15)
+        time.sleep(3)
+    finally:
+        _stop(proc)
+        hook.stop()
+    assert _count(hook.kinds("hook"), "kill_switch_triggered") == 1
+    with Store(data) as store:
+        row = store.query(
+            "SELECT state, attempts FROM alert_outbox WHERE name = 'kill_switch_triggered'"
+        )
+        assert row[0]["state"] == "sent" and row[0]["attempts"] >= 3
+
+
+@pytest.mark.slow
+def test_a_receiver_answering_500_then_200_gets_the_alert_once(data: Path) -> None:
+    hook = HookReceiver(SECRET, fail_first=2).start()
+    _settings(data, alert_destinations=[_webhook(hook, data, id="hook", on=["kill_switch"])])
+    proc = _start_watch(data)
+    try:
+        time.sleep(1.5)  # the first look's alive summary takes the first two 500s
+        with Store(data) as store:
+            KillSwitch(store).trigger("Dana", "incident 8")
+        assert wait_for(lambda: "kill_switch_triggered" in hook.kinds("hook"), 15)
+        time.sleep(3)
+    finally:
+        _stop(proc)
+        hook.stop()
+    assert _count(hook.kinds("hook"), "kill_switch_triggered") == 1
+    assert len([r for r in hook.requests if b"watch_alive" in r["body"]]) >= 2  # 500, 500, 200
+
+
+@pytest.mark.slow
+def test_kill_9_between_send_and_record_gives_at_most_one_duplicate_with_the_same_id(
+    data: Path,
+) -> None:
+    hook = HookReceiver(SECRET).start()
+    _settings(data, alert_destinations=[_webhook(hook, data, id="hook", on=["kill_switch"])])
+    with Store(data) as store:
+        KillSwitch(store).trigger("Dana", "incident 9")
+    proc = _start_watch(data, env={"GOVLIB_ALERT_FAULT": "kill_after_send"})
+    try:
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+        first = hook.ids("hook", "kill_switch_triggered")
+        assert len(first) == 1
+        proc = _start_watch(data)
+        assert wait_for(lambda: len(hook.ids("hook", "kill_switch_triggered")) >= 2, 15)
+        time.sleep(3)
+    finally:
+        _stop(proc)
+        hook.stop()
+    ids = hook.ids("hook", "kill_switch_triggered")
+    assert len(ids) == 2 and len(set(ids)) == 1  # one duplicate, identifiable by its alert id
+    with Store(data) as store:
+        sent = [
+            json.loads(r[0])
+            for r in store.query("SELECT detail FROM worm_log WHERE action = 'alert_sent'")
+        ]
+        assert [d["alert_id"] for d in sent].count(ids[0]) == 1
+        assert verify_store(store).ok
+
+
+@pytest.mark.slow
+def test_an_unreachable_smtp_server_does_not_block_the_other_destinations(data: Path) -> None:
+    hook = HookReceiver(SECRET).start()
+    silent = socket.socket()  # accepts connections, never greets: an SMTP server that hangs
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    dests = [
+        {
+            "id": "mail",
+            "type": "email",
+            "address": "a@b.c",
+            "smtp": f"127.0.0.1:{silent.getsockname()[1]}",
+        },
+        {"id": "mail2", "type": "email", "address": "a@b.c", "smtp": f"127.0.0.1:{free_port()}"},
+        _webhook(hook, data, id="hook"),
+    ]
+    _settings(data, alert_destinations=dests, alert_timeout_s=12.0)
+    proc = _start_watch(data)
+    try:
+        with Store(data) as store:
+            KillSwitch(store).trigger("Dana", "incident 10")
+            t0 = time.time()
+        assert wait_for(lambda: "kill_switch_triggered" in hook.kinds("hook"), 10)
+        assert time.time() - t0 < 10  # well inside the hanging server's 12 s timeout
+    finally:
+        _stop(proc)
+        hook.stop()
+        silent.close()
+    with Store(data) as store:
+        states = {
+            r["destination_id"]: r["state"]
+            for r in store.query(
+                "SELECT destination_id, state FROM alert_outbox WHERE name = 'kill_switch_triggered'"
+            )
+        }
+    assert states["hook"] == "sent" and states["mail2"] == "pending"
+
+
+# --- heartbeat, test alerts, list -----------------------------------------------------------------
+def test_check_heartbeat_alerts_when_the_watch_is_silent_and_once_only(
+    data: Path, receivers: tuple[HookReceiver, SmtpReceiver]
+) -> None:
+    hook, _smtp = receivers
+    _settings(data, alert_destinations=[_webhook(hook, data, id="hook", on=["chain"])])
+    runner = CliRunner()
+    args = ["alerts", "check-heartbeat", "--data-dir", str(data)]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 1 and "never ran" in result.output
+    assert hook.kinds("hook") == ["watch_silent"]
+    assert runner.invoke(cli, args).exit_code == 1
+    assert hook.kinds("hook") == ["watch_silent"]  # the same silence is told once
+    with Store(data) as store:
+        Watcher(store).look()
+        assert check_heartbeat(store) is None
+        later = datetime.now(UTC) + timedelta(seconds=3600)
+        assert check_heartbeat(store, now=later).name == "watch_silent"
+    assert len(hook.kinds("hook")) == 3  # alive summary, second silence
+
+
+def test_alerts_test_and_list_show_delivery_state_with_its_worm_entry(
+    data: Path, receivers: tuple[HookReceiver, SmtpReceiver]
+) -> None:
+    hook, smtp = receivers
+    runner = CliRunner()
+    base = ["--data-dir", str(data)]
+    secret = str(data.parent / "hook.secret")
+    out = runner.invoke(
+        cli,
+        [
+            "alerts",
+            "add",
+            "webhook",
+            hook.url("hook"),
+            "--secret-file",
+            secret,
+            "--on",
+            "kill_switch,chain",
+            *base,
+        ],
+    )
+    assert out.exit_code == 0 and "d1" in out.output, out.output
+    out = runner.invoke(
+        cli,
+        ["alerts", "add", "email", "cro@example.com", "--smtp", f"127.0.0.1:{smtp.port}", *base],
+    )
+    assert out.exit_code == 0, out.output
+    assert runner.invoke(cli, ["alerts", "test", "d1", *base]).exit_code == 0
+    assert runner.invoke(cli, ["alerts", "test", "d2", *base]).exit_code == 0
+    assert hook.kinds("hook") == ["test"] and smtp.kinds() == ["test"]
+    listing = runner.invoke(cli, ["alerts", "list", *base]).output
+    assert "d1  webhook" in listing and "on kill_switch,chain" in listing
+    assert "-> d2: sent (1 attempts) WORM #" in listing
+    out = runner.invoke(
+        cli,
+        [
+            "alerts",
+            "add",
+            "webhook",
+            hook.url("hook"),
+            "--secret-file",
+            secret,
+            "--on",
+            "kill",
+            *base,
+        ],
+    )
+    assert out.exit_code == 2 and "on: 'kill' is not an alert kind" in out.output
+    assert runner.invoke(cli, ["alerts", "remove", "d2", *base]).exit_code == 0
+    assert runner.invoke(cli, ["alerts", "test", "d2", *base]).exit_code == 2
+    with Store(data) as store:
+        assert verify_store(store).ok
