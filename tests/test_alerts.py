@@ -481,3 +481,41 @@ def test_alerts_test_and_list_show_delivery_state_with_its_worm_entry(
     assert runner.invoke(cli, ["alerts", "test", "d2", *base]).exit_code == 2
     with Store(data) as store:
         assert verify_store(store).ok
+
+
+def test_serve_watch_child_follows_the_store_and_stops_cleanly(data: Path) -> None:
+    from govlib.cli.alerts import start_watch, stop_watch
+
+    _settings(data, alert_watch_every_s=1.0)
+    proc = start_watch(data)
+    try:
+        assert wait_for(lambda: _cursor(data, "heartbeat") is not None, 60)
+    finally:
+        stop_watch(proc)
+    assert proc.returncode == 0
+
+
+def test_the_executive_page_shows_the_last_alerts_and_their_delivery_state(
+    data: Path, receivers: tuple[HookReceiver, SmtpReceiver]
+) -> None:
+    from govlib.analysis.executive import load_spog
+    from govlib.apps.executive.html import governance_html
+
+    hook, _smtp = receivers
+    dead = {"id": "down", "type": "slack", "url": f"http://127.0.0.1:{free_port()}/x"}
+    _settings(data, alert_destinations=[_webhook(hook, data, id="hook"), dead])
+    with Store(data) as store:
+        KillSwitch(store).trigger("Dana", "incident 11")
+        watcher = Watcher(store)
+        watcher.look()
+        watcher.deliver_round()
+        watcher.close()
+        page = load_spog(store)
+    states = {(a["name"], a["destination_id"]): a["state"] for a in page["alerts"]}
+    assert states[("kill_switch_triggered", "hook")] == "sent"
+    assert states[("kill_switch_triggered", "down")] == "pending"
+    html = str(governance_html(page))
+    assert "Alerts (last sent and their delivery)" in html
+    sent = next(a for a in page["alerts"] if a["destination_id"] == "hook" and a["state"] == "sent")
+    assert f'data-alert="{sent["alert_id"]}" data-state="sent"' in html
+    assert "▲ pending" in html and "✔ sent" in html

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,23 @@ def _open(data_dir: Path | None) -> Any:
     from govlib.store.datadir import existing_store_dir
 
     return Store(existing_store_dir(data_dir, writable=True), create=False)
+
+
+def start_watch(data_dir: Path) -> subprocess.Popen[bytes]:
+    """`govlib watch` as a child process (for `govlib serve --watch`)."""
+    argv = [sys.executable, "-m", "govlib", "watch", "--data-dir", str(data_dir)]
+    return subprocess.Popen(argv, start_new_session=True)
+
+
+def stop_watch(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the child watch (SIGTERM: it records what it delivered; SIGKILL after 30 s)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @click.command()
