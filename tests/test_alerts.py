@@ -523,3 +523,45 @@ def test_the_executive_page_shows_the_last_alerts_and_their_delivery_state(
     sent = next(a for a in page["alerts"] if a["destination_id"] == "hook" and a["state"] == "sent")
     assert f'data-alert="{sent["alert_id"]}" data-state="sent"' in html
     assert "▲ pending" in html and "✔ sent" in html
+
+
+def test_email_goes_over_starttls_verified_against_the_configured_ca(tmp_path: Path) -> None:
+    from alert_receivers import StartTlsSmtpReceiver, self_signed
+
+    from govlib.alerts.destinations import DeliveryError, deliver
+
+    cert, key = self_signed(tmp_path)
+    smtp = StartTlsSmtpReceiver(cert, key).start()
+    dest = {
+        "id": "m",
+        "type": "email",
+        "address": "cro@example.com",
+        "smtp": f"127.0.0.1:{smtp.port}",
+    }
+    payload = {
+        "alert_id": "a1",
+        "kind": "chain_broken",
+        "summary": "broken",
+        "url": "u",
+        "evidence": {},
+    }
+    try:
+        with pytest.raises(DeliveryError):  # the server refuses mail before STARTTLS
+            deliver(dest, payload, Settings(alert_timeout_s=5.0))
+        with pytest.raises(DeliveryError, match="CERTIFICATE_VERIFY_FAILED"):  # unknown CA
+            deliver(dest | {"starttls": True}, payload, Settings(alert_timeout_s=5.0))
+        deliver(
+            dest | {"starttls": True}, payload, Settings(alert_timeout_s=5.0, smtp_cafile=str(cert))
+        )
+    finally:
+        smtp.stop()
+    assert smtp.kinds() == ["chain_broken"]
+    assert smtp.box.messages[0]["X-Govlib-Alert-Id"] == "a1"
+
+
+def test_a_second_watch_on_the_same_store_is_refused(data: Path) -> None:
+    from govlib.alerts.watch import single_watch
+
+    with single_watch(data):
+        out = CliRunner().invoke(cli, ["watch", "--data-dir", str(data)])
+    assert out.exit_code == 2 and "govlib watch is already running on this store" in out.output

@@ -11,6 +11,8 @@ unreachable destination never holds back another; results are recorded by the wa
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -20,8 +22,9 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from govlib.alerts import outbox, signals
@@ -47,10 +50,14 @@ __all__ = [
     "deliver_pending",
     "send_test",
     "routed",
+    "single_watch",
 ]
 
 #: Crash-test hook: ``kill_after_send`` kills the process between a delivery and its record.
 FAULT_ENV = "GOVLIB_ALERT_FAULT"
+
+#: The lock file one running watch holds in the data dir.
+WATCH_LOCK = "watch.lock"
 
 #: Alert kinds every destination receives whatever its ``on`` list says.
 ALWAYS = frozenset({"test", "heartbeat"})
@@ -338,6 +345,34 @@ class Watcher:
         """Wait for running deliveries and record them."""
         self.collect(wait=True)
         self._pool.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def single_watch(data_dir: Path | None) -> Iterator[None]:
+    """Hold ``DIR/watch.lock`` while a watch runs: a second watch on the same store is refused
+    (two would raise the same changes twice, under different ids)."""
+    if data_dir is None:
+        yield
+        return
+    path = Path(data_dir) / WATCH_LOCK
+    with open(path, "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            raise GovlibError(
+                f"{path}: govlib watch is already running on this store ({holder}); "
+                "expected one watch per store"
+            ) from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def deliver_pending(

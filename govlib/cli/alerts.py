@@ -74,9 +74,9 @@ def watch(data_dir: Path | None, every: str | None) -> None:
 
         govlib watch --every 10s
     """
-    from govlib.alerts.watch import Watcher
+    from govlib.alerts.watch import Watcher, single_watch
 
-    with _open(data_dir) as store:
+    with _open(data_dir) as store, single_watch(store.data_dir):
         watcher = Watcher(store)
         every_s = parse_every(every) if every else float(watcher.settings.alert_watch_every_s)
         stop = threading.Event()
