@@ -565,3 +565,37 @@ def test_a_second_watch_on_the_same_store_is_refused(data: Path) -> None:
     with single_watch(data):
         out = CliRunner().invoke(cli, ["watch", "--data-dir", str(data)])
     assert out.exit_code == 2 and "govlib watch is already running on this store" in out.output
+
+
+def test_budgets_and_the_review_backlog_raise_once_when_crossed() -> None:
+    from govlib.alerts.signals import backlog_condition, budget_conditions
+    from govlib.costs.ledger import Ledger
+
+    store = Store(memory=True)
+    now = datetime.now(UTC)
+    ledger = Ledger(store)
+    for _ in range(3):  # 3 x $0.0105 today
+        ledger.record(
+            run_id="r1", node="n", model="claude-sonnet-4-6", input_tokens=1000, output_tokens=500
+        )
+    st = Settings(
+        alert_budget_day_usd=0.03,
+        alert_budget_model_usd={"claude-sonnet-4-6": 0.05, "gpt-x": 1.0},
+        alert_backlog_max=1,
+        alert_backlog_age_h=1.0,
+        alert_hold_down_s=0.0,
+    )
+    conds = {c.key.rsplit(":", 1)[0]: c for c in budget_conditions(store, st, now)}
+    assert (
+        conds["budget:day"].state == "over"
+        and "is $0.0315, above the budget of $0.0300" in conds["budget:day"].summary
+    )
+    assert conds["budget:model:claude-sonnet-4-6"].state == "within"
+    assert conds["budget:model:gpt-x"].state == "within"
+    old = now - timedelta(hours=2)
+    insert_audit_batch(store, [("t", "ocr", None, None, 1, 1, 5, "0000abcd", None, old)] * 2)
+    backlog = backlog_condition(store, st, now)
+    assert (backlog.state, backlog.evidence["unreviewed"]) == ("over", 2)
+    alerts, states = evaluate([*conds.values(), backlog], {}, now, hold_down_s=0.0)
+    assert sorted(a.name for a in alerts) == ["backlog_over", "budget_exceeded"]
+    assert evaluate([*conds.values(), backlog], states, now, hold_down_s=0.0)[0] == []

@@ -270,12 +270,17 @@ def backlog_condition(store: Store, settings: Settings, now: datetime) -> Condit
     )
 
 
+def _usd(value: float) -> str:
+    """Dollars: cents from $1 up, four decimals below (a $0.03 budget shows $0.0315 spent)."""
+    return f"${value:,.2f}" if abs(value) >= 1 else f"${value:.4f}"
+
+
 def _budget(key: str, what: str, spent: float, limit: float, url: str, day: str) -> Condition:
     over = spent > limit
     summary = (
-        f"Spend on {day} for {what} is ${spent:,.2f}, above the budget of ${limit:,.2f}."
+        f"Spend on {day} for {what} is {_usd(spent)}, above the budget of {_usd(limit)}."
         if over
-        else f"Spend on {day} for {what} is ${spent:,.2f}, within the budget of ${limit:,.2f}."
+        else f"Spend on {day} for {what} is {_usd(spent)}, within the budget of {_usd(limit)}."
     )
     return Condition(
         f"budget:{key}:{day}",
