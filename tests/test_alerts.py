@@ -599,3 +599,22 @@ def test_budgets_and_the_review_backlog_raise_once_when_crossed() -> None:
     alerts, states = evaluate([*conds.values(), backlog], {}, now, hold_down_s=0.0)
     assert sorted(a.name for a in alerts) == ["backlog_over", "budget_exceeded"]
     assert evaluate([*conds.values(), backlog], states, now, hold_down_s=0.0)[0] == []
+
+
+def test_a_break_found_by_the_full_verify_stays_broken_between_full_verifies(data: Path) -> None:
+    _settings(data, alert_verify_every_s=300.0, alert_hold_down_s=0.0)
+    with Store(data) as store:
+        watcher = Watcher(store)
+        t0 = datetime.now(UTC)
+        watcher.look(now=t0)
+        store.execute("DROP TRIGGER worm_log_no_update")
+        store.execute(
+            "UPDATE worm_log SET body = replace(body, '\"seq\":2', '\"seq\":2 ') WHERE seq = 2"
+        )
+        names = []
+        for dt in (10, 301, 311, 321, 700):  # a full verify at 301 s and at 700 s only
+            names += [
+                a.name for a in watcher.look(now=t0 + timedelta(seconds=dt)) if a.kind == "chain"
+            ]
+        watcher.close()
+    assert names == ["chain_broken"]

@@ -191,15 +191,20 @@ class Watcher:
         """The chain condition: incremental from the anchor, a full verify now and then."""
         anchor = outbox.get_cursor(self.store, "chain_anchor")
         result = signals.chain_since(self.store, anchor)
-        full_at = outbox.get_cursor(self.store, "full_verify_at")
+        # The last full verify's verdict holds until the next one (a break it found stays
+        # broken between two full verifies, never flaps back to "verified").
+        full = outbox.get_cursor(self.store, "full_verify") or {}
         every = float(self.settings.alert_verify_every_s)
-        last_full = datetime.fromisoformat(full_at.replace("Z", "+00:00")) if full_at else None
-        if result["ok"] and (last_full is None or (moment - last_full).total_seconds() >= every):
+        last_at = full.get("at")
+        since = datetime.fromisoformat(last_at.replace("Z", "+00:00")) if last_at else None
+        if result["ok"] and (since is None or (moment - since).total_seconds() >= every):
+            state = verified_state(self.store)
+            full = {"at": iso(moment), "ok": bool(state["ok"])}
+            full |= {"bad_seq": state.get("bad_seq"), "reason": state.get("reason")}
             with self.store.transaction():
-                outbox.set_cursor(self.store, "full_verify_at", iso(moment))
-            full = verified_state(self.store)
-            if not full["ok"]:
-                result = {"ok": False, "bad_seq": full.get("bad_seq"), "reason": full.get("reason")}
+                outbox.set_cursor(self.store, "full_verify", full)
+        if result["ok"] and full.get("ok") is False:
+            result = {"ok": False, "bad_seq": full.get("bad_seq"), "reason": full.get("reason")}
         ok = bool(result["ok"])
         new_anchor = {"seq": result["seq"], "mac": result["mac"]} if ok else None
         where = f" at entry {result['bad_seq']}" if result.get("bad_seq") else ""
