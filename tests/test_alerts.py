@@ -523,6 +523,12 @@ def test_the_executive_page_shows_the_last_alerts_and_their_delivery_state(
     sent = next(a for a in page["alerts"] if a["destination_id"] == "hook" and a["state"] == "sent")
     assert f'data-alert="{sent["alert_id"]}" data-state="sent"' in html
     assert "▲ pending" in html and "✔ sent" in html
+    assert 'data-alive="yes"' in html and "govlib watch last looked" in html
+    later = datetime.now(UTC) + timedelta(seconds=601)
+    with Store(data) as store:
+        from govlib.analysis.alerting import watch_state
+
+        assert watch_state(store, now=later)["alive"] is False
 
 
 def test_email_goes_over_starttls_verified_against_the_configured_ca(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from govlib.analysis.alerting import recent_alerts
+from govlib.analysis.alerting import recent_alerts, watch_state
 from govlib.analysis.lifecycle import sealed_ranges
 from govlib.analysis.read_path import SealedReader, has_sealed_rows
 from govlib.analysis.trust import verified_state
@@ -245,7 +245,7 @@ def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300)
     -------
     dict
         ``runs``, ``run`` (None when there is none), ``kill_switch``, ``rules``, ``registry``,
-        ``nodes``, ``worm``, ``chain``, ``cost``, ``sealed``, ``alerts``.
+        ``nodes``, ``worm``, ``chain``, ``cost``, ``sealed``, ``alerts``, ``watch``.
 
     Example:
         >>> data = load_spog(Store(memory=True))
@@ -273,4 +273,5 @@ def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300)
         "cost": cost_data(store, rid),
         "sealed": sealed_ranges(store),  # data lifecycle: sealed and purged ranges of the log
         "alerts": recent_alerts(store, limit=8),  # who was told, and whether it reached them
+        "watch": watch_state(store),  # is anyone (govlib watch) looking?
     }

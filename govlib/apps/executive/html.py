@@ -202,8 +202,11 @@ def breakdown_html(rows: Sequence[Mapping[str, Any]], label: str, count: str = "
     return render("executive/breakdown.html.j2", rows=list(rows), label=label, count=count)
 
 
-def alerts_html(alerts: Sequence[Mapping[str, Any]], *, watching: bool = False) -> Markup:
-    """The last alerts and their delivery state (sent / pending / given up, with the WORM seq).
+def alerts_html(
+    alerts: Sequence[Mapping[str, Any]], watch: Mapping[str, Any] | None = None
+) -> Markup:
+    """Whether `govlib watch` is looking, then the last alerts and their delivery state (sent /
+    pending / given up, with the WORM seq).
 
     Example:
         >>> 'data-state="sent"' in alerts_html([{"alert_id": "a1", "name": "kill_switch_triggered",
@@ -211,7 +214,8 @@ def alerts_html(alerts: Sequence[Mapping[str, Any]], *, watching: bool = False) 
         ...     "worm_seq": 9, "created_at": "2026-01-01T00:00:00.000000Z"}])
         True
     """
-    return render("executive/alerts.html.j2", alerts=list(alerts), watching=watching)
+    watch = {"last_look": None, "alive": False} | dict(watch or {})
+    return render("executive/alerts.html.j2", alerts=list(alerts), watch=watch)
 
 
 def governance_html(data: Mapping[str, Any]) -> Markup:
@@ -228,7 +232,7 @@ def governance_html(data: Mapping[str, Any]) -> Markup:
         nodes=nodes_html(data.get("nodes", [])),
         rules=rules_html(rules),
         registry=registry_html(data.get("registry", [])),
-        alerts=alerts_html(data.get("alerts", [])),
+        alerts=alerts_html(data.get("alerts", []), data.get("watch")),
     )
 
 
