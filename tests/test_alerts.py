@@ -624,3 +624,50 @@ def test_a_break_found_by_the_full_verify_stays_broken_between_full_verifies(dat
             ]
         watcher.close()
     assert names == ["chain_broken"]
+
+
+def test_quiet_hours_hold_back_everything_but_kill_switch_and_chain() -> None:
+    from govlib.alerts.rules import in_quiet_hours, parse_quiet_hours
+
+    quiet = parse_quiet_hours("22:00-07:00")
+    night, morning = (
+        datetime(2026, 12, 4, 23, 30, tzinfo=UTC),
+        datetime(2026, 12, 5, 7, 0, tzinfo=UTC),
+    )
+    assert in_quiet_hours(night, quiet) and not in_quiet_hours(morning, quiet)
+    ks = Condition(
+        "kill_switch", "kill_switch", "triggered", False, "s", on_name="kill_switch_triggered"
+    )
+    chain = Condition("chain", "chain", "broken", False, "s", on_name="chain_broken")
+    drift = Condition("drift:ocr", "drift", "drift", False, "s", on_name="drift_drift")
+    alerts, states = evaluate([ks, chain, drift], {}, night, quiet=quiet, hold_down_s=300)
+    assert sorted(a.name for a in alerts) == ["chain_broken", "kill_switch_triggered"]
+    alerts, states = evaluate([ks, chain, drift], states, morning, quiet=quiet, hold_down_s=300)
+    assert [a.name for a in alerts] == ["drift_drift"]  # held back, raised when quiet hours end
+    with pytest.raises(
+        AlertRuleError, match="alert_quiet_hours: '25:00-07:00' is not a time range"
+    ):
+        parse_quiet_hours("25:00-07:00")
+
+
+def test_the_outbox_is_bounded_and_old_alerts_are_given_up_on_the_record() -> None:
+    from govlib.alerts.rules import Alert
+
+    store = Store(memory=True)
+    for i in range(5):
+        outbox.enqueue(store, Alert(f"a{i}", "drift", "drift_drift", "k", "s", "", {}, "t"), ["d"])
+    assert outbox.give_up_overflow(store, 2) == 3
+    assert outbox.pending_count(store) == 2
+    row = outbox.due(store)[0]
+    far = datetime.now(UTC) + timedelta(days=2)
+    assert outbox.record_failure(store, row, "HTTP 500", Settings(), now=far) == "given_up"
+    given_up = store.query(
+        "SELECT detail FROM worm_log WHERE action = 'alert_given_up' ORDER BY seq"
+    )
+    reasons = [json.loads(r[0])["reason"] for r in given_up]
+    assert reasons[:3] == ["outbox full (2)"] * 3 and reasons[3].endswith("HTTP 500")
+    assert (
+        store.query_one("SELECT state FROM alert_outbox WHERE alert_id = ?", (row["alert_id"],))
+        == "given_up"
+    )
+    assert verify_store(store).ok
