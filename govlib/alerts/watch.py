@@ -23,6 +23,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,16 @@ def _kill_switch_alert(event: Mapping[str, Any], settings: Settings) -> Alert:
     )
 
 
+@dataclass(frozen=True)
+class _Observation:
+    """What one look read: the conditions, the chain anchor and full-verify record to keep."""
+
+    moment: datetime
+    conditions: list[Condition]
+    anchor: dict[str, Any] | None
+    full: dict[str, Any] | None
+
+
 class Watcher:
     """The watch over one store: :meth:`look` raises, :meth:`deliver_round` delivers.
 
@@ -140,36 +151,70 @@ class Watcher:
     def _destinations(self) -> list[dict[str, Any]]:
         return [dict(d) for d in self.settings.alert_destinations if isinstance(d, Mapping)]
 
-    def look(self, now: datetime | None = None) -> list[Alert]:
-        """Read the store once and put every alert it raises in the outbox (returned)."""
+    def _reload(self) -> None:
         if self._fixed is None:
             self.settings = load_settings(self.store.data_dir)
-        moment = now or datetime.now(UTC)
+
+    def look(self, now: datetime | None = None) -> list[Alert]:
+        """Read the store once and put every alert it raises in the outbox (returned)."""
+        self._reload()
+        return self._apply(self._observe(self.store, now or datetime.now(UTC)))
+
+    def _observe(self, store: Store, moment: datetime) -> _Observation:
+        """Every condition but the kill-switch, read from ``store`` (no write: it may be a
+        read-only connection of a worker thread, so a slow look never delays a kill-switch)."""
         st = self.settings
-        previous = outbox.get_cursor(self.store, "states", {})
-        chain, anchor = self._chain(moment)
+        previous = outbox.get_cursor(store, "states", {})
+        chain, anchor, full = self._chain(store, moment)
         conditions = [chain]
-        conditions += signals.tool_conditions(self.store, st, previous, self._owners())
-        conditions.append(signals.backlog_condition(self.store, st, moment))
-        conditions += signals.budget_conditions(self.store, st, moment)
+        conditions += signals.tool_conditions(store, st, previous, self._owners())
+        conditions.append(signals.backlog_condition(store, st, moment))
+        conditions += signals.budget_conditions(store, st, moment)
+        return _Observation(moment, conditions, anchor, full)
+
+    def _apply(self, seen: _Observation) -> list[Alert]:
+        """Turn what was observed into alerts: outbox rows and cursor, one transaction."""
+        st, moment = self.settings, seen.moment
         quiet = parse_quiet_hours(st.alert_quiet_hours)
         with self.store.transaction():
+            previous = outbox.get_cursor(self.store, "states", {})
             alerts = self._kill_switch_alerts()
             changed, states = evaluate(
-                conditions, previous, moment, quiet=quiet, hold_down_s=float(st.alert_hold_down_s)
+                seen.conditions,
+                previous,
+                moment,
+                quiet=quiet,
+                hold_down_s=float(st.alert_hold_down_s),
             )
             alerts += [a for a in changed if a.name != "sampling_settled"]
             alerts += self._summary(moment)
-            dests = self._destinations()
-            for alert in alerts:
-                outbox.enqueue(self.store, alert, routed(dests, alert), now=moment)
+            self._enqueue(alerts, moment)
             outbox.set_cursor(self.store, "states", {**previous, **states}, now=moment)
-            if anchor is not None:
-                outbox.set_cursor(self.store, "chain_anchor", anchor, now=moment)
+            if seen.anchor is not None:
+                outbox.set_cursor(self.store, "chain_anchor", seen.anchor, now=moment)
+            if seen.full is not None:
+                outbox.set_cursor(self.store, "full_verify", seen.full, now=moment)
             outbox.set_cursor(
                 self.store, "heartbeat", {"at": iso(moment), "host": socket.gethostname()}
             )
         outbox.give_up_overflow(self.store, int(st.alert_outbox_max))
+        self.raised += len(alerts)
+        return alerts
+
+    def _enqueue(self, alerts: list[Alert], moment: datetime) -> None:
+        dests = self._destinations()
+        for alert in alerts:
+            outbox.enqueue(self.store, alert, routed(dests, alert), now=moment)
+
+    def look_urgent(self) -> list[Alert]:
+        """Only new kill-switch events (one indexed read; a write only when there is one)."""
+        last = outbox.get_cursor(self.store, "kill_switch_event_id")
+        newest = self.store.query_one("SELECT MAX(id) FROM kill_switch_events")
+        if newest is None or (last is not None and int(newest) <= int(last)):
+            return []
+        with self.store.transaction():
+            alerts = self._kill_switch_alerts()
+            self._enqueue(alerts, datetime.now(UTC))
         self.raised += len(alerts)
         return alerts
 
@@ -187,22 +232,27 @@ class Watcher:
             events = [e for e in events[-1:] if e["state"] == "triggered"]
         return [_kill_switch_alert(e, self.settings) for e in events]
 
-    def _chain(self, moment: datetime) -> tuple[Any, dict[str, Any] | None]:
-        """The chain condition: incremental from the anchor, a full verify now and then."""
-        anchor = outbox.get_cursor(self.store, "chain_anchor")
-        result = signals.chain_since(self.store, anchor)
+    def _chain(
+        self, store: Store, moment: datetime
+    ) -> tuple[Condition, dict[str, Any] | None, dict[str, Any] | None]:
+        """The chain condition: incremental from the anchor, a full verify now and then.
+
+        Returns the condition, the new anchor (None: keep the old one) and the new full-verify
+        record (None: none ran).
+        """
+        anchor = outbox.get_cursor(store, "chain_anchor")
+        result = signals.chain_since(store, anchor)
         # The last full verify's verdict holds until the next one (a break it found stays
         # broken between two full verifies, never flaps back to "verified").
-        full = outbox.get_cursor(self.store, "full_verify") or {}
+        full = outbox.get_cursor(store, "full_verify") or {}
+        new_full = None
         every = float(self.settings.alert_verify_every_s)
         last_at = full.get("at")
         since = datetime.fromisoformat(last_at.replace("Z", "+00:00")) if last_at else None
         if result["ok"] and (since is None or (moment - since).total_seconds() >= every):
-            state = verified_state(self.store)
-            full = {"at": iso(moment), "ok": bool(state["ok"])}
+            state = verified_state(store)
+            full = new_full = {"at": iso(moment), "ok": bool(state["ok"])}
             full |= {"bad_seq": state.get("bad_seq"), "reason": state.get("reason")}
-            with self.store.transaction():
-                outbox.set_cursor(self.store, "full_verify", full)
         if result["ok"] and full.get("ok") is False:
             result = {"ok": False, "bad_seq": full.get("bad_seq"), "reason": full.get("reason")}
         ok = bool(result["ok"])
@@ -225,7 +275,7 @@ class Watcher:
             on_name="chain_broken",
             off_name="chain_verified",
         )
-        return cond, new_anchor
+        return cond, new_anchor, new_full
 
     def _summary(self, moment: datetime) -> list[Alert]:
         """The daily 'alive' summary (the first one when the watch first starts)."""
@@ -318,33 +368,69 @@ class Watcher:
     def run(
         self, every_s: float, stop: threading.Event | None = None, *, ticks: int | None = None
     ) -> None:
-        """Look every ``every_s`` seconds and deliver in between until ``stop`` is set."""
+        """Look every ``every_s`` seconds and deliver in between until ``stop`` is set.
+
+        A file store is read by a worker thread on its own read-only connection (a full verify
+        of a large store takes seconds); meanwhile this thread checks for kill-switch events
+        and delivers every 0.2 s, so a trigger is never queued behind a slow look.
+        """
         stop = stop or threading.Event()
+        observer = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="govlib-watch-look")
+        pending: cf.Future[_Observation] | None = None
         next_look, looked = 0.0, 0
         try:
             while not stop.is_set():
-                if time.monotonic() >= next_look:
+                self._guarded(self.look_urgent)
+                if pending is not None and pending.done():
+                    self._guarded(lambda job=pending: self._apply(job.result()))
+                    pending, looked = None, looked + 1
+                    next_look = time.monotonic() + every_s
+                if pending is None and time.monotonic() >= next_look:
                     if ticks is not None and looked >= ticks:
                         break
-                    self._look_or_report()
-                    looked += 1
-                    next_look = time.monotonic() + every_s
-                self.deliver_round()
+                    pending = self._start_look(observer)
+                    if pending is None:  # looked in this thread (an in-memory store)
+                        looked, next_look = looked + 1, time.monotonic() + every_s
+                self._guarded(self.deliver_round)
                 stop.wait(0.2)
         finally:
+            observer.shutdown(wait=True)
             self.collect(wait=True)
             self._pool.shutdown(wait=True)
 
-    def _look_or_report(self) -> None:
-        """One look; a failure (a store busy or briefly unreadable) is reported, never fatal:
-        the next look sees the same changes, since the cursor only moves with a committed look."""
+    def _start_look(self, observer: cf.ThreadPoolExecutor) -> cf.Future[_Observation] | None:
+        if not self._guarded(self._reload):
+            return None
+        moment = datetime.now(UTC)
+        if self.store.data_dir is None:
+            self._guarded(lambda: self._apply(self._observe(self.store, moment)))
+            return None
+        return observer.submit(self._observe_apart, moment)
+
+    def _observe_apart(self, moment: datetime) -> _Observation:
+        reader = Store(self.store.data_dir, create=False, readonly=True)
         try:
-            self.look()
+            return self._observe(reader, moment)
+        finally:
+            reader.close()
+
+    def _guarded(self, step: Callable[[], Any]) -> bool:
+        """Run one step; a failure (a store busy or briefly unreadable) is reported, never
+        fatal: the next look sees the same changes, since the cursor moves only on commit."""
+        try:
+            step()
         except (GovlibError, sqlite3.Error, OSError) as exc:
             self.failures += 1
-            print(f"govlib watch: look failed ({exc}); retrying", file=sys.stderr, flush=True)
+            print(f"govlib watch: {exc}; retrying", file=sys.stderr, flush=True)
             if os.environ.get("GOVLIB_ALERT_DEBUG"):
                 traceback.print_exc()
+            return False
+        except Exception:  # noqa: BLE001 - a watch that dies silently alerts nobody: say, go on
+            self.failures += 1
+            print("govlib watch: unexpected failure; retrying", file=sys.stderr, flush=True)
+            traceback.print_exc()
+            return False
+        return True
 
     def close(self) -> None:
         """Wait for running deliveries and record them."""
