@@ -212,7 +212,8 @@ SETTINGS: tuple[Setting, ...] = (
         "rebinding). Add the public name of a reverse proxy that forwards to it.",
         "apps",
     ),
-    # --- alerts -----------------------------------------------------------------------------------
+    # --- alerts (the "alerts" group is recorded in the chain: it decides when an alert is raised;
+    # "alert_delivery" is not: where alerts go holds webhook URLs that are secrets) -------------
     Setting(
         "alert_destinations",
         [],
@@ -222,7 +223,7 @@ SETTINGS: tuple[Setting, ...] = (
         "chain, drift, pill, sampling, backlog, budget, ingest) and optionally `owners` (drift, "
         "pill and sampling alerts of a tool with an owner go only to destinations naming that "
         "owner or naming none). Managed with `govlib alerts add/remove`; see alerts.md.",
-        "alerts",
+        "alert_delivery",
     ),
     Setting(
         "alert_tool_owners",
@@ -230,7 +231,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Who owns each tool: an object `{tool_name: owner}`. Drift, pill and sampling alerts of "
         "an owned tool go to the destinations whose `owners` list names the owner (and to "
         "those without an `owners` list).",
-        "alerts",
+        "alert_delivery",
     ),
     Setting(
         "alert_quiet_hours",
@@ -289,29 +290,34 @@ SETTINGS: tuple[Setting, ...] = (
         "alerts",
     ),
     Setting(
-        "alert_timeout_s", 10.0, "Seconds one delivery attempt may take (HTTP or SMTP).", "alerts"
+        "alert_timeout_s",
+        10.0,
+        "Seconds one delivery attempt may take (HTTP or SMTP).",
+        "alert_delivery",
     ),
     Setting(
         "alert_retry_base_s",
         2.0,
         "First retry delay of a failed delivery; each further retry doubles it (with jitter: "
         "a random 50-100% of the delay).",
-        "alerts",
+        "alert_delivery",
     ),
-    Setting("alert_retry_max_s", 300.0, "Longest delay between two delivery attempts.", "alerts"),
+    Setting(
+        "alert_retry_max_s", 300.0, "Longest delay between two delivery attempts.", "alert_delivery"
+    ),
     Setting(
         "alert_give_up_after_s",
         86400.0,
         "Seconds after which an undelivered alert is given up (recorded in the WORM log as "
         "`alert_given_up`).",
-        "alerts",
+        "alert_delivery",
     ),
     Setting(
         "alert_outbox_max",
         10000,
         "Most alerts waiting for delivery; beyond it the oldest waiting ones are given up "
         "(recorded) so the outbox stays bounded.",
-        "alerts",
+        "alert_delivery",
     ),
     Setting(
         "alert_summary_every_s",
@@ -330,23 +336,23 @@ SETTINGS: tuple[Setting, ...] = (
         "base_url",
         "http://localhost:8866",
         "Address of `govlib serve` as the people alerted reach it: links in alerts start with it.",
-        "alerts",
+        "alert_delivery",
     ),
-    Setting("smtp_from", "govlib@localhost", "Sender address of alert e-mails.", "alerts"),
-    Setting("smtp_user", "", "SMTP login for alert e-mails (empty: no login).", "alerts"),
+    Setting("smtp_from", "govlib@localhost", "Sender address of alert e-mails.", "alert_delivery"),
+    Setting("smtp_user", "", "SMTP login for alert e-mails (empty: no login).", "alert_delivery"),
     Setting(
         "smtp_password_file",
         "",
         "File holding the SMTP password (UTF-8, surrounding whitespace ignored); the "
         "environment variable GOVLIB_SMTP_PASSWORD wins over it.",
-        "alerts",
+        "alert_delivery",
     ),
     Setting(
         "smtp_cafile",
         "",
         "CA bundle that verifies the SMTP server's certificate under STARTTLS (empty: the "
         "system's).",
-        "alerts",
+        "alert_delivery",
     ),
 )
 
