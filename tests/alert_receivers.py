@@ -211,3 +211,25 @@ class StartTlsSmtpReceiver(SmtpReceiver):
             tls_context=context,
             require_starttls=True,
         )
+
+
+class AuthSmtpReceiver(SmtpReceiver):
+    """A local SMTP server that requires a login (``user`` / ``password``, over plain TCP)."""
+
+    def __init__(self, user: str, password: str) -> None:
+        from aiosmtpd.smtp import AuthResult
+
+        def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> Any:
+            ok = data.login == user.encode() and data.password == password.encode()
+            return AuthResult(success=ok)
+
+        self.box = _Mailbox()
+        self.port = free_port()
+        self.controller = Controller(
+            self.box,
+            hostname="127.0.0.1",
+            port=self.port,
+            authenticator=check,
+            auth_required=True,
+            auth_require_tls=False,
+        )

@@ -674,3 +674,41 @@ def test_the_outbox_is_bounded_and_old_alerts_are_given_up_on_the_record() -> No
         == "given_up"
     )
     assert verify_store(store).ok
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_smtp_login_takes_the_password_from_the_environment_before_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from alert_receivers import AuthSmtpReceiver
+
+    from govlib.alerts.destinations import deliver
+
+    smtp = AuthSmtpReceiver("govlib", "right horse").start()
+    secret = tmp_path / "smtp.password"
+    secret.write_text("  wrong battery \n")
+    dest = {
+        "id": "m",
+        "type": "email",
+        "address": "cro@example.com",
+        "smtp": f"127.0.0.1:{smtp.port}",
+    }
+    payload = {
+        "alert_id": "a2",
+        "kind": "budget_exceeded",
+        "summary": "s",
+        "url": "u",
+        "evidence": {},
+    }
+    st = Settings(alert_timeout_s=5.0, smtp_user="govlib", smtp_password_file=str(secret))
+    monkeypatch.delenv("GOVLIB_SMTP_PASSWORD", raising=False)
+    try:
+        monkeypatch.setenv("GOVLIB_SMTP_PASSWORD", "right horse")
+        deliver(dest, payload, st)  # the environment wins over the (wrong) file
+        monkeypatch.delenv("GOVLIB_SMTP_PASSWORD")
+        secret.write_text("right horse\n")
+        deliver(dest | {"address": "cfo@example.com"}, payload, st)  # the file, stripped
+    finally:
+        smtp.stop()
+    assert smtp.kinds() == ["budget_exceeded"] * 2
+    assert [m["To"] for m in smtp.box.messages] == ["cro@example.com", "cfo@example.com"]
