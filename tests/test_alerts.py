@@ -529,9 +529,20 @@ def test_the_executive_page_shows_the_last_alerts_and_their_delivery_state(
     assert 'data-alive="yes"' in html and "govlib watch last looked" in html
     later = datetime.now(UTC) + timedelta(seconds=601)
     with Store(data) as store:
-        from govlib.analysis.alerting import watch_state
+        from govlib.analysis.alerting import recent_alerts, watch_state
 
         assert watch_state(store, now=later)["alive"] is False
+        # A row edited to "sent" behind govlib's back, or pointed at another alert's entry,
+        # is shown as unproven: the page reads final states from the WORM entries.
+        store.execute("UPDATE alert_outbox SET state = 'sent' WHERE destination_id = 'down'")
+        store.execute(
+            "UPDATE alert_outbox SET worm_seq = ? WHERE destination_id = 'hook' AND id != ?",
+            (sent["worm_seq"], sent["id"]),
+        )
+        shown = {(a["destination_id"], a["id"]): a["state"] for a in recent_alerts(store, limit=50)}
+    assert shown[("hook", sent["id"])] == "sent"
+    assert {v for (d, i), v in shown.items() if d == "down"} == {"unproven"}
+    assert {v for (d, i), v in shown.items() if d == "hook" and i != sent["id"]} == {"unproven"}
 
 
 def test_email_goes_over_starttls_verified_against_the_configured_ca(tmp_path: Path) -> None:

@@ -17,14 +17,34 @@ from govlib.store.database import Store
 __all__ = ["recent_alerts", "watch_state"]
 
 _RECENT = (
-    "SELECT id, alert_id, destination_id, kind, name, summary, state, attempts, last_error, "
-    "created_at, finished_at, worm_seq FROM alert_outbox ORDER BY id DESC LIMIT ?"
+    "SELECT o.id, o.alert_id, o.destination_id, o.kind, o.name, o.summary, o.state, o.attempts, "
+    "o.last_error, o.created_at, o.finished_at, o.worm_seq, w.action AS entry_action, "
+    "w.outcome AS entry_outcome, json_extract(w.detail, '$.alert_id') AS entry_alert, "
+    "json_extract(w.detail, '$.destination') AS entry_destination "
+    "FROM alert_outbox o LEFT JOIN worm_log w ON w.seq = o.worm_seq ORDER BY o.id DESC LIMIT ?"
 )
+_FINAL = {"alert_sent": "sent", "alert_given_up": "given_up"}
+
+
+def _proven_state(row: dict[str, Any]) -> str:
+    """The delivery state as the WORM entry records it: a final state is read from the entry the
+    row names (same alert, same destination), never from the row alone; a row claiming a final
+    state without such an entry is ``unproven``."""
+    if row["worm_seq"] is None:
+        return "pending" if row["state"] == "pending" else "unproven"
+    same = (row["entry_alert"], row["entry_destination"]) == (
+        row["alert_id"],
+        row["destination_id"],
+    )
+    final = _FINAL.get(str(row["entry_action"]))
+    return final if same and final is not None else "unproven"
 
 
 def recent_alerts(store: Store, *, limit: int = 10) -> list[dict[str, Any]]:
     """The newest alert deliveries (one per alert and destination), newest first.
 
+    ``state`` is ``pending``, or the final state read from the ``alert_sent`` /
+    ``alert_given_up`` WORM entry the row names (``unproven`` when no such entry backs it).
     A store older than the alert tables (schema 10) has none.
 
     Example:
@@ -35,7 +55,14 @@ def recent_alerts(store: Store, *, limit: int = 10) -> list[dict[str, Any]]:
         rows = store.query(_RECENT, (int(limit),))
     except sqlite3.OperationalError:  # a read-only copy of an older store: no alerts table
         return []
-    return [dict(r) for r in rows]
+    out = []
+    for r in rows:
+        row = dict(r)
+        row["state"] = _proven_state(row)
+        for key in ("entry_action", "entry_outcome", "entry_alert", "entry_destination"):
+            del row[key]
+        out.append(row)
+    return out
 
 
 def watch_state(
