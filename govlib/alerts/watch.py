@@ -506,7 +506,7 @@ def check_heartbeat(
         },
         iso(moment),
     )
-    dests = [dict(d) for d in st.alert_destinations]
+    dests = [dict(d) for d in st.alert_destinations if isinstance(d, Mapping)]
     outbox.enqueue(store, alert, routed(dests, alert), now=moment)
     deliver_pending(store, st, moment)
     return alert

@@ -257,7 +257,7 @@ def alerts_list(data_dir: Path | None, limit: int) -> None:
     with _open(data_dir) as store:
         settings = load_settings(store.data_dir)
         rows = recent_alerts(store, limit=limit)
-    dests = list(settings.alert_destinations)
+    dests = [d for d in settings.alert_destinations if isinstance(d, dict)]
     click.echo(
         "Destinations:" if dests else "Destinations: none (add one with `govlib alerts add`)"
     )
@@ -265,7 +265,9 @@ def alerts_list(data_dir: Path | None, limit: int) -> None:
         kinds = ",".join(d.get("on") or []) or "all"
         owners = f" owners {','.join(d['owners'])}" if d.get("owners") else ""
         click.echo(
-            terminal_safe(f"  {d.get('id')}  {d.get('type'):<7} {_where(d)}  on {kinds}{owners}")
+            terminal_safe(
+                f"  {d.get('id')}  {str(d.get('type')):<7} {_where(d)}  on {kinds}{owners}"
+            )
         )
     click.echo("Recent alerts:" if rows else "Recent alerts: none")
     for r in rows:
