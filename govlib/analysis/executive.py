@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from govlib.analysis import stats
+from govlib.analysis.alerting import recent_alerts, watch_state
 from govlib.analysis.lifecycle import sealed_ranges
 from govlib.analysis.read_path import SealedReader, has_sealed_rows
 from govlib.analysis.trust import verified_state
@@ -294,7 +295,8 @@ def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300)
     -------
     dict
         ``runs``, ``run`` (None when there is none), ``kill_switch``, ``rules``, ``registry``,
-        ``nodes``, ``worm``, ``chain``, ``cost``, ``sealed``, ``health`` (:func:`tool_health`).
+        ``nodes``, ``worm``, ``chain``, ``cost``, ``sealed``, ``health`` (:func:`tool_health`),
+        ``alerts``, ``watch``.
 
     Example:
         >>> data = load_spog(Store(memory=True))
@@ -341,4 +343,6 @@ def _spog(
         "cost": cost_data(store, rid, run_source=sealed),
         "sealed": sealed_ranges(store),  # data lifecycle: sealed and purged ranges of the log
         "health": tool_health(store),
+        "alerts": recent_alerts(store, limit=8),  # who was told, and whether it reached them
+        "watch": watch_state(store),  # is anyone (govlib watch) looking?
     }

@@ -244,8 +244,24 @@ def breakdown_html(rows: Sequence[Mapping[str, Any]], label: str, count: str = "
     return render("executive/breakdown.html.j2", rows=rows, label=label, count=count)
 
 
+def alerts_html(
+    alerts: Sequence[Mapping[str, Any]], watch: Mapping[str, Any] | None = None
+) -> Markup:
+    """Whether `govlib watch` is looking, then the last alerts and their delivery state (sent /
+    pending / given up, with the WORM seq).
+
+    Example:
+        >>> 'data-state="sent"' in alerts_html([{"alert_id": "a1", "name": "kill_switch_triggered",
+        ...     "summary": "s", "destination_id": "d1", "state": "sent", "attempts": 1,
+        ...     "worm_seq": 9, "created_at": "2026-01-01T00:00:00.000000Z"}])
+        True
+    """
+    watch = {"last_look": None, "alive": False} | dict(watch or {})
+    return render("executive/alerts.html.j2", alerts=list(alerts), watch=watch)
+
+
 def governance_html(data: Mapping[str, Any]) -> Markup:
-    """The Governance State panel: kill-switch, workflow steps, rules, tool registry.
+    """The Governance State panel: kill-switch, workflow steps, rules, tool registry, alerts.
 
     Example:
         >>> "Governance rules" in governance_html({})
@@ -258,6 +274,7 @@ def governance_html(data: Mapping[str, Any]) -> Markup:
         nodes=nodes_html(data.get("nodes", [])),
         rules=rules_html(rules),
         registry=registry_html(data.get("registry", [])),
+        alerts=alerts_html(data.get("alerts", []), data.get("watch")),
     )
 
 
