@@ -185,7 +185,7 @@ def cost_data(store: Store, run_id: str | None) -> dict[str, Any]:
         >>> cost_data(Store(memory=True), None)["run_total_usd"]
         0.0
     """
-    steps = records(ledger.cost_by_step(store, run_id)) if run_id else []
+    steps = ledger.cost_by_step_rows(store, run_id) if run_id else []
     models = dict(
         store.query(
             "SELECT node, GROUP_CONCAT(DISTINCT model) FROM token_ledger WHERE run_id = ?"
@@ -213,8 +213,8 @@ def cost_data(store: Store, run_id: str | None) -> dict[str, Any]:
         if periods.get("as_of"):
             newest = datetime.fromisoformat(str(periods["as_of"]).replace("Z", "+00:00"))
             since = iso(newest - timedelta(days=30))
-        by_workflow = records(ledger.cost_by_workflow(source, since))
-        by_model = records(ledger.cost_by_model(source, since))
+        by_workflow = ledger.cost_by_workflow_rows(source, since)
+        by_model = ledger.cost_by_model_rows(source, since)
     finally:
         if source is not store:
             source.close()

@@ -25,7 +25,8 @@ _VERIFIED: dict[str, VerifiedPoint] = {}
 
 def chain_state(result: Any) -> dict[str, Any]:
     """The facts of a real :class:`govlib.evidence.verify.VerifyResult` (never assumed): ``ok``,
-    ``entries``, ``bad_seq``, ``reason``, the last checkpoint, ``summary`` and ``details``.
+    ``entries``, ``bad_seq``, ``reason``, the last checkpoint, ``summary``, ``details`` and
+    ``verified_from`` (the seq an incremental verification started after; None: all of it).
 
     Example:
         >>> from govlib.evidence.verify import verify_store
@@ -34,6 +35,7 @@ def chain_state(result: Any) -> dict[str, Any]:
         (True, 0, None)
     """
     keys = ("entries", "bad_seq", "reason", "last_checkpoint_seq", "last_checkpoint_at", "summary")
+    keys += ("verified_from",)
     out = {k: getattr(result, k) for k in keys} | {"details": result.describe()}
     return out | {"ok": bool(result.ok), "error": None}
 

@@ -31,7 +31,7 @@ from govlib.apps.executive.html import (
     sealed_ranges_html,
 )
 from govlib.apps.executive.view import page_view
-from govlib.apps.first_paint import show_first_paint
+from govlib.apps.first_paint import show_first_paint, verify_ahead
 from govlib.apps.widgets import build_or_error, error_box, html_widget, panel, style_widget
 from govlib.clock import utc_now_iso
 from govlib.present.charts import step_cost_svg
@@ -268,13 +268,14 @@ def _now() -> str:
     return timestamp(utc_now_iso(), date=False)
 
 
-def _await_page_request() -> dict[str, str]:
+def _await_page_request(data_dir: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """Under a preheated Voilà kernel, block until a page is requested (imports are done by then).
 
     Returns the page's query parameters (``?run=<id>`` selects a run). Outside Voilà: no wait.
     So the data is read when the page is requested, never when the kernel warmed up.
     """
     if os.environ.get("VOILA_PREHEAT") == "True":
+        verify_ahead(data_dir)  # the page view then verifies only what is appended meanwhile
         from voila.utils import get_query_string
 
         query = get_query_string() or ""
@@ -290,7 +291,7 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
         >>> import govlib.apps.executive.page
         >>> govlib.apps.executive.page.app()  # doctest: +SKIP
     """
-    params = _await_page_request()
+    params = _await_page_request(data_dir)
     run_id = params.get("run") or None
     page = build_or_error(
         lambda: SpogApp(data_dir, run_id=run_id).widget, what="the executive view"
