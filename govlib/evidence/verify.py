@@ -88,6 +88,9 @@ _VERDICT_SQL = (
     "WHERE action IN ('verdict_stamped', 'verdict_corrected') ORDER BY seq"
 )
 _AFTER = " WHERE seq > ? ORDER BY seq"
+#: (raw public key, signed body, signature) of every checkpoint signature verified valid in this
+#: process: a page view re-checks the signed heads against the log, not the Ed25519 maths.
+_VALID_SIGNATURES: set[tuple[bytes, str, str]] = set()
 _Lines = list[tuple[int, Checkpoint | str]]
 _READABLE = ("ts", "run_id", "node", "action", "rule", "outcome", "detail", "key_id")
 
@@ -277,6 +280,7 @@ class _Verifier:
         since: VerifiedPoint | None = None,
     ) -> None:
         self.public, self.pub_label, self.integrity_check = public, pub_label, integrity
+        self._public_raw = b"" if public is None else public.public_bytes_raw()
         self.since = since
         self.point: VerifiedPoint | None = None
         self.problems: list[Problem] = []
@@ -481,7 +485,12 @@ class _Verifier:
         assert self.public is not None
         valid = self._valid.get((body, cp.signature))
         if valid is None:  # a row and its file line are the same checkpoint: verify once
-            valid = cps.signature_valid(self.public, body, cp.signature)
+            known = (self._public_raw, body, cp.signature)
+            valid = known in _VALID_SIGNATURES or cps.signature_valid(
+                self.public, body, cp.signature
+            )
+            if valid:  # pure maths: the same body, signature and key verify the same next time
+                _VALID_SIGNATURES.add(known)
             self._valid[(body, cp.signature)] = valid
         if not valid:
             pinned = fingerprint(self.public)
