@@ -230,3 +230,27 @@ def test_incremental_equals_full_and_any_rewrite_is_caught(n: int, more: int, da
     caught = verify_store(store, since=point)
     assert (caught.ok, caught.bad_seq) == (False, n)
     store.close()
+
+
+def test_executive_page_verify_all_button_runs_a_full_verification(built: Built) -> None:
+    """Refresh verifies what was appended; "Verify all" (one click) verifies everything."""
+    from govlib.apps.executive.page import SpogApp
+
+    spog = SpogApp(built.dir)
+    try:
+        assert spog.data["chain"]["ok"] is True
+        cookie = schema_cookie(built.db)
+        with raw(built.db) as conn:  # the incremental blind spot: MAC column and cookie kept
+            conn.execute(
+                'UPDATE worm_log SET body = replace(body, \'"outcome":"pass"\', '
+                '\'"outcome":"deny"\') WHERE seq = 2'
+            )
+            restore_guards(conn, cookie)
+        spog.refresh_button.click()
+        assert (spog.data["chain"]["ok"], spog.data["chain"]["verified_from"]) == (True, 17)
+        spog.verify_button.click()
+        chain = spog.data["chain"]
+        assert (chain["ok"], chain["verified_from"], chain["bad_seq"]) == (False, None, 2)
+        assert 'data-bad-seq="2"' in spog.chain_badge.value
+    finally:
+        spog.close()

@@ -237,8 +237,13 @@ def cost_data(store: Store, run_id: str | None) -> dict[str, Any]:
 
 
 # --- everything -----------------------------------------------------------------------------------
-def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300) -> dict[str, Any]:
+def load_spog(
+    store: Store, run_id: str | None = None, *, runs_limit: int = 300, full_verify: bool = False
+) -> dict[str, Any]:
     """Everything the SPOG shows for ``run_id`` (default: the most recent run).
+
+    The chain is verified from the last point verified in this process (``full_verify``: from
+    the first entry, as ``govlib verify`` does).
 
     Returns
     -------
@@ -267,7 +272,7 @@ def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300)
         "registry": _registry(store, rid),
         "nodes": _nodes(store, run),
         "worm": _worm(store, rid),
-        "chain": verified_state(store)
+        "chain": verified_state(store, full=full_verify)
         | {"settings": recorded_settings(store, load_settings(store.data_dir)).describe()},
         "cost": cost_data(store, rid),
         "sealed": sealed_ranges(store),  # data lifecycle: sealed and purged ranges of the log

@@ -94,6 +94,14 @@ class SpogApp:
             description="Refresh", icon="refresh", tooltip="Re-read the store and re-verify"
         )
         self.refresh_button.add_class("gl-refresh")
+        # A page view verifies only what was appended since the last verification in this
+        # kernel; this one click verifies everything again, as `govlib verify` does.
+        self.verify_button = w.Button(
+            description="Verify all",
+            icon="check",
+            tooltip="Re-verify every entry, digest and checkpoint from the first (govlib verify)",
+        )
+        self.verify_button.add_class("gl-verify-all")
         self.auto = w.Checkbox(value=False, description="Auto-refresh", indent=False)
         self.auto.layout.width = "110px"
         self.interval = w.BoundedIntText(
@@ -135,7 +143,15 @@ class SpogApp:
         columns.add_class("gl-columns")
         title = w.HTML(_TITLE)
         toolbar = w.HBox(
-            [title, self.run_select, self.refresh_button, self.auto, self.interval, self.status],
+            [
+                title,
+                self.run_select,
+                self.refresh_button,
+                self.verify_button,
+                self.auto,
+                self.interval,
+                self.status,
+            ],
             layout=w.Layout(align_items="center", flex_flow="row wrap"),
         )
         style = style_widget("spog")
@@ -148,19 +164,21 @@ class SpogApp:
 
         self.run_select.observe(self._on_run, names="value")
         self.refresh_button.on_click(lambda _b: self.refresh())
+        self.verify_button.on_click(lambda _b: self.refresh(full_verify=True))
         self.auto.observe(self._on_auto, names="value")
         self.node_filter.observe(self._on_filter, names="value")
         self.outcome_filter.observe(self._on_filter, names="value")
         self.refresh()
 
     # --- loading ------------------------------------------------------------------------------
-    def refresh(self) -> None:
-        """Re-read the store (and re-verify the chain), then redraw every panel."""
+    def refresh(self, *, full_verify: bool = False) -> None:
+        """Re-read the store (and re-verify the chain: what was appended since the last
+        verification, or everything with ``full_verify``), then redraw every panel."""
         with self._lock:
             run_id = None if self._follow_latest else self._want_run
             try:
                 with Store(self.data_dir, create=False, readonly=True) as store:
-                    self.data = page_view(load_spog(store, run_id))
+                    self.data = page_view(load_spog(store, run_id, full_verify=full_verify))
                 self.loads += 1
                 self.messages.children = []
                 self._render()
