@@ -243,8 +243,9 @@ def main() -> None:
                 time.sleep(args.settle * 2)
                 print(f"warm (pools settled), {args.repeats} loads per app:")
                 warm_loads(browser, base, args.repeats, args.settle)
-                print("ten tabs:")
-                ten_tabs(browser, base, data_dir, args.tabs)
+                if args.tabs > 0:  # --tabs 0 skips it
+                    print("ten tabs:")
+                    ten_tabs(browser, base, data_dir, args.tabs)
                 browser.close()
         finally:
             stop_serve(proc)
