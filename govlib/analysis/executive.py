@@ -236,7 +236,7 @@ def cost_data(store: Store, run_id: str | None, *, run_source: Any = None) -> di
         0.0
     """
     of_run = store if run_source is None else run_source
-    steps = records(ledger.cost_by_step(of_run, run_id)) if run_id else []
+    steps = ledger.cost_by_step_rows(of_run, run_id) if run_id else []
     models = dict(
         of_run.query(
             "SELECT node, GROUP_CONCAT(DISTINCT model) FROM token_ledger WHERE run_id = ?"
@@ -264,8 +264,8 @@ def cost_data(store: Store, run_id: str | None, *, run_source: Any = None) -> di
         if periods.get("as_of"):
             newest = datetime.fromisoformat(str(periods["as_of"]).replace("Z", "+00:00"))
             since = iso(newest - timedelta(days=30))
-        by_workflow = records(ledger.cost_by_workflow(source, since))
-        by_model = records(ledger.cost_by_model(source, since))
+        by_workflow = ledger.cost_by_workflow_rows(source, since)
+        by_model = ledger.cost_by_model_rows(source, since)
     finally:
         if source is not store:
             source.close()
@@ -288,8 +288,13 @@ def cost_data(store: Store, run_id: str | None, *, run_source: Any = None) -> di
 
 
 # --- everything -----------------------------------------------------------------------------------
-def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300) -> dict[str, Any]:
+def load_spog(
+    store: Store, run_id: str | None = None, *, runs_limit: int = 300, full_verify: bool = False
+) -> dict[str, Any]:
     """Everything the SPOG shows for ``run_id`` (default: the most recent run).
+
+    The chain is verified from the last point verified in this process (``full_verify``: from
+    the first entry, as ``govlib verify`` does).
 
     Returns
     -------
@@ -318,14 +323,19 @@ def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300)
         if run is not None:
             run["sealed"] = True
     try:
-        return _spog(store, runs, run, sealed)
+        return _spog(store, runs, run, sealed, full_verify=full_verify)
     finally:
         if sealed is not None:
             sealed.close()
 
 
 def _spog(
-    store: Store, runs: list[dict[str, Any]], run: dict[str, Any] | None, sealed: Any
+    store: Store,
+    runs: list[dict[str, Any]],
+    run: dict[str, Any] | None,
+    sealed: Any,
+    *,
+    full_verify: bool = False,
 ) -> dict[str, Any]:
     """The SPOG's dict for one run; the run's own rows from ``sealed`` when it is sealed."""
     rid = run["run_id"] if run else None
@@ -338,7 +348,7 @@ def _spog(
         "registry": _registry(of_run, rid),
         "nodes": _nodes(of_run, run),
         "worm": _worm(of_run, rid),
-        "chain": verified_state(store)
+        "chain": verified_state(store, full=full_verify)
         | {"settings": recorded_settings(store, load_settings(store.data_dir)).describe()},
         "cost": cost_data(store, rid, run_source=sealed),
         "sealed": sealed_ranges(store),  # data lifecycle: sealed and purged ranges of the log

@@ -8,13 +8,26 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from govlib.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+
+    class _Pandas:
+        """pandas, imported on first use (the executive page imports RULES from here and needs no pandas: ~1 s saved)."""
+
+        def __getattr__(self, name: str) -> object:
+            import pandas
+
+            return getattr(pandas, name)
+
+    pd = _Pandas()
 
 __all__ = [
     "D2",

@@ -120,6 +120,7 @@ def chain_html(chain: Mapping[str, Any]) -> Markup:
         True
     """
     context = {"ok": False, "bad_seq": None, "text": "", "summary": None, "settings": None}
+    context["verified_from"] = None
     context |= dict(chain)
     return render("executive/chain.html.j2", chain=context)
 

@@ -32,7 +32,7 @@ from govlib.apps.executive.html import (
     sealed_ranges_html,
 )
 from govlib.apps.executive.view import page_view
-from govlib.apps.first_paint import show_first_paint
+from govlib.apps.first_paint import show_first_paint, verify_ahead
 from govlib.apps.widgets import build_or_error, error_box, html_widget, panel, style_widget
 from govlib.clock import utc_now_iso
 from govlib.present.charts import step_cost_svg
@@ -95,6 +95,14 @@ class SpogApp:
             description="Refresh", icon="refresh", tooltip="Re-read the store and re-verify"
         )
         self.refresh_button.add_class("gl-refresh")
+        # A page view verifies only what was appended since the last verification in this
+        # kernel; this one click verifies everything again, as `govlib verify` does.
+        self.verify_button = w.Button(
+            description="Verify all",
+            icon="check",
+            tooltip="Re-verify every entry, digest and checkpoint from the first (govlib verify)",
+        )
+        self.verify_button.add_class("gl-verify-all")
         self.auto = w.Checkbox(value=False, description="Auto-refresh", indent=False)
         self.auto.layout.width = "110px"
         self.interval = w.BoundedIntText(
@@ -143,7 +151,15 @@ class SpogApp:
         columns.add_class("gl-columns")
         title = w.HTML(_TITLE)
         toolbar = w.HBox(
-            [title, self.run_select, self.refresh_button, self.auto, self.interval, self.status],
+            [
+                title,
+                self.run_select,
+                self.refresh_button,
+                self.verify_button,
+                self.auto,
+                self.interval,
+                self.status,
+            ],
             layout=w.Layout(align_items="center", flex_flow="row wrap"),
         )
         style = style_widget("spog")
@@ -156,6 +172,7 @@ class SpogApp:
 
         self.run_select.observe(self._on_run, names="value")
         self.refresh_button.on_click(lambda _b: self.refresh())
+        self.verify_button.on_click(lambda _b: self.refresh(full_verify=True))
         self.auto.observe(self._on_auto, names="value")
         self.node_filter.observe(self._on_filter, names="value")
         self.outcome_filter.observe(self._on_filter, names="value")
@@ -163,13 +180,14 @@ class SpogApp:
         self.refresh()
 
     # --- loading ------------------------------------------------------------------------------
-    def refresh(self) -> None:
-        """Re-read the store (and re-verify the chain), then redraw every panel."""
+    def refresh(self, *, full_verify: bool = False) -> None:
+        """Re-read the store (and re-verify the chain: what was appended since the last
+        verification, or everything with ``full_verify``), then redraw every panel."""
         with self._lock:
             run_id = None if self._follow_latest else self._want_run
             try:
                 with Store(self.data_dir, create=False, readonly=True) as store:
-                    self.data = page_view(load_spog(store, run_id))
+                    self.data = page_view(load_spog(store, run_id, full_verify=full_verify))
                 self.loads += 1
                 self.messages.children = []
                 self._render()
@@ -280,13 +298,14 @@ def _now() -> str:
     return timestamp(utc_now_iso(), date=False)
 
 
-def _await_page_request() -> dict[str, str]:
+def _await_page_request(data_dir: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """Under a preheated Voilà kernel, block until a page is requested (imports are done by then).
 
     Returns the page's query parameters (``?run=<id>`` selects a run). Outside Voilà: no wait.
     So the data is read when the page is requested, never when the kernel warmed up.
     """
     if os.environ.get("VOILA_PREHEAT") == "True":
+        verify_ahead(data_dir)  # the page view then verifies only what is appended meanwhile
         from voila.utils import get_query_string
 
         query = get_query_string() or ""
@@ -302,7 +321,7 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
         >>> import govlib.apps.executive.page
         >>> govlib.apps.executive.page.app()  # doctest: +SKIP
     """
-    params = _await_page_request()
+    params = _await_page_request(data_dir)
     run_id = params.get("run") or None
     page = build_or_error(
         lambda: SpogApp(data_dir, run_id=run_id).widget, what="the executive view"

@@ -37,7 +37,7 @@ from govlib.analysis.review import (
     query_calls,
 )
 from govlib.analysis.trust import verified_state
-from govlib.apps.first_paint import show_first_paint
+from govlib.apps.first_paint import show_first_paint, verify_ahead
 from govlib.apps.spc.calls import CallTable
 from govlib.apps.spc.drill import ToolDrill, WorkflowDrill, warm_charts
 from govlib.apps.spc.stamp import Change, Stamper
@@ -291,8 +291,8 @@ class SpcApp:
             self.lake_note.value = _lake_note_html(lake_note(self._con))
         return self._con
 
-    def _filters(self) -> dict[str, Any]:
-        since = period_since(str(self.period.value), newest_call_at(self.con))
+    def _filters(self, newest: str | None) -> dict[str, Any]:
+        since = period_since(str(self.period.value), newest)
         return {"tenant": self.tenant.value or None, "since": since}
 
     def tool_series(self, tool: str) -> pd.DataFrame:
@@ -321,7 +321,8 @@ class SpcApp:
         if self._verdicts_stale:  # the snapshot predates a stamp: read the verdicts again
             self._con, self._verdicts_stale = None, False
             tools = True  # both tables must come from the same snapshot
-        f = self._scope = self._filters()
+        newest_at = newest_call_at(self.con)  # one read per reload: the period and the status
+        f = self._scope = self._filters(newest_at)
         if self._wf_loaded:
             flows = stats.workflow_stats(self.con, settings=self.settings, **f)
             self.wf_table.show(flows.rename(columns={"workflow_name": "name"}).to_dict("records"))
@@ -330,7 +331,7 @@ class SpcApp:
         per_tool = stats.tool_stats(self.con, settings=self.settings, **f)
         self.tool_table.show(per_tool.rename(columns={"tool_name": "name"}).to_dict("records"))
         n = int(per_tool["count"].sum()) if len(per_tool) else 0
-        newest = timestamp(newest_call_at(self.con))
+        newest = timestamp(newest_at)
         self.status.value = _STATUS.format(f"{n:,}", newest, timestamp(utc_now_iso()))
 
     def refresh(self) -> None:
@@ -380,6 +381,7 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
     preheated = os.environ.get("VOILA_PREHEAT") == "True"
     if preheated:
         _warm_quietly()
+        verify_ahead(data_dir)  # the page view then verifies only what is appended meanwhile
         from voila.utils import wait_for_request
 
         wait_for_request()
