@@ -561,6 +561,26 @@ def _access_token(token: str | None, token_file: Path | None) -> str | None:
     show_default=True,
     help="Keep warm kernels per app (the kernel_pool_size setting).",
 )
+@click.option(
+    "--auth",
+    type=click.Choice(["tokens", "header", "none", "shared-token"]),
+    default=None,
+    help="Who is looking: personal tokens and a sign-in page; a trusted proxy's user header; "
+    "none (loopback only; the default); or one shared token (a quick demo). "
+    "Default: shared-token when a shared token is given, else none.",
+)
+@click.option(
+    "--user-header",
+    default="X-Forwarded-User",
+    show_default=True,
+    help="With --auth header: the header naming the signed-in person.",
+)
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    help="With --auth header: address or network of the reverse proxy (repeatable).",
+)
 @clean_errors
 def serve(
     data_dir: Path | None,
@@ -569,6 +589,9 @@ def serve(
     token_file: Path | None,
     token: str | None,
     preheat: bool,
+    auth: str | None,
+    user_header: str,
+    trusted_proxies: tuple[str, ...],
 ) -> None:
     """Serve the Voila apps: /voila/render/executive_spog.ipynb and spc_dashboard.ipynb.
 
@@ -580,17 +603,34 @@ def serve(
         govlib serve --port 8866
     """
 
-    from govlib.cli.serve import check_port_free, serve_apps, voila_command
+    from govlib.cli.serve import check_port_free, checked_auth, serve_apps
     from govlib.evidence.settings_log import record_settings
+    from govlib.governance.users import people_configured
     from govlib.settings import load_settings
 
     token = _access_token(token, token_file)
-    voila_command(host=host, port=port, token=token, preheat=preheat)  # checks --host/--token
+    mode = checked_auth(auth, host, token, trusted_proxies)  # checks --host/--auth/--token
     check_port_free(host, port)  # fail fast, before anything is recorded
     with _store(data_dir) as store:  # the pages name the settings version they use
         directory = store.data_dir
+        if mode in ("tokens", "header") and not people_configured(store):
+            raise GovlibError(
+                f"--auth {mode}: no people are configured in this store; expected at least one "
+                "(govlib users add NAME --role ROLE)"
+            )
         record_settings(store, load_settings(directory))
-    sys.exit(serve_apps(directory, host=host, port=port, token=token, preheat=preheat))
+    sys.exit(
+        serve_apps(
+            directory,
+            host=host,
+            port=port,
+            token=token,
+            preheat=preheat,
+            auth=mode,
+            user_header=user_header,
+            trusted_proxies=trusted_proxies,
+        )
+    )
 
 
 @cli.command()

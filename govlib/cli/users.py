@@ -18,6 +18,7 @@ from govlib.cli.main import PathArg, clean_errors, cli, data_dir_option
 from govlib.cli.terminal import terminal_safe
 from govlib.errors import GovlibError
 
+
 def _store(data_dir: Path | None, *, readonly: bool = False) -> Any:
     """Open the existing store of ``--data-dir`` (a missing one is refused, never made)."""
     from govlib.store.database import Store
