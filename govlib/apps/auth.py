@@ -43,6 +43,7 @@ from tornado import web
 from traitlets import Float, Integer, List, Unicode
 from voila.voila_identity_provider import VoilaIdentityProvider
 
+from govlib.apps.identity import IDENTITY_HEADER, page_user
 from govlib.errors import GovlibError
 from govlib.governance.users import (
     AccessDenied,
@@ -70,8 +71,6 @@ __all__ = [
 ]
 
 AUTH_MODES = ("none", "tokens", "header", "shared-token")
-#: The header the server sets (never the browser) to tell a page's kernel who is looking.
-IDENTITY_HEADER = "X-Govlib-User"
 SESSION_COOKIE = "govlib_session"
 
 _STORE: dict[str, Store] = {}
@@ -168,6 +167,8 @@ class Guesses:
 
 #: One per server process (the sign-in page and the API share it).
 GUESSES = Guesses()
+#: SHA-256 of tokens already checked -> the hash they matched (see ``authenticate``).
+_VERIFIED: dict[str, str] = {}
 
 
 async def checked_token(address: str, token: str | None, store: Store) -> User:
@@ -176,7 +177,7 @@ async def checked_token(address: str, token: str | None, store: Store) -> User:
     if owed:
         await asyncio.sleep(owed)
     try:
-        return authenticate(store, token)
+        return authenticate(store, token, verified=_VERIFIED)
     except AccessDenied:
         GUESSES.fail(address)
         raise
@@ -328,17 +329,3 @@ class LogoutHandler(JupyterHandler):
     async def get(self) -> None:  # noqa: D102
         self.identity_provider.end_session(self)  # type: ignore[attr-defined]
         self.redirect("/login")
-
-
-def page_user(store: Store) -> tuple[str, User | None]:
-    """Inside a page's kernel: the auth mode and the signed-in person (None when nobody is).
-
-    ``GOVLIB_AUTH`` is set by ``govlib serve``; the person's pseudonym arrives as
-    ``HTTP_X_GOVLIB_USER`` (set by the server on the page request, never by the browser) and is
-    looked up in the store: a revoked person is nobody.
-    """
-    mode = os.environ.get("GOVLIB_AUTH", "none")
-    person = os.environ.get("HTTP_" + IDENTITY_HEADER.upper().replace("-", "_"), "")
-    if mode not in ("tokens", "header") or not person:
-        return mode, None
-    return mode, user_by_person(store, person)

@@ -332,8 +332,14 @@ def set_roles(store: Store, name: str, roles: Iterable[str]) -> User:
     return _change(store, name, "user_roles_set", roles=json.dumps(list(roles)))
 
 
-def authenticate(store: Store, token: str | None) -> User:
+def authenticate(
+    store: Store, token: str | None, *, verified: dict[str, str] | None = None
+) -> User:
     """The active person whose personal token this is; :class:`AccessDenied` (401) otherwise.
+
+    ``verified`` (a server's memory) maps the SHA-256 of tokens already checked to the hash they
+    matched: while the person's row still holds that hash, the scrypt work is not repeated (a
+    revoked or re-issued token no longer matches).
 
     Example:
         >>> s = Store(memory=True)
@@ -350,8 +356,16 @@ def authenticate(store: Store, token: str | None) -> User:
     if row is None or row["status"] != "active":
         _hash(secret, b"0" * 16)  # the same work for an unknown id: no timing oracle
         raise AccessDenied("token: unknown or revoked personal token", status=401)
-    if not hmac.compare_digest(_hash(secret, bytes.fromhex(row["token_salt"])), row["token_hash"]):
-        raise AccessDenied("token: unknown or revoked personal token", status=401)
+    seen = hashlib.sha256(str(token).encode("utf-8")).hexdigest()
+    known = verified.get(seen) if verified is not None else None
+    if known is None or not hmac.compare_digest(known, row["token_hash"]):
+        digest = _hash(secret, bytes.fromhex(row["token_salt"]))
+        if not hmac.compare_digest(digest, row["token_hash"]):
+            raise AccessDenied("token: unknown or revoked personal token", status=401)
+        if verified is not None:
+            if len(verified) > 10_000:
+                verified.clear()
+            verified[seen] = row["token_hash"]
     return _user(store, row)
 
 
