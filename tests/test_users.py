@@ -162,3 +162,63 @@ def test_cli_users_token_alone_on_last_line_and_cli_verbs_take_the_person(tmp_pa
     )
     assert gone.returncode == 2 and "unknown or revoked" in gone.stderr
     assert _govlib("verify", "--data-dir", str(data)).returncode == 0
+
+
+def test_page_stamper_checks_role_and_tenant_before_any_write(store):
+    """The kernel's check, whatever the page shows: a forged click from a person without the
+    role, or on another tenant's call, writes nothing and the refusal is recorded."""
+    import ipywidgets as widgets
+
+    from govlib.apps.spc.stamp import Stamper
+    from govlib.capture.rows import insert_audit_batch
+
+    insert_audit_batch(
+        store, [(t, "lookup", None, None, 1, 1, 3, "0000abcd", None, 0) for t in ("acme", "zeta")]
+    )
+    cora, _ = add_user(store, "Cora", ["compliance"])
+    tess, _ = add_user(store, "Tess", ["reviewer"], tenants=["acme"])
+    nobody = Stamper(store, widgets.Text(value="Typed Name"), signed_in=True)
+    assert not nobody.can_stamp and "nobody is signed in" in nobody.stamp([1], "accept").refused[0]
+    compliance = Stamper(store, widgets.Text(), user=cora)
+    assert not compliance.can_stamp
+    out = compliance.stamp([1], "accept")
+    assert out.stamped == [] and "may not stamp" in out.refused[0]
+    reviewer = Stamper(store, widgets.Text(value="Someone Else"), user=tess)
+    assert reviewer.can_stamp and reviewer.name == "Tess"
+    assert "no such tool call for you" in reviewer.stamp([2], "accept").refused[0]
+    assert reviewer.stamp([1], "accept").stamped == [1]
+    rows = store.query("SELECT id, human_verdict FROM audit_log ORDER BY id")
+    assert [(r["id"], r["human_verdict"]) for r in rows] == [(1, "accept"), (2, None)]
+    refused = [
+        json.loads(r["detail"])
+        for r in store.query("SELECT detail FROM worm_log WHERE action = 'access_refused'")
+    ]
+    assert [(r["person"], r["via"]) for r in refused] == [(cora.person, "page")]
+    assert verify_store(store).ok
+
+
+def test_admin_resets_the_kill_switch_from_the_executive_page(tmp_path):
+    """Recorded exactly as `govlib killswitch reset`: the admin's name (as a pseudonym), the
+    reason, a signed checkpoint; a reason is required; a non-admin is refused and recorded."""
+    from govlib.apps.executive.page import SpogApp, reset_as
+    from govlib.governance.killswitch import KillSwitch
+
+    data = tmp_path / "data"
+    with Store(data) as s:
+        admin, _ = add_user(s, "Dana Admin", ["admin"])
+        finn, _ = add_user(s, "Finn", ["finance", "executive"])
+        KillSwitch(s).trigger("rule", "incident 42")
+    page = SpogApp(data, viewer=admin)
+    assert page.reset_box.children  # the admin's control is on the page
+    assert "reason is required" in page.reset_kill_switch()
+    assert not SpogApp(data, viewer=finn).reset_box.children  # nobody else's
+    assert reset_as(data, finn, "because").startswith("Refused:")
+    page.reset_reason.value = "fraud ring blocked"
+    assert "armed: reset by Dana Admin" in page.reset_kill_switch()
+    with Store(data, create=False) as s:
+        state = KillSwitch(s).state()
+        assert (state.by, state.reason, state.armed) == ("Dana Admin", "fraud ring blocked", True)
+        entry = s.query("SELECT detail FROM worm_log WHERE action = 'kill_switch_reset'")[0]
+        assert "Dana Admin" not in entry["detail"]
+        assert verify_store(s).ok
+    page.close()
