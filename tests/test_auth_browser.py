@@ -55,10 +55,22 @@ FORGE = """async ([code]) => {
 
 def _add(data: Path, name: str, role: str) -> str:
     out = subprocess.run(
-        [sys.executable, "-m", "govlib", "users", "add", name, "--role", role, "--data-dir",
-         str(data)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "govlib",
+            "users",
+            "add",
+            name,
+            "--role",
+            role,
+            "--data-dir",
+            str(data),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.rstrip("\n").splitlines()[-1]
 
 

@@ -68,9 +68,12 @@ def _body(required: list[str]) -> dict[str, Any]:
         props["reason"] = {"type": "string", "minLength": 1, "maxLength": 2000}
     return {
         "required": True,
-        "content": {"application/json": {"schema": {"type": "object", "required": required,
-                                                    "properties": props}}},
-    }  # fmt: skip
+        "content": {
+            "application/json": {
+                "schema": {"type": "object", "required": required, "properties": props}
+            }
+        },
+    }
 
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
@@ -185,8 +188,9 @@ def _json_body(raw: bytes) -> dict[str, Any]:
     try:
         body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "body: not JSON; expected an object like {\"verdict\": \"accept\"}",
-                       "body") from None  # fmt: skip
+        raise ApiError(
+            400, 'body: not JSON; expected an object like {"verdict": "accept"}', "body"
+        ) from None
     if not isinstance(body, dict):
         raise ApiError(400, "body: expected a JSON object", "body")
     return body
