@@ -222,3 +222,16 @@ def test_admin_resets_the_kill_switch_from_the_executive_page(tmp_path):
         assert "Dana Admin" not in entry["detail"]
         assert verify_store(s).ok
     page.close()
+
+
+def test_tool_call_tables_show_only_the_persons_tenants(store):
+    """Enforced in the read model (query_calls), the function every tool-call table reads."""
+    from govlib.analysis.review import CallFilter, query_calls
+    from govlib.capture.rows import insert_audit_batch
+
+    rows = [(t, "lookup", None, None, 1, 1, 3, "0000abcd", None, 0) for t in ("acme", "zeta") * 3]
+    insert_audit_batch(store, rows)
+    page = query_calls(store, CallFilter(tenants=("acme",)), limit=50)
+    assert page.total == 3 and {r["tenant_id"] for r in page.rows} == {"acme"}
+    assert query_calls(store, CallFilter(), limit=50).total == 6
+    assert query_calls(store, CallFilter(tenants=()), limit=50).total == 0

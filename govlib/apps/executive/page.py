@@ -215,7 +215,8 @@ class SpogApp:
             run_id = None if self._follow_latest else self._want_run
             try:
                 with Store(self.data_dir, create=False, readonly=True) as store:
-                    self.data = page_view(load_spog(store, run_id))
+                    tenants = self.viewer.tenants if self.viewer is not None else None
+                    self.data = page_view(load_spog(store, run_id, tenants=tenants))
                 self.loads += 1
                 self.messages.children = []
                 self._render()

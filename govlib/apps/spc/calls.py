@@ -243,7 +243,7 @@ class CallTable:
         ids = [int(r["id"]) for r in self.rows_data]
         if not ids:
             return self.refresh()
-        flt = CallFilter(ids=tuple(ids), unreviewed_first=False)
+        flt = CallFilter(ids=tuple(ids), unreviewed_first=False, tenants=self.stamper.tenants)
         fresh = {int(r["id"]): r for r in query_calls(self.stamper.store, flt, limit=len(ids)).rows}
         rows = [fresh.get(i, old) for i, old in zip(ids, self.rows_data, strict=True)]
         self._draw(CallPage(rows, self.total, self.offset))

@@ -92,6 +92,7 @@ class CallsTab:
 
     def __init__(self, stamper: Stamper, opts: dict[str, list[str]], rules_of: Any) -> None:
         self.store, self.rules_of = stamper.store, rules_of
+        self.tenants = stamper.tenants
         lay = widgets.Layout(width="230px")
         self.tool = widgets.Dropdown(
             options=[("All tools", ALL)] + [(t, t) for t in opts["tools"]],
@@ -126,6 +127,7 @@ class CallsTab:
             status=str(self.status.value),
             flagged_only=bool(self.flagged.value),
             unreviewed_first=bool(self.unreviewed_first.value),
+            tenants=self.tenants,
         )
 
     def _fetch(self, offset: int, limit: int) -> CallPage:

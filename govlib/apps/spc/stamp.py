@@ -134,6 +134,12 @@ class Stamper:
         return str(self.reviewer.value or "").strip()
 
     @property
+    def tenants(self) -> tuple[str, ...] | None:
+        """The tenants the signed-in person may see (None: every tenant); every tool-call read
+        of the page passes them to :func:`~govlib.analysis.review.query_calls`."""
+        return self.user.tenants if self.user is not None else None
+
+    @property
     def can_stamp(self) -> bool:
         """Whether ✓ / ✗ are shown: always without sign-in, else only to reviewers."""
         return not self.signed_in or (self.user is not None and self.user.may("stamp"))
