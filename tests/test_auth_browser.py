@@ -119,7 +119,7 @@ def test_a_reviewer_and_finance_signed_in_at_once(demo_dir: Path) -> None:
             # reviewer: the SPC dashboard, their own name instead of "Reviewing as"
             reviewer.wait_for_selector(".spc-signed-in", timeout=TIMEOUT_MS)
             assert "Rita Reviewer" in reviewer.inner_text(".spc-signed-in")
-            reviewer.get_by_role("tab", name="Tool calls").click()
+            assert "tab=calls" in reviewer.url  # lands on Tool calls, no click needed
             rows = reviewer.locator(".spc-calls-main .spc-call-row:not(.spc-hidden)")
             rows.first.wait_for(timeout=TIMEOUT_MS)
             assert reviewer.locator(".spc-reviewer input").count() == 0

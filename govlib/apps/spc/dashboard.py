@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import traceback
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -396,7 +397,7 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
     refused = build_or_error(lambda: _not_for_role(data_dir), what="the SPC dashboard")
     if refused is not None:
         return refused
-    page = build_or_error(lambda: SpcApp(data_dir).widget, what="the SPC dashboard")
+    page = build_or_error(lambda: _dashboard(data_dir), what="the SPC dashboard")
     show_first_paint(page)  # the page's HTML shows it before Voila's JavaScript loads
     failed = "gl-error-box" in getattr(page, "_dom_classes", ())
     if not preheated and not failed:  # after the page renders: the bundle competes for the GIL
@@ -404,6 +405,16 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
         timer.daemon = True
         timer.start()
     return page
+
+
+def _dashboard(data_dir: str | os.PathLike[str] | None) -> widgets.Widget:
+    """The dashboard, on the Tool calls tab when the page asks for it (``?tab=calls``: where a
+    reviewer lands after signing in)."""
+    dash = SpcApp(data_dir)
+    query = urllib.parse.parse_qs(os.environ.get("QUERY_STRING", ""))
+    if query.get("tab", [""])[-1] == "calls":
+        dash.tabs.selected_index = 2
+    return dash.widget
 
 
 def _warm_quietly() -> None:
