@@ -321,6 +321,7 @@ def test_header_auth_trusts_only_the_proxy(tmp_path):
         assert request(port, "GET", "/", headers=who, source="127.0.0.2")[0] == 200
         assert request(port, "GET", "/", headers=who, source="127.0.0.1")[0] in (302, 403)
         assert request(port, "GET", "/", source="127.0.0.2")[0] in (302, 403)
+        assert request(port, "GET", "/login")[0] == 404  # no form: the proxy signs people in
         unknown = {"X-Forwarded-User": "Mallory"}
         assert request(port, "GET", "/", headers=unknown, source="127.0.0.2")[0] in (302, 403)
 

@@ -217,6 +217,8 @@ class GovlibIdentityProvider(VoilaIdentityProvider):
         return self.auth_mode == "tokens" or (self.auth_mode != "header" and bool(self.token))
 
     def get_handlers(self) -> list[tuple[str, object]]:  # noqa: D102
+        if self.auth_mode == "header":
+            return []  # the proxy signs people in; no form that takes anything here
         if self.auth_mode != "tokens":
             return list(super().get_handlers())
         return [("/login", LoginHandler), ("/logout", LogoutHandler)]
