@@ -354,6 +354,26 @@ SETTINGS: tuple[Setting, ...] = (
         "system's).",
         "alert_delivery",
     ),
+    # --- sign-in (issue 19) ----------------------------------------------------------------------
+    Setting(
+        "session_hours",
+        8.0,
+        "Hours a sign-in to `govlib serve --auth tokens` lasts (the session cookie's Max-Age).",
+        "apps",
+    ),
+    Setting(
+        "auth_failures_before_delay",
+        5,
+        "Bad personal tokens from one address (sign-in page or API) before each further attempt "
+        "is answered only after a delay (1 s, 2 s, 4 s ... up to 30 s).",
+        "apps",
+    ),
+    Setting(
+        "auth_failure_window_s",
+        300.0,
+        "Seconds a bad personal token counts against its address.",
+        "apps",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -12,7 +12,7 @@ are made by :mod:`govlib.apps.executive` with :mod:`govlib.present`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,16 +71,27 @@ _RUN_SELECT = (
 )
 
 
-def list_runs(store: Store, *, limit: int = 300) -> list[dict[str, Any]]:
-    """The newest workflow runs first (run id, workflow, subject, status, times, summary).
+_RUNS_OF_TENANTS = (
+    _RUN_SELECT + " WHERE r.tenant_id IN (SELECT value FROM json_each(?))"  # noqa: S608
+    " ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?"
+)
+
+
+def list_runs(
+    store: Store, *, limit: int = 300, tenants: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """The newest workflow runs first (run id, workflow, subject, status, times, summary);
+    with ``tenants``, only runs of those tenants (the person looking may see no others).
 
     Example:
-        >>> list_runs(Store(memory=True))
+        >>> list_runs(Store(memory=True), tenants=["acme"])
         []
     """
     store.check_intact()
-    sql = _RUN_SELECT + " ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?"
-    return [dict(r) for r in store.query(sql, (int(limit),))]
+    if tenants is None:
+        sql = _RUN_SELECT + " ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?"
+        return [dict(r) for r in store.query(sql, (int(limit),))]
+    return [dict(r) for r in store.query(_RUNS_OF_TENANTS, (json.dumps(list(tenants)), int(limit)))]
 
 
 def get_run(store: Store, run_id: str) -> dict[str, Any] | None:
@@ -289,12 +300,19 @@ def cost_data(store: Store, run_id: str | None, *, run_source: Any = None) -> di
 
 # --- everything -----------------------------------------------------------------------------------
 def load_spog(
-    store: Store, run_id: str | None = None, *, runs_limit: int = 300, full_verify: bool = False
+    store: Store,
+    run_id: str | None = None,
+    *,
+    runs_limit: int = 300,
+    full_verify: bool = False,
+    tenants: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Everything the SPOG shows for ``run_id`` (default: the most recent run).
 
     The chain is verified from the last point verified in this process (``full_verify``: from
-    the first entry, as ``govlib verify`` does).
+    the first entry, as ``govlib verify`` does). With ``tenants`` (the person looking is limited
+    to them) only runs of those tenants are listed or shown: another tenant's ``run_id`` (or a
+    sealed run) shows no run.
 
     Returns
     -------
@@ -309,14 +327,16 @@ def load_spog(
         (True, True)
     """
     store.check_intact()
-    runs = list_runs(store, limit=runs_limit)
+    runs = list_runs(store, limit=runs_limit, tenants=tenants)
     run = None
     if run_id is not None:
-        run = next((r for r in runs if r["run_id"] == run_id), None) or get_run(store, run_id)
+        run = next((r for r in runs if r["run_id"] == run_id), None)
+        if run is None and tenants is None:
+            run = get_run(store, run_id)
     elif runs:
         run = runs[0]
     sealed = None
-    if run is None and run_id is not None and has_sealed_rows(store):
+    if run is None and run_id is not None and tenants is None and has_sealed_rows(store):
         # a run moved into a sealed segment (``govlib seal``) opens from the segment's files
         sealed = SealedReader(store)
         run = get_run(sealed, run_id)

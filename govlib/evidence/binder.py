@@ -134,6 +134,7 @@ def agreeing_keys(table: str, rows: list[dict[str, Any]], entries: list[Entry]) 
         "node_runs": _nodes_agreeing,
         "governance_rules": _rules_agreeing,
         "tool_registry": _tools_agreeing,
+        "users": lambda rs, es: set(),  # new in schema 9: never written unbound
     }
     return checks[table](rows, entries)
 
@@ -214,6 +215,7 @@ _DESCRIBED_BY: dict[str, tuple[str, ...]] = {
     "node_runs": ("node_finished", "run_finished"),
     "governance_rules": ("rules_loaded",),
     "tool_registry": ("tool_registered", "tool_enabled", "tool_disabled"),
+    "users": ("user_added", "user_roles_set", "user_revoked"),
 }
 
 

@@ -573,11 +573,17 @@ class _Verifier:
         return out
 
     def _count(self, table: str) -> int:
+        if not self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone():
+            return 0  # a table newer than this (read-only, older) store
         (n,) = self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
         return int(n)
 
     def _rows(self, table: GovernedTable) -> list[RowDigest]:
         columns = [name for _cid, name, *_ in self.conn.execute(f"PRAGMA table_info({table.name})")]
+        if not columns:  # a table newer than this (read-only, older) store: no rows to prove
+            return []
         return row_digests(self.conn.execute(canonical_row_sql(table, columns)))
 
     def verdicts(self) -> None:

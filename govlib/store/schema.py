@@ -42,6 +42,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # Version 7: ``people`` (the name behind each pseudonym; created by the schema DDL, no column
     # changes elsewhere: entries written before stay as they were, with names in clear).
     7: (),
+    # Version 9: ``users`` (people who sign in: a pseudonym, a salted token hash, roles, tenants;
+    # each row bound to the chain) is created by the schema DDL; no column changes elsewhere.
+    9: (),
     # Version 10: ``alert_outbox`` and ``alert_cursor`` (alerts; created by the schema DDL).
     10: (),
 }
@@ -77,6 +80,7 @@ TABLES: tuple[str, ...] = (
     "people",
     "alert_outbox",
     "alert_cursor",
+    "users",
 )
 
 AUDIT_COLUMNS: tuple[str, ...] = (
@@ -343,6 +347,21 @@ CREATE TABLE IF NOT EXISTS seal_journal(
 CREATE TABLE IF NOT EXISTS people(
   pseudonym TEXT PRIMARY KEY,
   name TEXT NOT NULL
+);
+
+-- People who sign in (govlib users add): the person's pseudonym (the name is in `people`), a
+-- public token id, the salt and scrypt hash of the token's secret (never the token), roles and
+-- tenants as JSON arrays. Each change rebinds the row to a `user_*` WORM entry (verify checks).
+CREATE TABLE IF NOT EXISTS users(
+  person TEXT PRIMARY KEY,
+  token_id TEXT NOT NULL UNIQUE,
+  token_salt TEXT NOT NULL,
+  token_hash TEXT NOT NULL,
+  roles TEXT NOT NULL,
+  tenants TEXT,
+  status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+  updated_at TEXT NOT NULL,
+  worm_seq INTEGER
 );
 
 -- Alerts waiting for delivery, delivered or given up (one row per alert and destination).

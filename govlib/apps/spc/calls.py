@@ -66,7 +66,7 @@ def hide(widget: widgets.DOMWidget, hidden: bool) -> None:
 class _Row:
     """One reusable row widget: checkbox, cells, ✓, ✗, Correct…."""
 
-    def __init__(self, table: CallTable, *, bulk: bool) -> None:
+    def __init__(self, table: CallTable, *, bulk: bool, can_stamp: bool = True) -> None:
         k = kit()
         self.call_id: int | None = None
         self.check = widgets.Checkbox(
@@ -85,7 +85,9 @@ class _Row:
             style=k.button,
         )
         self.fix.add_class("spc-correct")
-        self.box = widgets.HBox([self.check, self.cells, self.ok, self.no, self.fix], layout=k.row)
+        # Without the reviewer role the buttons are never shown (the kernel refuses them anyway).
+        buttons = [self.ok, self.no, self.fix] if can_stamp else []
+        self.box = widgets.HBox([self.check, self.cells, *buttons], layout=k.row)
         self.box.add_class("spc-call-row")
         hide(self.box, True)
         self.ok.on_click(lambda _b: table.stamp_one(self.call_id, "accept"))
@@ -165,7 +167,8 @@ class CallTable:
         actions = widgets.HTML(
             '<div class="spc-grid spc-head">Review</div>', layout=widgets.Layout(width="160px")
         )
-        self.rows = [_Row(self, bulk=bulk) for _ in range(page_size)]
+        bulk = bulk and stamper.can_stamp
+        self.rows = [_Row(self, bulk=bulk, can_stamp=stamper.can_stamp) for _ in range(page_size)]
         self.empty = widgets.HTML('<div class="gl-muted">No tool calls match.</div>')
         self.prev = widgets.Button(description="‹ Newer", layout=widgets.Layout(width="90px"))
         self.next = widgets.Button(description="Older ›", layout=widgets.Layout(width="90px"))
@@ -240,7 +243,7 @@ class CallTable:
         ids = [int(r["id"]) for r in self.rows_data]
         if not ids:
             return self.refresh()
-        flt = CallFilter(ids=tuple(ids), unreviewed_first=False)
+        flt = CallFilter(ids=tuple(ids), unreviewed_first=False, tenants=self.stamper.tenants)
         fresh = {int(r["id"]): r for r in query_calls(self.stamper.store, flt, limit=len(ids)).rows}
         rows = [fresh.get(i, old) for i, old in zip(ids, self.rows_data, strict=True)]
         self._draw(CallPage(rows, self.total, self.offset))

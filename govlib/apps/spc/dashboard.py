@@ -38,6 +38,7 @@ from govlib.analysis.review import (
 )
 from govlib.analysis.trust import verified_state
 from govlib.apps.first_paint import show_first_paint, verify_ahead
+from govlib.apps.identity import page_user
 from govlib.apps.spc.calls import CallTable
 from govlib.apps.spc.drill import ToolDrill, WorkflowDrill, warm_charts
 from govlib.apps.spc.stamp import Change, Stamper
@@ -46,6 +47,7 @@ from govlib.apps.spc.tables import rules_map, thresholds_html
 from govlib.apps.widgets import build_or_error, error_box, style_widget, stylesheet
 from govlib.clock import utc_now_iso
 from govlib.evidence.settings_log import recorded_settings
+from govlib.governance.users import User
 from govlib.present.formatting import timestamp
 from govlib.present.templating import render
 from govlib.settings import Settings, load_settings
@@ -91,6 +93,7 @@ class CallsTab:
 
     def __init__(self, stamper: Stamper, opts: dict[str, list[str]], rules_of: Any) -> None:
         self.store, self.rules_of = stamper.store, rules_of
+        self.tenants = stamper.tenants
         lay = widgets.Layout(width="230px")
         self.tool = widgets.Dropdown(
             options=[("All tools", ALL)] + [(t, t) for t in opts["tools"]],
@@ -125,6 +128,7 @@ class CallsTab:
             status=str(self.status.value),
             flagged_only=bool(self.flagged.value),
             unreviewed_first=bool(self.unreviewed_first.value),
+            tenants=self.tenants,
         )
 
     def _fetch(self, offset: int, limit: int) -> CallPage:
@@ -173,7 +177,14 @@ class SpcApp:
         self.reviewer.observe(
             lambda c: setattr(self.reviewer_note, "value", _reviewer_note(c["new"])), "value"
         )
-        self.stamper = Stamper(self.store, self.reviewer)
+        # Signed in (govlib serve --auth tokens/header): the person replaces "Reviewing as".
+        mode, self.user = page_user(self.store)
+        signed_in = mode in ("tokens", "header")
+        self.stamper = Stamper(self.store, self.reviewer, user=self.user, signed_in=signed_in)
+        self.reviewer_box: widgets.Widget = self.reviewer
+        if signed_in:
+            self.reviewer_note.value = _signed_in_note(self.user)
+            self.reviewer_box = widgets.HTML("")
         self.status = widgets.HTML()
         self.stamper.listeners.append(_guard(self.on_stamped, self.status, "refresh the page"))
         opts = choices(self.con)
@@ -239,7 +250,7 @@ class SpcApp:
         tool_tab = widgets.VBox([filters, self.tool_table.widget, self.slots[0]])
         wf_tab = widgets.VBox([filters, self.wf_table.widget, self.slots[1]])
         loading = widgets.HTML('<div class="gl-muted">Loading the tool calls…</div>')
-        self.slots[2].children = (self.reviewer, loading)
+        self.slots[2].children = (self.reviewer_box, loading)
         for box, name in zip(
             (tool_tab, wf_tab, self.slots[2]), ("tools", "workflows", "calls"), strict=True
         ):
@@ -259,7 +270,7 @@ class SpcApp:
         if self._calls is None:
             self._calls = CallsTab(self.stamper, self.opts, self.rules_of)
             self._calls.table.refresh()
-            self.slots[2].children = (self.reviewer, self._calls.widget)
+            self.slots[2].children = (self.reviewer_box, self._calls.widget)
         return self._calls
 
     @property
@@ -385,7 +396,10 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
         from voila.utils import wait_for_request
 
         wait_for_request()
-    page = build_or_error(lambda: _opened(SpcApp(data_dir)), what="the SPC dashboard")
+    refused = build_or_error(lambda: _not_for_role(data_dir), what="the SPC dashboard")
+    if refused is not None:
+        return refused
+    page = build_or_error(lambda: _dashboard(data_dir), what="the SPC dashboard")
     show_first_paint(page)  # the page's HTML shows it before Voila's JavaScript loads
     failed = "gl-error-box" in getattr(page, "_dom_classes", ())
     if not preheated and not failed:  # after the page renders: the bundle competes for the GIL
@@ -395,9 +409,15 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
     return page
 
 
-def _opened(dash: SpcApp) -> widgets.Widget:
-    """The page, with the drill-down of ``?tool=NAME`` open (the executive page's tool links)."""
-    tool = urllib.parse.parse_qs(os.environ.get("QUERY_STRING", "")).get("tool", [""])[-1]
+def _dashboard(data_dir: str | os.PathLike[str] | None) -> widgets.Widget:
+    """The dashboard, on the Tool calls tab when the page asks for it (``?tab=calls``: where a
+    reviewer lands after signing in), with the drill-down of ``?tool=NAME`` open (the executive
+    page's tool links)."""
+    dash = SpcApp(data_dir)
+    query = urllib.parse.parse_qs(os.environ.get("QUERY_STRING", ""))
+    if query.get("tab", [""])[-1] == "calls":
+        dash.tabs.selected_index = 2
+    tool = query.get("tool", [""])[-1]
     if tool in dash.opts["tools"]:
         _guard(dash.tool_drill.open, dash.status, "open the tool")(tool)
     return dash.widget
@@ -408,6 +428,25 @@ def _warm_quietly() -> None:
         warm_charts()
     except Exception:  # noqa: BLE001, S110 - the drill-down shows the error when it needs charts
         pass
+
+
+def _signed_in_note(user: User | None) -> str:
+    """The header line naming the signed-in person and their roles."""
+    if user is None:
+        return str(render("spc/signed_in_note.html.j2", who=None, roles=""))
+    return str(render("spc/signed_in_note.html.j2", who=user.name, roles=", ".join(user.roles)))
+
+
+def _not_for_role(data_dir: str | os.PathLike[str] | None) -> widgets.Widget | None:
+    """A short note instead of the dashboard for a signed-in person without a role that reads
+    it (None when the person may read it, or nobody signs in)."""
+    with Store(checked_data_dir(data_dir, create=False), create=False, readonly=True) as store:
+        mode, user = page_user(store)
+    if mode not in ("tokens", "header") or (user is not None and user.may("view_spc")):
+        return None
+    who = user.name if user else None
+    roles = ", ".join(user.roles) if user else ""
+    return widgets.HTML(str(render("spc/not_for_role.html.j2", who=who, roles=roles)))
 
 
 def _reviewer_note(name: str) -> str:

@@ -162,7 +162,7 @@ class ToolDrill(_Drill):
 
     def _fetch(self, offset: int, limit: int) -> CallPage:
         ids = tuple(self.ids)
-        flt = CallFilter(ids=ids, unreviewed_first=False)
+        flt = CallFilter(ids=ids, unreviewed_first=False, tenants=self.table.stamper.tenants)
         return query_calls(self.table.stamper.store, flt, offset=offset, limit=limit)
 
     def open(self, tool: str) -> None:
@@ -207,7 +207,12 @@ class _RunBlock:
         self.widget.add_class("spc-run")
 
     def _fetch(self, offset: int, limit: int) -> CallPage:
-        flt = CallFilter(run_ids=(self.run_id or "",), unreviewed_first=False, oldest_first=True)
+        flt = CallFilter(
+            run_ids=(self.run_id or "",),
+            unreviewed_first=False,
+            oldest_first=True,
+            tenants=self.table.stamper.tenants,
+        )
         return query_calls(self.table.stamper.store, flt, offset=offset, limit=limit)
 
     def show(self, run: Mapping[str, Any] | None) -> None:
