@@ -78,9 +78,9 @@ TABLES: tuple[str, ...] = (
     "worm_retained",
     "seal_journal",
     "people",
+    "users",
     "alert_outbox",
     "alert_cursor",
-    "users",
 )
 
 AUDIT_COLUMNS: tuple[str, ...] = (
