@@ -10,7 +10,7 @@ from ``body`` so they cannot disagree with what the MAC covers.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 12
 
 #: Tables whose DELETE guard admits only govlib's sealing delete (see ``seal_journal``).
 SEALED_DELETE_GUARDED: tuple[str, ...] = (
@@ -42,6 +42,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # Version 7: ``people`` (the name behind each pseudonym; created by the schema DDL, no column
     # changes elsewhere: entries written before stay as they were, with names in clear).
     7: (),
+    # Version 12: ``evaluator_verdicts`` (a machine evaluator's verdict on a tool call or a model
+    # call, kept apart from the human ``verdict_events``; created by the schema DDL).
+    12: (),
 }
 
 #: Tables whose rows never change once written.
@@ -53,6 +56,7 @@ APPEND_ONLY: tuple[str, ...] = (
     "node_runs",
     "verdict_events",
     "ingested_spans",
+    "evaluator_verdicts",
 )
 
 #: Every table, in creation order (``govlib status`` counts these).
@@ -73,6 +77,7 @@ TABLES: tuple[str, ...] = (
     "worm_retained",
     "seal_journal",
     "people",
+    "evaluator_verdicts",
 )
 
 AUDIT_COLUMNS: tuple[str, ...] = (
@@ -164,6 +169,24 @@ CREATE TABLE IF NOT EXISTS verdict_events(
   worm_seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS verdict_events_audit ON verdict_events(audit_id);
+
+-- A machine evaluator's verdict (an OTel ``gen_ai.evaluation.result``): on a tool call
+-- (audit_log) or a model call (token_ledger). Never a human review: it does not touch the
+-- audit_log verdict triple, the sampling gate or the accept rate.
+CREATE TABLE IF NOT EXISTS evaluator_verdicts(
+  id INTEGER PRIMARY KEY,
+  source TEXT NOT NULL CHECK (source LIKE 'evaluator:_%'),
+  target_table TEXT NOT NULL CHECK (target_table IN ('audit_log', 'token_ledger')),
+  target_id INTEGER NOT NULL,
+  verdict TEXT NOT NULL CHECK (verdict IN ('accept', 'reject')),
+  label TEXT,
+  score REAL,
+  evaluated_at TEXT NOT NULL,
+  trace_id TEXT,
+  span_id TEXT,
+  worm_seq INTEGER
+);
+CREATE INDEX IF NOT EXISTS evaluator_verdicts_target ON evaluator_verdicts(target_table, target_id);
 
 CREATE TABLE IF NOT EXISTS worm_log(
   seq INTEGER PRIMARY KEY,
@@ -400,6 +423,7 @@ _KEYS = {
     "node_runs": "id = NEW.id",
     "verdict_events": "id = NEW.id",
     "worm_retained": "seq = NEW.seq",
+    "evaluator_verdicts": "id = NEW.id",
 }
 
 
