@@ -121,6 +121,12 @@ class Evaluation:
     skip_reason: str | None = None
     target: str = "tool"
     score: float | None = None
+    key: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """Its ``ingested_spans`` kind: ``evaluation:<position>`` or ``evaluation:<log key>``."""
+        return f"evaluation:{self.key or self.index}"
 
 
 @dataclass(slots=True)
@@ -403,7 +409,8 @@ def evaluations(
         when = ev.time_ns or span.end_ns
         at = ns_to_iso(bounds.checked_time("events.timeUnixNano", when, skew_s=skew_s))
         score = _score(ev.attributes.get("gen_ai.evaluation.score.value"))
-        out.append(Evaluation(i, label, verdict, str(by), at, reason, target or "tool", score))
+        target_kind = target or "tool"
+        out.append(Evaluation(i, label, verdict, str(by), at, reason, target_kind, score, ev.key))
     return out
 
 

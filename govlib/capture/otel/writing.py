@@ -14,9 +14,12 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from govlib import bounds
+from govlib.capture.otel.config import IngestConfig
 from govlib.capture.otel.conventions import unmapped_reason
-from govlib.capture.otel.decoding import SpanRecord
-from govlib.capture.otel.mapping import Evaluation, MappedSpan, is_genai
+from govlib.capture.otel.decoding import EventRecord, SpanRecord
+from govlib.capture.otel.mapping import Evaluation, MappedSpan, evaluations, is_genai
+from govlib.capture.otel.spans import SpanContext
 from govlib.capture.rows import INSERT_COLUMNS, insert_audit_batch
 from govlib.capture.runs import record_run
 from govlib.capture.verdicts import record_evaluator_verdict
@@ -25,7 +28,7 @@ from govlib.costs.ledger import Ledger
 from govlib.errors import GovlibError
 from govlib.store.database import Store
 
-__all__ = ["IngestSummary", "write_mapped"]
+__all__ = ["IngestSummary", "write_late_evaluations", "write_mapped"]
 
 _SHOWN = 20
 _WHAT = {"tool": "tool calls", "model": "receipts", "run": "workflow runs"}
@@ -160,6 +163,43 @@ def write_mapped(
         store.insert_many("ingested_spans", [_ingested_row(mark, now) for mark in marks])
 
 
+def write_late_evaluations(
+    store: Store,
+    trace_id: str,
+    span_id: str,
+    events: list[EventRecord],
+    config: IngestConfig,
+    summary: IngestSummary,
+    *,
+    skew_s: float | None = None,
+    ledger: Ledger | None = None,
+) -> bool:
+    """Evaluation events for a span written before (a late OTLP log record); False when the
+    store has no tool call or receipt of that span (the events are then left to the caller).
+
+    Example:
+        >>> write_late_evaluations(Store(memory=True), "1" * 32, "2" * 16, [], IngestConfig(),
+        ...     IngestSummary())
+        False
+    """
+    rows = store.query(
+        "SELECT kind FROM ingested_spans WHERE trace_id = ? AND span_id = ? "
+        "AND kind IN ('tool', 'model') ORDER BY kind DESC",
+        (trace_id, span_id),
+    )
+    if not rows:
+        return False
+    span = SpanRecord(trace_id, span_id, None, "", 0, 0, events=tuple(events), source="otlp")
+    m = MappedSpan(span, SpanContext(trace_id, None, True, True))
+    try:
+        m.evaluations = evaluations(span, rows[0]["kind"], config, skew_s=skew_s)
+    except bounds.BoundsError as exc:
+        summary.problems.append(f"otlp: span {span_id} evaluation skipped: {exc}")
+        return True
+    write_mapped(store, [m], summary, ledger or Ledger(store))
+    return True
+
+
 class _Seen:
     """What ``ingested_spans`` already holds; asking about a held thing counts it as already."""
 
@@ -216,6 +256,8 @@ def _tool_marks(store: Store, tools: list[MappedSpan], summary: IngestSummary) -
 
 def _receipt_marks(ledger: Ledger, calls: list[MappedSpan], summary: IngestSummary) -> list[_Mark]:
     """Record the new receipts (one ledger batch with its digest); their marks."""
+    if not calls:
+        return []
     receipts = ledger.record_many([m.receipt or {} for m in calls], external=True)
     marks: list[_Mark] = []
     for m, receipt in zip(calls, receipts, strict=True):
@@ -256,7 +298,7 @@ def _verdict_marks(
             if ev.skip_reason:
                 summary.skipped_evaluations[ev.skip_reason] += 1
                 continue
-            kind = f"evaluation:{ev.index}"
+            kind = ev.kind
             if not seen.fresh(m, m.span.span_id, kind):
                 continue
             key = (m.span.trace_id, m.span.span_id, ev.target)
