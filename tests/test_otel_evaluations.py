@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
