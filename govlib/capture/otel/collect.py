@@ -255,8 +255,9 @@ class Collector:
                     self._by_response.setdefault(response_id, []).append(event)
                     continue
                 trace_id, span_id = self._responses[response_id]
-            if trace_id in self._held or trace_id in self._recent:
-                trace = self._trace(trace_id)
+            # a trace still held takes the event with its span; a written one gets it at once
+            if trace_id in self._held:
+                trace = self._held[trace_id]
                 span = trace.get(span_id)
                 if span is not None:
                     if all(e.key != event.key for e in span.events):  # re-delivered: once
