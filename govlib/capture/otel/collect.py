@@ -273,9 +273,15 @@ class Collector:
         """Record evaluations of a span written before; False when the store has none of it."""
         try:
             return write_late_evaluations(
-                self.store, trace_id, span_id, events, self.config, self.summary,
-                skew_s=self._skew_s, ledger=self._ledger,
-            )  # fmt: skip
+                self.store,
+                trace_id,
+                span_id,
+                events,
+                self.config,
+                self.summary,
+                skew_s=self._skew_s,
+                ledger=self._ledger,
+            )
         except Exception:  # noqa: BLE001 - kept: reported as never received at flush
             log.exception("govlib collect: a late evaluation of span %s failed", span_id)
             return False
