@@ -21,7 +21,7 @@ import openai
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from otel_sample import encode_lines
 from test_otel_collect import Receiver
@@ -153,6 +153,12 @@ def _both_ways(tmp_path: Path, run, *, collect_url_env=None):
     file_summary = ingest_paths(file_store, [path])
     collected = _rows(store)
     assert collected == _rows(file_store) | {"verdicts": collected["verdicts"]}
+    # exporters retry: the same spans and evaluation delivered again add nothing
+    again = Receiver(store)
+    resent = OTLPSpanExporter(endpoint=f"{again.url}/v1/traces")
+    assert resent.export(memory.get_finished_spans()) == SpanExportResult.SUCCESS
+    assert again.post(_EVALUATION, "application/json", path="/v1/logs")[0] == 200
+    assert again.stop().new_total == 0 and _rows(store) == collected
     assert verify_store(store).ok and verify_store(file_store).ok
     dump = json.dumps([list(map(str, r)) for t in collected.values() for r in t])
     assert "SECRET" not in dump
@@ -257,6 +263,7 @@ def test_langfuse_sdk_otel_export(tmp_path, fake_openai, monkeypatch):
     _record("langfuse", "Langfuse", rows, "SDK observations + `langfuse.openai`")
 
 
+@pytest.mark.slow
 def test_openllmetry_opentelemetry_instrumentation_openai(tmp_path, fake_openai):
     from opentelemetry.instrumentation.openai import OpenAIInstrumentor
 
@@ -281,6 +288,7 @@ def _tools_and_failure(run_agent, failing_agent) -> None:
         failing_agent()
 
 
+@pytest.mark.slow
 def test_pydantic_ai_native_spans(tmp_path, fake_openai):
     from pydantic_ai import Agent
     from pydantic_ai.models.instrumented import InstrumentationSettings
@@ -327,6 +335,7 @@ def test_pydantic_ai_native_spans(tmp_path, fake_openai):
     _record("pydantic-ai-slim", "OTel GenAI", rows, "native spans (`Agent.instrument`)")
 
 
+@pytest.mark.slow
 def test_openinference_instrumentation_openai_agents(tmp_path, fake_openai):
     from agents import (
         Agent,
