@@ -177,7 +177,7 @@ def steps_table_html(steps: Sequence[Mapping[str, Any]]) -> Markup:
         ...     "output_tokens": 2, "cost_usd": 0.001}])
         True
     """
-    rows = [dict(s, usd_repr=_usd(s["cost_usd"])) for s in steps]
+    rows = [{"unpriced_calls": 0} | dict(s) | {"usd_repr": _usd(s["cost_usd"])} for s in steps]
     return render("executive/steps.html.j2", steps=rows)
 
 
@@ -188,7 +188,7 @@ def periods_html(periods: Sequence[Mapping[str, Any]]) -> Markup:
         >>> "7 days" in periods_html([{"name": "7d", "cost_usd": 1.5, "calls": 3}])
         True
     """
-    rows = [dict(p, usd_repr=_usd(p["cost_usd"])) for p in periods]
+    rows = [{"unpriced_calls": 0} | dict(p) | {"usd_repr": _usd(p["cost_usd"])} for p in periods]
     return render("executive/periods.html.j2", periods=rows, names=PERIOD_NAMES)
 
 
@@ -199,7 +199,8 @@ def breakdown_html(rows: Sequence[Mapping[str, Any]], label: str, count: str = "
         >>> "gl-by-model" in breakdown_html([{"model": "m", "calls": 2, "cost_usd": 0.1}], "Model")
         True
     """
-    return render("executive/breakdown.html.j2", rows=list(rows), label=label, count=count)
+    rows = [{"unpriced_calls": 0} | dict(r) for r in rows]
+    return render("executive/breakdown.html.j2", rows=rows, label=label, count=count)
 
 
 def governance_html(data: Mapping[str, Any]) -> Markup:

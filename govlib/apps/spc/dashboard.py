@@ -239,7 +239,7 @@ class SpcApp:
 
     def _tabs(self) -> list[widgets.Widget]:
         filters = widgets.HBox([self.tenant, self.period])
-        tool_tab = widgets.VBox([filters, self.tool_table.widget, self.evaluators, self.slots[0]])
+        tool_tab = widgets.VBox([filters, self.tool_table.widget, self.slots[0], self.evaluators])
         wf_tab = widgets.VBox([filters, self.wf_table.widget, self.slots[1]])
         loading = widgets.HTML('<div class="gl-muted">Loading the tool calls…</div>')
         self.slots[2].children = (self.reviewer, loading)

@@ -331,6 +331,7 @@ def _record(
         return None
     store.execute("SAVEPOINT otel_verdict")
     try:
+        # an evaluator is a program, not a person: its name is kept as written (no pseudonym)
         made = record_evaluator_verdict(
             store,
             _TARGETS[ev.target],
