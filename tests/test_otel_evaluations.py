@@ -235,10 +235,20 @@ def test_a_log_record_for_no_known_span_is_reported(tmp_path):
         None, None, 1.0, _evaluation("judge", "pass", 1.0) | {"gen_ai.response.id": "nope"}
     )
     no_context = _log_record(None, None, 1.0, _evaluation("judge", "pass", 1.0))
-    status, _, body = rx.post(_logs(orphan, no_context), "application/json", path="/v1/logs")
+    spans = _spans(events=False)
+    agent = next(s for s in spans if s.name == "invoke_agent triage")  # neither tool nor model
+    ids = f"{agent.context.trace_id:032x}", f"{agent.context.span_id:016x}"
+    on_agent = _log_record(*ids, 9.5, _evaluation("judge", "pass", 1.0))
+    assert _exporter(rx.url).export(spans) == SpanExportResult.SUCCESS
+    status, _, body = rx.post(
+        _logs(orphan, no_context, on_agent), "application/json", path="/v1/logs"
+    )
     assert status == 200
     summary = rx.stop()
     assert store.count("evaluator_verdicts") == 0
     assert summary.skipped_evaluations == {
-        "gen_ai.evaluation.result log record for response nope, never received": 1
+        "gen_ai.evaluation.result log record for response nope, never received": 1,
+        "evaluates a span that is neither a tool call nor a model call": 1,
     }
+    # the record without a span context or response id is answered as a partial problem
+    assert "without a span context or gen_ai.response.id" in json.dumps(json.loads(body))

@@ -195,8 +195,7 @@ class Collector:
             self._write_ready(everything=True)
             for key, events in self._events.items():
                 if not self._late(*key, events):
-                    reason = f"{EVALUATION_EVENT} log record for span {key[1]}, never received"
-                    self.summary.skipped_evaluations[reason] += len(events)
+                    self.summary.skipped_evaluations[self._why_not(*key)] += len(events)
             for response_id, events in self._by_response.items():
                 reason = f"{EVALUATION_EVENT} log record for response {response_id}, never received"
                 self.summary.skipped_evaluations[reason] += len(events)
@@ -268,6 +267,12 @@ class Collector:
                     continue
             if not self._late(trace_id, span_id, [event]):
                 self._events.setdefault((trace_id, span_id), []).append(event)
+
+    def _why_not(self, trace_id: str, span_id: str) -> str:
+        """Why a log record's evaluation was not recorded (at shutdown)."""
+        if span_id in self._recent.get(trace_id, {}):
+            return "evaluates a span that is neither a tool call nor a model call"
+        return f"{EVALUATION_EVENT} log record for span {span_id}, never received"
 
     def _late(self, trace_id: str, span_id: str, events: list[EventRecord]) -> bool:
         """Record evaluations of a span written before; False when the store has none of it."""
