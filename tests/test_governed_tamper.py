@@ -45,7 +45,12 @@ import pytest
 from click.testing import CliRunner
 
 from govlib.capture.otel import ingest_paths
-from govlib.capture.verdicts import VERDICTS, correct_verdict, stamp_verdict
+from govlib.capture.verdicts import (
+    VERDICTS,
+    correct_verdict,
+    record_evaluator_verdict,
+    stamp_verdict,
+)
 from govlib.cli.main import cli
 from govlib.clock import now_iso
 from govlib.demo.claimsflow import run_scenario
@@ -111,6 +116,9 @@ def templates(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
                 KillSwitch(store).reset(BY, "fraud ring referred to investigations")
             ToolRegistry(store).disable(DISABLED_TOOL, by=BY)
             _user, USER_TOKENS[armed] = add_user(store, "Una User", ["reviewer"])
+            # an evaluator's verdict (evaluator_verdicts), recorded through the API
+            call_id, at = store.query("SELECT id, created_at FROM audit_log ORDER BY id LIMIT 1")[0]
+            record_evaluator_verdict(store, "audit_log", call_id, "accept", "judge", at=at)
             sign_checkpoint(store)
             result = verify_store(store)
         assert result.ok, result.describe()
@@ -428,6 +436,33 @@ ATTACKS: tuple[Attack, ...] = (
         "verify",
         drop=("verdict_events",),
     ),
+    # evaluator_verdicts (append-only): a machine's verdict, apart from human review
+    Attack(
+        "evaluator-verdict-insert",
+        (
+            "INSERT INTO evaluator_verdicts(source, target_table, target_id, verdict, "
+            "evaluated_at) VALUES ('evaluator:forged', 'audit_log', :open_audit, 'accept', :now)",
+        ),
+        ("evaluator_verdicts",),
+        UNBOUND,
+        "verify",
+    ),
+    Attack(
+        "evaluator-verdict-flipped",
+        ("UPDATE evaluator_verdicts SET verdict = 'reject' WHERE id = :evaluation_id",),
+        ("evaluator_verdicts",),
+        EDITED,
+        "verify",
+        drop=("evaluator_verdicts",),
+    ),
+    Attack(
+        "evaluator-verdict-delete",
+        ("DELETE FROM evaluator_verdicts WHERE id = :evaluation_id",),
+        ("evaluator_verdicts",),
+        DELETED,
+        "verify",
+        drop=("evaluator_verdicts",),
+    ),
     Attack(
         "audit-log-verdict-triple-flipped",
         ("UPDATE audit_log SET human_verdict = 'reject' WHERE id = :verdict_audit",),
@@ -510,6 +545,7 @@ def facts(conn: sqlite3.Connection) -> dict[str, Any]:
         ),
         "ks_last": one("SELECT MAX(id) FROM kill_switch_events"),
         "verdict_id": verdict_id,
+        "evaluation_id": one("SELECT MAX(id) FROM evaluator_verdicts"),
         "verdict_audit": verdict_audit,
         "other_audit": one(
             "SELECT MAX(id) FROM audit_log WHERE composition_id != ? AND human_verdict IS NULL",

@@ -271,3 +271,29 @@ def test_in_place_update_matches_a_full_reread(dash: SpcApp, demo_dir: Path) -> 
     in_place = snapshot()
     dash.reload_stats()  # re-reads the verdicts from the store
     assert in_place == snapshot()
+
+
+def test_evaluator_verdicts_are_shown_apart_and_change_no_accept_rate(demo_dir: Path) -> None:
+    from govlib.capture.verdicts import record_evaluator_verdict
+
+    dash = SpcApp(demo_dir)
+    assert dash.evaluators.value == ""  # the demo has no evaluator verdicts: nothing shown
+    with Store(demo_dir, create=False, readonly=True) as store:
+        calls = [tuple(r) for r in store.query(
+            "SELECT id, tool_name, created_at FROM audit_log ORDER BY id DESC LIMIT 3"
+        )]  # fmt: skip
+    tool = calls[0][1]
+    before = {k: stats_row(dash, tool)[k] for k in ("accept_count", "reject_count", "sampling")}
+    triples = [verdict(demo_dir, call_id) for call_id, *_ in calls]
+    reviews = n_verdicts(demo_dir)
+    with Store(demo_dir, create=False) as store:
+        for call_id, _name, at in calls:
+            record_evaluator_verdict(store, "audit_log", call_id, "reject", "judge", at=at)
+    dash.refresh()
+    after = {k: stats_row(dash, tool)[k] for k in ("accept_count", "reject_count", "sampling")}
+    assert after == before  # a machine's opinion moves no human figure
+    html = dash.evaluators.value
+    assert "Evaluator verdicts (machine, not counted)" in html
+    assert "<code>evaluator:judge</code>" in html and f"<td>{tool}</td>" in html
+    assert [verdict(demo_dir, call_id) for call_id, *_ in calls] == triples
+    assert n_verdicts(demo_dir) == reviews

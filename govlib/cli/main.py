@@ -703,6 +703,9 @@ def ingest_otel(
     .gz / .zst; directories recursively. GenAI, OpenInference and Langfuse spans are mapped.
     The store must exist (`govlib init`) unless --create is given. Exit 0 when everything was
     read, 1 when a file or an AI span could not be (the summary says what), 2 for usage errors.
+    gen_ai.evaluation.result events on tool or chat spans become evaluator verdicts (source
+    evaluator:NAME; --accept-label/--reject-label), apart from human review: they count toward
+    neither the sampling gate nor the accept rate.
 
     Example:
 
@@ -765,8 +768,10 @@ def collect(
 
     Point an exporter at it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (protobuf
     or JSON, gzip). Spans go through the same mapping as `govlib ingest otel`; re-delivered
-    spans add nothing. Runs until Ctrl-C / SIGTERM, then writes what it holds and prints the
-    summary. The store must exist (`govlib init`) unless --create is given.
+    spans add nothing. /v1/logs takes gen_ai.evaluation.result records (tied to their span by
+    span context or gen_ai.response.id): evaluator verdicts, apart from human review. Runs
+    until Ctrl-C / SIGTERM, then writes what it holds and prints the summary. The store must
+    exist (`govlib init`) unless --create is given.
 
     Example:
 

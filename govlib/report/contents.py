@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from govlib import __version__, bounds
+from govlib.analysis.evaluations import evaluator_verdict_counts
 from govlib.analysis.read_path import SealedReader, connect, has_sealed_rows
 from govlib.analysis.stats import tool_stats
 from govlib.clock import iso, utc_now_iso
@@ -292,7 +293,8 @@ def report_data(
     """Every figure the report shows, as plain JSON types (the data the manifest hash covers).
 
     Keys: ``report`` (title, period, start, end), ``governance``, ``verification``, ``spc``
-    (one row per tool, sampling recommendation included), ``costs``, ``thresholds`` (the
+    (one row per tool, sampling recommendation included; human verdicts only), ``evaluators``
+    (machine evaluators' verdicts per evaluator and tool or model, shown apart), ``costs``, ``thresholds`` (the
     settings the SPC figures depend on), ``store_counts`` (rows per table, as ``govlib status``
     counts them).
 
@@ -322,6 +324,7 @@ def report_data(
         "governance": _governance(store, start),
         "verification": _verification(store),
         "spc": _spc(store, start, st),
+        "evaluators": [_plain(r) for r in evaluator_verdict_counts(store, since=start)],
         "costs": _costs(store, start),
         "thresholds": {s.name: getattr(st, s.name) for s in SETTINGS if s.group in _GROUPS},
         "settings_version": recorded_settings(store, st).describe(),

@@ -127,14 +127,19 @@ def _spc(
     return {"tools": tools, "thresholds": thresholds, "settings_version": version}
 
 
-def _sampling(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _sampling(rows: list[dict[str, Any]], evaluators: list[dict[str, Any]]) -> dict[str, Any]:
     strong = Markup("<strong>{}</strong>")
     grid = [
         [_name(t["tool_name"]), number(t["count"]), strong.format(t["sampling"])]
         + [t["sampling_reason"]]
         for t in rows
     ]
-    return {"rows": grid}
+    machine = [
+        [_name(e["source"]), e["evaluated"], _name(e["name"])]
+        + [number(e["accept_count"]), number(e["reject_count"]), timestamp(e["latest_at"])]
+        for e in evaluators
+    ]
+    return {"rows": grid, "evaluators": machine}
 
 
 def _rolled(period: dict[str, Any]) -> str:
@@ -230,7 +235,7 @@ def render_report(data: dict[str, Any], meta: dict[str, Any]) -> str:
         governance=_governance(data["governance"]),
         verification=_verification(data["verification"]),
         spc=_spc(data["spc"], data["thresholds"], data.get("settings_version")),
-        sampling=_sampling(data["spc"]),
+        sampling=_sampling(data["spc"], data.get("evaluators") or []),
         costs=_costs(data["costs"], rep["start"], rep["end"]),
         manifest=_manifest(data, meta),
     )

@@ -10,7 +10,7 @@ from ``body`` so they cannot disagree with what the MAC covers.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 12
 
 #: Tables whose DELETE guard admits only govlib's sealing delete (see ``seal_journal``).
 SEALED_DELETE_GUARDED: tuple[str, ...] = (
@@ -47,6 +47,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     9: (),
     # Version 10: ``alert_outbox`` and ``alert_cursor`` (alerts; created by the schema DDL).
     10: (),
+    # Version 12: ``evaluator_verdicts`` (a machine evaluator's verdict on a tool call or a model
+    # call, kept apart from the human ``verdict_events``; created by the schema DDL).
+    12: (),
 }
 
 #: Tables whose rows never change once written.
@@ -58,6 +61,7 @@ APPEND_ONLY: tuple[str, ...] = (
     "node_runs",
     "verdict_events",
     "ingested_spans",
+    "evaluator_verdicts",
 )
 
 #: Every table, in creation order (``govlib status`` counts these).
@@ -81,6 +85,7 @@ TABLES: tuple[str, ...] = (
     "users",
     "alert_outbox",
     "alert_cursor",
+    "evaluator_verdicts",
 )
 
 AUDIT_COLUMNS: tuple[str, ...] = (
@@ -172,6 +177,24 @@ CREATE TABLE IF NOT EXISTS verdict_events(
   worm_seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS verdict_events_audit ON verdict_events(audit_id);
+
+-- A machine evaluator's verdict (an OTel ``gen_ai.evaluation.result``): on a tool call
+-- (audit_log) or a model call (token_ledger). Never a human review: it does not touch the
+-- audit_log verdict triple, the sampling gate or the accept rate.
+CREATE TABLE IF NOT EXISTS evaluator_verdicts(
+  id INTEGER PRIMARY KEY,
+  source TEXT NOT NULL CHECK (source LIKE 'evaluator:_%'),
+  target_table TEXT NOT NULL CHECK (target_table IN ('audit_log', 'token_ledger')),
+  target_id INTEGER NOT NULL,
+  verdict TEXT NOT NULL CHECK (verdict IN ('accept', 'reject')),
+  label TEXT,
+  score REAL,
+  evaluated_at TEXT NOT NULL,
+  trace_id TEXT,
+  span_id TEXT,
+  worm_seq INTEGER
+);
+CREATE INDEX IF NOT EXISTS evaluator_verdicts_target ON evaluator_verdicts(target_table, target_id);
 
 CREATE TABLE IF NOT EXISTS worm_log(
   seq INTEGER PRIMARY KEY,
@@ -453,6 +476,7 @@ _KEYS = {
     "node_runs": "id = NEW.id",
     "verdict_events": "id = NEW.id",
     "worm_retained": "seq = NEW.seq",
+    "evaluator_verdicts": "id = NEW.id",
 }
 
 

@@ -24,6 +24,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from govlib.analysis import stats
+from govlib.analysis.evaluations import evaluator_verdict_counts
 from govlib.analysis.read_path import connect, lake_note
 from govlib.analysis.review import (
     PERIODS,
@@ -160,6 +161,9 @@ class SpcApp:
         self._con: Any = None
         #: Yellow when the Parquet lake is damaged and the figures were read from SQLite instead.
         self.lake_note = widgets.HTML("")
+        #: Evaluators' verdicts, apart from the human accept rates (they count toward none).
+        self.evaluators = widgets.HTML("")
+        self.evaluators.add_class("spc-evaluator-verdicts")
         self._verdicts_stale = False
         self._wf_loaded = False  # workflow stats are read when "By workflow" is first shown
         self._scope: dict[str, Any] = {}
@@ -247,7 +251,7 @@ class SpcApp:
 
     def _tabs(self) -> list[widgets.Widget]:
         filters = widgets.HBox([self.tenant, self.period])
-        tool_tab = widgets.VBox([filters, self.tool_table.widget, self.slots[0]])
+        tool_tab = widgets.VBox([filters, self.tool_table.widget, self.slots[0], self.evaluators])
         wf_tab = widgets.VBox([filters, self.wf_table.widget, self.slots[1]])
         loading = widgets.HTML('<div class="gl-muted">Loading the tool calls…</div>')
         self.slots[2].children = (self.reviewer_box, loading)
@@ -341,6 +345,9 @@ class SpcApp:
             return
         per_tool = stats.tool_stats(self.con, settings=self.settings, **f)
         self.tool_table.show(per_tool.rename(columns={"tool_name": "name"}).to_dict("records"))
+        self.evaluators.value = _evaluators_html(
+            evaluator_verdict_counts(self.store, since=f["since"])
+        )
         n = int(per_tool["count"].sum()) if len(per_tool) else 0
         newest = timestamp(newest_at)
         self.status.value = _STATUS.format(f"{n:,}", newest, timestamp(utc_now_iso()))
@@ -447,6 +454,18 @@ def _not_for_role(data_dir: str | os.PathLike[str] | None) -> widgets.Widget | N
     who = user.name if user else None
     roles = ", ".join(user.roles) if user else ""
     return widgets.HTML(str(render("spc/not_for_role.html.j2", who=who, roles=roles)))
+
+
+def _evaluators_html(rows: list[dict[str, Any]]) -> str:
+    """The evaluators' verdicts table (empty when there are none: nothing to show apart)."""
+    if not rows:
+        return ""
+    cells = [
+        [Markup("<code>{}</code>").format(r["source"]), r["evaluated"], r["name"]]
+        + [r["accept_count"], r["reject_count"], timestamp(r["latest_at"])]
+        for r in rows
+    ]
+    return str(render("spc/evaluators.html.j2", rows=cells))
 
 
 def _reviewer_note(name: str) -> str:
