@@ -28,13 +28,22 @@ _CALL_COLS = [
     "accept_count",
     "reject_count",
     "accept_rate",
+    "window_calls",
     "p50",
     "p95",
     "avg",
     "max",
+    "p50_all",
+    "p95_all",
+    "avg_all",
+    "max_all",
     "success_pill",
+    "schema_valid_pill",
     "accept_pill",
 ]
+#: Figures over the newest ``spc_stats_window`` values (``window_calls`` of them) and, with
+#: ``_all``, over the whole period.
+_WINDOWED = ("p50", "p95", "avg", "max")
 _CHART_COLS = [
     "center",
     "sigma",
@@ -43,12 +52,14 @@ _CHART_COLS = [
     "center_ms",
     "lcl_ms",
     "ucl_ms",
-    "anomaly_count",
+    "rule_fires",
+    "flagged_calls",
+    "anomaly_count",  # alias of rule_fires for one release (renamed in 0.x, issue 18)
     *spc.RULES,
     "recent_fires",
     "sparkline",
 ]
-_LADDER_COLS = ["sampling", "sampling_reason", "drift", "drift_signals"]
+_LADDER_COLS = ["sampling", "sampling_reason", "sampling_alarms", "drift", "drift_signals"]
 
 # --- the DuckDB SQL, built once from constants; user values (tenant, since, tool names) only ever
 # travel as ? parameters -----------------------------------------------------------------------------
@@ -63,7 +74,9 @@ _SOURCES = {
  JOIN workflow_runs r ON r.composition_id = a.composition_id JOIN workflows w ON w.id = r.workflow_id
  WHERE (? OR a.tenant_id = ?) AND (? OR a.created_at >= ?)""",
     "run": """SELECT w.name AS grp, r.started_at AS k1, r.composition_id AS k2,
- NULL::INT AS success, {s: r.started_at, e: r.ended_at} AS y
+ CASE WHEN r.status = 'completed' AND NOT EXISTS (SELECT 1 FROM audit_log a
+ WHERE a.composition_id = r.composition_id AND a.success IS DISTINCT FROM 1) THEN 1 ELSE 0 END
+ AS success, {s: r.started_at, e: r.ended_at} AS y
  FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
  WHERE r.ended_at IS NOT NULL AND (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?)""",
 }
@@ -95,6 +108,15 @@ SELECT w.name, count(*), avg(CASE WHEN r.status = 'completed' AND b.composition_
 FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
 LEFT JOIN bad b ON b.composition_id = r.composition_id
 WHERE (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?) GROUP BY w.name"""
+#: Per tool: the completion rate of the runs its calls belong to (as ``_RUNS`` counts it).
+_TOOL_COMPLETION = """WITH bad AS (SELECT DISTINCT composition_id FROM audit_log
+ WHERE composition_id IS NOT NULL AND success IS DISTINCT FROM 1),
+used AS (SELECT DISTINCT tool_name, composition_id FROM audit_log
+ WHERE composition_id IS NOT NULL AND (? OR tenant_id = ?) AND (? OR created_at >= ?))
+SELECT u.tool_name, avg(CASE WHEN r.status = 'completed' AND b.composition_id IS NULL
+ THEN 1.0 ELSE 0.0 END)
+FROM used u JOIN workflow_runs r ON r.composition_id = u.composition_id
+LEFT JOIN bad b ON b.composition_id = r.composition_id GROUP BY u.tool_name"""
 _TOOL_SERIES = """SELECT id, created_at, latency_ms FROM audit_log
 WHERE tool_name = ? AND latency_ms IS NOT NULL AND (? OR tenant_id = ?)
 ORDER BY created_at DESC, id DESC LIMIT ?"""
@@ -211,7 +233,8 @@ def _chart_columns(series: list[np.ndarray], st: Settings) -> dict[str, Any]:
     lcl, ucl = center - 3 * sigma, center + 3 * sigma
     cols: dict[str, Any] = {"center": center, "sigma": sigma, "lcl": lcl, "ucl": ucl}
     cols |= {"center_ms": np.exp(center), "lcl_ms": np.exp(lcl), "ucl_ms": np.exp(ucl)}
-    cols |= {"anomaly_count": fires.sum(axis=0), **dict(zip(spc.RULES, fires, strict=True))}
+    cols |= {"rule_fires": fires.sum(axis=0), "flagged_calls": flags.any(axis=0).sum(axis=1)}
+    cols |= {"anomaly_count": cols["rule_fires"], **dict(zip(spc.RULES, fires, strict=True))}
     cols["recent_fires"] = flags[:, :, w - min(r, w) :].sum(axis=(0, 2))
     cols["sparkline"] = [v[-r:].tolist() for v in series]
     return cols
@@ -230,9 +253,38 @@ def _group_stats(
     groups = _groups(con, kind, params, also)
     df = _call_frame(groups, st)
     ok, lat = _newest_series(con, kind, params, groups, st)
+    _put(df, _window_columns(lat, st))
     _put(df, _chart_columns(lat, st))
+    if kind == "tool":
+        df["completion_rate"] = df["name"].map(_tool_completion(con, params)).astype(float)
     _put(df, _ladder_columns(df, ok, lat, st))
     return df
+
+
+def _window_columns(series: list[np.ndarray], st: Settings) -> dict[str, Any]:
+    """p50/p95/avg/max over the newest ``spc_stats_window`` values of each series (oldest
+    first), as ``quantile_cont`` computes them, and how many values that is."""
+    cols: dict[str, list[float]] = {"window_calls": [], **{k: [] for k in _WINDOWED}}
+    for v in series:
+        v = v[-st.spc_stats_window :]
+        cols["window_calls"].append(int(v.size))
+        got = (np.percentile(v, [50, 95]).tolist() + [v.mean(), v.max()]) if v.size else []
+        for key, value in zip(_WINDOWED, got or [np.nan] * 4, strict=True):
+            cols[key].append(float(value))
+    return cols
+
+
+def _tool_completion(con: duckdb.DuckDBPyConnection, params: list[Any]) -> dict[str, float]:
+    """Tool name -> completion rate of the runs its calls belong to (no runs: left out)."""
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    if "workflow_runs" not in tables:
+        return {}
+    try:
+        return dict(con.execute(_TOOL_COMPLETION, params).fetchall())
+    except duckdb.BinderException:  # an audit_log without composition_id: no runs to join
+        return {}
 
 
 def _groups(
@@ -261,13 +313,16 @@ def _call_frame(groups: list[_Group], st: Settings) -> pd.DataFrame:
     rate = [a / t if t else None for a, t in zip(df["accept_count"], reviews, strict=True)]
     df["accept_rate"] = pd.Series(rate, dtype=object)
     for col, vals in (
-        ("p50", [g.quantiles[0] if g.quantiles else None for g in groups]),
-        ("p95", [g.quantiles[1] if g.quantiles else None for g in groups]),
-        ("avg", [g.avg for g in groups]),
-        ("max", [g.max for g in groups]),
+        ("p50_all", [g.quantiles[0] if g.quantiles else None for g in groups]),
+        ("p95_all", [g.quantiles[1] if g.quantiles else None for g in groups]),
+        ("avg_all", [g.avg for g in groups]),
+        ("max_all", [g.max for g in groups]),
     ):
         df[col] = np.array(vals, dtype=float)
     df["success_pill"] = pd.Series([spc.pill(x, st) for x in df["success_rate"]], dtype=object)
+    df["schema_valid_pill"] = pd.Series(
+        [spc.pill(x, st) for x in df["schema_valid_rate"]], dtype=object
+    )
     df["accept_pill"] = pd.Series([spc.pill(x, st) for x in rate], dtype=object)
     return df
 
@@ -280,7 +335,7 @@ def _newest_series(
     st: Settings,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per group (in order): its newest success values and charted values, oldest first."""
-    need = st.spc_window + st.spc_recent
+    need = max(st.spc_window + st.spc_recent, st.spc_stats_window)
     counts = {g.name: (g.with_success, g.with_y) for g in groups}
     wins = _windows(con, kind, params, need, counts)
     ok = [np.array(wins.get(g.name, ([], []))[0][::-1], dtype=float) for g in groups]
@@ -292,22 +347,28 @@ def _ladder_columns(
     df: pd.DataFrame, ok: list[np.ndarray], lat: list[np.ndarray], st: Settings
 ) -> dict[str, Any]:
     """Sampling level and reason, drift badge and signals of each group of ``df``."""
+    keep = st.spc_window + st.spc_recent  # what the badge and the alarms read
+    ok, lat = [s[-keep:] for s in ok], [y[-keep:] for y in lat]
     badges = [spc.drift_badge(s, y, settings=st) for s, y in zip(ok, lat, strict=True)]
+    alarms = [spc.ladder_alarms(s, y, settings=st) for s, y in zip(ok, lat, strict=True)]
     ladder = [
         spc.sampling_recommendation(
             int(row.count),
             row.success_rate,
             int(row.accept_count),
             int(row.reject_count),
-            recent_fires=int(row.recent_fires),
             drift=badge,
+            alarms=alarm,
+            schema_valid_rate=row.schema_valid_rate,
+            completion_rate=getattr(row, "completion_rate", None),
             settings=st,
         )
-        for row, (badge, _) in zip(df.itertuples(), badges, strict=True)
+        for row, (badge, _), alarm in zip(df.itertuples(), badges, alarms, strict=True)
     ]
     return {
         "sampling": [lvl for lvl, _ in ladder],
         "sampling_reason": [why for _, why in ladder],
+        "sampling_alarms": pd.Series(alarms, dtype=object),
         "drift": [b for b, _ in badges],
         "drift_signals": pd.Series([sig for _, sig in badges], dtype=object),
     }
@@ -349,8 +410,9 @@ def tool_stats(
     con, st = _connect(con_or_store), settings or load_settings()
     params = _filters(con, "audit_log", "created_at", tenant, since)
     df = _group_stats(con, "tool", params, st)
+    cols = [*_CALL_COLS[:3], "completion_rate", *_CALL_COLS[3:]]
     return df.rename(columns={"name": "tool_name"})[
-        ["tool_name", *_CALL_COLS, *_CHART_COLS, *_LADDER_COLS]
+        ["tool_name", *cols, *_CHART_COLS, *_LADDER_COLS]
     ]
 
 
@@ -390,12 +452,21 @@ def workflow_stats(
     ).astype({"name": str})
     call_params = _filters(con, "audit_log", "created_at", tenant, since)
     calls = _group_stats(con, "workflow", call_params, st, also=runs["name"])
-    counts = {g: (0, n) for g, n in zip(runs["name"], runs["finished"], strict=True)}
-    wins = _windows(con, "run", run_params, st.spc_window + st.spc_recent, counts)
+    counts = {g: (n, n) for g, n in zip(runs["name"], runs["finished"], strict=True)}
+    need = max(st.spc_window + st.spc_recent, st.spc_stats_window)
+    wins = _windows(con, "run", run_params, need, counts)
+    done = [np.array(wins.get(g, ([], []))[0][::-1], dtype=float) for g in runs["name"]]
     durations = [_durations(wins.get(g, ([], []))[1][::-1]) for g in runs["name"]]
+    _put(runs, _window_columns(durations, st), "duration_")
     _put(runs, _chart_columns(durations, st), "duration_")
-    df = calls.merge(runs.drop(columns="finished"), on="name", how="left")
+    df = calls.drop(columns=_LADDER_COLS).merge(
+        runs.drop(columns="finished"), on="name", how="left"
+    )
     df["run_count"] = df["run_count"].fillna(0).astype(int)
+    by_name = dict(zip(runs["name"], zip(done, durations, strict=True), strict=True))
+    empty = (np.zeros(0), np.zeros(0))
+    pairs = [by_name.get(name, empty) for name in df["name"]]
+    _put(df, _ladder_columns(df, [p[0] for p in pairs], [p[1] for p in pairs], st))
     dur = [c for c in df.columns if c.startswith("duration_")]
     cols = ["workflow_name", "run_count", "completion_rate", *_CALL_COLS, *_CHART_COLS]
     out = df.rename(columns={"name": "workflow_name"})
