@@ -117,6 +117,9 @@ SELECT u.tool_name, avg(CASE WHEN r.status = 'completed' AND b.composition_id IS
  THEN 1.0 ELSE 0.0 END)
 FROM used u JOIN workflow_runs r ON r.composition_id = u.composition_id
 LEFT JOIN bad b ON b.composition_id = r.composition_id GROUP BY u.tool_name"""
+#: Tools that declare an argument schema in the registry.
+_SCHEMA_DECLARED = """SELECT DISTINCT name FROM tool_registry
+ WHERE input_schema IS NOT NULL AND trim(input_schema) NOT IN ('', '{}', 'null')"""
 _TOOL_SERIES = """SELECT id, created_at, latency_ms FROM audit_log
 WHERE tool_name = ? AND latency_ms IS NOT NULL AND (? OR tenant_id = ?)
 ORDER BY created_at DESC, id DESC LIMIT ?"""
@@ -257,6 +260,11 @@ def _group_stats(
     _put(df, _chart_columns(lat, st))
     if kind == "tool":
         df["completion_rate"] = df["name"].map(_tool_completion(con, params)).astype(float)
+        declared = _schema_declared(con)
+        df["schema_declared"] = [
+            name in declared or (rate is not None and rate < 1)
+            for name, rate in zip(df["name"], df["schema_valid_rate"], strict=True)
+        ]
     _put(df, _ladder_columns(df, ok, lat, st))
     return df
 
@@ -272,6 +280,16 @@ def _window_columns(series: list[np.ndarray], st: Settings) -> dict[str, Any]:
         for key, value in zip(_WINDOWED, got or [np.nan] * 4, strict=True):
             cols[key].append(float(value))
     return cols
+
+
+def _schema_declared(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Names of the tools whose registry entry declares an argument schema."""
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    if "tool_registry" not in tables:
+        return set()
+    return {r[0] for r in con.execute(_SCHEMA_DECLARED).fetchall()}
 
 
 def _tool_completion(con: duckdb.DuckDBPyConnection, params: list[Any]) -> dict[str, float]:
@@ -383,12 +401,18 @@ def tool_stats(
 ) -> pd.DataFrame:
     """One row per tool: counts, rates, latency quantiles, pills, control chart, drift, sampling.
 
-    Columns: tool_name, count, success_rate, schema_valid_rate, accept_count, reject_count,
-    accept_rate (None without reviews), p50, p95, avg (arithmetic mean), max (ms),
-    success_pill, accept_pill, center/sigma/lcl/ucl (log ms, over the newest ``spc_window``
-    calls), center_ms (geometric mean)/lcl_ms/ucl_ms, anomaly_count and rule_1..rule_4 (fires in
-    that window), recent_fires (among its newest ``spc_recent``), sampling, sampling_reason,
-    drift, drift_signals (list of str) and sparkline (newest ``spc_recent`` latencies, ms).
+    Columns: tool_name, count, success_rate, schema_valid_rate, schema_declared (the registry
+    declares an argument schema, or a call broke one), completion_rate (of the runs its calls
+    belong to; NaN without runs), accept_count, reject_count, accept_rate (None without
+    reviews), window_calls and p50, p95, avg (arithmetic mean), max (ms) over the newest
+    ``spc_stats_window`` calls with a latency, p50_all/p95_all/avg_all/max_all over the whole
+    period, success_pill, schema_valid_pill, accept_pill, center/sigma/lcl/ucl (log ms, over the
+    newest ``spc_window`` calls), center_ms (geometric mean)/lcl_ms/ucl_ms, rule_fires (fires of
+    all rules in that window), flagged_calls (calls with at least one fire), anomaly_count
+    (alias of rule_fires, kept for one release), rule_1..rule_4, recent_fires (among its newest
+    ``spc_recent``), sampling, sampling_reason, sampling_alarms (list of str, see
+    :func:`govlib.analysis.spc.ladder_alarms`), drift, drift_signals (list of str) and sparkline
+    (newest ``spc_recent`` latencies, ms). See ``docs/data_model.md``.
 
     Parameters
     ----------
@@ -410,7 +434,7 @@ def tool_stats(
     con, st = _connect(con_or_store), settings or load_settings()
     params = _filters(con, "audit_log", "created_at", tenant, since)
     df = _group_stats(con, "tool", params, st)
-    cols = [*_CALL_COLS[:3], "completion_rate", *_CALL_COLS[3:]]
+    cols = [*_CALL_COLS[:3], "schema_declared", "completion_rate", *_CALL_COLS[3:]]
     return df.rename(columns={"name": "tool_name"})[
         ["tool_name", *cols, *_CHART_COLS, *_LADDER_COLS]
     ]
@@ -423,10 +447,14 @@ def workflow_stats(
     since: datetime | date | str | None = None,
     settings: Settings | None = None,
 ) -> pd.DataFrame:
-    """One row per workflow name: the :func:`tool_stats` columns over the calls of its runs, plus
-    run_count, completion_rate (share of its runs that are ``completed`` and whose calls all have
-    success = 1; running runs count as not completed) and ``duration_*`` chart columns on run
-    duration (ended_at - started_at, ms, finished runs ordered by started_at).
+    """One row per workflow name: the :func:`tool_stats` columns over the calls of its runs
+    (without schema_declared and completion_rate per tool), plus run_count, completion_rate
+    (share of its runs that are ``completed`` and whose calls all have success = 1; running runs
+    count as not completed) and ``duration_*`` columns on run duration (ended_at - started_at,
+    ms, finished runs ordered by started_at): duration_window_calls, duration_p50/p95/avg/max
+    over the newest ``spc_stats_window`` runs and the chart columns. The drift badge, the
+    alarms and the sampling level of a workflow read its runs (completed or not, duration),
+    with completion_rate as the ladder's completion signal.
 
     Calls are filtered on ``tenant``/``since`` via ``audit_log``, runs via ``workflow_runs``
     (tenant_id, started_at). Parameters as in :func:`tool_stats`.
