@@ -304,6 +304,8 @@ class CallTable:
     def stamp_one(self, call_id: int | None, verdict: str) -> StampOutcome:
         """The ✓ / ✗ of one row."""
         out = self.stamper.stamp([] if call_id is None else [call_id], verdict)
+        if out.lost or out.unchanged:  # someone else was first: show what the store holds
+            self.update_rows()
         self._report(out, verdict)
         return out
 
@@ -311,7 +313,7 @@ class CallTable:
         """ "Accept selected" / "Reject selected": exactly the ticked rows."""
         ids = sorted(self.selected)
         out = self.stamper.stamp(ids, verdict)
-        if out.stamped:
+        if out.stamped or out.lost or out.unchanged:
             self.selected -= set(out.stamped)
             self.all_box.value = False
             self.update_rows()
