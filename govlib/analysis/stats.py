@@ -495,10 +495,25 @@ def workflow_stats(
     empty = (np.zeros(0), np.zeros(0))
     pairs = [by_name.get(name, empty) for name in df["name"]]
     _put(df, _ladder_columns(df, [p[0] for p in pairs], [p[1] for p in pairs], st))
+    for col in ("drift_signals", "sampling_alarms"):  # a workflow's "success" is completion
+        df[col] = pd.Series([[_run_words(x) for x in v] for v in df[col]], dtype=object)
     dur = [c for c in df.columns if c.startswith("duration_")]
     cols = ["workflow_name", "run_count", "completion_rate", *_CALL_COLS, *_CHART_COLS]
     out = df.rename(columns={"name": "workflow_name"})
     return out[[*cols, *_LADDER_COLS, *dur]].reset_index(drop=True)
+
+
+def _run_words(signal: str) -> str:
+    """A drift signal or alarm about runs in the words of runs (completion, duration)."""
+    for calls, runs in (
+        ("success: newest", "completion: newest"),
+        ("failures: ", "incomplete runs: "),
+        ("latency: ", "duration: "),
+        ("p95: ", "p95 duration: "),
+    ):
+        if signal.startswith(calls):
+            return runs + signal[len(calls) :]
+    return signal
 
 
 def _durations(pairs: list[dict[str, Any]]) -> np.ndarray:

@@ -94,7 +94,7 @@ def stat_columns(kind: str, settings: Settings | None = None) -> tuple[Column, .
                 f"{_FIGURE_WORDS[key]} {'latency' if kind == 'tool' else 'run duration'} of the "
                 f"newest {n} {what} in the period (hover a figure for the whole period)",
             ),
-            "minmax(52px, 0.7fr)",
+            "minmax(50px, 0.7fr)",
         )
         for key in _FIGURES
     )
@@ -110,7 +110,7 @@ def stat_columns(kind: str, settings: Settings | None = None) -> tuple[Column, .
         (
             "calls",
             _head("Calls · success", "in the period", "calls and success rate in the period"),
-            "minmax(112px, 1.2fr)",
+            "minmax(118px, 1.2fr)",
         ),
         (
             "schema",
@@ -120,7 +120,7 @@ def stat_columns(kind: str, settings: Settings | None = None) -> tuple[Column, .
                 "share of calls whose arguments fit the "
                 "tool's declared schema; blank when the tool declares none",
             ),
-            "minmax(70px, 0.8fr)",
+            "minmax(86px, 0.8fr)",
         ),
     )
     if kind != "tool":
@@ -132,7 +132,7 @@ def stat_columns(kind: str, settings: Settings | None = None) -> tuple[Column, .
                     "in the period",
                     "runs in the period and the share that completed with every call successful",
                 ),
-                "minmax(112px, 1.2fr)",
+                "minmax(118px, 1.2fr)",
             ),
         )
     spark = _head(
@@ -142,11 +142,11 @@ def stat_columns(kind: str, settings: Settings | None = None) -> tuple[Column, .
     )
     return (
         *rate_cols,
-        ("accept", _head("Accepted", "in the period", "reviews accepted"), "minmax(76px, 0.8fr)"),
-        ("spark", spark, "minmax(122px, 1.3fr)"),
+        ("accept", _head("Accepted", "in the period", "reviews accepted"), "minmax(86px, 0.8fr)"),
+        ("spark", spark, "minmax(110px, 1.3fr)"),
         *fig,
-        ("flagged", flagged, "minmax(66px, 0.8fr)"),
-        ("sampling", sampling, "minmax(96px, 1fr)"),
+        ("flagged", flagged, "minmax(60px, 0.7fr)"),
+        ("sampling", sampling, "minmax(100px, 1fr)"),
         ("drift", drift, "minmax(104px, 1.5fr)"),
     )
 
