@@ -335,6 +335,7 @@ def test_a_lost_race_refreshes_the_losing_row(demo_dir: Path) -> None:
         page_b.wait_for_selector(
             f'.spc-calls-main [data-call-id="{cid}"][data-verdict="accept"]', timeout=TIMEOUT_MS
         )
-        assert "already stamped" in page_b.locator(".spc-calls-main .spc-msg").inner_text()
+        message = page_b.locator(".spc-calls-main .spc-msg", has_text="already stamped")
+        message.wait_for(timeout=TIMEOUT_MS)
         assert "Reviewer A" in call_rows(page_b).nth(0).inner_text()
         assert verdict(demo_dir, cid)[0] == "accept"
