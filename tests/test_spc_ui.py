@@ -310,3 +310,23 @@ def test_in_place_update_matches_a_full_reread(dash: SpcApp, demo_dir: Path) -> 
     in_place = snapshot()
     dash.reload_stats()  # re-reads the verdicts from the store
     assert in_place == snapshot()
+
+
+def test_untrusted_names_are_isolated_and_capped_in_call_rows() -> None:
+    from govlib.apps.spc.tables import call_cells
+
+    evil = "ocr\u202e" + "x" * 500
+    html = str(
+        call_cells(
+            {"id": 1, "tool_name": evil, "workflow": "w\u202ef", "tenant_id": "t" * 90,
+             "success": 1, "latency_ms": 5, "human_verdict": "accept", "verdict_by": "B\u202eob",
+             "created_at": "2026-11-23T10:00:00Z"},
+            None,
+        )
+    )  # fmt: skip
+    shown = re.findall(r'<bdi class="gl-text"(?: title="[^"]*")?>([^<]*)</bdi>', html)
+    assert "ocr\u202e" + "x" * 43 + "\u2026" in shown  # 48 characters at most
+    assert "w\u202ef" in shown and "B\u202eob" in shown and "t" * 23 + "\u2026" in shown
+    assert f'title="{evil}"' in html  # the whole value on hover
+    text_outside = re.sub(r"<[^>]*>", "", re.sub(r"<bdi[^>]*>.*?</bdi>", "", html))
+    assert "\u202e" not in text_outside  # every override sits inside its own isolate
