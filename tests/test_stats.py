@@ -179,7 +179,7 @@ def test_windowed_figures_flagged_calls_and_completion_exact(con):
     assert ocr["avg"] == pytest.approx(1700 / 3)
     assert (ocr["p50_all"], ocr["avg_all"], ocr["max_all"]) == (300, 400, 1000)
     assert ocr["completion_rate"] == 0.5  # r1 completed; r2 holds a failed call
-    assert math.isnan(df.loc["llm", "completion_rate"])  # no runs
+    assert df.loc["llm", "completion_rate"] is None  # no runs
     assert df.loc["llm", "window_calls"] == 2  # the call without a latency is not charted
     # three slow calls among steady ones: rules 1 and 2 fire on the same calls, and rule 4 on
     # the (log) mean's low side: 38 rule fires on 36 calls

@@ -259,7 +259,8 @@ def _group_stats(
     _put(df, _window_columns(lat, st))
     _put(df, _chart_columns(lat, st))
     if kind == "tool":
-        df["completion_rate"] = df["name"].map(_tool_completion(con, params)).astype(float)
+        done = _tool_completion(con, params)  # None (not NaN) without runs, as accept_rate
+        df["completion_rate"] = pd.Series([done.get(n) for n in df["name"]], dtype=object)
         declared = _schema_declared(con)
         df["schema_declared"] = [
             name in declared or (rate is not None and rate < 1)
@@ -403,7 +404,7 @@ def tool_stats(
 
     Columns: tool_name, count, success_rate, schema_valid_rate, schema_declared (the registry
     declares an argument schema, or a call broke one), completion_rate (of the runs its calls
-    belong to; NaN without runs), accept_count, reject_count, accept_rate (None without
+    belong to; None without runs), accept_count, reject_count, accept_rate (None without
     reviews), window_calls and p50, p95, avg (arithmetic mean), max (ms) over the newest
     ``spc_stats_window`` calls with a latency, p50_all/p95_all/avg_all/max_all over the whole
     period, success_pill, schema_valid_pill, accept_pill, center/sigma/lcl/ucl (log ms, over the
