@@ -1,7 +1,7 @@
 """Issue 7 acceptance: the SPC dashboard in a real Voilà server, driven by Debian chromium.
 
 After ``govlib demo``: the Tool stats tab lists every tool; the tool with the injected latency
-drift shows a non-stable drift badge and a non-zero anomaly count; clicking it opens the control
+drift shows a non-stable drift badge and a non-zero count of flagged calls; clicking it opens the control
 chart with red rule-1 points, and clicking a point selects that call in the table. On the Tool
 calls tab, ✓ on an unreviewed row stamps it (row, store, WORM log); ✗ on the same row is then
 refused with a visible reason and the store is unchanged; the tool's accept pill changes; bulk
@@ -104,12 +104,12 @@ def check_tool_stats_tab(page: Any, tools: set[str]) -> None:
 
 
 def check_drifting_tool_stats(page: Any, drift: str) -> None:
-    """The drifting tool's row: non-stable badge, anomalies, thresholds in force on the page, and
+    """The drifting tool's row: non-stable badge, flagged calls, thresholds in force on the page, and
     its sparkline with three band levels, the mean line and the dashed UCL."""
     cells = stat_cells(page, drift)
     assert cells.locator("[data-drift]").get_attribute("data-drift") in ("watch", "drift")
-    assert int(cells.locator("[data-anomalies]").get_attribute("data-anomalies")) > 0
-    tip = cells.locator("[data-anomalies]").get_attribute("title")
+    assert int(cells.locator("[data-flagged]").get_attribute("data-flagged")) > 0
+    tip = cells.locator("[data-flagged]").get_attribute("title")
     assert "rule 1:" in tip and "rule 4:" in tip
     assert page.get_by_text("Thresholds in force").first.is_visible()
 
