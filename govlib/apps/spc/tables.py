@@ -63,10 +63,11 @@ def rate_pill(rate: Any, settings: Settings, *, what: str, extra: str = "") -> M
 
 
 def verdict_pill(verdict: str | None, by: str | None, at: str | None) -> Markup:
-    """ "unreviewed", "accepted · NAME" or "rejected · NAME" with the time on hover.
+    """ "unreviewed", "accepted · NAME" or "rejected · NAME" with the time on hover (the name
+    isolated and capped, :func:`govlib.present.html.display_text`).
 
     Example:
-        >>> "accepted · Ana" in verdict_pill("accept", "Ana", "2026-11-23T10:00:00Z")
+        >>> 'accepted · <bdi class="gl-text">Ana</bdi>' in verdict_pill("accept", "Ana", "T")
         True
     """
     if verdict is None:
