@@ -254,6 +254,148 @@ SETTINGS: tuple[Setting, ...] = (
         "rebinding). Add the public name of a reverse proxy that forwards to it.",
         "apps",
     ),
+    # --- alerts (the "alerts" group is recorded in the chain: it decides when an alert is raised;
+    # "alert_delivery" is not: where alerts go holds webhook URLs that are secrets) -------------
+    Setting(
+        "alert_destinations",
+        [],
+        "Where alerts go: a list of destinations, each an object with `id`, `type` (`webhook`, "
+        "`slack`, `teams` or `email`), `url` (or `address` and `smtp` HOST:PORT with `starttls` "
+        "for e-mail), `secret_file` (webhook), `on` (the alert kinds it receives: kill_switch, "
+        "chain, drift, pill, sampling, backlog, budget, ingest) and optionally `owners` (drift, "
+        "pill and sampling alerts of a tool with an owner go only to destinations naming that "
+        "owner or naming none). Managed with `govlib alerts add/remove`; see alerts.md.",
+        "alert_delivery",
+    ),
+    Setting(
+        "alert_tool_owners",
+        {},
+        "Who owns each tool: an object `{tool_name: owner}`. Drift, pill and sampling alerts of "
+        "an owned tool go to the destinations whose `owners` list names the owner (and to "
+        "those without an `owners` list).",
+        "alert_delivery",
+    ),
+    Setting(
+        "alert_quiet_hours",
+        "",
+        "HH:MM-HH:MM (UTC, may wrap midnight) during which alerts other than kill-switch and "
+        "chain alerts are held back and raised when the quiet hours end (if still true). Empty: "
+        "none.",
+        "alerts",
+    ),
+    Setting(
+        "alert_hold_down_s",
+        300.0,
+        "Seconds a new drift, pill, sampling, backlog or budget state must hold before it is "
+        "raised: a condition flapping around a threshold raises at most one alert per change "
+        "that lasted this long. Kill-switch and chain alerts are raised at once.",
+        "alerts",
+    ),
+    Setting("alert_watch_every_s", 10.0, "Seconds between two looks of `govlib watch`.", "alerts"),
+    Setting(
+        "alert_verify_every_s",
+        300.0,
+        "Seconds between two full verifications by `govlib watch` (between them it checks the "
+        "chain incrementally, from the last verified entry).",
+        "alerts",
+    ),
+    Setting(
+        "alert_backlog_age_h",
+        24.0,
+        "Hours after which an unreviewed tool call counts towards the review backlog.",
+        "alerts",
+    ),
+    Setting(
+        "alert_backlog_max",
+        1000,
+        "Unreviewed calls older than `alert_backlog_age_h` above which a backlog alert is raised.",
+        "alerts",
+    ),
+    Setting(
+        "alert_budget_day_usd",
+        0.0,
+        "Spend per UTC day (all receipts) above which a budget alert is raised; 0: no budget.",
+        "alerts",
+    ),
+    Setting(
+        "alert_budget_workflow_usd",
+        {},
+        "Spend per UTC day per workflow above which a budget alert is raised: an object "
+        "`{workflow_id: usd}`.",
+        "alerts",
+    ),
+    Setting(
+        "alert_budget_model_usd",
+        {},
+        "Spend per UTC day per model above which a budget alert is raised: an object "
+        "`{model: usd}`.",
+        "alerts",
+    ),
+    Setting(
+        "alert_timeout_s",
+        10.0,
+        "Seconds one delivery attempt may take (HTTP or SMTP).",
+        "alert_delivery",
+    ),
+    Setting(
+        "alert_retry_base_s",
+        2.0,
+        "First retry delay of a failed delivery; each further retry doubles it (with jitter: "
+        "a random 50-100% of the delay).",
+        "alert_delivery",
+    ),
+    Setting(
+        "alert_retry_max_s", 300.0, "Longest delay between two delivery attempts.", "alert_delivery"
+    ),
+    Setting(
+        "alert_give_up_after_s",
+        86400.0,
+        "Seconds after which an undelivered alert is given up (recorded in the WORM log as "
+        "`alert_given_up`).",
+        "alert_delivery",
+    ),
+    Setting(
+        "alert_outbox_max",
+        10000,
+        "Most alerts waiting for delivery; beyond it the oldest waiting ones are given up "
+        "(recorded) so the outbox stays bounded.",
+        "alert_delivery",
+    ),
+    Setting(
+        "alert_summary_every_s",
+        86400.0,
+        "Seconds between two 'alive' summaries `govlib watch` sends to every destination.",
+        "alerts",
+    ),
+    Setting(
+        "alert_heartbeat_stale_s",
+        600.0,
+        "`govlib alerts check-heartbeat` raises an alert when `govlib watch` last looked at the "
+        "store longer ago than this.",
+        "alerts",
+    ),
+    Setting(
+        "base_url",
+        "http://localhost:8866",
+        "Address of `govlib serve` as the people alerted reach it: links in alerts start with it.",
+        "alert_delivery",
+    ),
+    Setting("smtp_from", "govlib@localhost", "Sender address of alert e-mails.", "alert_delivery"),
+    Setting("smtp_user", "", "SMTP login for alert e-mails (empty: no login).", "alert_delivery"),
+    Setting(
+        "smtp_password_file",
+        "",
+        "File holding the SMTP password (UTF-8, surrounding whitespace ignored); the "
+        "environment variable GOVLIB_SMTP_PASSWORD wins over it.",
+        "alert_delivery",
+    ),
+    Setting(
+        "smtp_cafile",
+        "",
+        "CA bundle that verifies the SMTP server's certificate under STARTTLS (empty: the "
+        "system's).",
+        "alert_delivery",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

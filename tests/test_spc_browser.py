@@ -60,7 +60,10 @@ def db(data_dir: Path) -> sqlite3.Connection:
 def verdict(data_dir: Path, call_id: int) -> tuple[Any, Any, Any]:
     with db(data_dir) as con:
         row = con.execute(
-            "SELECT human_verdict, verdict_by, verdict_at FROM audit_log WHERE id = ?", (call_id,)
+            # the reviewer is stored as a pseudonym; the name is in the people table
+            "SELECT a.human_verdict, COALESCE(p.name, a.verdict_by), a.verdict_at "
+            "FROM audit_log a LEFT JOIN people p ON p.pseudonym = a.verdict_by WHERE a.id = ?",
+            (call_id,),
         ).fetchone()
     return tuple(row)
 
@@ -145,13 +148,15 @@ def check_point_selects_call(page: Any, drill: Any) -> None:
 
 
 def stamped_verdict_entries(data_dir: Path) -> list[dict[str, Any]]:
-    """The details of the WORM log's ``verdict_stamped`` entries."""
-    return [
+    """The details of the WORM log's ``verdict_stamped`` entries, ``by`` read back to the name
+    (the chained body holds the reviewer's pseudonym; the name is in the people table)."""
+    con = db(data_dir)
+    names = dict(con.execute("SELECT pseudonym, name FROM people").fetchall())
+    details = [
         json.loads(d)
-        for (d,) in db(data_dir).execute(
-            "SELECT detail FROM worm_log WHERE action = 'verdict_stamped'"
-        )
+        for (d,) in con.execute("SELECT detail FROM worm_log WHERE action = 'verdict_stamped'")
     ]
+    return [d | {"by": names.get(d["by"], d["by"])} for d in details]
 
 
 def check_accept_then_reject_refused(page: Any, demo_dir: Path, reviewer: str) -> None:

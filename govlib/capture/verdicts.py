@@ -133,6 +133,7 @@ def _apply(
     by: str,
     at: str,
     reason: str | None,
+    person: bool = True,
 ) -> VerdictResult:
     bounds.checked_time("at", at, skew_s=bounds.skew_seconds(store.data_dir))
     with store.transaction():
@@ -165,7 +166,8 @@ def _apply(
                 f"(stamp it instead: govlib stamp {audit_id} {verdict} --by NAME)"
             )
         # The row, the chained body and audit_log hold the pseudonym; the name is only in people.
-        person = pseudonymise(store, by)
+        # An evaluator is a program, not a person: its name is kept as written.
+        recorded_by = pseudonymise(store, by) if person else by
         seq = binding_seq(store)
         event_id = store.insert(
             "verdict_events",
@@ -176,7 +178,7 @@ def _apply(
                 "previous_by": current_by,
                 "previous_at": current_at,
                 "kind": kind,
-                "verdict_by": person,
+                "verdict_by": recorded_by,
                 "verdict_at": at,
                 "reason": reason,
                 "worm_seq": seq,
@@ -196,14 +198,14 @@ def _apply(
                 "previous": current,
                 "previous_by": current_by,
                 "previous_at": current_at,
-                "by": person,
+                "by": recorded_by,
                 "at": at,
                 "reason": reason,
             },
         )
         store.execute(
             "UPDATE audit_log SET human_verdict = ?, verdict_by = ?, verdict_at = ? WHERE id = ?",
-            (verdict, person, at, audit_id),
+            (verdict, recorded_by, at, audit_id),
         )
     return VerdictResult(
         audit_id,
@@ -235,6 +237,7 @@ def stamp_verdict(
     *,
     store: Store | None = None,
     at: datetime | str | None = None,
+    person: bool = True,
 ) -> VerdictResult:
     """Stamp a human verdict on one tool call.
 
@@ -249,6 +252,9 @@ def stamp_verdict(
         Default: the store of the default data dir.
     at : datetime or str, optional
         When (default now), stored as ISO-8601 UTC.
+    person : bool, default True
+        ``by`` names a person, stored as a keyed pseudonym (erasable by ``govlib purge
+        --person``); False for an automated evaluator, whose name is stored as written.
 
     Raises
     ------
@@ -274,6 +280,7 @@ def stamp_verdict(
         _check_text("by", by, "the reviewer's name"),
         _check_at(at),
         None,
+        person,
     )
     return _run("stamp", store, *args)
 

@@ -536,6 +536,12 @@ def _access_token(token: str | None, token_file: Path | None) -> str | None:
     show_default=True,
     help="Keep warm kernels per app (the kernel_pool_size setting).",
 )
+@click.option(
+    "--watch",
+    "with_watch",
+    is_flag=True,
+    help="Also run `govlib watch` (alerts) beside the apps, stopped with them.",
+)
 @clean_errors
 def serve(
     data_dir: Path | None,
@@ -544,6 +550,7 @@ def serve(
     token_file: Path | None,
     token: str | None,
     preheat: bool,
+    with_watch: bool,
 ) -> None:
     """Serve the Voila apps: /voila/render/executive_spog.ipynb and spc_dashboard.ipynb.
 
@@ -552,9 +559,10 @@ def serve(
 
     Example:
 
-        govlib serve --port 8866
+        govlib serve --port 8866 --watch
     """
 
+    from govlib.cli.alerts import start_watch, stop_watch
     from govlib.cli.serve import check_port_free, serve_apps, voila_command
     from govlib.evidence.settings_log import record_settings
     from govlib.settings import load_settings
@@ -565,7 +573,13 @@ def serve(
     with _store(data_dir) as store:  # the pages name the settings version they use
         directory = store.data_dir
         record_settings(store, load_settings(directory))
-    sys.exit(serve_apps(directory, host=host, port=port, token=token, preheat=preheat))
+    watcher = start_watch(directory) if with_watch else None
+    try:
+        code = serve_apps(directory, host=host, port=port, token=token, preheat=preheat)
+    finally:
+        if watcher is not None:
+            stop_watch(watcher)
+    sys.exit(code)
 
 
 @cli.command()
@@ -807,6 +821,16 @@ def purge(data_dir: Path | None, before: str | None, person: str | None, reason:
         result = purge_before(store, before, reason=reason)
     click.echo(terminal_safe(result.message))
 
+
+def _register_alerts() -> None:
+    """The alerting verbs live in their own module (``govlib watch``, ``govlib alerts``)."""
+    from govlib.cli.alerts import alerts, watch
+
+    cli.add_command(watch)
+    cli.add_command(alerts)
+
+
+_register_alerts()
 
 if __name__ == "__main__":
     main()

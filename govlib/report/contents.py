@@ -63,11 +63,13 @@ _PERIOD = re.compile(r"([1-9][0-9]{0,3})d")
 _MAX_PROBLEMS = 50
 _GROUPS = ("pills", "spc", "sampling", "drift")  # settings the figures depend on
 # Each ? is the latest time a record may carry (now + max_clock_skew_s). The data-lifecycle entries
-# (a seal, a purge, an erasure) are housekeeping, not activity: they do not move the window.
+# (a seal, a purge, an erasure) and the record of alert deliveries are housekeeping, not
+# activity: they do not move the window.
 _NEWEST = (
     "SELECT MAX(t) FROM (SELECT MAX(created_at) AS t FROM audit_log WHERE created_at <= ? "
     "UNION ALL SELECT MAX(ts) FROM worm_log WHERE ts <= ? "
-    "AND action NOT IN ('segment_sealed', 'segment_purged', 'person_erased') "
+    "AND action NOT IN ('segment_sealed', 'segment_purged', 'person_erased', 'alert_sent', "
+    "'alert_given_up') "
     "UNION ALL SELECT MAX(created_at) FROM token_ledger WHERE created_at <= ? "
     "UNION ALL SELECT MAX(started_at) FROM workflow_runs WHERE started_at <= ? "
     "UNION ALL SELECT MAX(ended_at) FROM workflow_runs WHERE ended_at <= ?)"

@@ -10,7 +10,7 @@ from ``body`` so they cannot disagree with what the MAC covers.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 10
 
 #: Tables whose DELETE guard admits only govlib's sealing delete (see ``seal_journal``).
 SEALED_DELETE_GUARDED: tuple[str, ...] = (
@@ -42,6 +42,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # Version 7: ``people`` (the name behind each pseudonym; created by the schema DDL, no column
     # changes elsewhere: entries written before stay as they were, with names in clear).
     7: (),
+    # Version 10: ``alert_outbox`` and ``alert_cursor`` (alerts; created by the schema DDL).
+    10: (),
 }
 
 #: Tables whose rows never change once written.
@@ -73,6 +75,8 @@ TABLES: tuple[str, ...] = (
     "worm_retained",
     "seal_journal",
     "people",
+    "alert_outbox",
+    "alert_cursor",
 )
 
 AUDIT_COLUMNS: tuple[str, ...] = (
@@ -339,6 +343,36 @@ CREATE TABLE IF NOT EXISTS seal_journal(
 CREATE TABLE IF NOT EXISTS people(
   pseudonym TEXT PRIMARY KEY,
   name TEXT NOT NULL
+);
+
+-- Alerts waiting for delivery, delivered or given up (one row per alert and destination).
+-- Operational state, not append-only: the delivery state changes, and each final state is
+-- recorded by an `alert_sent` / `alert_given_up` WORM entry named in `worm_seq`.
+CREATE TABLE IF NOT EXISTS alert_outbox(
+  id INTEGER PRIMARY KEY,
+  alert_id TEXT NOT NULL,
+  destination_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  summary TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'given_up')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at TEXT NOT NULL,
+  last_error TEXT,
+  created_at TEXT NOT NULL,
+  finished_at TEXT,
+  worm_seq INTEGER,
+  UNIQUE (alert_id, destination_id)
+);
+CREATE INDEX IF NOT EXISTS alert_outbox_pending ON alert_outbox(state, next_attempt_at);
+
+-- Where `govlib watch` is: the last event and entry it has seen, the condition states it has
+-- alerted, its heartbeat (JSON values by name).
+CREATE TABLE IF NOT EXISTS alert_cursor(
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  updated_at TEXT NOT NULL
 );
 """
 

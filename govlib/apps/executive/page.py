@@ -28,6 +28,7 @@ from govlib.apps.executive.html import (
     cost_html,
     governance_html,
     headline_html,
+    health_html,
     sealed_ranges_html,
 )
 from govlib.apps.executive.view import page_view
@@ -88,7 +89,7 @@ class SpogApp:
         self._ticker: threading.Thread | None = None
 
         w = widgets
-        self.run_select = w.Dropdown(description="Run", layout=w.Layout(width="520px"))
+        self.run_select = w.Dropdown(description="Run", layout=w.Layout(width="600px"))
         self.run_select.add_class("gl-run-select")
         self.refresh_button = w.Button(
             description="Refresh", icon="refresh", tooltip="Re-read the store and re-verify"
@@ -105,17 +106,24 @@ class SpogApp:
         )
         self.status = _html("", "gl-status")
         self.headline = _html("", "gl-headline-box")
+        self.health = _html("", "gl-health-box")  # tool health, links to the SPC dashboard
         self.messages = w.VBox([])
         self.node_filter = w.Dropdown(description="Node", layout=w.Layout(width="48%"))
         self.outcome_filter = w.Dropdown(description="Outcome", layout=w.Layout(width="48%"))
         self.gov_body = w.VBox([], layout=w.Layout(width="100%"))
         self.chain_badge = _html("", "gl-chain-box")
         self.sealed_line = _html("", "gl-sealed-box")  # sealed / purged ranges (lifecycle)
+        self.chain_links = w.Checkbox(value=False, description="Show chain links", indent=False)
+        self.chain_links.add_class("gl-chain-links")
+        self.chain_links.layout.width = "auto"
         self.audit_table = _html("", "gl-audit-box")
         self.audit_table.add_class("gl-scroll")
         self.cost_body = w.VBox([], layout=w.Layout(width="100%"))
 
-        audit_filters = w.HBox([self.node_filter, self.outcome_filter])
+        audit_filters = w.VBox(
+            [w.HBox([self.node_filter, self.outcome_filter]), self.chain_links],
+            layout=w.Layout(width="100%"),
+        )
         columns = w.GridBox(
             [
                 panel(PANEL_TITLES[0], [self.gov_body], css_class="gl-panel-governance"),
@@ -140,7 +148,7 @@ class SpogApp:
         )
         style = style_widget("spog")
         self.widget = w.VBox(
-            [style, toolbar, self.headline, self.messages, columns],
+            [style, toolbar, self.headline, self.health, self.messages, columns],
             layout=w.Layout(width="100%"),
         )
         self.widget.add_class("gl-app")
@@ -151,6 +159,7 @@ class SpogApp:
         self.auto.observe(self._on_auto, names="value")
         self.node_filter.observe(self._on_filter, names="value")
         self.outcome_filter.observe(self._on_filter, names="value")
+        self.chain_links.observe(self._on_filter, names="value")
         self.refresh()
 
     # --- loading ------------------------------------------------------------------------------
@@ -196,6 +205,7 @@ class SpogApp:
         finally:
             self._quiet = False
         self.headline.value = headline_html(data.get("headline", {}))
+        self.health.value = health_html(data.get("health", {}))
         self.gov_body.children = [
             build_or_error(self._governance_html, data, what="the governance state")
         ]
@@ -228,7 +238,9 @@ class SpogApp:
         data = self.data or {}
         bad = data.get("chain", {}).get("bad_seq")
         entries = data.get("worm", [])
-        self.audit_table.value = audit_table_html(entries, node=node, outcome=outcome, bad_seq=bad)
+        self.audit_table.value = audit_table_html(
+            entries, node=node, outcome=outcome, bad_seq=bad, links=bool(self.chain_links.value)
+        )
 
     # --- callbacks ----------------------------------------------------------------------------
     def _on_run(self, change: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import traceback
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -382,7 +383,7 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
         from voila.utils import wait_for_request
 
         wait_for_request()
-    page = build_or_error(lambda: SpcApp(data_dir).widget, what="the SPC dashboard")
+    page = build_or_error(lambda: _opened(SpcApp(data_dir)), what="the SPC dashboard")
     show_first_paint(page)  # the page's HTML shows it before Voila's JavaScript loads
     failed = "gl-error-box" in getattr(page, "_dom_classes", ())
     if not preheated and not failed:  # after the page renders: the bundle competes for the GIL
@@ -390,6 +391,14 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
         timer.daemon = True
         timer.start()
     return page
+
+
+def _opened(dash: SpcApp) -> widgets.Widget:
+    """The page, with the drill-down of ``?tool=NAME`` open (the executive page's tool links)."""
+    tool = urllib.parse.parse_qs(os.environ.get("QUERY_STRING", "")).get("tool", [""])[-1]
+    if tool in dash.opts["tools"]:
+        _guard(dash.tool_drill.open, dash.status, "open the tool")(tool)
+    return dash.widget
 
 
 def _warm_quietly() -> None:

@@ -282,7 +282,8 @@ def _stamp(
         return False, None
     store.execute("SAVEPOINT otel_verdict")
     try:
-        result = stamp_verdict(audit_id, ev.verdict, ev.by, store=store, at=ev.at)
+        # an evaluator is a program, not a person: no pseudonym
+        result = stamp_verdict(audit_id, ev.verdict, ev.by, store=store, at=ev.at, person=False)
     except GovlibError as exc:
         store.execute("ROLLBACK TO otel_verdict")
         store.execute("RELEASE otel_verdict")
