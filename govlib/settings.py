@@ -40,6 +40,12 @@ SETTINGS: tuple[Setting, ...] = (
         "spc_recent", 60, "Newest calls compared against the window (sparkline, drift).", "spc"
     ),
     Setting("spc_min_latency_ms", 1.0, "Latencies below this count as this before log().", "spc"),
+    Setting(
+        "spc_stats_window",
+        500,
+        "Newest calls (runs) the p50/p95/avg/max columns cover; the period's figures on hover.",
+        "spc",
+    ),
     # --- sampling ladder --------------------------------------------------------------------------
     Setting(
         "sampling_min_calls", 30, "Below this many calls every call is reviewed (100%).", "sampling"
@@ -69,6 +75,42 @@ SETTINGS: tuple[Setting, ...] = (
         "sampling_red_accept_min_reviews",
         5,
         "Reviews needed before a red accept rate forces 100% review.",
+        "sampling",
+    ),
+    Setting(
+        "sampling_schema_valid_min",
+        0.99,
+        "Schema-valid rate needed before sampling drops to 20% (red: 100%).",
+        "sampling",
+    ),
+    Setting(
+        "sampling_completion_min",
+        0.98,
+        "Workflow completion rate needed before sampling drops to 20% (red: 100%).",
+        "sampling",
+    ),
+    Setting(
+        "sampling_alarm_rule1_fires",
+        3,
+        "Rule-1 fires among the recent calls (baseline limits) that send a tool to 100%.",
+        "sampling",
+    ),
+    Setting(
+        "sampling_alarm_total_fires",
+        12,
+        "Rule fires of any rule among the recent calls (baseline limits) that send it to 100%.",
+        "sampling",
+    ),
+    Setting(
+        "sampling_alarm_p",
+        0.005,
+        "Binomial tail probability under which recent failures send a tool to 100%.",
+        "sampling",
+    ),
+    Setting(
+        "sampling_alarm_min_failure_rate",
+        0.005,
+        "Floor of the baseline failure rate the failure alarm assumes.",
         "sampling",
     ),
     # --- drift badge ------------------------------------------------------------------------------

@@ -28,13 +28,22 @@ _CALL_COLS = [
     "accept_count",
     "reject_count",
     "accept_rate",
+    "window_calls",
     "p50",
     "p95",
     "avg",
     "max",
+    "p50_all",
+    "p95_all",
+    "avg_all",
+    "max_all",
     "success_pill",
+    "schema_valid_pill",
     "accept_pill",
 ]
+#: Figures over the newest ``spc_stats_window`` values (``window_calls`` of them) and, with
+#: ``_all``, over the whole period.
+_WINDOWED = ("p50", "p95", "avg", "max")
 _CHART_COLS = [
     "center",
     "sigma",
@@ -43,12 +52,14 @@ _CHART_COLS = [
     "center_ms",
     "lcl_ms",
     "ucl_ms",
-    "anomaly_count",
+    "rule_fires",
+    "flagged_calls",
+    "anomaly_count",  # alias of rule_fires for one release (renamed in 0.x, issue 18)
     *spc.RULES,
     "recent_fires",
     "sparkline",
 ]
-_LADDER_COLS = ["sampling", "sampling_reason", "drift", "drift_signals"]
+_LADDER_COLS = ["sampling", "sampling_reason", "sampling_alarms", "drift", "drift_signals"]
 
 # --- the DuckDB SQL, built once from constants; user values (tenant, since, tool names) only ever
 # travel as ? parameters -----------------------------------------------------------------------------
@@ -63,7 +74,9 @@ _SOURCES = {
  JOIN workflow_runs r ON r.composition_id = a.composition_id JOIN workflows w ON w.id = r.workflow_id
  WHERE (? OR a.tenant_id = ?) AND (? OR a.created_at >= ?)""",
     "run": """SELECT w.name AS grp, r.started_at AS k1, r.composition_id AS k2,
- NULL::INT AS success, {s: r.started_at, e: r.ended_at} AS y
+ CASE WHEN r.status = 'completed' AND NOT EXISTS (SELECT 1 FROM audit_log a
+ WHERE a.composition_id = r.composition_id AND a.success IS DISTINCT FROM 1) THEN 1 ELSE 0 END
+ AS success, {s: r.started_at, e: r.ended_at} AS y
  FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
  WHERE r.ended_at IS NOT NULL AND (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?)""",
 }
@@ -95,6 +108,18 @@ SELECT w.name, count(*), avg(CASE WHEN r.status = 'completed' AND b.composition_
 FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
 LEFT JOIN bad b ON b.composition_id = r.composition_id
 WHERE (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?) GROUP BY w.name"""
+#: Per tool: the completion rate of the runs its calls belong to (as ``_RUNS`` counts it).
+_TOOL_COMPLETION = """WITH bad AS (SELECT DISTINCT composition_id FROM audit_log
+ WHERE composition_id IS NOT NULL AND success IS DISTINCT FROM 1),
+used AS (SELECT DISTINCT tool_name, composition_id FROM audit_log
+ WHERE composition_id IS NOT NULL AND (? OR tenant_id = ?) AND (? OR created_at >= ?))
+SELECT u.tool_name, avg(CASE WHEN r.status = 'completed' AND b.composition_id IS NULL
+ THEN 1.0 ELSE 0.0 END)
+FROM used u JOIN workflow_runs r ON r.composition_id = u.composition_id
+LEFT JOIN bad b ON b.composition_id = r.composition_id GROUP BY u.tool_name"""
+#: Tools that declare an argument schema in the registry.
+_SCHEMA_DECLARED = """SELECT DISTINCT name FROM tool_registry
+ WHERE input_schema IS NOT NULL AND trim(input_schema) NOT IN ('', '{}', 'null')"""
 _TOOL_SERIES = """SELECT id, created_at, latency_ms FROM audit_log
 WHERE tool_name = ? AND latency_ms IS NOT NULL AND (? OR tenant_id = ?)
 ORDER BY created_at DESC, id DESC LIMIT ?"""
@@ -211,7 +236,8 @@ def _chart_columns(series: list[np.ndarray], st: Settings) -> dict[str, Any]:
     lcl, ucl = center - 3 * sigma, center + 3 * sigma
     cols: dict[str, Any] = {"center": center, "sigma": sigma, "lcl": lcl, "ucl": ucl}
     cols |= {"center_ms": np.exp(center), "lcl_ms": np.exp(lcl), "ucl_ms": np.exp(ucl)}
-    cols |= {"anomaly_count": fires.sum(axis=0), **dict(zip(spc.RULES, fires, strict=True))}
+    cols |= {"rule_fires": fires.sum(axis=0), "flagged_calls": flags.any(axis=0).sum(axis=1)}
+    cols |= {"anomaly_count": cols["rule_fires"], **dict(zip(spc.RULES, fires, strict=True))}
     cols["recent_fires"] = flags[:, :, w - min(r, w) :].sum(axis=(0, 2))
     cols["sparkline"] = [v[-r:].tolist() for v in series]
     return cols
@@ -230,9 +256,54 @@ def _group_stats(
     groups = _groups(con, kind, params, also)
     df = _call_frame(groups, st)
     ok, lat = _newest_series(con, kind, params, groups, st)
+    _put(df, _window_columns(lat, st))
     _put(df, _chart_columns(lat, st))
+    if kind == "tool":
+        done = _tool_completion(con, params)  # None (not NaN) without runs, as accept_rate
+        df["completion_rate"] = pd.Series([done.get(n) for n in df["name"]], dtype=object)
+        declared = _schema_declared(con)
+        df["schema_declared"] = [
+            name in declared or (rate is not None and rate < 1)
+            for name, rate in zip(df["name"], df["schema_valid_rate"], strict=True)
+        ]
     _put(df, _ladder_columns(df, ok, lat, st))
     return df
+
+
+def _window_columns(series: list[np.ndarray], st: Settings) -> dict[str, Any]:
+    """p50/p95/avg/max over the newest ``spc_stats_window`` values of each series (oldest
+    first), as ``quantile_cont`` computes them, and how many values that is."""
+    cols: dict[str, list[float]] = {"window_calls": [], **{k: [] for k in _WINDOWED}}
+    for v in series:
+        v = v[-st.spc_stats_window :]
+        cols["window_calls"].append(int(v.size))
+        got = (np.percentile(v, [50, 95]).tolist() + [v.mean(), v.max()]) if v.size else []
+        for key, value in zip(_WINDOWED, got or [np.nan] * 4, strict=True):
+            cols[key].append(float(value))
+    return cols
+
+
+def _schema_declared(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Names of the tools whose registry entry declares an argument schema."""
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    if "tool_registry" not in tables:
+        return set()
+    return {r[0] for r in con.execute(_SCHEMA_DECLARED).fetchall()}
+
+
+def _tool_completion(con: duckdb.DuckDBPyConnection, params: list[Any]) -> dict[str, float]:
+    """Tool name -> completion rate of the runs its calls belong to (no runs: left out)."""
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    if "workflow_runs" not in tables:
+        return {}
+    try:
+        return dict(con.execute(_TOOL_COMPLETION, params).fetchall())
+    except duckdb.BinderException:  # an audit_log without composition_id: no runs to join
+        return {}
 
 
 def _groups(
@@ -261,13 +332,16 @@ def _call_frame(groups: list[_Group], st: Settings) -> pd.DataFrame:
     rate = [a / t if t else None for a, t in zip(df["accept_count"], reviews, strict=True)]
     df["accept_rate"] = pd.Series(rate, dtype=object)
     for col, vals in (
-        ("p50", [g.quantiles[0] if g.quantiles else None for g in groups]),
-        ("p95", [g.quantiles[1] if g.quantiles else None for g in groups]),
-        ("avg", [g.avg for g in groups]),
-        ("max", [g.max for g in groups]),
+        ("p50_all", [g.quantiles[0] if g.quantiles else None for g in groups]),
+        ("p95_all", [g.quantiles[1] if g.quantiles else None for g in groups]),
+        ("avg_all", [g.avg for g in groups]),
+        ("max_all", [g.max for g in groups]),
     ):
         df[col] = np.array(vals, dtype=float)
     df["success_pill"] = pd.Series([spc.pill(x, st) for x in df["success_rate"]], dtype=object)
+    df["schema_valid_pill"] = pd.Series(
+        [spc.pill(x, st) for x in df["schema_valid_rate"]], dtype=object
+    )
     df["accept_pill"] = pd.Series([spc.pill(x, st) for x in rate], dtype=object)
     return df
 
@@ -280,7 +354,7 @@ def _newest_series(
     st: Settings,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per group (in order): its newest success values and charted values, oldest first."""
-    need = st.spc_window + st.spc_recent
+    need = max(st.spc_window + st.spc_recent, st.spc_stats_window)
     counts = {g.name: (g.with_success, g.with_y) for g in groups}
     wins = _windows(con, kind, params, need, counts)
     ok = [np.array(wins.get(g.name, ([], []))[0][::-1], dtype=float) for g in groups]
@@ -292,22 +366,28 @@ def _ladder_columns(
     df: pd.DataFrame, ok: list[np.ndarray], lat: list[np.ndarray], st: Settings
 ) -> dict[str, Any]:
     """Sampling level and reason, drift badge and signals of each group of ``df``."""
+    keep = st.spc_window + st.spc_recent  # what the badge and the alarms read
+    ok, lat = [s[-keep:] for s in ok], [y[-keep:] for y in lat]
     badges = [spc.drift_badge(s, y, settings=st) for s, y in zip(ok, lat, strict=True)]
+    alarms = [spc.ladder_alarms(s, y, settings=st) for s, y in zip(ok, lat, strict=True)]
     ladder = [
         spc.sampling_recommendation(
             int(row.count),
             row.success_rate,
             int(row.accept_count),
             int(row.reject_count),
-            recent_fires=int(row.recent_fires),
             drift=badge,
+            alarms=alarm,
+            schema_valid_rate=row.schema_valid_rate,
+            completion_rate=getattr(row, "completion_rate", None),
             settings=st,
         )
-        for row, (badge, _) in zip(df.itertuples(), badges, strict=True)
+        for row, (badge, _), alarm in zip(df.itertuples(), badges, alarms, strict=True)
     ]
     return {
         "sampling": [lvl for lvl, _ in ladder],
         "sampling_reason": [why for _, why in ladder],
+        "sampling_alarms": pd.Series(alarms, dtype=object),
         "drift": [b for b, _ in badges],
         "drift_signals": pd.Series([sig for _, sig in badges], dtype=object),
     }
@@ -322,12 +402,18 @@ def tool_stats(
 ) -> pd.DataFrame:
     """One row per tool: counts, rates, latency quantiles, pills, control chart, drift, sampling.
 
-    Columns: tool_name, count, success_rate, schema_valid_rate, accept_count, reject_count,
-    accept_rate (None without reviews), p50, p95, avg (arithmetic mean), max (ms),
-    success_pill, accept_pill, center/sigma/lcl/ucl (log ms, over the newest ``spc_window``
-    calls), center_ms (geometric mean)/lcl_ms/ucl_ms, anomaly_count and rule_1..rule_4 (fires in
-    that window), recent_fires (among its newest ``spc_recent``), sampling, sampling_reason,
-    drift, drift_signals (list of str) and sparkline (newest ``spc_recent`` latencies, ms).
+    Columns: tool_name, count, success_rate, schema_valid_rate, schema_declared (the registry
+    declares an argument schema, or a call broke one), completion_rate (of the runs its calls
+    belong to; None without runs), accept_count, reject_count, accept_rate (None without
+    reviews), window_calls and p50, p95, avg (arithmetic mean), max (ms) over the newest
+    ``spc_stats_window`` calls with a latency, p50_all/p95_all/avg_all/max_all over the whole
+    period, success_pill, schema_valid_pill, accept_pill, center/sigma/lcl/ucl (log ms, over the
+    newest ``spc_window`` calls), center_ms (geometric mean)/lcl_ms/ucl_ms, rule_fires (fires of
+    all rules in that window), flagged_calls (calls with at least one fire), anomaly_count
+    (alias of rule_fires, kept for one release), rule_1..rule_4, recent_fires (among its newest
+    ``spc_recent``), sampling, sampling_reason, sampling_alarms (list of str, see
+    :func:`govlib.analysis.spc.ladder_alarms`), drift, drift_signals (list of str) and sparkline
+    (newest ``spc_recent`` latencies, ms). See ``docs/data_model.md``.
 
     Parameters
     ----------
@@ -349,8 +435,9 @@ def tool_stats(
     con, st = _connect(con_or_store), settings or load_settings()
     params = _filters(con, "audit_log", "created_at", tenant, since)
     df = _group_stats(con, "tool", params, st)
+    cols = [*_CALL_COLS[:3], "schema_declared", "completion_rate", *_CALL_COLS[3:]]
     return df.rename(columns={"name": "tool_name"})[
-        ["tool_name", *_CALL_COLS, *_CHART_COLS, *_LADDER_COLS]
+        ["tool_name", *cols, *_CHART_COLS, *_LADDER_COLS]
     ]
 
 
@@ -361,10 +448,14 @@ def workflow_stats(
     since: datetime | date | str | None = None,
     settings: Settings | None = None,
 ) -> pd.DataFrame:
-    """One row per workflow name: the :func:`tool_stats` columns over the calls of its runs, plus
-    run_count, completion_rate (share of its runs that are ``completed`` and whose calls all have
-    success = 1; running runs count as not completed) and ``duration_*`` chart columns on run
-    duration (ended_at - started_at, ms, finished runs ordered by started_at).
+    """One row per workflow name: the :func:`tool_stats` columns over the calls of its runs
+    (without schema_declared and completion_rate per tool), plus run_count, completion_rate
+    (share of its runs that are ``completed`` and whose calls all have success = 1; running runs
+    count as not completed) and ``duration_*`` columns on run duration (ended_at - started_at,
+    ms, finished runs ordered by started_at): duration_window_calls, duration_p50/p95/avg/max
+    over the newest ``spc_stats_window`` runs and the chart columns. The drift badge, the
+    alarms and the sampling level of a workflow read its runs (completed or not, duration),
+    with completion_rate as the ladder's completion signal.
 
     Calls are filtered on ``tenant``/``since`` via ``audit_log``, runs via ``workflow_runs``
     (tenant_id, started_at). Parameters as in :func:`tool_stats`.
@@ -390,16 +481,40 @@ def workflow_stats(
     ).astype({"name": str})
     call_params = _filters(con, "audit_log", "created_at", tenant, since)
     calls = _group_stats(con, "workflow", call_params, st, also=runs["name"])
-    counts = {g: (0, n) for g, n in zip(runs["name"], runs["finished"], strict=True)}
-    wins = _windows(con, "run", run_params, st.spc_window + st.spc_recent, counts)
+    counts = {g: (n, n) for g, n in zip(runs["name"], runs["finished"], strict=True)}
+    need = max(st.spc_window + st.spc_recent, st.spc_stats_window)
+    wins = _windows(con, "run", run_params, need, counts)
+    done = [np.array(wins.get(g, ([], []))[0][::-1], dtype=float) for g in runs["name"]]
     durations = [_durations(wins.get(g, ([], []))[1][::-1]) for g in runs["name"]]
+    _put(runs, _window_columns(durations, st), "duration_")
     _put(runs, _chart_columns(durations, st), "duration_")
-    df = calls.merge(runs.drop(columns="finished"), on="name", how="left")
+    df = calls.drop(columns=_LADDER_COLS).merge(
+        runs.drop(columns="finished"), on="name", how="left"
+    )
     df["run_count"] = df["run_count"].fillna(0).astype(int)
+    by_name = dict(zip(runs["name"], zip(done, durations, strict=True), strict=True))
+    empty = (np.zeros(0), np.zeros(0))
+    pairs = [by_name.get(name, empty) for name in df["name"]]
+    _put(df, _ladder_columns(df, [p[0] for p in pairs], [p[1] for p in pairs], st))
+    for col in ("drift_signals", "sampling_alarms"):  # a workflow's "success" is completion
+        df[col] = pd.Series([[_run_words(x) for x in v] for v in df[col]], dtype=object)
     dur = [c for c in df.columns if c.startswith("duration_")]
     cols = ["workflow_name", "run_count", "completion_rate", *_CALL_COLS, *_CHART_COLS]
     out = df.rename(columns={"name": "workflow_name"})
     return out[[*cols, *_LADDER_COLS, *dur]].reset_index(drop=True)
+
+
+def _run_words(signal: str) -> str:
+    """A drift signal or alarm about runs in the words of runs (completion, duration)."""
+    for calls, runs in (
+        ("success: newest", "completion: newest"),
+        ("failures: ", "incomplete runs: "),
+        ("latency: ", "duration: "),
+        ("p95: ", "p95 duration: "),
+    ):
+        if signal.startswith(calls):
+            return runs + signal[len(calls) :]
+    return signal
 
 
 def _durations(pairs: list[dict[str, Any]]) -> np.ndarray:

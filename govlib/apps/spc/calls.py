@@ -19,6 +19,7 @@ from markupsafe import Markup
 from govlib.analysis.review import CallFilter, CallPage, query_calls
 from govlib.apps.spc.stamp import Stamper, StampOutcome, message_html
 from govlib.apps.spc.tables import CALL_COLUMNS, call_cells
+from govlib.present.html import display_text
 from govlib.present.tables import grid_header
 
 __all__ = ["CallTable", "hide", "kit"]
@@ -26,7 +27,7 @@ __all__ = ["CallTable", "hide", "kit"]
 _ROWS = Markup('<span class="gl-muted">&nbsp;Rows {0}–{1} of {2} (page {3} of {4})&nbsp;</span>')
 _SELECTED = Markup('<span class="gl-muted">&nbsp;{} selected</span>')
 _CORRECT = Markup(
-    "<b>Correct call #{0}</b> (now {1} by <bdi>{2}</bdi>): choose the new verdict and say why; "
+    "<b>Correct call #{0}</b> (now {1} by {2}): choose the new verdict and say why; "
     "the correction is recorded in the WORM log."
 )
 
@@ -307,6 +308,8 @@ class CallTable:
     def stamp_one(self, call_id: int | None, verdict: str) -> StampOutcome:
         """The ✓ / ✗ of one row."""
         out = self.stamper.stamp([] if call_id is None else [call_id], verdict)
+        if out.lost or out.unchanged:  # someone else was first: show what the store holds
+            self.update_rows()
         self._report(out, verdict)
         return out
 
@@ -314,7 +317,7 @@ class CallTable:
         """ "Accept selected" / "Reject selected": exactly the ticked rows."""
         ids = sorted(self.selected)
         out = self.stamper.stamp(ids, verdict)
-        if out.stamped:
+        if out.stamped or out.lost or out.unchanged:
             self.selected -= set(out.stamped)
             self.all_box.value = False
             self.update_rows()
@@ -328,7 +331,9 @@ class CallTable:
             return
         self.fix_id = call_id
         now = {"accept": "accepted", "reject": "rejected"}.get(row.get("human_verdict"), "none")
-        self.fix_label.value = _CORRECT.format(call_id, now, row.get("verdict_by") or "")
+        self.fix_label.value = _CORRECT.format(
+            call_id, now, display_text(row.get("verdict_by") or "")
+        )
         self.fix_choice.value = "reject" if row.get("human_verdict") == "accept" else "accept"
         self.fix_reason.value = ""
         self.fix_box.layout.display = "flex"

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import ipywidgets as widgets
 from markupsafe import Markup
 
-from govlib.analysis.review import audit_row
-from govlib.capture.verdicts import correct_verdict, stamp_verdict
+from govlib.analysis.review import CallFilter, audit_row, query_calls
+from govlib.capture.verdicts import VerdictConflict, correct_verdict, stamp_verdict
 from govlib.errors import GovlibError
 from govlib.governance.users import AccessDenied, User, require
 from govlib.present.templating import render
@@ -74,6 +74,8 @@ class StampOutcome:
     stamped: list[int] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)
     unchanged: list[int] = field(default_factory=list)
+    #: Calls someone else stamped differently first (a lost race): their rows show the winner's.
+    lost: list[int] = field(default_factory=list)
 
     def text(self, verdict: str) -> str:
         """One readable sentence about the action."""
@@ -180,15 +182,28 @@ class Stamper:
                 continue
             try:
                 result = stamp_verdict(int(audit_id), verdict, self.name, store=self.store)
+            except VerdictConflict as exc:
+                out.refused.append(refusal(int(audit_id), exc))
+                out.lost.append(int(audit_id))
             except GovlibError as exc:
                 out.refused.append(refusal(int(audit_id), exc))
             except Exception as exc:  # noqa: BLE001 - shown to the reviewer, never swallowed
                 out.refused.append(refusal(int(audit_id), exc))
             else:
                 (out.stamped if result.changed else out.unchanged).append(int(audit_id))
-        if out.stamped:
-            self._notify([(i, None, verdict) for i in out.stamped])
+        changes = [(i, None, verdict) for i in out.stamped] + self._winners(out.lost)
+        if changes:
+            self._notify(changes)
         return out
+
+    def _winners(self, lost: list[int]) -> list[Change]:
+        """The verdicts that won the races in ``lost``, as changes this page has not seen yet
+        (its rows, pills and sampling then show them without a refresh)."""
+        if not lost:
+            return []
+        flt = CallFilter(ids=tuple(lost), unreviewed_first=False)
+        rows = query_calls(self.store, flt, limit=len(lost)).rows
+        return [(int(r["id"]), None, r["human_verdict"]) for r in rows if r["human_verdict"]]
 
     def correct(self, audit_id: int, verdict: str, reason: str) -> StampOutcome:
         """Change an existing verdict (needs a reason); recorded as a correction."""
