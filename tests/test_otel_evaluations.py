@@ -10,6 +10,7 @@ none touches the human verdict triple, the sampling gate or the accept rate.
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from opentelemetry.sdk.resources import Resource
@@ -163,7 +164,8 @@ def test_evaluator_verdicts_count_neither_toward_the_gate_nor_the_accept_rate(tm
     meta = {"generated_at": f"{AT}59Z", "store": "x", "govlib_version": "0"}
     page = render_report(data, meta | {"sha256": report_hash(data), "data_rows": {}})
     assert "Evaluator verdicts (machine, not counted)" in page
-    assert "<code>evaluator:judge</code>" in page
+    # the source is untrusted text (the evaluator names itself): isolated like every stored name
+    assert re.search(r"<code><bdi class=\"gl-text\"[^>]*>evaluator:judge</bdi></code>", page)
 
 
 def _log_record(trace_id: str | None, span_id: str | None, at: float, attrs: dict) -> dict:
