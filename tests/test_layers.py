@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PKG = ROOT / "govlib"
 
 #: Top-level modules of ``govlib/`` that form the core layer.
-CORE_MODULES = {"errors", "settings", "clock", "context", "bounds"}
+CORE_MODULES = {"errors", "settings", "clock", "context", "bounds", "lazy"}
 
 #: What each layer may import besides itself (the intended direction, as data).
 _BASE = {"core", "store", "evidence"}

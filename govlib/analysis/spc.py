@@ -8,26 +8,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from govlib.lazy import pd  # pandas on first use: a first paint draws no data frame
 from govlib.settings import Settings
-
-if TYPE_CHECKING:
-    import pandas as pd
-else:
-
-    class _Pandas:
-        """pandas, imported on first use (the executive page imports RULES from here and needs no pandas: ~1 s saved)."""
-
-        def __getattr__(self, name: str) -> object:
-            import pandas
-
-            return getattr(pandas, name)
-
-    pd = _Pandas()
 
 __all__ = [
     "D2",

@@ -30,23 +30,10 @@ import numpy as np
 from markupsafe import Markup
 
 from govlib.analysis.spc import RULES
+from govlib.lazy import pd  # pandas on first use: a first paint draws no data frame
 from govlib.present.formatting import humanize, milliseconds, priced_money, timestamp
 from govlib.present.html import inline_svg
 from govlib.present.templating import render
-
-if TYPE_CHECKING:
-    import pandas as pd
-else:
-
-    class _Pandas:
-        """pandas, imported on first use (the executive page's first paint draws no pandas chart: ~1 s saved)."""
-
-        def __getattr__(self, name: str) -> object:
-            import pandas
-
-            return getattr(pandas, name)
-
-    pd = _Pandas()
 
 if TYPE_CHECKING:  # altair costs ~1.5 s to import; the stats table does not need it
     import altair as alt
