@@ -30,6 +30,7 @@ __all__ = [
     "GroupRow",
     "tool_frame",
     "durations_ms",
+    "complete_groups",
 ]
 
 _ISO = "%Y-%m-%dT%H:%M:%S.%fZ"  # the store's created_at format (sorts as text)
@@ -303,6 +304,16 @@ def _groups(
     """The ``agg`` rows of ``kind``, plus an empty group per name of ``also`` not among them,
     by name."""
     groups = [GroupRow(*r) for r in con.execute(_SQL[kind, "agg"], params).fetchall()]
+    return complete_groups(groups, also)
+
+
+def complete_groups(groups: list[GroupRow], also: Any = ()) -> list[GroupRow]:
+    """``groups`` plus an empty group per name of ``also`` not among them, by name.
+
+    Example:
+        >>> [g.name for g in complete_groups([], ["b", "a"])]
+        ['a', 'b']
+    """
     seen = {g.name for g in groups}
     extra = sorted({name for name in also if name not in seen})
     return sorted(
