@@ -212,6 +212,16 @@ SETTINGS: tuple[Setting, ...] = (
         "rebinding). Add the public name of a reverse proxy that forwards to it.",
         "apps",
     ),
+    # --- scale ------------------------------------------------------------------------------------
+    Setting(
+        "stats_table",
+        "",
+        "A folder written by `govlib stats --format parquet --out PATH` (tools.parquet, "
+        "workflows.parquet), e.g. computed by Spark on a cluster: the SPC dashboard's tool and "
+        "workflow tables read it instead of computing over this store (the tenant and period "
+        "filters do not apply to it). Empty: computed here.",
+        "scale",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

@@ -231,6 +231,7 @@ def duckdb_lake(path: str | os.PathLike[str] | LakeSource) -> duckdb.DuckDBPyCon
     """
     source = path if isinstance(path, LakeSource) else lake_source(path)
     con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")  # stdout is the CLI's (JSON, CSV)
     for name in RAW:
         _duck_raw(con, name, source)
     for name, text in VIEWS.items():
@@ -543,4 +544,4 @@ def read_stats_table(path: str | os.PathLike[str], kind: str) -> pd.DataFrame:
             f"stats_table: {os.fspath(path)!r} has no {kind}.parquet; expected a folder written "
             "by `govlib stats --format parquet --out PATH`"
         )
-    return pq.read_table(file).to_pandas()
+    return pd.DataFrame(pq.read_table(file).to_pylist())  # lists stay lists, nulls None

@@ -26,10 +26,21 @@ _PARTS = ds.partitioning(pa.schema([("tenant", pa.string()), ("day", pa.string()
 
 
 def _iso(micros: np.ndarray, start: datetime) -> pa.Array:
-    """ISO-8601 text with microseconds and Z (the store's ``created_at`` format)."""
-    epoch = int(start.timestamp() * 1_000_000)
-    stamps = pa.array(micros + epoch, pa.timestamp("us", tz="UTC"))
-    return pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%SZ")  # %S carries the microseconds
+    """ISO-8601 text with microseconds and Z (the store's ``created_at`` format); a naive
+    timestamp cast is ~10x faster than a zoned strftime."""
+    epoch = int(start.timestamp() * 1_000_000)  # start is UTC: naive values are UTC
+    text = pc.cast(pa.array(micros + epoch, pa.timestamp("us")), pa.string())
+    return pc.binary_join_element_wise(pc.replace_substring(text, " ", "T"), "Z", "")
+
+
+def _prefixed(prefix: str, numbers: np.ndarray) -> pa.Array:
+    """``prefix`` followed by each number, as Arrow text (no Python string per row)."""
+    digits = pc.cast(pa.array(numbers, pa.int64()), pa.string())
+    return pc.binary_join_element_wise(prefix, digits, "")
+
+
+def _repeated(text: str, n: int) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(np.zeros(n, np.int32), [text]).cast(pa.string())
 
 
 def _write(table: pa.Table, folder: Path, by_day: pa.Array, tenant: pa.Array | None) -> None:
@@ -141,14 +152,14 @@ def _write_store(
     calls = pa.table(
         {
             "id": np.arange(1, c["run"].size + 1, dtype=np.int64),
-            "tenant_id": pa.array(run_tenant[c["run"]], pa.string()),
-            "tool_name": pa.array(np.array(_TOOLS, dtype=object)[c["tool"]], pa.string()),
-            "composition_id": pa.array([f"r{r}" for r in c["run"]], pa.string()),
+            "tenant_id": pa.array(run_tenant, pa.string()).take(pa.array(c["run"])),
+            "tool_name": pa.array(_TOOLS, pa.string()).take(pa.array(c["tool"])),
+            "composition_id": _prefixed("r", c["run"]),
             "success": c["success"],
             "schema_valid": c["schema_valid"],
             "latency_ms": pa.array(c["latency"], pa.float64(), from_pandas=True).cast(pa.int64()),
             "created_at": created,
-            "store_id": pa.array([store_id] * c["run"].size, pa.string()),
+            "store_id": _repeated(store_id, c["run"].size),
         }
     )
     verdicts = pa.array(verdict, pa.string())
@@ -175,7 +186,7 @@ def _write_store(
         {
             "id": ids,
             "human_verdict": verdicts.filter(has),
-            "store_id": pa.array([store_id] * len(ids), pa.string()),
+            "store_id": _repeated(store_id, len(ids)),
         }
     )
     (root / "audit_verdicts" / part).mkdir(parents=True, exist_ok=True)
@@ -206,15 +217,13 @@ def _write_runs(
     running = pa.array(run_status == "running")
     runs = pa.table(
         {
-            "composition_id": pa.array([f"r{r}" for r in range(n_runs)], pa.string()),
-            "workflow_id": pa.array(
-                [f"w{r % len(_WORKFLOWS)}" for r in range(n_runs)], pa.string()
-            ),
+            "composition_id": _prefixed("r", np.arange(n_runs)),
+            "workflow_id": _prefixed("w", np.arange(n_runs) % len(_WORKFLOWS)),
             "tenant_id": pa.array(run_tenant, pa.string()),
             "started_at": created.take(pa.array(first)),
             "ended_at": pc.if_else(running, pa.scalar(None, pa.string()), ended),
             "status": pa.array(run_status, pa.string()),
-            "store_id": pa.array([store_id] * n_runs, pa.string()),
+            "store_id": _repeated(store_id, n_runs),
         }
     )
     _write(
