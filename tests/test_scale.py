@@ -138,6 +138,30 @@ def test_duckdb_over_a_data_dirs_lake_matches_the_store(tmp_path):
     assert assert_same_frames(on_lake, on_store, "tools") > 0
 
 
+@pytest.mark.slow
+def test_a_sealed_store_reads_the_same_from_its_data_dir_and_from_a_shared_lake(tmp_path):
+    """Lake plus sealed segments of DIR/archive/ give the store's own figures, from the data
+    dir and from a shared lake it exported into (live and sealed rows alike)."""
+    from govlib.demo.bulk import bulk_history
+    from govlib.demo.claimsflow.history import generate_history
+    from govlib.evidence.archive import seal_before
+
+    data = tmp_path / "data"
+    with Store(data) as store:
+        bulk_history(store, first_day="2026-11-10", days=8, calls_per_day=400)
+        generate_history(store, days=6, as_of="2026-11-20T10:00:00Z", seed=7)
+        seal_before(store, "2026-11-15")
+    assert any((data / "archive").iterdir())
+    export_lake(data, shared_lake=tmp_path / "fleet")
+    assert any((tmp_path / "fleet" / "sealed").rglob("*.parquet"))
+    con = connect(data)
+    expected = stats.tool_stats(con, settings=ST), stats.workflow_stats(con, settings=ST)
+    for where in (data, tmp_path / "fleet"):
+        tools, flows = lake.lake_stats(where, settings=ST)
+        assert assert_same_frames(tools, expected[0], f"tools {where.name}") > 0
+        assert assert_same_frames(flows, expected[1], f"workflows {where.name}") > 0
+
+
 def test_stats_cli_json_has_the_library_columns(fleet_lake):
     result = CliRunner().invoke(cli, ["stats", "--lake", str(fleet_lake), "--format", "json"])
     assert result.exit_code == 0, result.output
