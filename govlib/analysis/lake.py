@@ -252,7 +252,8 @@ def lake_stats(
     Parameters
     ----------
     path : a data dir, a shared lake folder, or (Spark) a ``scheme://`` lake address.
-    engine : ``duckdb`` (this machine) or ``spark`` (``master``, default ``local[*]``).
+    engine : ``duckdb`` (this machine) or ``spark`` (``master``; default: spark-submit's, or
+        ``local[*]``).
     tenant : only this tenant's calls and runs.
     settings : thresholds (default: :func:`govlib.settings.load_settings`).
 
@@ -267,7 +268,7 @@ def lake_stats(
     checked_text("tenant", tenant)
     st = settings or load_settings()
     if engine == "spark":
-        session = spark_session(master or "local[*]")
+        session = spark_session(master)
         return spark_lake_stats(session, lake_source(path), tenant=tenant, settings=st)
     if master is not None:
         raise GovlibError(f"--master: {master!r}; only --engine spark takes a master")
@@ -282,10 +283,11 @@ def lake_stats(
 
 # --- Spark -----------------------------------------------------------------------------------------
 def spark_session(
-    master: str = "local[*]", app_name: str = "govlib-stats", conf: dict[str, str] | None = None
+    master: str | None = None, app_name: str = "govlib-stats", conf: dict[str, str] | None = None
 ) -> Any:
     """The Spark session the statistics run in (created once per process, then reused).
 
+    ``master``: None leaves it to ``spark-submit --master`` (or Spark's default, ``local[*]``).
     Python workers run this interpreter unless ``PYSPARK_PYTHON`` says otherwise; times are UTC;
     ``conf`` adds Spark settings (only a new session takes them).
 
@@ -301,10 +303,14 @@ def spark_session(
             "(and Java 17: `apt-get install openjdk-17-jre-headless`)"
         ) from None
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = SparkSession.builder.master(master).appName(app_name)
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
     for key, value in {**_SPARK_CONF, **(conf or {})}.items():
         builder = builder.config(key, value)
-    if master.startswith("local"):  # a few cores: a few shuffle partitions (a cluster sets its own)
+    if master and master.startswith(
+        "local"
+    ):  # a few cores: a few shuffle partitions (a cluster sets its own)
         builder = builder.config("spark.sql.shuffle.partitions", str(os.cpu_count() or 2))
     return builder.getOrCreate()
 

@@ -23,7 +23,11 @@ from govlib.cli.terminal import terminal_lines
     show_default=True,
     help="duckdb (this machine) or spark (local[*] or --master).",
 )
-@click.option("--master", default=None, help="Spark master URL (default local[*]).")
+@click.option(
+    "--master",
+    default=None,
+    help="Spark master URL (default: spark-submit's, else local[*]).",
+)
 @click.option("--tenant", default=None, help="Only this tenant's calls and runs.")
 @click.option(
     "--format",
