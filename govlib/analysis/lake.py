@@ -523,11 +523,17 @@ def write_stats(
 
 
 def _table_text(tools: pd.DataFrame, flows: pd.DataFrame) -> str:
-    shown = {
-        "Tools": tools[[c for c in tools.columns if c != "sparkline"]].iloc[:, :12],
-        "Workflows": flows[[c for c in flows.columns if "sparkline" not in c]].iloc[:, :12],
-    }
-    return "\n\n".join(f"{title}\n{df.to_string(index=False)}" for title, df in shown.items())
+    """Both tables as text: every column holding one value per row (lists such as sparklines
+    are left to the other formats)."""
+
+    def scalar(df: pd.DataFrame) -> pd.DataFrame:
+        lists = [c for c in df.columns if df[c].map(lambda v: isinstance(v, list)).any()]
+        return df.drop(columns=lists)
+
+    shown = {"Tools": scalar(tools), "Workflows": scalar(flows)}
+    return "\n\n".join(
+        f"{title}\n{df.to_string(index=False, line_width=200)}" for title, df in shown.items()
+    )
 
 
 def read_stats_table(path: str | os.PathLike[str], kind: str) -> pd.DataFrame:
