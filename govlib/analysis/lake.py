@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from govlib.analysis import stats
 from govlib.analysis.export import SEALED_DIRNAME
+from govlib.analysis.read_path import PART, read_watermark
 from govlib.errors import GovlibError, checked_text
 from govlib.evidence.archive import segment_files
 from govlib.settings import Settings, load_settings
@@ -154,6 +155,7 @@ def lake_source(path: str | os.PathLike[str]) -> LakeSource:
     data_dir = (base / "lake").is_dir() or (base / STORE_FILENAME).exists()
     root = base / "lake" if data_dir else base
     store_id = read_store_id(base) if data_dir else None
+    marks = read_watermark(base) if data_dir else {}
     files = {}
     for raw, (table, _cols) in RAW.items():
         if table.startswith("sealed:"):
@@ -163,8 +165,16 @@ def lake_source(path: str | os.PathLike[str]) -> LakeSource:
                 else [(str(f), None) for f in _shared_sealed(root, table[7:])]
             )
         else:
-            files[raw] = [(str(f), store_id) for f in _parquet_under(root / table)]
+            found = _parquet_under(root / table)
+            if data_dir and table in marks:  # files past the watermark: a crashed export's
+                found = [f for f in found if not _past(f, marks[table])]
+            files[raw] = [(str(f), store_id) for f in found]
     return LakeSource(str(root), files)
+
+
+def _past(path: Path, last: int) -> bool:
+    m = PART.search(path.name)
+    return m is not None and int(m.group(1)) > last
 
 
 def _shared_sealed(root: Path, table: str) -> list[Path]:
