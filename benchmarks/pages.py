@@ -4,6 +4,13 @@ Usage::
 
     .venv/bin/python benchmarks/pages.py                  # builds a demo store in a temp dir
     .venv/bin/python benchmarks/pages.py --data-dir DIR   # an existing store (read only)
+    .venv/bin/python benchmarks/pages.py --rows 1000000   # 1M audit rows: lake + live tail
+    .venv/bin/python benchmarks/pages.py --rows 1000000 --data-dir DIR --build-only  # keep it
+
+``--rows N`` builds the store with the retention benchmark's writers (``govlib.demo.bulk``):
+N content-free tool calls over 30 days, exported to the Parquet lake (``govlib export``), then
+three days of ClaimsFlow history as the live SQLite tail and a signed checkpoint. With
+``--data-dir`` it is built there (when the directory holds no store yet) and kept.
 
 Prints (issue 16's Targets; nothing is asserted):
 
@@ -54,6 +61,32 @@ def build_demo(data_dir: Path) -> None:
     done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         sys.exit(f"govlib demo failed ({done.returncode}):\n{done.stderr[-2000:]}")
+
+
+def build_rows(data_dir: Path, rows: int) -> None:
+    """``rows`` bulk audit rows exported to the lake, then a live tail of ClaimsFlow history."""
+    from datetime import date, timedelta
+
+    from govlib.analysis.export import export_lake
+    from govlib.demo.bulk import bulk_history
+    from govlib.demo.claimsflow.history import generate_history
+    from govlib.evidence.checkpoints import sign_checkpoint
+    from govlib.store.database import Store
+
+    as_of, tail_days, bulk_days = "2026-11-20T10:00:00Z", 3, 30
+    first = date.fromisoformat(as_of[:10]) - timedelta(days=tail_days + bulk_days)
+    started = time.perf_counter()
+    with Store(data_dir) as store:
+        bulk_history(
+            store, first_day=first, days=bulk_days, calls_per_day=max(1, rows // bulk_days)
+        )
+    export_lake(data_dir)
+    with Store(data_dir) as store:
+        generate_history(store, days=tail_days, as_of=as_of, seed=7)
+        sign_checkpoint(store)
+        audit, entries = store.count("audit_log"), store.count("worm_log")
+    took = time.perf_counter() - started
+    print(f"store built in {took:.0f} s: {audit:,} audit rows, {entries:,} WORM entries")
 
 
 def start_serve(data_dir: Path, port: int, log: Path) -> tuple[subprocess.Popen[bytes], float]:
@@ -180,14 +213,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--settle", type=float, default=6.0, help="seconds for a pool refill")
     parser.add_argument("--tabs", type=int, default=10)
+    parser.add_argument("--rows", type=int, default=0, help="bulk audit rows (lake + tail)")
+    parser.add_argument("--build-only", action="store_true", help="build --rows, then stop")
     args = parser.parse_args()
     require_browser()
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = args.data_dir or Path(tmp) / "data"
-        if args.data_dir is None:
+        if args.rows and not (data_dir / "govlib.sqlite").exists():
+            build_rows(data_dir, args.rows)
+        elif args.data_dir is None:
             build_demo(data_dir)
+        if args.build_only:
+            return
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         proc, up = start_serve(data_dir, port, Path(tmp) / "serve.log")
@@ -204,8 +243,9 @@ def main() -> None:
                 time.sleep(args.settle * 2)
                 print(f"warm (pools settled), {args.repeats} loads per app:")
                 warm_loads(browser, base, args.repeats, args.settle)
-                print("ten tabs:")
-                ten_tabs(browser, base, data_dir, args.tabs)
+                if args.tabs > 0:  # --tabs 0 skips it
+                    print("ten tabs:")
+                    ten_tabs(browser, base, data_dir, args.tabs)
                 browser.close()
         finally:
             stop_serve(proc)

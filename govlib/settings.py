@@ -40,6 +40,12 @@ SETTINGS: tuple[Setting, ...] = (
         "spc_recent", 60, "Newest calls compared against the window (sparkline, drift).", "spc"
     ),
     Setting("spc_min_latency_ms", 1.0, "Latencies below this count as this before log().", "spc"),
+    Setting(
+        "spc_stats_window",
+        500,
+        "Newest calls (runs) the p50/p95/avg/max columns cover; the period's figures on hover.",
+        "spc",
+    ),
     # --- sampling ladder --------------------------------------------------------------------------
     Setting(
         "sampling_min_calls", 30, "Below this many calls every call is reviewed (100%).", "sampling"
@@ -69,6 +75,42 @@ SETTINGS: tuple[Setting, ...] = (
         "sampling_red_accept_min_reviews",
         5,
         "Reviews needed before a red accept rate forces 100% review.",
+        "sampling",
+    ),
+    Setting(
+        "sampling_schema_valid_min",
+        0.99,
+        "Schema-valid rate needed before sampling drops to 20% (red: 100%).",
+        "sampling",
+    ),
+    Setting(
+        "sampling_completion_min",
+        0.98,
+        "Workflow completion rate needed before sampling drops to 20% (red: 100%).",
+        "sampling",
+    ),
+    Setting(
+        "sampling_alarm_rule1_fires",
+        3,
+        "Rule-1 fires among the recent calls (baseline limits) that send a tool to 100%.",
+        "sampling",
+    ),
+    Setting(
+        "sampling_alarm_total_fires",
+        12,
+        "Rule fires of any rule among the recent calls (baseline limits) that send it to 100%.",
+        "sampling",
+    ),
+    Setting(
+        "sampling_alarm_p",
+        0.005,
+        "Binomial tail probability under which recent failures send a tool to 100%.",
+        "sampling",
+    ),
+    Setting(
+        "sampling_alarm_min_failure_rate",
+        0.005,
+        "Floor of the baseline failure rate the failure alarm assumes.",
         "sampling",
     ),
     # --- drift badge ------------------------------------------------------------------------------
@@ -221,6 +263,168 @@ SETTINGS: tuple[Setting, ...] = (
         "workflow tables read it instead of computing over this store (the tenant and period "
         "filters do not apply to it). Empty: computed here.",
         "scale",
+    ),
+    # --- alerts (the "alerts" group is recorded in the chain: it decides when an alert is raised;
+    # "alert_delivery" is not: where alerts go holds webhook URLs that are secrets) -------------
+    Setting(
+        "alert_destinations",
+        [],
+        "Where alerts go: a list of destinations, each an object with `id`, `type` (`webhook`, "
+        "`slack`, `teams` or `email`), `url` (or `address` and `smtp` HOST:PORT with `starttls` "
+        "for e-mail), `secret_file` (webhook), `on` (the alert kinds it receives: kill_switch, "
+        "chain, drift, pill, sampling, backlog, budget, ingest) and optionally `owners` (drift, "
+        "pill and sampling alerts of a tool with an owner go only to destinations naming that "
+        "owner or naming none). Managed with `govlib alerts add/remove`; see alerts.md.",
+        "alert_delivery",
+    ),
+    Setting(
+        "alert_tool_owners",
+        {},
+        "Who owns each tool: an object `{tool_name: owner}`. Drift, pill and sampling alerts of "
+        "an owned tool go to the destinations whose `owners` list names the owner (and to "
+        "those without an `owners` list).",
+        "alert_delivery",
+    ),
+    Setting(
+        "alert_quiet_hours",
+        "",
+        "HH:MM-HH:MM (UTC, may wrap midnight) during which alerts other than kill-switch and "
+        "chain alerts are held back and raised when the quiet hours end (if still true). Empty: "
+        "none.",
+        "alerts",
+    ),
+    Setting(
+        "alert_hold_down_s",
+        300.0,
+        "Seconds a new drift, pill, sampling, backlog or budget state must hold before it is "
+        "raised: a condition flapping around a threshold raises at most one alert per change "
+        "that lasted this long. Kill-switch and chain alerts are raised at once.",
+        "alerts",
+    ),
+    Setting("alert_watch_every_s", 10.0, "Seconds between two looks of `govlib watch`.", "alerts"),
+    Setting(
+        "alert_verify_every_s",
+        300.0,
+        "Seconds between two full verifications by `govlib watch` (between them it checks the "
+        "chain incrementally, from the last verified entry).",
+        "alerts",
+    ),
+    Setting(
+        "alert_backlog_age_h",
+        24.0,
+        "Hours after which an unreviewed tool call counts towards the review backlog.",
+        "alerts",
+    ),
+    Setting(
+        "alert_backlog_max",
+        1000,
+        "Unreviewed calls older than `alert_backlog_age_h` above which a backlog alert is raised.",
+        "alerts",
+    ),
+    Setting(
+        "alert_budget_day_usd",
+        0.0,
+        "Spend per UTC day (all receipts) above which a budget alert is raised; 0: no budget.",
+        "alerts",
+    ),
+    Setting(
+        "alert_budget_workflow_usd",
+        {},
+        "Spend per UTC day per workflow above which a budget alert is raised: an object "
+        "`{workflow_id: usd}`.",
+        "alerts",
+    ),
+    Setting(
+        "alert_budget_model_usd",
+        {},
+        "Spend per UTC day per model above which a budget alert is raised: an object "
+        "`{model: usd}`.",
+        "alerts",
+    ),
+    Setting(
+        "alert_timeout_s",
+        10.0,
+        "Seconds one delivery attempt may take (HTTP or SMTP).",
+        "alert_delivery",
+    ),
+    Setting(
+        "alert_retry_base_s",
+        2.0,
+        "First retry delay of a failed delivery; each further retry doubles it (with jitter: "
+        "a random 50-100% of the delay).",
+        "alert_delivery",
+    ),
+    Setting(
+        "alert_retry_max_s", 300.0, "Longest delay between two delivery attempts.", "alert_delivery"
+    ),
+    Setting(
+        "alert_give_up_after_s",
+        86400.0,
+        "Seconds after which an undelivered alert is given up (recorded in the WORM log as "
+        "`alert_given_up`).",
+        "alert_delivery",
+    ),
+    Setting(
+        "alert_outbox_max",
+        10000,
+        "Most alerts waiting for delivery; beyond it the oldest waiting ones are given up "
+        "(recorded) so the outbox stays bounded.",
+        "alert_delivery",
+    ),
+    Setting(
+        "alert_summary_every_s",
+        86400.0,
+        "Seconds between two 'alive' summaries `govlib watch` sends to every destination.",
+        "alerts",
+    ),
+    Setting(
+        "alert_heartbeat_stale_s",
+        600.0,
+        "`govlib alerts check-heartbeat` raises an alert when `govlib watch` last looked at the "
+        "store longer ago than this.",
+        "alerts",
+    ),
+    Setting(
+        "base_url",
+        "http://localhost:8866",
+        "Address of `govlib serve` as the people alerted reach it: links in alerts start with it.",
+        "alert_delivery",
+    ),
+    Setting("smtp_from", "govlib@localhost", "Sender address of alert e-mails.", "alert_delivery"),
+    Setting("smtp_user", "", "SMTP login for alert e-mails (empty: no login).", "alert_delivery"),
+    Setting(
+        "smtp_password_file",
+        "",
+        "File holding the SMTP password (UTF-8, surrounding whitespace ignored); the "
+        "environment variable GOVLIB_SMTP_PASSWORD wins over it.",
+        "alert_delivery",
+    ),
+    Setting(
+        "smtp_cafile",
+        "",
+        "CA bundle that verifies the SMTP server's certificate under STARTTLS (empty: the "
+        "system's).",
+        "alert_delivery",
+    ),
+    # --- sign-in (issue 19) ----------------------------------------------------------------------
+    Setting(
+        "session_hours",
+        8.0,
+        "Hours a sign-in to `govlib serve --auth tokens` lasts (the session cookie's Max-Age).",
+        "apps",
+    ),
+    Setting(
+        "auth_failures_before_delay",
+        5,
+        "Bad personal tokens from one address (sign-in page or API) before each further attempt "
+        "is answered only after a delay (1 s, 2 s, 4 s ... up to 30 s).",
+        "apps",
+    ),
+    Setting(
+        "auth_failure_window_s",
+        300.0,
+        "Seconds a bad personal token counts against its address.",
+        "apps",
     ),
 )
 

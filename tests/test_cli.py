@@ -144,3 +144,29 @@ def test_status_reads_the_emitter_counters_of_background_emitters(tmp_path):
     assert line.startswith("Emitter counters: written=11 of enqueued=11 in batches="), line
     assert "dropped=0 (dropped_overflow=0, dropped_rows=0); sink_errors=0" in line, line
     assert "from 1 process file(s)" in line and "last error" not in line, line
+
+
+@pytest.mark.usefixtures(
+    "no_service_wait"
+)  # the live claim's simulated service time proves nothing
+def test_run_clean_twice_gives_two_different_claims(tmp_path):
+    """Issue 18: `govlib run clean` is a new claim each time, never a second payout of one."""
+    from govlib.store.database import Store
+
+    data = str(tmp_path / "data")
+    assert CliRunner().invoke(cli, ["init", "--data-dir", data]).exit_code == 0
+    outputs = []
+    for _ in range(3):
+        run = CliRunner().invoke(cli, ["run", "clean", "--data-dir", data])
+        assert run.exit_code == 0, run.output
+        outputs.append(run.output.strip())
+    assert outputs == [
+        "Claim CLM-1043 paid USD 4,200.00",
+        "Claim CLM-1044 paid USD 4,200.00",
+        "Claim CLM-1045 paid USD 4,200.00",
+    ]
+    fraud = CliRunner().invoke(cli, ["run", "fraud", "--data-dir", data])
+    assert fraud.output.startswith("Claim CLM-1042 was blocked"), fraud.output
+    with Store(data, create=False, readonly=True) as store:
+        subjects = [r[0] for r in store.query("SELECT subject FROM workflow_runs")]
+    assert len(subjects) == len(set(subjects)) == 4

@@ -62,7 +62,7 @@ def test_cli_verify_and_a_reset_then_clean_run_on_the_demo_store(demo_dir: Path)
     reset = govlib("killswitch", "reset", "--by", "Dana Ortiz", "--reason", "CLM-1042 reviewed")
     assert reset.returncode == 0, reset.stderr
     paid = govlib("run", "clean")
-    assert paid.stdout.strip() == "Claim CLM-1043 paid USD 4,200.00"
+    assert paid.stdout.strip() == "Claim CLM-1045 paid USD 4,200.00"  # 1043 live, 1044 refused
     assert govlib("verify").returncode == 0
 
 
@@ -73,9 +73,14 @@ def test_build_demo_summary_wipes_its_own_dir_and_refuses_a_foreign_one(tmp_path
     out = build_demo(target, history_days=1, as_of="2026-11-20", seed=3, stream=err)
     lines = out["lines"]
     assert lines[0] == f"govlib demo: data dir {target}"
-    assert lines[1].startswith("History: 1 days to 2026-11-20 00:00 UTC (seed 3): ")
+    assert lines[1].startswith("History: 1 day to 2026-11-20 00:00 UTC (seed 3): ")
     assert lines[2] == "Live clean: Claim CLM-1043 paid USD 4,200.00"
     assert lines[3].startswith("Live fraud: Claim CLM-1042 was blocked at fraud scoring")
+    totals = next(line for line in lines if line.startswith("Totals"))  # says what it counts
+    assert totals.startswith(f"Totals in the whole store: {out['runs']:,} runs, ")
+    assert totals.endswith(
+        "(the executive page's Cost Ledger counts the 30 days to the newest receipt)"
+    )
     assert any(line.startswith("Kill-switch TRIGGERED") for line in lines)
     assert any(line.startswith("Chain verified") for line in lines)
     assert any(line.startswith("Lake: ") for line in lines)

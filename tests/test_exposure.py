@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_loopback_needs_no_token_other_hosts_do():
     argv = voila_command(host="127.0.0.1", port=8866, token=None, preheat=False)
     assert "--Voila.ip=127.0.0.1" in argv
-    with pytest.raises(GovlibError, match="needs --token"):
+    with pytest.raises(GovlibError, match="needs --auth tokens or --auth header"):
         voila_command(host="0.0.0.0", port=8866, token=None, preheat=False)
     argv = voila_command(host="0.0.0.0", port=8866, token="s3cret-token", preheat=False)
     assert not any("s3cret-token" in a for a in argv)  # passed in a 0600 config file, not argv

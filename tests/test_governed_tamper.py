@@ -45,7 +45,12 @@ import pytest
 from click.testing import CliRunner
 
 from govlib.capture.otel import ingest_paths
-from govlib.capture.verdicts import VERDICTS, correct_verdict, stamp_verdict
+from govlib.capture.verdicts import (
+    VERDICTS,
+    correct_verdict,
+    record_evaluator_verdict,
+    stamp_verdict,
+)
 from govlib.cli.main import cli
 from govlib.clock import now_iso
 from govlib.demo.claimsflow import run_scenario
@@ -57,6 +62,14 @@ from govlib.evidence.checkpoints import CHECKPOINT_FILE, sign_checkpoint
 from govlib.evidence.keys import PUBKEY_FILE
 from govlib.evidence.verify import verify_store
 from govlib.governance.governor import Governor, KillSwitch, ToolRegistry, save_rules
+from govlib.governance.users import (
+    ROLES,
+    add_user,
+    authenticate,
+    list_users,
+    revoke_user,
+    set_roles,
+)
 from govlib.store import schema
 from govlib.store.database import Store
 
@@ -84,6 +97,10 @@ RUN_REWRITE = (
 
 
 # --- the prepared stores ------------------------------------------------------------------------
+#: The personal token of the person added to each template (keyed by "kill-switch armed").
+USER_TOKENS: dict[bool, str] = {}
+
+
 @pytest.fixture(scope="module")
 def templates(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[bool, Path]:
     """Two copies of the demo store, keyed by "kill-switch armed": False keeps the demo's state
@@ -98,6 +115,10 @@ def templates(demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> 
             if armed:
                 KillSwitch(store).reset(BY, "fraud ring referred to investigations")
             ToolRegistry(store).disable(DISABLED_TOOL, by=BY)
+            _user, USER_TOKENS[armed] = add_user(store, "Una User", ["reviewer"])
+            # an evaluator's verdict (evaluator_verdicts), recorded through the API
+            call_id, at = store.query("SELECT id, created_at FROM audit_log ORDER BY id LIMIT 1")[0]
+            record_evaluator_verdict(store, "audit_log", call_id, "accept", "judge", at=at)
             sign_checkpoint(store)
             result = verify_store(store)
         assert result.ok, result.describe()
@@ -415,6 +436,33 @@ ATTACKS: tuple[Attack, ...] = (
         "verify",
         drop=("verdict_events",),
     ),
+    # evaluator_verdicts (append-only): a machine's verdict, apart from human review
+    Attack(
+        "evaluator-verdict-insert",
+        (
+            "INSERT INTO evaluator_verdicts(source, target_table, target_id, verdict, "
+            "evaluated_at) VALUES ('evaluator:forged', 'audit_log', :open_audit, 'accept', :now)",
+        ),
+        ("evaluator_verdicts",),
+        UNBOUND,
+        "verify",
+    ),
+    Attack(
+        "evaluator-verdict-flipped",
+        ("UPDATE evaluator_verdicts SET verdict = 'reject' WHERE id = :evaluation_id",),
+        ("evaluator_verdicts",),
+        EDITED,
+        "verify",
+        drop=("evaluator_verdicts",),
+    ),
+    Attack(
+        "evaluator-verdict-delete",
+        ("DELETE FROM evaluator_verdicts WHERE id = :evaluation_id",),
+        ("evaluator_verdicts",),
+        DELETED,
+        "verify",
+        drop=("evaluator_verdicts",),
+    ),
     Attack(
         "audit-log-verdict-triple-flipped",
         ("UPDATE audit_log SET human_verdict = 'reject' WHERE id = :verdict_audit",),
@@ -422,6 +470,32 @@ ATTACKS: tuple[Attack, ...] = (
         "differs from the latest WORM verdict entry",
         "verify",
         drop=("audit_log",),
+    ),
+    # users (sign-in reads proven rows only): a role granted, a person forged, a person removed
+    Attack(
+        "users-role-granted-behind-govlibs-back",
+        ('UPDATE users SET roles = \'["admin", "reviewer"]\' WHERE person = :user_person',),
+        ("users",),
+        EDITED,
+        "users",
+    ),
+    Attack(
+        "users-forged-admin",
+        (
+            "INSERT INTO users(person, token_id, token_salt, token_hash, roles, tenants, status, "
+            "updated_at, worm_seq) VALUES ('person:00000000000000forged', 'f0f0', '00', '00', "
+            "'[\"admin\"]', NULL, 'active', :now, NULL)",
+        ),
+        ("users",),
+        UNBOUND,
+        "users",
+    ),
+    Attack(
+        "users-person-deleted",
+        ("DELETE FROM users WHERE person = :user_person",),
+        ("users",),
+        DELETED,
+        "users",
     ),
     Attack(
         "audit-log-verdict-triple-cleared",
@@ -471,6 +545,7 @@ def facts(conn: sqlite3.Connection) -> dict[str, Any]:
         ),
         "ks_last": one("SELECT MAX(id) FROM kill_switch_events"),
         "verdict_id": verdict_id,
+        "evaluation_id": one("SELECT MAX(id) FROM evaluator_verdicts"),
         "verdict_audit": verdict_audit,
         "other_audit": one(
             "SELECT MAX(id) FROM audit_log WHERE composition_id != ? AND human_verdict IS NULL",
@@ -479,6 +554,7 @@ def facts(conn: sqlite3.Connection) -> dict[str, Any]:
         "open_audit": one("SELECT MAX(id) FROM audit_log WHERE human_verdict IS NULL"),
         "tool_registered_seq": registered[0],
         "tool_registered_at": registered[1],
+        "user_person": one("SELECT person FROM users ORDER BY person LIMIT 1"),
     }
 
 
@@ -548,6 +624,10 @@ def assert_decision_fails_closed(case: Case, attack: Attack) -> None:
             assert "refusing to decide on unproven state" in str(refused.value)
             recorded = last_refusal(store)
             assert (recorded["action"], recorded["reason"]) == ("call_refused", "unproven_state")
+    elif attack.decision == "users":
+        # Sign-in reads proven rows only: nobody signs in on a tampered users table.
+        with Store(case.dir) as store, pytest.raises(BindingError, match=f"^{table} row "):
+            authenticate(store, USER_TOKENS[attack.armed])
     elif attack.decision == "rules":
         # Rules are read when a Governor is built, before any guard runs: the error names the
         # row and nothing runs, but no `call_refused` entry (reason unproven_state) is written.
@@ -759,7 +839,17 @@ def test_executive_page_turns_red_after_a_forged_reset(demo_dir: Path) -> None:
 
 # --- no false alarm -------------------------------------------------------------------------------
 REVIEWERS = ("Priya Nair", "Tom Becker", "Grace Liu")
-OPERATIONS = ("clean", "fraud", "stamp", "correct", "kill_switch", "tool", "rules", "otel")
+OPERATIONS = (
+    "clean",
+    "fraud",
+    "stamp",
+    "correct",
+    "kill_switch",
+    "tool",
+    "rules",
+    "otel",
+    "users",
+)
 
 
 def _rules_variant(rng: random.Random) -> list[dict[str, Any]]:
@@ -811,6 +901,20 @@ def _operate(store: Store, rng: random.Random, op: str) -> None:
         save_rules(store, _rules_variant(rng))
     elif op == "otel":
         ingest_paths(store, [SAMPLE_TRACES])
+    elif op == "users":
+        _change_people(store, rng)
+
+
+def _change_people(store: Store, rng: random.Random) -> None:
+    """Add a person, change their roles or revoke them (every change a bound entry)."""
+    name = rng.choice(REVIEWERS)
+    people = {u.name: u for u in list_users(store)}
+    if name not in people or people[name].status == "revoked":
+        add_user(store, name, [rng.choice(ROLES)])
+    elif rng.random() < 0.5:
+        set_roles(store, name, rng.sample(ROLES, 2))
+    else:
+        revoke_user(store, name)
 
 
 @pytest.mark.parametrize(

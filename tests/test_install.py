@@ -71,6 +71,9 @@ def _venv(tmp: Path, wheel: Path) -> Path:
         check=True,
         capture_output=True,
         timeout=300,
+        # a PYTHONPATH naming a checkout (a worktree's tests) would make pip find govlib there
+        # and install nothing
+        env={k: v for k, v in os.environ.items() if not k.startswith("PYTHON")},
     )
     return venv
 

@@ -41,10 +41,12 @@ ALLOWED: dict[str, set[str]] = {
     "capture": _BASE | {"governance", "costs"},
     "analysis": _CAPTURED,
     "present": _CAPTURED | {"analysis"},
+    # alerts read analysis signals (drift badges, pills, sampling, spend): analysis level or above
+    "alerts": _CAPTURED | {"analysis"},
     "report": _PRESENTED,
     "apps": _PRESENTED,
     "demo": _PRESENTED,
-    "cli": _PRESENTED | {"report", "apps", "demo"},
+    "cli": _PRESENTED | {"report", "apps", "demo", "alerts"},
 }
 LAYERS = set(ALLOWED)
 

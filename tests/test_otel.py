@@ -75,8 +75,8 @@ def _runs(store):
 def _verdicts(store):
     return _rows(
         store,
-        "SELECT id, audit_id, verdict, previous_verdict, kind, verdict_by, verdict_at, reason "
-        "FROM verdict_events ORDER BY id",
+        "SELECT id, source, target_table, target_id, verdict, label, score, evaluated_at "
+        "FROM evaluator_verdicts ORDER BY id",
     )
 
 
@@ -122,18 +122,19 @@ def test_tool_spans_become_exact_audit_rows(ingested):
     assert _audit(store) == [
         (1, "acme-insurance", "lookup_policy", "claims-agent", wf, 1, 1, 242,
          output_hash({"policy": "P-100", "active": True}), None,
-         "accept", "policy_match", f"{T0}00:01.740000Z", f"{T0}00:01.500000Z"),
+         None, None, None, f"{T0}00:01.500000Z"),
         (2, "acme-insurance", "fraud_score", "claims-agent", wf, 0, 1, 5000, None,
          "TimeoutError: upstream timed out", None, None, None, f"{T0}00:01.800000Z"),
         (3, "acme-insurance", "send_letter", "claims-agent", wf, 1, 1, 100,
          output_hash("letter L-7 queued"), None,
-         "reject", "tone_check", f"{T0}00:07.890000Z", f"{T0}00:07.800000Z"),
+         None, None, None, f"{T0}00:07.800000Z"),
         (4, "default", "search_kb", "support-bot", bot, 1, 1, 310,
          output_hash(["doc-1", "doc-2"]), None, None, None, None, f"{T0}01:02.400000Z"),
         (5, "globex", "lookup_policy", "support-bot", http_trace, 1, 1, 300,
          output_hash({"active": False, "policy": "P-200"}), None, None, None, None,
          f"{T0}02:00.100000Z"),
     ]  # fmt: skip
+    # evaluations are evaluators' verdicts, never a human review: the verdict triple stays empty
     # the result is hashed, never stored
     assert store.query_one("SELECT COUNT(*) FROM audit_log WHERE output_hash LIKE '%P-100%'") == 0
 
@@ -177,16 +178,18 @@ def test_runs_workflows_and_verdicts(ingested):
         ("otel:support_bot", "support_bot"),
     ]
     assert _verdicts(store) == [
-        (1, 1, "accept", None, "stamp", "policy_match", f"{T0}00:01.740000Z", None),
-        (2, 3, "reject", None, "stamp", "tone_check", f"{T0}00:07.890000Z", None),
-    ]
+        (1, "evaluator:policy_match", "audit_log", 1, "accept", "pass", 1.0,
+         f"{T0}00:01.740000Z"),
+        (2, "evaluator:tone_check", "audit_log", 3, "reject", "fail", 0.0, f"{T0}00:07.890000Z"),
+    ]  # fmt: skip
+    assert store.count("verdict_events") == 0  # no human review was made
 
 
 def test_summary_says_what_was_ingested_and_why_not(ingested, tmp_path):
     _, summary, _ = ingested
     assert summary.describe() == (
         "Read 1 file(s), 3 line(s), 13 span(s): 5 new tool call(s), 3 new receipt(s) "
-        "(1 priced, 1 provider cost, 1 unpriced), 3 new workflow run(s), 2 new verdict(s).\n"
+        "(1 priced, 1 provider cost, 1 unpriced), 3 new workflow run(s), 2 new evaluator verdict(s).\n"
         "AI spans by convention: OTel GenAI 10.\n"
         "Unpriced (tokens kept, no cost): in-house-llm x1: model not in price table "
         "2026-11-12.1.\n"
@@ -204,7 +207,7 @@ def test_batches_have_digests_and_the_store_verifies(ingested):
     actions = _rows(store, "SELECT action, detail FROM worm_log ORDER BY seq")
     assert [a for a, _ in actions] == [
         "audit_batch", "ledger_batch", "run_ingested", "run_ingested", "run_ingested",
-        "verdict_stamped", "verdict_stamped",
+        "evaluator_verdict", "evaluator_verdict",
     ]  # fmt: skip
     assert json.loads(actions[0][1])["first_id"] == 1 and json.loads(actions[0][1])["count"] == 5
     assert verify_store(store).ok
@@ -220,7 +223,8 @@ def test_ingesting_twice_adds_nothing(ingested, tmp_path):
     lines = again.describe().splitlines()
     assert lines[0] == "Read 1 file(s), 3 line(s), 13 span(s): nothing new."
     assert lines[1] == (
-        "Already ingested, left as they are: 3 receipts, 5 tool calls, 2 verdicts, 3 workflow runs."
+        "Already ingested, left as they are: 2 evaluator verdicts, 3 receipts, 5 tool calls, 3 "
+        "workflow runs."
     )
 
 
@@ -311,9 +315,12 @@ def test_labels_tenant_and_attributes_are_configurable(tmp_path, spans):
         default_tenant="northwind", accept_label=("pass", "partial"), reject_label=("fail",)
     )
     summary = ingest_paths(store, [_export(tmp_path / "t.jsonl", spans)], config)
-    assert summary.new["verdicts"] == 3
+    assert summary.new["evaluator_verdicts"] == 3
     assert _rows(store, "SELECT tenant_id, human_verdict FROM audit_log WHERE id = 4") == [
-        ("northwind", "accept")
+        ("northwind", None)
+    ]
+    assert _rows(store, "SELECT verdict, label FROM evaluator_verdicts WHERE target_id = 4") == [
+        ("accept", "partial")
     ]
 
 
@@ -419,7 +426,8 @@ def test_cli_ingest_otel(tmp_path):
     assert first.exit_code == 0, first.output
     assert first.output.splitlines()[0] == (
         "Read 1 file(s), 3 line(s), 13 span(s): 5 new tool call(s), 3 new receipt(s) "
-        "(1 priced, 1 provider cost, 1 unpriced), 3 new workflow run(s), 2 new verdict(s)."
+        "(1 priced, 1 provider cost, 1 unpriced), 3 new workflow run(s), 2 new evaluator "
+        "verdict(s)."
     )
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 0 and "nothing new" in again.output.splitlines()[0]
@@ -442,7 +450,12 @@ def test_span_processor_writes_the_same_rows_as_file_ingestion(tmp_path, ingeste
     assert _ledger(live) == _ledger(ref)
     assert _runs(live) == _runs(ref)
     assert _verdicts(live) == _verdicts(ref)
-    assert processor.summary.new == {"tool_calls": 5, "receipts": 3, "runs": 3, "verdicts": 2}
+    assert processor.summary.new == {
+        "tool_calls": 5,
+        "receipts": 3,
+        "runs": 3,
+        "evaluator_verdicts": 2,
+    }
     assert processor.write_errors == 0 and verify_store(live).ok
     # the same spans arriving later as a file are recognised
     assert ingest_paths(live, [SAMPLE]).new_total == 0

@@ -50,7 +50,7 @@ def _rows(store: Store) -> dict[str, list[tuple]]:
         "audit": [tuple(r) for r in store.query(f"SELECT {audit} FROM audit_log ORDER BY id")],  # noqa: S608
         "ledger": [tuple(r) for r in store.query(f"SELECT {ledger} FROM token_ledger ORDER BY id")],  # noqa: S608
         "runs": [tuple(r) for r in store.query("SELECT composition_id, workflow_id, status FROM workflow_runs ORDER BY 1")],  # noqa: E501
-        "verdicts": [tuple(r) for r in store.query("SELECT audit_id, verdict, verdict_by FROM verdict_events ORDER BY id")],  # noqa: E501
+        "verdicts": [tuple(r) for r in store.query("SELECT target_table, target_id, verdict, source FROM evaluator_verdicts ORDER BY id")],  # noqa: E501
     }  # fmt: skip
 
 
@@ -326,4 +326,10 @@ def test_evaluations_sent_as_log_records_become_verdicts(tmp_path, spans):
         "SELECT target_id FROM ingested_spans WHERE span_id = ? AND kind = 'tool'",
         (f"{tool.context.span_id:016x}",),
     )
-    assert _rows(store)["verdicts"][-1] == (audit_id, "reject", "reviewer_bot")
+    assert _rows(store)["verdicts"][-1] == (
+        "audit_log",
+        audit_id,
+        "reject",
+        "evaluator:reviewer_bot",
+    )
+    assert store.query_one("SELECT human_verdict FROM audit_log WHERE id = ?", (audit_id,)) is None

@@ -21,7 +21,7 @@ import openai
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from otel_sample import encode_lines
 from test_otel_collect import Receiver
@@ -38,12 +38,28 @@ FLAGS = {
     "opentelemetry-instrumentation-openai-v2": "none",
     "openinference-instrumentation-openai": "none",
     "langfuse": "`LANGFUSE_BASE_URL=http://127.0.0.1:4318` (any keys)",
+    "opentelemetry-instrumentation-openai": "none",
+    "pydantic-ai-slim": "none",
+    "openinference-instrumentation-openai-agents": "`set_trace_processors([])` (no export to OpenAI)",
 }
 
 #: 800 x 0.15 + 200 x 0.075 + 50 x 0.6 per million (gpt-4o-mini), cached input apart
 CACHED = 0.000165
 #: 1000 x 0.15 + 50 x 0.6 per million: the instrumentation reports no cached count
 UNCACHED = 0.00018
+
+
+def _answer(request: dict) -> tuple[dict, str]:
+    """Every offered tool called once (an agent's first turn), else a text answer."""
+    tools = request.get("tools") or []
+    if tools and not any(m.get("role") == "tool" for m in request.get("messages", [])):
+        calls = [
+            {"id": f"call_{i}", "type": "function"}
+            | {"function": {"name": t["function"]["name"], "arguments": "{}"}}
+            for i, t in enumerate(tools)
+        ]
+        return {"role": "assistant", "content": None, "tool_calls": calls}, "tool_calls"
+    return {"role": "assistant", "content": "SECRET ANSWER"}, "stop"
 
 
 class _FakeOpenAI(BaseHTTPRequestHandler):
@@ -57,7 +73,7 @@ class _FakeOpenAI(BaseHTTPRequestHandler):
         else:
             usage = {"prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1050}
             usage["prompt_tokens_details"] = {"cached_tokens": 200}
-            message = {"role": "assistant", "content": "SECRET ANSWER"}
+            message, finish = _answer(request)
             status, body = (
                 200,
                 {
@@ -65,7 +81,7 @@ class _FakeOpenAI(BaseHTTPRequestHandler):
                     "object": "chat.completion",
                     "created": 1_795_428_000,
                     "model": "gpt-4o-mini-2024-07-18",
-                    "choices": [{"index": 0, "finish_reason": "stop", "message": message}],
+                    "choices": [{"index": 0, "finish_reason": finish, "message": message}],
                     "usage": usage,
                 },
             )
@@ -86,6 +102,21 @@ def fake_openai():
     server.server_close()
 
 
+_EVALUATION = json.dumps(
+    {"resourceLogs": [{"scopeLogs": [{"logRecords": [{
+        "timeUnixNano": "1795428060000000000",
+        "eventName": "gen_ai.evaluation.result",
+        "attributes": [
+            {"key": "gen_ai.response.id", "value": {"stringValue": "chatcmpl-1"}},
+            {"key": "gen_ai.evaluation.name", "value": {"stringValue": "groundedness"}},
+            {"key": "gen_ai.evaluation.score.label", "value": {"stringValue": "pass"}},
+        ],
+    }]}]}]}
+).encode()  # fmt: skip
+#: What the evaluation above gives when the instrumentation records ``gen_ai.response.id``.
+JUDGED = [("evaluator:groundedness", "token_ledger", 1, "accept")]
+
+
 def _calls(client) -> None:
     """A call answered by a dated model, then a call failing with HTTP 500."""
     messages = [{"role": "user", "content": "SECRET PROMPT"}]
@@ -102,6 +133,7 @@ def _rows(store: Store) -> dict[str, list[tuple]]:
         "receipts": [tuple(r) for r in q(f"SELECT {cols} FROM token_ledger ORDER BY id")],  # noqa: S608
         "tools": [tuple(r) for r in q("SELECT tool_name, success, error, output_hash FROM audit_log ORDER BY id")],  # noqa: E501
         "runs": [tuple(r) for r in q("SELECT workflow_id, status FROM workflow_runs")],
+        "verdicts": [tuple(r) for r in q("SELECT source, target_table, target_id, verdict FROM evaluator_verdicts")],  # noqa: E501
     }  # fmt: skip
 
 
@@ -111,13 +143,22 @@ def _both_ways(tmp_path: Path, run, *, collect_url_env=None):
     rx = Receiver(store)
     memory = InMemorySpanExporter()
     run(rx.url, memory)
+    # an evaluator's judgement of the answer, sent later as a log record naming the response
+    status, _, _ = rx.post(_EVALUATION, "application/json", path="/v1/logs")
+    assert status == 200
     summary = rx.stop()
     path = tmp_path / "spans.jsonl"
     path.write_text("\n".join(encode_lines(memory.get_finished_spans())) + "\n")
     file_store = Store(tmp_path / "file")
     file_summary = ingest_paths(file_store, [path])
     collected = _rows(store)
-    assert collected == _rows(file_store)
+    assert collected == _rows(file_store) | {"verdicts": collected["verdicts"]}
+    # exporters retry: the same spans and evaluation delivered again add nothing
+    again = Receiver(store)
+    resent = OTLPSpanExporter(endpoint=f"{again.url}/v1/traces")
+    assert resent.export(memory.get_finished_spans()) == SpanExportResult.SUCCESS
+    assert again.post(_EVALUATION, "application/json", path="/v1/logs")[0] == 200
+    assert again.stop().new_total == 0 and _rows(store) == collected
     assert verify_store(store).ok and verify_store(file_store).ok
     dump = json.dumps([list(map(str, r)) for t in collected.values() for r in t])
     assert "SECRET" not in dump
@@ -155,6 +196,7 @@ def test_opentelemetry_instrumentation_openai_v2(tmp_path, fake_openai):
          "model call failed: InternalServerError: Error code: 500 - boom"),
     ]  # fmt: skip
     assert summary.conventions == {"OTel GenAI": 2}
+    assert rows["verdicts"] == JUDGED  # its chat span records gen_ai.response.id
     _record("opentelemetry-instrumentation-openai-v2", "OTel GenAI", rows, "no cached count")
 
 
@@ -169,6 +211,9 @@ def test_openinference_instrumentation_openai(tmp_path, fake_openai):
          "model call failed: InternalServerError: Error code: 500 - boom"),
     ]  # fmt: skip
     assert summary.conventions == {"OpenInference": 2}
+    assert (
+        rows["verdicts"] == []
+    )  # no gen_ai.response.id on its spans: only a span context ties one
     _record("openinference-instrumentation-openai", "OpenInference", rows, "")
 
 
@@ -212,7 +257,147 @@ def test_langfuse_sdk_otel_export(tmp_path, fake_openai, monkeypatch):
     ]
     assert rows["runs"] == [("otel:triage", "completed")]
     assert summary.conventions == {"Langfuse": 5}
+    assert (
+        rows["verdicts"] == []
+    )  # no gen_ai.response.id on its spans: only a span context ties one
     _record("langfuse", "Langfuse", rows, "SDK observations + `langfuse.openai`")
+
+
+@pytest.mark.slow
+def test_openllmetry_opentelemetry_instrumentation_openai(tmp_path, fake_openai):
+    from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+
+    rows, summary, _ = _both_ways(tmp_path, _instrumented(OpenAIInstrumentor(), fake_openai))
+    assert rows["receipts"] == [
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini", "gpt-4o-mini", 800, 200, 50, CACHED,
+         "price_table", None),
+        ("boom", None, None, 0, 0, 0, None, "unpriced",
+         "model call failed: InternalServerError: Error code: 500 - boom"),
+    ]  # fmt: skip
+    assert rows["tools"] == rows["runs"] == []
+    assert summary.conventions == {"OTel GenAI": 2}
+    assert rows["verdicts"] == JUDGED  # its chat span records gen_ai.response.id
+    _record("opentelemetry-instrumentation-openai", "OTel GenAI", rows, "OpenLLMetry")
+
+
+def _tools_and_failure(run_agent, failing_agent) -> None:
+    """An agent run calling ``lookup`` (returns) and ``pay`` (raises), then a model call that
+    fails with HTTP 500."""
+    run_agent()
+    with pytest.raises(Exception, match="500"):
+        failing_agent()
+
+
+@pytest.mark.slow
+def test_pydantic_ai_native_spans(tmp_path, fake_openai):
+    from pydantic_ai import Agent
+    from pydantic_ai.models.instrumented import InstrumentationSettings
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    def agent(model: str, url: str, memory: InMemorySpanExporter):
+        provider = OpenAIProvider(base_url=fake_openai, api_key="test")
+        made = Agent(OpenAIChatModel(model, provider=provider), name="triage")
+        made.instrument = InstrumentationSettings(tracer_provider=_provider(url, memory))
+        return made
+
+    def run(url: str, memory: InMemorySpanExporter) -> None:
+        triage = agent("gpt-4o-mini", url, memory)
+
+        @triage.tool_plain
+        def lookup() -> dict:
+            return {"ok": True}
+
+        @triage.tool_plain
+        def pay() -> str:
+            raise RuntimeError("declined")
+
+        with pytest.raises(RuntimeError, match="declined"):  # a tool error ends the run
+            triage.run_sync("SECRET PROMPT")
+        with pytest.raises(Exception, match="500"):
+            agent("boom", url, memory).run_sync("SECRET PROMPT")
+
+    rows, summary, _ = _both_ways(tmp_path, run)
+    assert rows["receipts"] == [
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini", "gpt-4o-mini", 800, 200, 50, CACHED,
+         "price_table", None),
+        ("boom", None, None, 0, 0, 0, None, "unpriced",
+         "model call failed: ModelServerError: status_code: 500, model_name: boom, body: "
+         "{'message': 'boom', 'type': 'server_error'}"),
+    ]  # fmt: skip
+    assert rows["tools"] == [
+        ("lookup", 1, None, output_hash({"ok": True})),
+        ("pay", 0, "RuntimeError: declined", None),  # the text of the exception event
+    ]
+    assert rows["runs"] == [("otel:triage", "failed"), ("otel:triage", "failed")]
+    assert summary.conventions == {"OTel GenAI": 6}
+    assert rows["verdicts"] == JUDGED  # its chat span records gen_ai.response.id
+    _record("pydantic-ai-slim", "OTel GenAI", rows, "native spans (`Agent.instrument`)")
+
+
+@pytest.mark.slow
+def test_openinference_instrumentation_openai_agents(tmp_path, fake_openai):
+    from agents import (
+        Agent,
+        OpenAIChatCompletionsModel,
+        Runner,
+        function_tool,
+        set_trace_processors,
+    )
+    from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor
+
+    @function_tool
+    def lookup() -> dict:
+        return {"ok": True}
+
+    @function_tool
+    def pay() -> str:
+        raise RuntimeError("declined")
+
+    def run(url: str, memory: InMemorySpanExporter) -> None:
+        client = openai.AsyncOpenAI(base_url=fake_openai, api_key="test", max_retries=0)
+        set_trace_processors([])  # no export to OpenAI: only the instrumentor's processor
+        instrumentor = OpenAIAgentsInstrumentor()
+        instrumentor.instrument(tracer_provider=_provider(url, memory))
+        try:
+            model = OpenAIChatCompletionsModel("gpt-4o-mini", client)
+            triage = Agent(name="triage", instructions="x", model=model, tools=[lookup, pay])
+            Runner.run_sync(triage, "SECRET PROMPT")
+            boom = Agent(
+                name="boom", instructions="x", model=OpenAIChatCompletionsModel("boom", client)
+            )
+            with pytest.raises(openai.InternalServerError):
+                Runner.run_sync(boom, "SECRET PROMPT")
+        finally:
+            instrumentor.uninstrument()
+            set_trace_processors([])
+
+    rows, summary, _ = _both_ways(tmp_path, run)
+    # The Agents SDK's spans carry no cached count and the requested model only.
+    assert rows["receipts"] == [
+        ("gpt-4o-mini", None, "gpt-4o-mini", 1000, 0, 50, UNCACHED, "price_table", None),
+        ("gpt-4o-mini", None, "gpt-4o-mini", 1000, 0, 50, UNCACHED, "price_table", None),
+        ("boom", None, None, 0, 0, 0, None, "unpriced",
+         "model call failed: Error getting response: {'error': 'Error code: 500 - boom'}"),
+    ]  # fmt: skip
+    declined = (
+        "Error running tool (non-fatal): {'tool_name': 'pay', 'error': 'Tool execution failed. "
+        "Error details are redacted.'}"
+    )
+    assert [t[:3] for t in rows["tools"]] == [("lookup", 1, None), ("pay", 0, declined)]
+    assert rows["tools"][0][3] == output_hash({"ok": True})
+    # one run per trace, named by its root ("Agent workflow"); the agents inside count toward it
+    assert rows["runs"] == [("otel:Agent workflow", "completed")] * 2
+    assert summary.conventions == {"OpenInference": 7}
+    assert (
+        rows["verdicts"] == []
+    )  # no gen_ai.response.id on its spans: only a span context ties one
+    _record(
+        "openinference-instrumentation-openai-agents",
+        "OpenInference",
+        rows,
+        "`openai-agents` with `OpenAIChatCompletionsModel`",
+    )
 
 
 def _record(package: str, convention: str, rows: dict[str, list[tuple]], note: str) -> None:
@@ -223,7 +408,8 @@ def _record(package: str, convention: str, rows: dict[str, list[tuple]], note: s
     RESULTS[package] = (
         f"| `{package}` | {version(package)} | {convention} | {len(rows['tools'])} | "
         f"{len(receipts)} ({priced} priced, {failed} failed call) | {cached} | "
-        f"{len(rows['runs'])} | {FLAGS[package]} |" + (f" {note} |" if note else " |")
+        f"{len(rows['runs'])} | {len(rows['verdicts'])} | {FLAGS[package]} |"
+        + (f" {note} |" if note else " |")
     )
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from markupsafe import Markup
 
 from govlib.present import formatting as fmt
-from govlib.present.html import attrs, bdi, breakable, esc, inline_svg, plain
+from govlib.present.html import attrs, bdi, breakable, display_text, esc, inline_svg, plain
 from govlib.present.pills import LEVEL, LEVELS, PALETTE, SYMBOL, badge, level_of, pill
 from govlib.present.tables import Cell, Row, grid_header, grid_row, table
 from govlib.present.templating import TEMPLATES, environment, render
@@ -182,6 +182,33 @@ def test_html_helpers_exact():
     assert plain("<b>a</b> &amp; b") == "a & b"
     svg = '<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="x" a="1"/>'
     assert inline_svg(svg) == '<svg a="1"/>'
+
+
+@given(st.text(), st.integers(min_value=2, max_value=80))
+def test_display_text_is_isolated_capped_and_whole_on_hover(text, max_chars):
+    out = str(display_text(text, max_chars=max_chars))
+    assert out.startswith('<bdi class="gl-text"') and out.endswith("</bdi>")
+    shown = Markup(re.sub(r"^<bdi[^>]*>|</bdi>$", "", out)).unescape()
+    assert len(shown) <= max_chars
+    if len(text) > max_chars:
+        assert shown == text[: max_chars - 1] + "\u2026"
+        title = re.search(r' title="([^"]*)"', out).group(1)
+        assert Markup(title).unescape() == text
+    else:
+        assert shown == text and " title=" not in out
+    inner = re.sub(r"</?bdi\b[^>]*>", "", out)
+    assert "<" not in inner and ">" not in inner
+
+
+def test_display_text_exact():
+    rlo = "evil\u202eman"
+    assert display_text(rlo) == f'<bdi class="gl-text">{rlo}</bdi>'
+    assert display_text("a\nb<c>" * 3, max_chars=4) == (
+        '<bdi class="gl-text" title="a\nb&lt;c&gt;a\nb&lt;c&gt;a\nb&lt;c&gt;">a\nb\u2026</bdi>'
+    )
+    assert display_text(None) == '<bdi class="gl-text"></bdi>'
+    with pytest.raises(ValueError, match="max_chars=1"):
+        display_text("x", max_chars=1)
 
 
 # --- pills --------------------------------------------------------------------------------------

@@ -439,3 +439,31 @@ def test_sealing_does_not_change_the_report_or_the_cost_panel(data: Path) -> Non
     assert 0 < live_only < before[0]["period"]["calls"]
     assert after[0] == before[0]  # period totals, rolling periods, by workflow/model/day
     assert after[1:] == before[1:]  # the SPC rows, the report's window, the cost panel
+
+
+def test_a_sealed_run_opens_from_its_segment_as_it_was(data: Path, tmp_path: Path) -> None:
+    """The Audit Trail's sealed-range line links the segment's runs; one opens with the same
+    nodes, WORM entries and cost as before the seal (read from the segment's files)."""
+    from govlib.analysis.executive import load_spog
+    from govlib.analysis.lifecycle import sealed_ranges
+
+    unsealed = shutil.copytree(data, tmp_path / "unsealed")
+    with Store(data) as store:
+        moved = seal_before(store, SEAL_BEFORE).rows["workflow_runs"]
+    with Store.open_for_reading(data) as store:
+        (segment,) = sealed_ranges(store)
+        old = segment["runs"][0]["run_id"]  # the newest sealed run is linked first
+        sql = "SELECT COUNT(*) FROM workflow_runs WHERE composition_id = ?"
+        assert store.query_one(sql, (old,)) == 0  # no longer in the live store
+        after = load_spog(store, old)
+    with Store.open_for_reading(unsealed) as store:
+        assert store.query_one(sql, (old,)) == 1
+        before = load_spog(store, old)
+    assert segment["run_count"] == moved > 0 and len(segment["runs"]) == 5
+    assert after["run"] == before["run"] | {"sealed": True}
+    for part in ("nodes", "worm", "registry"):
+        assert after[part] == before[part], part
+    assert after["worm"] and after["nodes"]
+    assert after["cost"]["steps"] == before["cost"]["steps"]
+    assert after["cost"]["run_total_usd"] == before["cost"]["run_total_usd"] > 0
+    assert [r["run_outcome"] for r in after["rules"]] == [r["run_outcome"] for r in before["rules"]]

@@ -1,7 +1,7 @@
 """Issue 7 acceptance: the SPC dashboard in a real Voilà server, driven by Debian chromium.
 
 After ``govlib demo``: the Tool stats tab lists every tool; the tool with the injected latency
-drift shows a non-stable drift badge and a non-zero anomaly count; clicking it opens the control
+drift shows a non-stable drift badge and a non-zero count of flagged calls; clicking it opens the control
 chart with red rule-1 points, and clicking a point selects that call in the table. On the Tool
 calls tab, ✓ on an unreviewed row stamps it (row, store, WORM log); ✗ on the same row is then
 refused with a visible reason and the store is unchanged; the tool's accept pill changes; bulk
@@ -60,7 +60,10 @@ def db(data_dir: Path) -> sqlite3.Connection:
 def verdict(data_dir: Path, call_id: int) -> tuple[Any, Any, Any]:
     with db(data_dir) as con:
         row = con.execute(
-            "SELECT human_verdict, verdict_by, verdict_at FROM audit_log WHERE id = ?", (call_id,)
+            # the reviewer is stored as a pseudonym; the name is in the people table
+            "SELECT a.human_verdict, COALESCE(p.name, a.verdict_by), a.verdict_at "
+            "FROM audit_log a LEFT JOIN people p ON p.pseudonym = a.verdict_by WHERE a.id = ?",
+            (call_id,),
         ).fetchone()
     return tuple(row)
 
@@ -104,12 +107,12 @@ def check_tool_stats_tab(page: Any, tools: set[str]) -> None:
 
 
 def check_drifting_tool_stats(page: Any, drift: str) -> None:
-    """The drifting tool's row: non-stable badge, anomalies, thresholds in force on the page, and
+    """The drifting tool's row: non-stable badge, flagged calls, thresholds in force on the page, and
     its sparkline with three band levels, the mean line and the dashed UCL."""
     cells = stat_cells(page, drift)
     assert cells.locator("[data-drift]").get_attribute("data-drift") in ("watch", "drift")
-    assert int(cells.locator("[data-anomalies]").get_attribute("data-anomalies")) > 0
-    tip = cells.locator("[data-anomalies]").get_attribute("title")
+    assert int(cells.locator("[data-flagged]").get_attribute("data-flagged")) > 0
+    tip = cells.locator("[data-flagged]").get_attribute("title")
     assert "rule 1:" in tip and "rule 4:" in tip
     assert page.get_by_text("Thresholds in force").first.is_visible()
 
@@ -145,13 +148,15 @@ def check_point_selects_call(page: Any, drill: Any) -> None:
 
 
 def stamped_verdict_entries(data_dir: Path) -> list[dict[str, Any]]:
-    """The details of the WORM log's ``verdict_stamped`` entries."""
-    return [
+    """The details of the WORM log's ``verdict_stamped`` entries, ``by`` read back to the name
+    (the chained body holds the reviewer's pseudonym; the name is in the people table)."""
+    con = db(data_dir)
+    names = dict(con.execute("SELECT pseudonym, name FROM people").fetchall())
+    details = [
         json.loads(d)
-        for (d,) in db(data_dir).execute(
-            "SELECT detail FROM worm_log WHERE action = 'verdict_stamped'"
-        )
+        for (d,) in con.execute("SELECT detail FROM worm_log WHERE action = 'verdict_stamped'")
     ]
+    return [d | {"by": names.get(d["by"], d["by"])} for d in details]
 
 
 def check_accept_then_reject_refused(page: Any, demo_dir: Path, reviewer: str) -> None:
@@ -243,3 +248,99 @@ def test_two_pages_stamp_at_the_same_time(demo_dir: Path) -> None:
         assert verdict(demo_dir, id_a)[:2] == ("accept", "Reviewer A")
         assert verdict(demo_dir, id_b)[:2] == ("reject", "Reviewer B")
         assert net.external == [], net.external
+
+
+# --- issue 18: windows, flagged calls, schema pill, no clipping, chart width, lost race ---------
+
+#: Visible cells (and grids) whose content is wider than their box: clipped text.
+OVERFLOWING = """sel => [...document.querySelectorAll(sel)]
+  .filter(e => e.offsetParent !== null && e.scrollWidth > e.clientWidth + 1)
+  .map(e => `${e.className}: ${e.textContent.trim().slice(0, 40)} (${e.scrollWidth} > ${e.clientWidth})`)"""
+GRID_CELLS = ".spc-grid, .spc-grid > div, .spc-grid .gl-pill"
+
+
+def check_windows_and_flagged(page: Any) -> None:
+    """Each figure's header names its window; Flagged calls with fires per rule on hover."""
+    head = page.locator(".spc-stats-tool .spc-head").nth(1).inner_text()
+    for text in ("p50", "p95", "avg", "max"):
+        assert f"{text}\nnewest 500" in head, head
+    assert "Flagged calls" in head and "Schema valid" in head and "Anomalies" not in head
+    flagged = stat_cells(page, drifting_tool()).locator("[data-flagged]")
+    assert int(flagged.get_attribute("data-flagged")) > 0
+    assert int(flagged.get_attribute("data-rule-fires")) >= int(
+        flagged.get_attribute("data-flagged")
+    )
+    tip = flagged.get_attribute("title")
+    assert "of the newest 500 calls fired at least one rule" in tip and "rule 4:" in tip
+    p50 = stat_cells(page, "claim_intake").locator(".spc-s-p50")
+    assert "of the newest" in p50.get_attribute("title") and "whole period" in p50.get_attribute(
+        "title"
+    )
+
+
+def check_schema_pill(page: Any) -> None:
+    """fraud_scoring's schema slips show as a non-green "Schema valid" pill."""
+    pill = stat_cells(page, "fraud_scoring").locator(".spc-s-schema .gl-pill")
+    assert pill.count() == 1
+    assert pill.get_attribute("data-level") in ("warn", "bad"), pill.inner_text()
+    assert "schema-valid rate" in pill.get_attribute("title")
+
+
+def check_nothing_clipped(page: Any, where: str) -> None:
+    clipped = page.evaluate(OVERFLOWING, GRID_CELLS)
+    assert clipped == [], f"{where}: {clipped}"
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (1600, 1000)])
+def test_spc_dashboard_reads_right_at_1280_and_1600(demo_dir: Path, size: tuple[int, int]) -> None:
+    drift = drifting_tool()
+    with voila_app(demo_dir) as base, browser_page(*size) as (page, net):
+        open_dashboard(page, base)
+        check_windows_and_flagged(page)
+        check_schema_pill(page)
+        check_nothing_clipped(page, f"Tool stats at {size}")
+        screenshot(page, f"spc-18-tool-stats-{size[0]}")
+
+        drill = open_control_chart(page, drift)
+        svg = drill.locator(".vega-embed svg").first
+        panel = drill.bounding_box()
+        assert svg.bounding_box()["width"] >= 0.85 * panel["width"], (svg.bounding_box(), panel)
+
+        page.get_by_role("tab", name="By workflow").click()
+        page.wait_for_selector(".spc-stats-workflow .spc-stat-row >> visible=true")
+        head = page.locator(".spc-stats-workflow .spc-head").nth(1).inner_text()
+        assert "Run duration" in head and "Flagged runs" in head and "Runs · completed" in head
+        check_nothing_clipped(page, f"By workflow at {size}")
+        page.locator(".spc-stats-workflow .spc-open").first.click()
+        wf = page.locator(".spc-tab-workflows .spc-drill-workflow")
+        wf.locator(".vega-embed svg").first.wait_for(timeout=TIMEOUT_MS)
+        page.wait_for_selector(".spc-drill-workflow .spc-call-row >> visible=true")
+        assert wf.locator(".spc-accept").count() > 0  # ✓/✗ on its recent runs' calls
+        wsvg = wf.locator(".vega-embed svg").first
+        assert wsvg.bounding_box()["width"] >= 0.85 * wf.bounding_box()["width"]
+        screenshot(page, f"spc-18-workflows-{size[0]}")
+
+        page.get_by_role("tab", name="Tool calls").click()
+        page.wait_for_selector(".spc-calls-main .spc-call-row >> visible=true", timeout=TIMEOUT_MS)
+        check_nothing_clipped(page, f"Tool calls at {size}")
+        assert net.external == [], net.external
+
+
+def test_a_lost_race_refreshes_the_losing_row(demo_dir: Path) -> None:
+    with voila_app(demo_dir) as base, browser_page(1280, 900) as (page_a, _net):
+        page_b = page_a.context.new_page()
+        for page, name in ((page_a, "Reviewer A"), (page_b, "Reviewer B")):
+            open_dashboard(page, base)
+            open_calls_tab(page, name)
+        cid = row_id(call_rows(page_a).nth(0))
+        assert row_id(call_rows(page_b).nth(0)) == cid
+        call_rows(page_a).nth(0).locator(".spc-accept").click()
+        page_a.wait_for_selector(f'.spc-calls-main [data-call-id="{cid}"][data-verdict="accept"]')
+        call_rows(page_b).nth(0).locator(".spc-reject").click()  # B loses
+        page_b.wait_for_selector(
+            f'.spc-calls-main [data-call-id="{cid}"][data-verdict="accept"]', timeout=TIMEOUT_MS
+        )
+        message = page_b.locator(".spc-calls-main .spc-msg", has_text="already stamped")
+        message.wait_for(timeout=TIMEOUT_MS)
+        assert "Reviewer A" in call_rows(page_b).nth(0).inner_text()
+        assert verdict(demo_dir, cid)[0] == "accept"

@@ -19,6 +19,7 @@ from govlib.apps.spc.calls import CallTable
 from govlib.apps.spc.dashboard import TAB_TITLES, SpcApp, app
 from govlib.apps.spc.stamp import NO_NAME
 from govlib.demo.claimsflow.history import INJECTED
+from govlib.evidence.people import person_name
 from govlib.store.database import Store
 
 REVIEWER = "Ana Reviewer"
@@ -34,7 +35,8 @@ def verdict(data_dir: Path, call_id: int) -> tuple[Any, ...]:
         row = store.query(
             "SELECT human_verdict, verdict_by, verdict_at FROM audit_log WHERE id = ?", (call_id,)
         )[0]
-    return tuple(row)
+        # the reviewer is stored as a pseudonym; the name is in the people table
+        return (row[0], person_name(store, row[1]), row[2])
 
 
 def n_verdicts(data_dir: Path) -> int:
@@ -68,11 +70,54 @@ def test_three_tabs_and_every_tool_listed(dash: SpcApp, demo_dir: Path) -> None:
 def test_drifting_tool_reads_non_stable_with_anomalies(dash: SpcApp) -> None:
     drift = next(t for t, (kind, *_r) in INJECTED.items() if kind == "latency_drift")
     row = stats_row(dash, drift)
-    assert row["drift"] != "stable" and row["anomaly_count"] > 0
+    assert row["drift"] != "stable" and row["flagged_calls"] > 0
+    assert row["rule_fires"] == row["anomaly_count"] >= row["flagged_calls"]
     i = [b.description for b in dash.tool_table.buttons].index(drift)
     html = dash.tool_table.cells[i].value
-    assert re.search(r'data-anomalies="[1-9]\d*"', html)
-    assert re.search(r'title="rule fires among the newest \d+ calls: rule 1: \d+', html)
+    assert f'data-flagged="{row["flagged_calls"]}"' in html
+    assert f'data-rule-fires="{row["rule_fires"]}"' in html
+    fires = " · ".join(f"rule {k}: {row[f'rule_{k}']}" for k in range(1, 5))
+    assert (
+        f"{row['flagged_calls']} of the newest 500 calls fired at least one rule; "
+        f"{row['rule_fires']} rule fires in all (a call can fire several): {fires}"
+    ) in html
+
+
+def test_every_figure_says_its_window(dash: SpcApp) -> None:
+    heads = dash.tool_table.widget.children[1].children[1].value
+    for text in ("p50", "p95", "avg", "max"):
+        assert re.search(rf"{text}<br><span class=\"gl-muted\">newest 500</span>", heads)
+    assert "Flagged calls<br>" in heads and "Schema valid" in heads
+    row = stats_row(dash, "claim_intake")
+    i = [b.description for b in dash.tool_table.buttons].index("claim_intake")
+    html = dash.tool_table.cells[i].value
+    n = row["window_calls"]
+    assert f'title="p50 of the newest {n} calls: {row["p50"]:,.0f} ms; whole period' in html
+
+
+def test_schema_valid_pill_shows_the_demo_tool_with_schema_slips(dash: SpcApp) -> None:
+    row = stats_row(dash, "fraud_scoring")
+    assert row["schema_declared"] and 0.9 < row["schema_valid_rate"] < 1.0
+    i = [b.description for b in dash.tool_table.buttons].index("fraud_scoring")
+    assert "schema-valid rate" in dash.tool_table.cells[i].value
+    clean = stats_row(dash, "policy_lookup")
+    assert clean["schema_declared"] and clean["schema_valid_rate"] == 1.0
+
+
+def test_a_lost_race_shows_the_winners_verdict(demo_dir: Path) -> None:
+    a, b = SpcApp(demo_dir), SpcApp(demo_dir)
+    a.reviewer.value, b.reviewer.value = "Reviewer A", "Reviewer B"
+    row_a, row_b = shown(a.calls.table)[0], shown(b.calls.table)[0]
+    assert row_a.call_id == row_b.call_id  # both pages show the same unreviewed call first
+    tool = a.calls.table.rows_data[0]["tool_name"]
+    before = stats_row(b, tool)["accept_count"]
+    row_a.ok.click()
+    assert 'data-verdict="none"' in row_b.cells.value  # B has not re-read yet
+    row_b.no.click()  # B loses the race
+    assert "already stamped" in b.calls.table.message.value
+    assert 'data-verdict="accept"' in row_b.cells.value and "Reviewer A" in row_b.cells.value
+    assert stats_row(b, tool)["accept_count"] == before + 1
+    assert verdict(demo_dir, row_a.call_id)[0] == "accept"
 
 
 def test_check_mark_stamps_row_store_worm_and_accept_pill(dash: SpcApp, demo_dir: Path) -> None:
@@ -93,7 +138,9 @@ def test_check_mark_stamps_row_store_worm_and_accept_pill(dash: SpcApp, demo_dir
             json.loads(r[0])
             for r in store.query("SELECT detail FROM worm_log WHERE action = 'verdict_stamped'")
         ]
-    assert any(d["audit_id"] == call_id and d["by"] == REVIEWER for d in details)
+        assert any(
+            d["audit_id"] == call_id and person_name(store, d["by"]) == REVIEWER for d in details
+        )  # the chained body holds the pseudonym
     after = stats_row(dash, tool)
     assert after["accept_count"] == before["accept_count"] + 1
     assert after["accept_rate"] != before["accept_rate"] or before["accept_rate"] == 1.0
@@ -267,3 +314,49 @@ def test_in_place_update_matches_a_full_reread(dash: SpcApp, demo_dir: Path) -> 
     in_place = snapshot()
     dash.reload_stats()  # re-reads the verdicts from the store
     assert in_place == snapshot()
+
+
+def test_evaluator_verdicts_are_shown_apart_and_change_no_accept_rate(demo_dir: Path) -> None:
+    from govlib.capture.verdicts import record_evaluator_verdict
+
+    dash = SpcApp(demo_dir)
+    assert dash.evaluators.value == ""  # the demo has no evaluator verdicts: nothing shown
+    with Store(demo_dir, create=False, readonly=True) as store:
+        calls = [tuple(r) for r in store.query(
+            "SELECT id, tool_name, created_at FROM audit_log ORDER BY id DESC LIMIT 3"
+        )]  # fmt: skip
+    tool = calls[0][1]
+    before = {k: stats_row(dash, tool)[k] for k in ("accept_count", "reject_count", "sampling")}
+    triples = [verdict(demo_dir, call_id) for call_id, *_ in calls]
+    reviews = n_verdicts(demo_dir)
+    with Store(demo_dir, create=False) as store:
+        for call_id, _name, at in calls:
+            record_evaluator_verdict(store, "audit_log", call_id, "reject", "judge", at=at)
+    dash.refresh()
+    after = {k: stats_row(dash, tool)[k] for k in ("accept_count", "reject_count", "sampling")}
+    assert after == before  # a machine's opinion moves no human figure
+    html = dash.evaluators.value
+    assert "Evaluator verdicts (machine, not counted)" in html
+    assert "<code>evaluator:judge</code>" in html and f"<td>{tool}</td>" in html
+    assert [verdict(demo_dir, call_id) for call_id, *_ in calls] == triples
+    assert n_verdicts(demo_dir) == reviews
+
+
+def test_untrusted_names_are_isolated_and_capped_in_call_rows() -> None:
+    from govlib.apps.spc.tables import call_cells
+
+    evil = "ocr\u202e" + "x" * 500
+    html = str(
+        call_cells(
+            {"id": 1, "tool_name": evil, "workflow": "w\u202ef", "tenant_id": "t" * 90,
+             "success": 1, "latency_ms": 5, "human_verdict": "accept", "verdict_by": "B\u202eob",
+             "created_at": "2026-11-23T10:00:00Z"},
+            None,
+        )
+    )  # fmt: skip
+    shown = re.findall(r'<bdi class="gl-text"(?: title="[^"]*")?>([^<]*)</bdi>', html)
+    assert "ocr\u202e" + "x" * 43 + "\u2026" in shown  # 48 characters at most
+    assert "w\u202ef" in shown and "B\u202eob" in shown and "t" * 23 + "\u2026" in shown
+    assert f'title="{evil}"' in html  # the whole value on hover
+    text_outside = re.sub(r"<[^>]*>", "", re.sub(r"<bdi[^>]*>.*?</bdi>", "", html))
+    assert "\u202e" not in text_outside  # every override sits inside its own isolate

@@ -218,8 +218,9 @@ def test_headline_names_trigger_and_broken_chain() -> None:
     ks = {"armed": False, "rule": "fraud-trip", "at": "2026-11-20T10:00:00.000000Z"}
     out = headline(run, ks, {"ok": False, "summary": "Chain broken at seq 4: MAC mismatch"})
     assert out["level"] == "bad"
-    assert "Claim CLM-9 was blocked at fraud scoring" in out["text"]
-    assert "Kill-switch triggered by rule fraud-trip at 10:00:00 UTC" in out["text"]
+    text = out["text"].replace("\u2068", "").replace("\u2069", "")  # isolates around names
+    assert "Claim CLM-9 was blocked at fraud scoring" in text
+    assert "Kill-switch triggered by rule fraud-trip at 10:00:00 UTC" in text
     assert "Chain broken at seq 4" in out["text"]
 
 
@@ -229,9 +230,10 @@ def test_audit_filter_by_node_and_outcome(data_dir: Path) -> None:
         entries = load_spog(store)["worm"]
     html = audit_table_html(entries, node="fraud_scoring")
     seqs = [e["seq"] for e in entries if e["node"] == "fraud_scoring"]
-    assert html.count("data-seq=") == len(seqs)
+    pinned = html.count('data-pinned="true"')  # decisive entries shown twice: pinned, in place
+    assert html.count("data-seq=") - pinned == len(seqs)
     blocked = audit_table_html(entries, outcome="blocked")
-    assert blocked.count("data-seq=") == 2  # node_finished and run_finished
+    assert blocked.count("data-seq=") == 2 * 2  # node_finished and run_finished, both pinned
     assert "No WORM entries match" in audit_table_html(entries, node="nope")
     marked = audit_table_html(entries, bad_seq=entries[1]["seq"])
     assert marked.count("chain broken here") == 1 and marked.count("gl-broken") == 1
@@ -307,7 +309,7 @@ def test_refresh_follows_the_newest_run_and_keeps_a_chosen_one(data_dir: Path) -
     spog.refresh_button.click()
     assert spog.run_select.value == "run-fraud-1"
     spog.outcome_filter.value = "blocked"
-    assert spog.audit_table.value.count("data-seq=") == 2
+    assert spog.audit_table.value.count("data-seq=") == 2 * 2  # each pinned and in place
     tamper(data_dir, 3)
     spog.refresh_button.click()
     assert 'data-bad-seq="3"' in spog.chain_badge.value

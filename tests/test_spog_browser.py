@@ -110,12 +110,12 @@ def check_fraud_run_shown(page: Any, facts: dict[str, Any]) -> None:
     assert is_red(page, ".gl-killswitch .gl-badge")
     assert facts["ks_rule"] and ks.locator(".gl-ks-rule").inner_text() == facts["ks_rule"]
 
-    rows = page.locator(".gl-audit-table tbody tr")
+    rows = page.locator(".gl-audit-table tbody.gl-timeline tr[data-seq]:not(.gl-before-run)")
     seqs = [int(s) for s in rows.evaluate_all("rs => rs.map(r => r.dataset.seq)")]
-    assert seqs == facts["seqs"]
-    last = rows.last
-    assert int(last.get_attribute("data-seq")) == facts["last"]["seq"]
-    assert last.get_attribute("data-outcome") == facts["last"]["outcome"] == "blocked"
+    assert seqs == facts["seqs"][::-1]  # newest first
+    newest = rows.first
+    assert int(newest.get_attribute("data-seq")) == facts["last"]["seq"]
+    assert newest.get_attribute("data-outcome") == facts["last"]["outcome"] == "blocked"
 
     badge = page.locator(".gl-chain-badge")
     assert badge.get_attribute("data-ok") == "true"
@@ -145,10 +145,10 @@ def check_clean_run_shown(page: Any, clean: dict[str, Any]) -> None:
     assert page.get_attribute(".gl-loaded", "data-run") == clean["run_id"]
     assert "CLM" in page.locator(".gl-run-select select").input_value()  # readable label
     assert "completed" in page.locator(".gl-run-select select").input_value()
-    seqs = page.locator(".gl-audit-table tbody tr").evaluate_all(
-        "rs => rs.map(r => Number(r.dataset.seq))"
-    )
-    assert seqs == clean["seqs"]
+    seqs = page.locator(
+        ".gl-audit-table tbody.gl-timeline tr[data-seq]:not(.gl-before-run)"
+    ).evaluate_all("rs => rs.map(r => Number(r.dataset.seq))")
+    assert seqs == clean["seqs"][::-1]
     got = float(page.get_attribute(".gl-run-total", "data-usd"))
     assert got == pytest.approx(clean["total"], abs=1e-9)
 

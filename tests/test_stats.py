@@ -84,7 +84,12 @@ def test_tool_stats_exact_values(con):
     assert ocr["success_rate"] == pytest.approx(0.8) and ocr["schema_valid_rate"] == 0.8
     assert ocr["accept_rate"] == pytest.approx(2 / 3)
     assert (ocr["p50"], ocr["p95"], ocr["avg"], ocr["max"]) == (300, pytest.approx(880), 400, 1000)
+    assert (ocr["p50_all"], ocr["p95_all"], ocr["avg_all"], ocr["max_all"]) == (
+        300, pytest.approx(880), 400, 1000,
+    )  # fmt: skip
+    assert ocr["window_calls"] == 5
     assert (ocr["success_pill"], ocr["accept_pill"]) == ("red", "red")
+    assert ocr["schema_valid_pill"] == "red"
     center, sigma = log_limits(OCR_MS)
     assert ocr["center"] == pytest.approx(center) and ocr["sigma"] == pytest.approx(sigma)
     assert ocr["lcl"] == pytest.approx(center - 3 * sigma)
@@ -147,6 +152,11 @@ def test_workflow_stats_exact_values(con):
     assert claims["completion_rate"] == pytest.approx(1 / 3)  # r2 had a failed call, r3 runs
     assert claims["success_rate"] == pytest.approx(0.8) and claims["p95"] == pytest.approx(880)
     assert claims["duration_sparkline"] == [2000.0, 3500.0]
+    assert (claims["duration_p50"], claims["duration_max"]) == (2750.0, 3500.0)
+    assert claims["duration_window_calls"] == 2 and claims["duration_flagged_calls"] == 0
+    assert (
+        claims["sampling"] == "100%" and "completion 33.3% is red" not in claims["sampling_reason"]
+    )  # 5 calls: fewer than sampling_min_calls decides first
     center, sigma = log_limits([2000, 3500])
     assert claims["duration_center"] == pytest.approx(center)
     assert claims["duration_sigma"] == pytest.approx(sigma)
@@ -158,6 +168,34 @@ def test_workflow_stats_exact_values(con):
     assert stats.workflow_stats(con, tenant="b", settings=ST)["workflow_name"].tolist() == [
         "triage"
     ]
+
+
+def test_windowed_figures_flagged_calls_and_completion_exact(con):
+    """p50/p95/avg/max cover the newest spc_stats_window calls, the period's in *_all."""
+    df = stats.tool_stats(con, settings=Settings(spc_stats_window=3)).set_index("tool_name")
+    ocr = df.loc["ocr"]
+    assert ocr["window_calls"] == 3  # newest 3 by (created_at, id): 300, 1000, 400
+    assert (ocr["p50"], ocr["p95"], ocr["max"]) == (400, pytest.approx(940), 1000)
+    assert ocr["avg"] == pytest.approx(1700 / 3)
+    assert (ocr["p50_all"], ocr["avg_all"], ocr["max_all"]) == (300, 400, 1000)
+    assert ocr["completion_rate"] == 0.5  # r1 completed; r2 holds a failed call
+    assert df.loc["llm", "completion_rate"] is None  # no runs
+    assert df.loc["llm", "window_calls"] == 2  # the call without a latency is not charted
+    # three slow calls among steady ones: rules 1 and 2 fire on the same calls, and rule 4 on
+    # the (log) mean's low side: 38 rule fires on 36 calls
+    ms = [100.0, 110.0] * 20 + [3000.0] * 3 + [100.0, 110.0] * 2
+    calls = [
+        (i, "a", "t", None, 1, 1, m, None, f"2026-11-23T10:{i // 60:02d}:{i % 60:02d}.000000Z")
+        for i, m in enumerate(ms)
+    ]
+    row = stats.tool_stats(make_con(calls=calls, runs=[]), settings=ST).iloc[0]
+    logs = np.log(ms)
+    lim = spc.control_limits(logs)
+    flags = spc.western_electric(logs, center=lim.center, sigma=lim.sigma).to_numpy()
+    assert flags.sum(axis=0).tolist() == [3, 2, 0, 33]
+    assert (flags.sum(), flags.any(axis=1).sum()) == (38, 36)  # the case the rename is about
+    assert row["rule_fires"] == row["anomaly_count"] == flags.sum()
+    assert row["flagged_calls"] == flags.any(axis=1).sum()
 
 
 def test_tool_series_window(con):
@@ -227,14 +265,17 @@ def test_windows_rules_and_ladder_match_spc_on_the_newest_calls(window, recent, 
             lim.sigma
         )
         assert row[list(spc.RULES)].tolist() == flags.sum().tolist()
-        assert row["anomaly_count"] == flags.to_numpy().sum()
+        assert row["rule_fires"] == row["anomaly_count"] == flags.to_numpy().sum()
+        assert row["flagged_calls"] == flags.to_numpy().any(axis=1).sum()
         assert row["recent_fires"] == flags.tail(recent).to_numpy().sum()
         assert row["sparkline"] == want["ms"].tail(recent).tolist()
         badge = spc.drift_badge(want["ok"], want["ms"], settings=st_)
         assert (row["drift"], row["drift_signals"]) == badge
+        alarms = spc.ladder_alarms(want["ok"], want["ms"], settings=st_)
+        assert row["sampling_alarms"] == alarms
         ladder = spc.sampling_recommendation(
-            int(row["count"]), row["success_rate"], recent_fires=int(row["recent_fires"]),
-            drift=badge[0], settings=st_,
+            int(row["count"]), row["success_rate"], drift=badge[0], alarms=alarms,
+            schema_valid_rate=row["schema_valid_rate"], settings=st_,
         )  # fmt: skip
         assert (row["sampling"], row["sampling_reason"]) == ladder
     assert df.loc["busy", "drift"] != "stable"

@@ -126,6 +126,13 @@ def test_append_only_tables_refuse_update_delete_replace(store, table):
             "verdict_events": dict(
                 audit_id=1, verdict="accept", kind="stamp", verdict_by="a", verdict_at="t"
             ),
+            "evaluator_verdicts": dict(
+                source="evaluator:judge",
+                target_table="audit_log",
+                target_id=1,
+                verdict="reject",
+                evaluated_at="t",
+            ),
         }
         store.insert(table, rows[table])
     before = [tuple(r) for r in store.query(f"SELECT * FROM {table}")]

@@ -86,6 +86,7 @@ def test_stamp_writes_triple_event_and_worm_entry(store):
         "by": ana,
         "at": T1,
         "reason": None,
+        "source": "human",
     }
     [event] = events(store)
     assert event == {

@@ -12,10 +12,12 @@ are made by :mod:`govlib.apps.executive` with :mod:`govlib.present`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from govlib.analysis import stats
+from govlib.analysis.alerting import recent_alerts, watch_state
 from govlib.analysis.lifecycle import sealed_ranges
 from govlib.analysis.read_path import SealedReader, has_sealed_rows
 from govlib.analysis.trust import verified_state
@@ -36,6 +38,7 @@ __all__ = [
     "list_runs",
     "load_spog",
     "records",
+    "tool_health",
 ]
 
 
@@ -68,16 +71,27 @@ _RUN_SELECT = (
 )
 
 
-def list_runs(store: Store, *, limit: int = 300) -> list[dict[str, Any]]:
-    """The newest workflow runs first (run id, workflow, subject, status, times, summary).
+_RUNS_OF_TENANTS = (
+    _RUN_SELECT + " WHERE r.tenant_id IN (SELECT value FROM json_each(?))"  # noqa: S608
+    " ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?"
+)
+
+
+def list_runs(
+    store: Store, *, limit: int = 300, tenants: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """The newest workflow runs first (run id, workflow, subject, status, times, summary);
+    with ``tenants``, only runs of those tenants (the person looking may see no others).
 
     Example:
-        >>> list_runs(Store(memory=True))
+        >>> list_runs(Store(memory=True), tenants=["acme"])
         []
     """
     store.check_intact()
-    sql = _RUN_SELECT + " ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?"
-    return [dict(r) for r in store.query(sql, (int(limit),))]
+    if tenants is None:
+        sql = _RUN_SELECT + " ORDER BY r.started_at DESC, r.rowid DESC LIMIT ?"
+        return [dict(r) for r in store.query(sql, (int(limit),))]
+    return [dict(r) for r in store.query(_RUNS_OF_TENANTS, (json.dumps(list(tenants)), int(limit)))]
 
 
 def get_run(store: Store, run_id: str) -> dict[str, Any] | None:
@@ -105,11 +119,12 @@ def _kill_switch(store: Store) -> dict[str, Any]:
     return out | {"armed": st.armed, "state": state, "describe": st.describe(), "problem": None}
 
 
-def _rules(store: Store, run_id: str | None) -> list[dict[str, Any]]:
-    """Stored rules with their latest outcome anywhere and their (last) outcome in this run."""
+def _rules(store: Any, run_id: str | None, *, current: Store | None = None) -> list[dict[str, Any]]:
+    """Stored rules with their latest outcome anywhere (from ``current``, default ``store``) and
+    their (last) outcome in this run (from ``store``: a sealed run's entries are in its segment)."""
     sql = "SELECT rule, outcome FROM worm_log WHERE action = 'rule_evaluated' AND run_id = ?"
     in_run = dict(store.query(sql + " ORDER BY seq", (run_id,)))
-    rules = latest_rule_outcomes(store, proven=False)
+    rules = latest_rule_outcomes(store if current is None else current, proven=False)
     for r in rules:
         r["run_outcome"] = in_run.get(r["rule"])
     return rules
@@ -165,29 +180,76 @@ def _nodes(store: Store, run: Mapping[str, Any] | None) -> list[dict[str, Any]]:
 
 
 # --- audit trail ----------------------------------------------------------------------------------
+_BEFORE_RUN = (
+    "SELECT seq, ts, run_id, node, action, rule, outcome, detail, key_id, prev_mac, mac"
+    " FROM worm_log WHERE run_id IS NULL AND action IN ('kill_switch_reset', 'kill_switch_triggered')"
+    " AND seq < ? AND seq > COALESCE((SELECT seq FROM worm_log WHERE seq < ?"
+    " AND run_id IS NOT NULL AND run_id != ? ORDER BY seq DESC LIMIT 1), 0) ORDER BY seq"
+)
+
+
 def _worm(store: Store, run_id: str | None) -> list[dict[str, Any]]:
+    """The run's entries, after the kill-switch changes made by hand between the previous run and
+    this one (the reset that let this run go ahead), each marked ``before_run``."""
     if run_id is None:
         return []
     out = entries(store, run_id=run_id)
+    if out:
+        first = out[0]["seq"]
+        before = [dict(r) for r in store.query(_BEFORE_RUN, (first, first, run_id))]
+        for e in before:
+            e["detail"] = _loads(e["detail"]) or {}
+        out = [e | {"before_run": True} for e in before] + out
     for e in out:
         e["mac_short"] = e["mac"][:8]
         e["prev_short"] = e["prev_mac"][:8]
     return out
 
 
+# --- tool health ----------------------------------------------------------------------------------
+def tool_health(store: Store) -> dict[str, Any]:
+    """Each tool's drift badge, as the SPC dashboard computes it (:func:`stats.tool_stats`, all
+    calls, every tenant).
+
+    Returns
+    -------
+    dict
+        ``tools``: ``[{"name", "drift", "signals"}]`` in the dashboard's order; ``stable``,
+        ``watch``, ``drift``: the tool names with that badge; ``error``: why the badges could not
+        be read (None when they were).
+
+    Example:
+        >>> tool_health(Store(memory=True))["tools"]
+        []
+    """
+    try:
+        frame = stats.tool_stats(store, settings=load_settings(store.data_dir))
+    except Exception as exc:  # noqa: BLE001 - the strip says so; the page must still load
+        return {"tools": [], "stable": [], "watch": [], "drift": [], "error": str(exc)}
+    tools = [
+        {"name": str(r["tool_name"]), "drift": str(r["drift"]), "signals": list(r["drift_signals"])}
+        for r in frame[["tool_name", "drift", "drift_signals"]].to_dict("records")
+    ]
+    by = {k: [t["name"] for t in tools if t["drift"] == k] for k in ("stable", "watch", "drift")}
+    return {"tools": tools, **by, "error": None}
+
+
 # --- cost ledger ----------------------------------------------------------------------------------
-def cost_data(store: Store, run_id: str | None) -> dict[str, Any]:
+def cost_data(store: Store, run_id: str | None, *, run_source: Any = None) -> dict[str, Any]:
     """Per-step tokens and cost from the run's stored receipts, run total, periods, breakdowns.
 
-    Per workflow and per model cover the 30 days up to the newest receipt.
+    Per workflow and per model cover the 30 days up to the newest receipt. ``run_source`` reads
+    the run's own receipts (a :class:`SealedReader` for a run in a sealed segment; default the
+    store).
 
     Example:
         >>> cost_data(Store(memory=True), None)["run_total_usd"]
         0.0
     """
-    steps = records(ledger.cost_by_step(store, run_id)) if run_id else []
+    of_run = store if run_source is None else run_source
+    steps = ledger.cost_by_step_rows(of_run, run_id) if run_id else []
     models = dict(
-        store.query(
+        of_run.query(
             "SELECT node, GROUP_CONCAT(DISTINCT model) FROM token_ledger WHERE run_id = ?"
             " GROUP BY node",
             (run_id,),
@@ -199,7 +261,7 @@ def cost_data(store: Store, run_id: str | None) -> dict[str, Any]:
         s["cost_usd"] = float(s["cost_usd"] or 0.0)
     versions = [
         r[0]
-        for r in store.query(
+        for r in of_run.query(
             "SELECT DISTINCT price_table_version FROM token_ledger WHERE run_id = ?"
             " AND price_table_version IS NOT NULL ORDER BY 1",
             (run_id,),
@@ -213,8 +275,8 @@ def cost_data(store: Store, run_id: str | None) -> dict[str, Any]:
         if periods.get("as_of"):
             newest = datetime.fromisoformat(str(periods["as_of"]).replace("Z", "+00:00"))
             since = iso(newest - timedelta(days=30))
-        by_workflow = records(ledger.cost_by_workflow(source, since))
-        by_model = records(ledger.cost_by_model(source, since))
+        by_workflow = ledger.cost_by_workflow_rows(source, since)
+        by_model = ledger.cost_by_model_rows(source, since)
     finally:
         if source is not store:
             source.close()
@@ -224,7 +286,7 @@ def cost_data(store: Store, run_id: str | None) -> dict[str, Any]:
         table_version = f"unavailable ({exc})"
     return {
         "steps": steps,
-        "run_total_usd": ledger.run_cost(store, run_id) if run_id else 0.0,
+        "run_total_usd": ledger.run_cost(of_run, run_id) if run_id else 0.0,
         "receipts": int(sum(s["calls"] for s in steps)),
         "unpriced": int(sum(s["unpriced_calls"] for s in steps)),
         "as_of": periods.get("as_of"),
@@ -237,14 +299,27 @@ def cost_data(store: Store, run_id: str | None) -> dict[str, Any]:
 
 
 # --- everything -----------------------------------------------------------------------------------
-def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300) -> dict[str, Any]:
+def load_spog(
+    store: Store,
+    run_id: str | None = None,
+    *,
+    runs_limit: int = 300,
+    full_verify: bool = False,
+    tenants: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Everything the SPOG shows for ``run_id`` (default: the most recent run).
+
+    The chain is verified from the last point verified in this process (``full_verify``: from
+    the first entry, as ``govlib verify`` does). With ``tenants`` (the person looking is limited
+    to them) only runs of those tenants are listed or shown: another tenant's ``run_id`` (or a
+    sealed run) shows no run.
 
     Returns
     -------
     dict
         ``runs``, ``run`` (None when there is none), ``kill_switch``, ``rules``, ``registry``,
-        ``nodes``, ``worm``, ``chain``, ``cost``.
+        ``nodes``, ``worm``, ``chain``, ``cost``, ``sealed``, ``health`` (:func:`tool_health`),
+        ``alerts``, ``watch``.
 
     Example:
         >>> data = load_spog(Store(memory=True))
@@ -252,23 +327,52 @@ def load_spog(store: Store, run_id: str | None = None, *, runs_limit: int = 300)
         (True, True)
     """
     store.check_intact()
-    runs = list_runs(store, limit=runs_limit)
+    runs = list_runs(store, limit=runs_limit, tenants=tenants)
     run = None
     if run_id is not None:
-        run = next((r for r in runs if r["run_id"] == run_id), None) or get_run(store, run_id)
+        run = next((r for r in runs if r["run_id"] == run_id), None)
+        if run is None and tenants is None:
+            run = get_run(store, run_id)
     elif runs:
         run = runs[0]
+    sealed = None
+    if run is None and run_id is not None and tenants is None and has_sealed_rows(store):
+        # a run moved into a sealed segment (``govlib seal``) opens from the segment's files
+        sealed = SealedReader(store)
+        run = get_run(sealed, run_id)
+        if run is not None:
+            run["sealed"] = True
+    try:
+        return _spog(store, runs, run, sealed, full_verify=full_verify)
+    finally:
+        if sealed is not None:
+            sealed.close()
+
+
+def _spog(
+    store: Store,
+    runs: list[dict[str, Any]],
+    run: dict[str, Any] | None,
+    sealed: Any,
+    *,
+    full_verify: bool = False,
+) -> dict[str, Any]:
+    """The SPOG's dict for one run; the run's own rows from ``sealed`` when it is sealed."""
     rid = run["run_id"] if run else None
+    of_run = store if sealed is None else sealed
     return {
         "runs": runs,
         "run": run,
         "kill_switch": _kill_switch(store),
-        "rules": _rules(store, rid),
-        "registry": _registry(store, rid),
-        "nodes": _nodes(store, run),
-        "worm": _worm(store, rid),
-        "chain": verified_state(store)
+        "rules": _rules(of_run, rid, current=store),
+        "registry": _registry(of_run, rid),
+        "nodes": _nodes(of_run, run),
+        "worm": _worm(of_run, rid),
+        "chain": verified_state(store, full=full_verify)
         | {"settings": recorded_settings(store, load_settings(store.data_dir)).describe()},
-        "cost": cost_data(store, rid),
+        "cost": cost_data(store, rid, run_source=sealed),
         "sealed": sealed_ranges(store),  # data lifecycle: sealed and purged ranges of the log
+        "health": tool_health(store),
+        "alerts": recent_alerts(store, limit=8),  # who was told, and whether it reached them
+        "watch": watch_state(store),  # is anyone (govlib watch) looking?
     }

@@ -97,6 +97,7 @@ SNAPSHOTS: dict[str, list[str] | None] = {
     "workflow_runs": None,
     "workflows": ["id", "name"],
     "audit_verdicts": None,
+    "tool_registry": ["name", "input_schema"],  # which tools declare a schema (schema_declared)
 }
 
 

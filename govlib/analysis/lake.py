@@ -6,8 +6,8 @@ A lake is either a data dir (``DIR/lake/`` written by ``govlib export`` plus the
 
 Each engine only lists files and registers them as the ``raw_*`` relations of :data:`RAW` (missing
 columns as NULL or the data dir's store id); the same SQL text (:data:`VIEWS`) then makes the
-``audit_log``, ``workflow_runs`` and ``workflows`` views the statistics read, with every key
-prefixed by its store id so stores never collide. From there DuckDB runs
+``audit_log``, ``workflow_runs``, ``workflows`` and ``tool_registry`` views the statistics read,
+with every key prefixed by its store id so stores never collide. From there DuckDB runs
 :func:`govlib.analysis.stats.tool_stats` itself and Spark runs the same SQL
 (:func:`govlib.analysis.stats.shared_sql`) and the same rule pass
 (:func:`govlib.analysis.stats.group_frame`, in ``applyInPandas``): one definition, two engines.
@@ -92,6 +92,10 @@ RAW: dict[str, tuple[str, dict[str, str]]] = {
     "raw_runs": ("workflow_runs", _RUNS),
     "raw_sealed_runs": ("sealed:workflow_runs", _RUNS),
     "raw_workflows": ("workflows", {"id": "STRING", "name": "STRING", "store_id": "STRING"}),
+    "raw_tool_registry": (
+        "tool_registry",
+        {"name": "STRING", "input_schema": "STRING", "store_id": "STRING"},
+    ),
 }
 _CALL_SELECT = """CAST(a.id AS BIGINT) AS id, a.tenant_id, a.tool_name,
  a.store_id || ':' || a.composition_id AS composition_id, a.success, a.schema_valid,
@@ -108,6 +112,7 @@ VIEWS: dict[str, str] = {
     "workflow_runs": f"""SELECT {_RUN_SELECT} FROM raw_runs r
  UNION ALL SELECT {_RUN_SELECT} FROM raw_sealed_runs r""",
     "workflows": "SELECT w.store_id || ':' || w.id AS id, w.name, w.store_id FROM raw_workflows w",
+    "tool_registry": "SELECT t.name, t.input_schema, t.store_id FROM raw_tool_registry t",
 }
 
 
@@ -368,7 +373,7 @@ def _spark_raw(spark: Any, name: str, source: LakeSource) -> None:
 
 def register_spark_lake(spark: Any, source: LakeSource) -> None:
     """Register a lake's :data:`RAW` relations and :data:`VIEWS` in a Spark session; the views
-    are cached (read once for the six queries of the two tables)."""
+    are cached (read once for the queries of the two tables)."""
     for name in VIEWS:
         if spark.catalog.tableExists(name):
             spark.catalog.uncacheTable(name)
@@ -401,25 +406,59 @@ def spark_lake_stats(
         columns=["name", "run_count", "completion_rate", "finished"],
     ).astype({"name": str})
     calls = _spark_groups(spark, "workflow", params, st, also=runs["name"])
-    need = st.spc_window + st.spc_recent
     runs = runs.sort_values("name").reset_index(drop=True)
+    done, durations = _spark_run_series(spark, params, list(runs["name"]), st)
+    return tools, stats.workflow_frame(calls, runs, done, durations, st)
+
+
+def _spark_run_series(
+    spark: Any, params: list[Any], names: list[str], st: Settings
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per workflow of ``names``: whether each of its newest finished runs completed (1/0) and
+    their durations (ms), oldest first, from the shared ``ranked`` SQL over the ``run`` source."""
+    need = stats.series_need(st)
     ranked = spark.sql(stats.shared_sql("ranked", "run", "spark"), args=[*params, need, need])
+    oks: dict[str, list[tuple[Any, ...]]] = {}
     pairs: dict[str, list[tuple[Any, ...]]] = {}
-    for r in ranked.where(f"ry <= {int(need)}").select("grp", "ry", "y.s", "y.e").collect():
-        pairs.setdefault(r[0], []).append((r[1], r[2], r[3]))
-    durations = [  # oldest first: highest rank first
-        stats.durations_ms([{"s": s, "e": e} for _, s, e in sorted(pairs.get(g, []), reverse=True)])
-        for g in runs["name"]
+    for r in ranked.select("grp", "rs", "success", "ry", "y.s", "y.e").collect():
+        if r[1] is not None and r[1] <= need:
+            oks.setdefault(r[0], []).append((r[1], r[2]))
+        if r[3] is not None and r[3] <= need:
+            pairs.setdefault(r[0], []).append((r[3], r[4], r[5]))
+    done = [  # oldest first: highest rank first
+        np.array([s for _, s in sorted(oks.get(g, []), reverse=True)], dtype=float) for g in names
     ]
-    return tools, stats.workflow_frame(calls, runs, durations, st)
+    durations = [
+        stats.durations_ms([{"s": s, "e": e} for _, s, e in sorted(pairs.get(g, []), reverse=True)])
+        for g in names
+    ]
+    return done, durations
 
 
-def _frame_schema(st: Settings) -> tuple[str, list[str]]:
-    """The Spark schema of one :func:`stats.group_frame` row and its non-numeric columns (sent
-    as JSON text: lists, None and text survive the trip exactly)."""
+def _spark_tool_facts(spark: Any, params: list[Any]) -> tuple[dict[str, float], set[str]]:
+    """What :func:`stats.group_frame` takes for tools: completion rate per tool (the shared
+    ``tool_completion`` SQL) and the names declaring a schema (``schema_declared``, when the
+    lake has a tool registry)."""
+    text = stats.shared_sql("tool_completion", dialect="spark")
+    completion = {r[0]: r[1] for r in spark.sql(text, args=params).collect()}
+    declared: set[str] = set()
+    if spark.catalog.tableExists("tool_registry"):
+        text = stats.shared_sql("schema_declared", dialect="spark")
+        declared = {r[0] for r in spark.sql(text).collect()}
+    return completion, declared
+
+
+def _frame_schema(st: Settings, facts: dict[str, Any]) -> tuple[str, list[str]]:
+    """The Spark schema of one :func:`stats.group_frame` row (with ``facts``: the tools'
+    ``completion`` and ``declared``) and its non-numeric columns (sent as JSON text: lists,
+    None and text survive the trip exactly)."""
     one = np.array([1.0, 0.0, 1.0])
     sample = stats.group_frame(
-        [stats.GroupRow("x", 3, 1.0, 1.0, 1, 0, [1.0, 1.0], 1.0, 1.0, 3, 3)], [one], [one], st
+        [stats.GroupRow("x", 3, 1.0, 1.0, 1, 0, [1.0, 1.0], 1.0, 1.0, 3, 3)],
+        [one],
+        [one],
+        st,
+        **facts,
     )
     fields, as_json = [], []
     for col, dtype in sample.dtypes.items():
@@ -451,14 +490,18 @@ def _spark_groups(
     rows = spark.sql(stats.shared_sql("agg", kind, "spark"), args=params).collect()
     groups = stats.complete_groups([stats.GroupRow(*tuple(r)) for r in rows], also)
     by_name = {g.name: g for g in groups}
-    need = st.spc_window + st.spc_recent
-    schema, as_json = _frame_schema(st)
+    need = stats.series_need(st)
+    facts: dict[str, Any] = {}
+    if kind == "tool":
+        completion, declared = _spark_tool_facts(spark, params)
+        facts = {"completion": completion, "declared": declared}
+    schema, as_json = _frame_schema(st, facts)
 
     def rule_pass(pdf: pd.DataFrame) -> pd.DataFrame:
         ok = pdf[pdf["rs"] <= need].sort_values("rs", ascending=False)["success"]
         lat = pdf[pdf["ry"] <= need].sort_values("ry", ascending=False)["y"]
         group = by_name[str(pdf["grp"].iloc[0])]
-        frame = stats.group_frame([group], [ok.to_numpy(float)], [lat.to_numpy(float)], st)
+        frame = stats.group_frame([group], [ok.to_numpy(float)], [lat.to_numpy(float)], st, **facts)
         return _encoded(frame, as_json)
 
     ranked = spark.sql(stats.shared_sql("ranked", kind, "spark"), args=[*params, need, need])
@@ -467,7 +510,7 @@ def _spark_groups(
         done[col] = pd.Series([json.loads(v) for v in done[col]], dtype=object)
     rest = [g for g in groups if g.name not in set(done["name"])]
     empty = [np.zeros(0)] * len(rest)
-    frames = [done] + ([stats.group_frame(rest, empty, empty, st)] if rest else [])
+    frames = [done] + ([stats.group_frame(rest, empty, empty, st, **facts)] if rest else [])
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else done
     order = {g.name: i for i, g in enumerate(groups)}
     return df.sort_values("name", key=lambda c: c.map(order)).reset_index(drop=True)

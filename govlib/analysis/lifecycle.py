@@ -1,7 +1,8 @@
 """The data lifecycle as pages show it: which ranges of the WORM log are sealed or purged.
 
 :func:`sealed_ranges` gives one line per sealed segment for the Audit Trail ("Entries 1–18,400
-sealed on 2026-12-01, manifest verified") and for purged ones ("Entries 1–18,400 purged by policy
+sealed on 2026-12-01, manifest verified", with links that open the segment's newest runs) and for
+purged ones ("Entries 1–18,400 purged by policy
 on 2027-06-01"). The manifest's signature is checked under the pinned public key
 (``DIR/checkpoint_pubkey.pem``) and its SHA-256 against the store's record of the segment: cheap
 enough for every page view. The files themselves are checked by ``govlib verify --archives``.
@@ -26,7 +27,9 @@ __all__ = ["sealed_ranges"]
 
 def sealed_ranges(store: Store) -> list[dict[str, Any]]:
     """One dict per sealed segment, oldest first: ``segment``, ``first_seq``, ``last_seq``,
-    ``state`` (``sealed`` / ``purged`` / ``damaged``), ``verified`` and ``text`` (the line).
+    ``state`` (``sealed`` / ``purged`` / ``damaged``), ``verified``, ``text`` (the line),
+    ``runs`` (the newest runs of a verified segment: ``run_id``, ``subject``, ``started_at``; the
+    page opens one with ``?run=<id>``) and ``run_count``.
 
     Example:
         >>> sealed_ranges(Store(memory=True))
@@ -68,8 +71,39 @@ def sealed_ranges(store: Store) -> list[dict[str, Any]]:
                 f"{span} sealed on {seg.sealed_at[:10]}: its manifest does not verify "
                 "(run `govlib verify --archives`)"
             )
-        out.append(item | {"state": state, "verified": verified, "text": text})
+        runs, run_count = _segment_runs(base / seg.name) if state == "sealed" and base else ([], 0)
+        out.append(
+            item
+            | {"state": state, "verified": verified, "text": text}
+            | {"runs": runs, "run_count": run_count}
+        )
     return out
+
+
+def _segment_runs(folder: Path, limit: int = 5) -> tuple[list[dict[str, Any]], int]:
+    """The newest ``limit`` runs sealed in the segment at ``folder``, and how many it holds."""
+    import duckdb  # the segment's files are Parquet; imported here, only when something is sealed
+
+    files = [
+        folder / name
+        for name, info in read_manifest(folder)["manifest"].get("files", {}).items()
+        if info.get("table") == "workflow_runs" and info.get("rows")
+    ]
+    if not files:
+        return [], 0
+    con = duckdb.connect()
+    try:
+        rel = f"read_parquet({[str(f) for f in files]!r})"
+        count = int(con.execute(f"SELECT COUNT(*) FROM {rel}").fetchone()[0])  # noqa: S608
+        rows = con.execute(
+            f"SELECT composition_id, subject, started_at FROM {rel} "  # noqa: S608
+            "ORDER BY started_at DESC LIMIT ?",
+            [limit],
+        ).fetchall()
+    finally:
+        con.close()
+    keys = ("run_id", "subject", "started_at")
+    return [dict(zip(keys, r, strict=True)) for r in rows], count
 
 
 def _pinned(store: Store) -> Any:

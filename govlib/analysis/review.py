@@ -21,6 +21,7 @@ __all__ = [
     "STATUSES",
     "CallFilter",
     "CallPage",
+    "audit_row",
     "call_context",
     "choices",
     "ids_page_of",
@@ -70,6 +71,8 @@ class CallFilter:
     status: str = "any"
     flagged_only: bool = False
     tenant: str | None = None
+    #: The tenants the person looking may see (None: every tenant); enforced here, not in widgets.
+    tenants: tuple[str, ...] | None = None
     ids: tuple[int, ...] | None = None
     run_ids: tuple[str, ...] | None = None
     unreviewed_first: bool = True
@@ -106,6 +109,9 @@ def _where(flt: CallFilter, flagged: Collection[int]) -> tuple[str, list[Any]]:
     if flt.tenant:
         clauses.append("a.tenant_id = ?")
         params.append(flt.tenant)
+    if flt.tenants is not None:
+        clauses.append("a.tenant_id IN (SELECT value FROM json_each(?))")
+        params.append(json.dumps(list(flt.tenants)))
     if flt.status not in STATUSES:
         raise ValueError(f"status {flt.status!r}: expected one of {list(STATUSES)}")
     if STATUSES[flt.status]:
@@ -276,3 +282,32 @@ def ids_page_of(ids: Sequence[int], call_id: int, page_size: int) -> int | None:
         return list(ids).index(int(call_id)) // page_size
     except ValueError:
         return None
+
+
+def audit_row(
+    store: Store, audit_id: int, *, tenants: Collection[str] | None = None
+) -> dict[str, Any] | None:
+    """One tool call as the verdict API answers it (None when there is no such call, or it
+    belongs to a tenant outside ``tenants``). ``verdict_by`` is the person's name.
+
+    Example:
+        >>> from govlib.capture.rows import insert_audit_batch
+        >>> s = Store(memory=True)
+        >>> _ = insert_audit_batch(s, [("acme", "ocr", None, None, 1, 1, 3, "0000abcd", None, 0)])
+        >>> audit_row(s, 1)["tool_name"], audit_row(s, 1, tenants=["zeta"]), audit_row(s, 2)
+        ('ocr', None, None)
+    """
+    rows = store.query(
+        "SELECT id, tenant_id, tool_name, actor, composition_id, success, schema_valid, "
+        "latency_ms, output_hash, error, human_verdict, verdict_by, verdict_at, created_at "
+        "FROM audit_log WHERE id = ?",
+        (int(audit_id),),
+    )
+    row = rows[0] if rows else None
+    if row is None or (tenants is not None and row["tenant_id"] not in set(tenants)):
+        return None
+    out = dict(row)
+    out["verdict_by"] = people_names(store, [out["verdict_by"]]).get(
+        out["verdict_by"], out["verdict_by"]
+    )
+    return out

@@ -8,13 +8,26 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from govlib.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+
+    class _Pandas:
+        """pandas, imported on first use (the executive page imports RULES from here and needs no pandas: ~1 s saved)."""
+
+        def __getattr__(self, name: str) -> object:
+            import pandas
+
+            return getattr(pandas, name)
+
+    pd = _Pandas()
 
 __all__ = [
     "D2",
@@ -29,6 +42,8 @@ __all__ = [
     "wilson_lower_bound",
     "pill",
     "sampling_recommendation",
+    "ladder_alarms",
+    "failure_alarm_count",
     "drift_badge",
 ]
 
@@ -313,63 +328,94 @@ def sampling_recommendation(
     *,
     recent_fires: int = 0,
     drift: str = "stable",
+    alarms: Any = (),
+    schema_valid_rate: float | None = None,
+    completion_rate: float | None = None,
     settings: Settings | None = None,
 ) -> tuple[str, str]:
     """Review-sampling level (``100%``, ``50%``, ``20%``, ``5%``, ``exception``) and its reason.
 
-    Structural signals (calls, success pill, ``recent_fires`` among the newest ``spc_recent``
-    calls, the ``drift`` badge) decide how fast sampling ramps down; verdicts how low it goes.
+    Structural signals decide how fast sampling ramps down: calls, the success, schema-valid and
+    workflow-completion rates (each red: 100%; below ``pill_green_min``,
+    ``sampling_schema_valid_min`` or ``sampling_completion_min``: not below 50%), the ``drift``
+    badge (drift: 100%) and the ``alarms`` of :func:`ladder_alarms` (any: 100%). Verdicts decide
+    how low it goes (>= ``sampling_min_reviews`` at >= ``sampling_min_accept`` for 5%, the
+    Wilson lower bound for exception). A single rule fire (``recent_fires``, kept for callers)
+    no longer moves the level: with four rules an in-control tool fires somewhere among 60
+    calls about half the time, so the level would flap; see ``docs/spc.md``.
 
     Example:
         >>> sampling_recommendation(12, 1.0)
         ('100%', 'only 12 calls (< 30): review every call')
+        >>> sampling_recommendation(1000, 1.0, 60, 0, completion_rate=0.926)[0]
+        '100%'
     """
+    del recent_fires  # accepted for callers of the seed's signature; see the docstring
     st = settings or Settings()
     reviews = accept_count + reject_count
     accept = accept_count / reviews if reviews else None
-    full = _full_review_reason(count, success_rate, accept, reviews, drift, st)
+    rates = _ladder_rates(success_rate, schema_valid_rate, completion_rate)
+    full = _full_review_reason(count, rates, accept, reviews, drift, list(alarms or ()), st)
     if full is not None or success_rate is None:
         return "100%", f"{full}: review every call"
     why = f"{count} calls, success {success_rate:.1%}"
-    if block := _not_20_reasons(count, success_rate, recent_fires, st):
+    if block := _not_20_reasons(count, rates, st):
         return "50%", f"{why}; not lower: {'; '.join(block)}"
-    why += f", no rule fires among the newest {st.spc_recent}"
+    why += ", no alarm among the newest calls"
     if reviews < st.sampling_min_reviews or accept is None or accept < st.sampling_min_accept:
         return "20%", _stays_at_20_reason(why, reviews, accept, st)
     return _reviewed_level(why, count, accept_count, reviews, st)
 
 
+def _ladder_rates(
+    success: float | None, schema_valid: float | None, completion: float | None
+) -> dict[str, float]:
+    """The known rates the ladder reads, by name (unknown schema/completion rates left out)."""
+    rates = {"success": success, "schema valid": schema_valid, "completion": completion}
+    return {k: float(v) for k, v in rates.items() if v is not None and not pd.isna(v)}
+
+
 def _full_review_reason(
     count: int,
-    success_rate: float | None,
+    rates: dict[str, float],
     accept: float | None,
     reviews: int,
     drift: str,
+    alarms: list[str],
     st: Settings,
 ) -> str | None:
-    """Why every call needs review (too few calls, success unknown or red, drift, acceptance
-    red), or None."""
+    """Why every call needs review (too few calls, a rate unknown or red, drift, an alarm,
+    acceptance red), or None."""
     if count < st.sampling_min_calls:
         return f"only {count} calls (< {st.sampling_min_calls})"
-    if success_rate is None or pd.isna(success_rate):
+    if "success" not in rates:
         return "success rate unknown"
-    if pill(success_rate, st) == "red":
-        return f"success {success_rate:.1%} is red (< {st.pill_amber_min:.1%})"
+    for name, rate in rates.items():
+        if pill(rate, st) == "red":
+            return f"{name} {rate:.1%} is red (< {st.pill_amber_min:.1%})"
     if drift == "drift":
         return "drift badge says drift"
+    if alarms:
+        return "alarm: " + "; ".join(alarms)
     if reviews >= st.sampling_red_accept_min_reviews and pill(accept, st) == "red":
         return f"acceptance {accept or 0.0:.1%} of {reviews} reviews is red"
     return None
 
 
-def _not_20_reasons(count: int, success_rate: float, recent_fires: int, st: Settings) -> list[str]:
+def _not_20_reasons(count: int, rates: dict[str, float], st: Settings) -> list[str]:
     """What keeps sampling at 50% (empty: it may go down to 20%)."""
-    not_20 = {
-        f"20% needs >= {st.sampling_20_min_calls} calls": count < st.sampling_20_min_calls,
-        f"20% needs success >= {st.pill_green_min:.1%}": success_rate < st.pill_green_min,
-        f"{recent_fires} rule fires among the newest {st.spc_recent}": recent_fires > 0,
+    floors = {
+        "success": st.pill_green_min,
+        "schema valid": st.sampling_schema_valid_min,
+        "completion": st.sampling_completion_min,
     }
-    return [msg for msg, bad in not_20.items() if bad]
+    block = [f"20% needs >= {st.sampling_20_min_calls} calls"] * (count < st.sampling_20_min_calls)
+    block += [
+        f"20% needs {name} >= {floors[name]:.1%} (has {rate:.1%})"
+        for name, rate in rates.items()
+        if rate < floors[name]
+    ]
+    return block
 
 
 def _stays_at_20_reason(why: str, reviews: int, accept: float | None, st: Settings) -> str:
@@ -394,6 +440,68 @@ def _reviewed_level(
     if count >= st.sampling_exception_min_calls and lb >= st.sampling_exception_wilson_lb:
         return "exception", f"review only flagged calls: {why}"
     return "5%", why
+
+
+def failure_alarm_count(n: int, baseline_failure_rate: float, settings: Settings) -> int:
+    """Fewest failures among ``n`` calls that a tool failing at the baseline rate would reach
+    with probability at most ``sampling_alarm_p`` (binomial upper tail). The baseline rate is
+    floored at ``sampling_alarm_min_failure_rate``, so a tool that never failed is not alarmed
+    by one failure.
+
+    Example:
+        >>> failure_alarm_count(60, 0.0, Settings()), failure_alarm_count(60, 0.02, Settings())
+        (3, 6)
+    """
+    p = min(1.0, max(float(baseline_failure_rate), settings.sampling_alarm_min_failure_rate))
+    tail = 1.0  # P(X >= k), from k = 0 up
+    for k in range(n + 1):
+        if tail <= settings.sampling_alarm_p:
+            return k
+        tail -= math.comb(n, k) * p**k * (1 - p) ** (n - k)
+    return n + 1
+
+
+def ladder_alarms(
+    success: ArrayLike, latency_ms: ArrayLike, *, settings: Settings | None = None
+) -> list[str]:
+    """The alarms that send a tool straight to 100% review: signals with a known, small false-
+    alarm rate over the newest ``spc_recent`` calls, against the up to ``spc_window`` before.
+
+    ``latency``: with limits on log latency from the earlier calls only, the newest hold >=
+    ``sampling_alarm_rule1_fires`` rule-1 fires or >= ``sampling_alarm_total_fires`` fires of
+    any rule. ``failures``: the newest hold at least :func:`failure_alarm_count` failures (the
+    earlier calls' failure rate as baseline). Both series oldest first, as for
+    :func:`drift_badge`; each needs >= ``sampling_min_calls`` earlier values.
+
+    Example:
+        >>> ladder_alarms([1] * 500 + [0] * 5 + [1] * 55, [100, 120] * 280)
+        ['failures: 5 of the newest 60 (alarm at >= 3)']
+    """
+    st = settings or Settings()
+    r, w = st.spc_recent, st.spc_window
+    ok, lat = _array(success, "success"), _array(latency_ms, "latency_ms")
+    alarms: list[str] = []
+    s_new, s_old = ok[-r:], ok[max(0, ok.size - r - w) : max(0, ok.size - r)]
+    if s_new.size and s_old.size >= st.sampling_min_calls:
+        failures = int(s_new.size - s_new.sum())
+        at = failure_alarm_count(s_new.size, 1.0 - float(s_old.mean()), st)
+        if failures >= at:
+            alarms.append(f"failures: {failures} of the newest {s_new.size} (alarm at >= {at})")
+    lat = np.maximum(lat, st.spc_min_latency_ms)
+    l_new, l_old = lat[-r:], lat[max(0, lat.size - r - w) : max(0, lat.size - r)]
+    if l_new.size and l_old.size >= st.sampling_min_calls:
+        logs = np.log(np.concatenate([l_old, l_new]))
+        lim = control_limits(logs[: l_old.size])
+        fires = _flags(logs[None, :], lim.center, lim.sigma, None)[:, 0, l_old.size :].sum(axis=1)
+        if (
+            fires[0] >= st.sampling_alarm_rule1_fires
+            or fires.sum() >= st.sampling_alarm_total_fires
+        ):
+            alarms.append(
+                f"latency: {fires[0]} rule-1 and {fires.sum()} rule fires in the newest "
+                f"{l_new.size} against the limits of the {l_old.size} before"
+            )
+    return alarms
 
 
 def drift_badge(

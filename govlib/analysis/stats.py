@@ -31,6 +31,7 @@ __all__ = [
     "tool_frame",
     "durations_ms",
     "complete_groups",
+    "series_need",
 ]
 
 _ISO = "%Y-%m-%dT%H:%M:%S.%fZ"  # the store's created_at format (sorts as text)
@@ -41,13 +42,22 @@ _CALL_COLS = [
     "accept_count",
     "reject_count",
     "accept_rate",
+    "window_calls",
     "p50",
     "p95",
     "avg",
     "max",
+    "p50_all",
+    "p95_all",
+    "avg_all",
+    "max_all",
     "success_pill",
+    "schema_valid_pill",
     "accept_pill",
 ]
+#: Figures over the newest ``spc_stats_window`` values (``window_calls`` of them) and, with
+#: ``_all``, over the whole period.
+_WINDOWED = ("p50", "p95", "avg", "max")
 _CHART_COLS = [
     "center",
     "sigma",
@@ -56,12 +66,14 @@ _CHART_COLS = [
     "center_ms",
     "lcl_ms",
     "ucl_ms",
-    "anomaly_count",
+    "rule_fires",
+    "flagged_calls",
+    "anomaly_count",  # alias of rule_fires for one release (renamed in 0.x, issue 18)
     *spc.RULES,
     "recent_fires",
     "sparkline",
 ]
-_LADDER_COLS = ["sampling", "sampling_reason", "drift", "drift_signals"]
+_LADDER_COLS = ["sampling", "sampling_reason", "sampling_alarms", "drift", "drift_signals"]
 
 # --- the DuckDB SQL, built once from constants; user values (tenant, since, tool names) only ever
 # travel as ? parameters -----------------------------------------------------------------------------
@@ -76,8 +88,11 @@ _SOURCES = {
  JOIN workflow_runs r ON r.composition_id = a.composition_id JOIN workflows w ON w.id = r.workflow_id
  WHERE (? OR a.tenant_id = ?) AND (? OR a.created_at >= ?)""",
     "run": """SELECT w.name AS grp, r.started_at AS k1, r.composition_id AS k2,
- CAST(NULL AS INT) AS success, {run_y} AS y
+ CASE WHEN r.status = 'completed' AND b.composition_id IS NULL THEN 1 ELSE 0 END AS success,
+ {run_y} AS y
  FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
+ LEFT JOIN (SELECT DISTINCT composition_id FROM audit_log WHERE composition_id IS NOT NULL
+ AND success IS DISTINCT FROM 1) b ON b.composition_id = r.composition_id
  WHERE r.ended_at IS NOT NULL AND (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?)""",
 }
 # Cut-off guesses (unfiltered, cheap: min/max of id come from statistics and the id range prunes)
@@ -110,6 +125,18 @@ SELECT w.name, count(*), avg(CAST(CASE WHEN r.status = 'completed' AND b.composi
 FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
 LEFT JOIN bad b ON b.composition_id = r.composition_id
 WHERE (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?) GROUP BY w.name"""
+#: Per tool: the completion rate of the runs its calls belong to (as ``_RUNS`` counts it).
+_TOOL_COMPLETION = """WITH bad AS (SELECT DISTINCT composition_id FROM audit_log
+ WHERE composition_id IS NOT NULL AND success IS DISTINCT FROM 1),
+used AS (SELECT DISTINCT tool_name, composition_id FROM audit_log
+ WHERE composition_id IS NOT NULL AND (? OR tenant_id = ?) AND (? OR created_at >= ?))
+SELECT u.tool_name, avg(CAST(CASE WHEN r.status = 'completed' AND b.composition_id IS NULL
+ THEN 1 ELSE 0 END AS DOUBLE))
+FROM used u JOIN workflow_runs r ON r.composition_id = u.composition_id
+LEFT JOIN bad b ON b.composition_id = r.composition_id GROUP BY u.tool_name"""
+#: Tools that declare an argument schema in the registry.
+_SCHEMA_DECLARED = """SELECT DISTINCT name FROM tool_registry
+ WHERE input_schema IS NOT NULL AND trim(input_schema) NOT IN ('', '{}', 'null')"""
 #: The few spellings DuckDB and Spark SQL disagree on; everything else is one text for both.
 DIALECTS: dict[str, dict[str, str]] = {
     "duckdb": {
@@ -122,20 +149,30 @@ DIALECTS: dict[str, dict[str, str]] = {
     },
 }
 _TEMPLATES = {"agg": _AGG, "win": _WIN, "ranked": _RANKED}
+#: Queries over no source: name -> text (parameters: the four filter values, or none).
+_PLAIN = {
+    "runs": _RUNS,
+    "tool_completion": _TOOL_COMPLETION,
+    "schema_declared": _SCHEMA_DECLARED,
+}
 
 
 def shared_sql(name: str, kind: str | None = None, dialect: str = "duckdb") -> str:
     """The statistics' SQL in one engine's spelling: ``name`` is ``agg``, ``win`` (DuckDB only)
-    or ``ranked`` over the ``kind`` source (``tool``, ``workflow``, ``run``), or ``runs``.
+    or ``ranked`` over the ``kind`` source (``tool``, ``workflow``, ``run``), or ``runs``,
+    ``tool_completion`` or ``schema_declared``.
 
-    Parameters: the source's four filter values, then (``win``) as in :func:`_windows` or
-    (``ranked``) the window length twice.
+    Parameters: the source's four filter values (``schema_declared``: none), then (``win``) as
+    in :func:`_windows` or (``ranked``) the window length twice.
 
     Example:
         >>> "percentile(y" in shared_sql("agg", "tool", "spark")
         True
     """
-    text = _RUNS if name == "runs" else _TEMPLATES[name].replace("{src}", _SOURCES[str(kind)])
+    if name in _PLAIN:
+        text = _PLAIN[name]
+    else:
+        text = _TEMPLATES[name].replace("{src}", _SOURCES[str(kind)])
     for token, spelling in DIALECTS[dialect].items():
         text = text.replace("{" + token + "}", spelling)
     return text
@@ -258,7 +295,8 @@ def _chart_columns(series: list[np.ndarray], st: Settings) -> dict[str, Any]:
     lcl, ucl = center - 3 * sigma, center + 3 * sigma
     cols: dict[str, Any] = {"center": center, "sigma": sigma, "lcl": lcl, "ucl": ucl}
     cols |= {"center_ms": np.exp(center), "lcl_ms": np.exp(lcl), "ucl_ms": np.exp(ucl)}
-    cols |= {"anomaly_count": fires.sum(axis=0), **dict(zip(spc.RULES, fires, strict=True))}
+    cols |= {"rule_fires": fires.sum(axis=0), "flagged_calls": flags.any(axis=0).sum(axis=1)}
+    cols |= {"anomaly_count": cols["rule_fires"], **dict(zip(spc.RULES, fires, strict=True))}
     cols["recent_fires"] = flags[:, :, w - min(r, w) :].sum(axis=(0, 2))
     cols["sparkline"] = [v[-r:].tolist() for v in series]
     return cols
@@ -276,26 +314,103 @@ def _group_stats(
     the names in ``also``, as groups without calls)."""
     groups = _groups(con, kind, params, also)
     ok, lat = _newest_series(con, kind, params, groups, st)
-    return group_frame(groups, ok, lat, st)
+    if kind != "tool":
+        return group_frame(groups, ok, lat, st)
+    done = _tool_completion(con, params)
+    return group_frame(groups, ok, lat, st, completion=done, declared=_schema_declared(con))
+
+
+def series_need(st: Settings) -> int:
+    """How many newest values of each group the finishing passes read: the chart window and its
+    recent part, or the ``spc_stats_window`` of p50..max when that is longer.
+
+    Example:
+        >>> series_need(Settings()) >= Settings().spc_stats_window
+        True
+    """
+    return max(st.spc_window + st.spc_recent, st.spc_stats_window)
 
 
 def group_frame(
-    groups: list[GroupRow], ok: list[np.ndarray], lat: list[np.ndarray], st: Settings
+    groups: list[GroupRow],
+    ok: list[np.ndarray],
+    lat: list[np.ndarray],
+    st: Settings,
+    *,
+    completion: dict[str, float] | None = None,
+    declared: set[str] | None = None,
 ) -> pd.DataFrame:
-    """The statistics of groups from their ``agg`` rows and newest series (oldest first): call
-    columns, the rule pass (limits, Western Electric fires, sparkline), drift and sampling. Every
-    engine ends here (Spark per group, in ``applyInPandas``).
+    """The statistics of groups from their ``agg`` rows and newest series (oldest first, up to
+    :func:`series_need` values): call columns, the windowed p50..max, the rule pass (limits,
+    Western Electric fires, sparkline), drift and sampling. Every engine ends here (Spark per
+    group, in ``applyInPandas``).
+
+    Tools pass ``completion`` (tool name -> completion rate of its runs, the
+    ``tool_completion`` SQL) and ``declared`` (the ``schema_declared`` SQL's names): they add
+    the completion_rate and schema_declared columns, and the ladder reads them.
 
     Example:
         >>> g = GroupRow("ocr", 3, 1.0, 1.0, 0, 0, [2.0, 2.9], 2.33, 3.0, 3, 3)
         >>> one = np.array([1.0, 1.0, 1.0])
         >>> group_frame([g], [one], [np.array([1.0, 3.0, 3.0])], Settings())["p50"].tolist()
-        [2.0]
+        [3.0]
     """
     df = _call_frame(groups, st)
+    _put(df, _window_columns(lat, st))
     _put(df, _chart_columns(lat, st))
+    if completion is not None:
+        _put(df, _tool_columns(df, completion, declared or set()))
     _put(df, _ladder_columns(df, ok, lat, st))
     return df
+
+
+def _tool_columns(df: pd.DataFrame, completion: dict[str, float], declared: set[str]) -> dict:
+    """completion_rate (None, not NaN, without runs, as accept_rate) and schema_declared (the
+    registry declares a schema, or a call broke one) of each tool of ``df``."""
+    rates = pd.Series([completion.get(n) for n in df["name"]], dtype=object)
+    return {
+        "completion_rate": rates,
+        "schema_declared": [
+            name in declared or (rate is not None and rate < 1)
+            for name, rate in zip(df["name"], df["schema_valid_rate"], strict=True)
+        ],
+    }
+
+
+def _window_columns(series: list[np.ndarray], st: Settings) -> dict[str, Any]:
+    """p50/p95/avg/max over the newest ``spc_stats_window`` values of each series (oldest
+    first), as ``quantile_cont`` computes them, and how many values that is."""
+    cols: dict[str, list[float]] = {"window_calls": [], **{k: [] for k in _WINDOWED}}
+    for v in series:
+        v = v[-st.spc_stats_window :]
+        cols["window_calls"].append(int(v.size))
+        got = (np.percentile(v, [50, 95]).tolist() + [v.mean(), v.max()]) if v.size else []
+        for key, value in zip(_WINDOWED, got or [np.nan] * 4, strict=True):
+            cols[key].append(float(value))
+    return cols
+
+
+def _schema_declared(con: duckdb.DuckDBPyConnection) -> set[str]:
+    """Names of the tools whose registry entry declares an argument schema."""
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    if "tool_registry" not in tables:
+        return set()
+    return {r[0] for r in con.execute(shared_sql("schema_declared")).fetchall()}
+
+
+def _tool_completion(con: duckdb.DuckDBPyConnection, params: list[Any]) -> dict[str, float]:
+    """Tool name -> completion rate of the runs its calls belong to (no runs: left out)."""
+    tables = {
+        r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    }
+    if "workflow_runs" not in tables:
+        return {}
+    try:
+        return dict(con.execute(shared_sql("tool_completion"), params).fetchall())
+    except duckdb.BinderException:  # an audit_log without composition_id: no runs to join
+        return {}
 
 
 def _groups(
@@ -334,13 +449,16 @@ def _call_frame(groups: list[GroupRow], st: Settings) -> pd.DataFrame:
     rate = [a / t if t else None for a, t in zip(df["accept_count"], reviews, strict=True)]
     df["accept_rate"] = pd.Series(rate, dtype=object)
     for col, vals in (
-        ("p50", [g.quantiles[0] if g.quantiles else None for g in groups]),
-        ("p95", [g.quantiles[1] if g.quantiles else None for g in groups]),
-        ("avg", [g.avg for g in groups]),
-        ("max", [g.max for g in groups]),
+        ("p50_all", [g.quantiles[0] if g.quantiles else None for g in groups]),
+        ("p95_all", [g.quantiles[1] if g.quantiles else None for g in groups]),
+        ("avg_all", [g.avg for g in groups]),
+        ("max_all", [g.max for g in groups]),
     ):
         df[col] = np.array(vals, dtype=float)
     df["success_pill"] = pd.Series([spc.pill(x, st) for x in df["success_rate"]], dtype=object)
+    df["schema_valid_pill"] = pd.Series(
+        [spc.pill(x, st) for x in df["schema_valid_rate"]], dtype=object
+    )
     df["accept_pill"] = pd.Series([spc.pill(x, st) for x in rate], dtype=object)
     return df
 
@@ -353,7 +471,7 @@ def _newest_series(
     st: Settings,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per group (in order): its newest success values and charted values, oldest first."""
-    need = st.spc_window + st.spc_recent
+    need = series_need(st)
     counts = {g.name: (g.with_success, g.with_y) for g in groups}
     wins = _windows(con, kind, params, need, counts)
     ok = [np.array(wins.get(g.name, ([], []))[0][::-1], dtype=float) for g in groups]
@@ -365,22 +483,28 @@ def _ladder_columns(
     df: pd.DataFrame, ok: list[np.ndarray], lat: list[np.ndarray], st: Settings
 ) -> dict[str, Any]:
     """Sampling level and reason, drift badge and signals of each group of ``df``."""
+    keep = st.spc_window + st.spc_recent  # what the badge and the alarms read
+    ok, lat = [s[-keep:] for s in ok], [y[-keep:] for y in lat]
     badges = [spc.drift_badge(s, y, settings=st) for s, y in zip(ok, lat, strict=True)]
+    alarms = [spc.ladder_alarms(s, y, settings=st) for s, y in zip(ok, lat, strict=True)]
     ladder = [
         spc.sampling_recommendation(
             int(row.count),
             row.success_rate,
             int(row.accept_count),
             int(row.reject_count),
-            recent_fires=int(row.recent_fires),
             drift=badge,
+            alarms=alarm,
+            schema_valid_rate=row.schema_valid_rate,
+            completion_rate=getattr(row, "completion_rate", None),
             settings=st,
         )
-        for row, (badge, _) in zip(df.itertuples(), badges, strict=True)
+        for row, (badge, _), alarm in zip(df.itertuples(), badges, alarms, strict=True)
     ]
     return {
         "sampling": [lvl for lvl, _ in ladder],
         "sampling_reason": [why for _, why in ladder],
+        "sampling_alarms": pd.Series(alarms, dtype=object),
         "drift": [b for b, _ in badges],
         "drift_signals": pd.Series([sig for _, sig in badges], dtype=object),
     }
@@ -395,12 +519,18 @@ def tool_stats(
 ) -> pd.DataFrame:
     """One row per tool: counts, rates, latency quantiles, pills, control chart, drift, sampling.
 
-    Columns: tool_name, count, success_rate, schema_valid_rate, accept_count, reject_count,
-    accept_rate (None without reviews), p50, p95, avg (arithmetic mean), max (ms),
-    success_pill, accept_pill, center/sigma/lcl/ucl (log ms, over the newest ``spc_window``
-    calls), center_ms (geometric mean)/lcl_ms/ucl_ms, anomaly_count and rule_1..rule_4 (fires in
-    that window), recent_fires (among its newest ``spc_recent``), sampling, sampling_reason,
-    drift, drift_signals (list of str) and sparkline (newest ``spc_recent`` latencies, ms).
+    Columns: tool_name, count, success_rate, schema_valid_rate, schema_declared (the registry
+    declares an argument schema, or a call broke one), completion_rate (of the runs its calls
+    belong to; None without runs), accept_count, reject_count, accept_rate (None without
+    reviews), window_calls and p50, p95, avg (arithmetic mean), max (ms) over the newest
+    ``spc_stats_window`` calls with a latency, p50_all/p95_all/avg_all/max_all over the whole
+    period, success_pill, schema_valid_pill, accept_pill, center/sigma/lcl/ucl (log ms, over the
+    newest ``spc_window`` calls), center_ms (geometric mean)/lcl_ms/ucl_ms, rule_fires (fires of
+    all rules in that window), flagged_calls (calls with at least one fire), anomaly_count
+    (alias of rule_fires, kept for one release), rule_1..rule_4, recent_fires (among its newest
+    ``spc_recent``), sampling, sampling_reason, sampling_alarms (list of str, see
+    :func:`govlib.analysis.spc.ladder_alarms`), drift, drift_signals (list of str) and sparkline
+    (newest ``spc_recent`` latencies, ms). See ``docs/data_model.md``.
 
     Parameters
     ----------
@@ -425,15 +555,18 @@ def tool_stats(
 
 
 def tool_frame(groups: pd.DataFrame) -> pd.DataFrame:
-    """The :func:`tool_stats` table (its columns, in order) from :func:`group_frame`'s.
+    """The :func:`tool_stats` table (its columns, in order) from :func:`group_frame`'s (called
+    with ``completion`` and ``declared``).
 
     Example:
         >>> g = GroupRow("ocr", 0, None, None, 0, 0, None, None, None, 0, 0)
-        >>> list(tool_frame(group_frame([g], [np.zeros(0)], [np.zeros(0)], Settings())))[:2]
-        ['tool_name', 'count']
+        >>> z = [np.zeros(0)]
+        >>> list(tool_frame(group_frame([g], z, z, Settings(), completion={})))[:5]
+        ['tool_name', 'count', 'success_rate', 'schema_valid_rate', 'schema_declared']
     """
+    cols = [*_CALL_COLS[:3], "schema_declared", "completion_rate", *_CALL_COLS[3:]]
     return groups.rename(columns={"name": "tool_name"})[
-        ["tool_name", *_CALL_COLS, *_CHART_COLS, *_LADDER_COLS]
+        ["tool_name", *cols, *_CHART_COLS, *_LADDER_COLS]
     ]
 
 
@@ -444,10 +577,14 @@ def workflow_stats(
     since: datetime | date | str | None = None,
     settings: Settings | None = None,
 ) -> pd.DataFrame:
-    """One row per workflow name: the :func:`tool_stats` columns over the calls of its runs, plus
-    run_count, completion_rate (share of its runs that are ``completed`` and whose calls all have
-    success = 1; running runs count as not completed) and ``duration_*`` chart columns on run
-    duration (ended_at - started_at, ms, finished runs ordered by started_at).
+    """One row per workflow name: the :func:`tool_stats` columns over the calls of its runs
+    (without schema_declared and completion_rate per tool), plus run_count, completion_rate
+    (share of its runs that are ``completed`` and whose calls all have success = 1; running runs
+    count as not completed) and ``duration_*`` columns on run duration (ended_at - started_at,
+    ms, finished runs ordered by started_at): duration_window_calls, duration_p50/p95/avg/max
+    over the newest ``spc_stats_window`` runs and the chart columns. The drift badge, the
+    alarms and the sampling level of a workflow read its runs (completed or not, duration),
+    with completion_rate as the ladder's completion signal.
 
     Calls are filtered on ``tenant``/``since`` via ``audit_log``, runs via ``workflow_runs``
     (tenant_id, started_at). Parameters as in :func:`tool_stats`.
@@ -473,35 +610,64 @@ def workflow_stats(
     ).astype({"name": str})
     call_params = _filters(con, "audit_log", "created_at", tenant, since)
     calls = _group_stats(con, "workflow", call_params, st, also=runs["name"])
-    counts = {g: (0, n) for g, n in zip(runs["name"], runs["finished"], strict=True)}
-    wins = _windows(con, "run", run_params, st.spc_window + st.spc_recent, counts)
+    counts = {g: (n, n) for g, n in zip(runs["name"], runs["finished"], strict=True)}
+    wins = _windows(con, "run", run_params, series_need(st), counts)
+    done = [np.array(wins.get(g, ([], []))[0][::-1], dtype=float) for g in runs["name"]]
     durations = [durations_ms(wins.get(g, ([], []))[1][::-1]) for g in runs["name"]]
-    return workflow_frame(calls, runs, durations, st)
+    return workflow_frame(calls, runs, done, durations, st)
 
 
 def workflow_frame(
-    calls: pd.DataFrame, runs: pd.DataFrame, durations: list[np.ndarray], st: Settings
+    calls: pd.DataFrame,
+    runs: pd.DataFrame,
+    done: list[np.ndarray],
+    durations: list[np.ndarray],
+    st: Settings,
 ) -> pd.DataFrame:
     """The :func:`workflow_stats` table from the call statistics of each workflow
-    (:func:`group_frame`), its ``runs`` row (name, run_count, completion_rate, finished) and the
-    durations (ms, oldest first) of its newest finished runs, in ``runs`` order.
+    (:func:`group_frame`), its ``runs`` row (name, run_count, completion_rate, finished), and of
+    its newest finished runs (up to :func:`series_need`, oldest first, in ``runs`` order) whether
+    each completed (1/0, the ``run`` source's success) and its duration (ms).
 
     Example:
         >>> runs = pd.DataFrame({"name": ["w"], "run_count": [1], "completion_rate": [1.0],
         ...     "finished": [1]})
         >>> calls = group_frame([GroupRow("w", 0, None, None, 0, 0, None, None, None, 0, 0)],
         ...     [np.zeros(0)], [np.zeros(0)], Settings())
-        >>> workflow_frame(calls, runs, [np.array([5.0])], Settings())["run_count"].tolist()
-        [1]
+        >>> flows = workflow_frame(calls, runs, [np.ones(1)], [np.array([5.0])], Settings())
+        >>> flows[["run_count", "duration_p50"]].values.tolist()
+        [[1.0, 5.0]]
     """
     runs = runs.copy()
+    _put(runs, _window_columns(durations, st), "duration_")
     _put(runs, _chart_columns(durations, st), "duration_")
-    df = calls.merge(runs.drop(columns="finished"), on="name", how="left")
+    df = calls.drop(columns=_LADDER_COLS).merge(
+        runs.drop(columns="finished"), on="name", how="left"
+    )
     df["run_count"] = df["run_count"].fillna(0).astype(int)
+    by_name = dict(zip(runs["name"], zip(done, durations, strict=True), strict=True))
+    empty = (np.zeros(0), np.zeros(0))
+    pairs = [by_name.get(name, empty) for name in df["name"]]
+    _put(df, _ladder_columns(df, [p[0] for p in pairs], [p[1] for p in pairs], st))
+    for col in ("drift_signals", "sampling_alarms"):  # a workflow's "success" is completion
+        df[col] = pd.Series([[_run_words(x) for x in v] for v in df[col]], dtype=object)
     dur = [c for c in df.columns if c.startswith("duration_")]
     cols = ["workflow_name", "run_count", "completion_rate", *_CALL_COLS, *_CHART_COLS]
     out = df.rename(columns={"name": "workflow_name"})
     return out[[*cols, *_LADDER_COLS, *dur]].reset_index(drop=True)
+
+
+def _run_words(signal: str) -> str:
+    """A drift signal or alarm about runs in the words of runs (completion, duration)."""
+    for calls, runs in (
+        ("success: newest", "completion: newest"),
+        ("failures: ", "incomplete runs: "),
+        ("latency: ", "duration: "),
+        ("p95: ", "p95 duration: "),
+    ):
+        if signal.startswith(calls):
+            return runs + signal[len(calls) :]
+    return signal
 
 
 def durations_ms(pairs: list[dict[str, Any]]) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 import ipywidgets as widgets
 from markupsafe import Markup, escape
 
-__all__ = ["FIRST_PAINT", "LIVE_CLASS", "show_first_paint", "snapshot_html"]
+__all__ = ["FIRST_PAINT", "LIVE_CLASS", "show_first_paint", "snapshot_html", "verify_ahead"]
 
 #: Output metadata key that tells govlib's Voila template to render the output server-side.
 FIRST_PAINT = "govlib-first-paint"
@@ -134,3 +134,21 @@ def show_first_paint(widget: widgets.Widget) -> widgets.Widget:
         display(HTML(html), metadata={FIRST_PAINT: True})
     widget.add_class(LIVE_CLASS)
     return widget
+
+
+def verify_ahead(data_dir: Any = None) -> None:
+    """In a preheated kernel, before the page is requested: verify the store in full now.
+
+    The verification remembers where it ended (:func:`govlib.analysis.trust.verified_state`), so
+    the page view itself only verifies what was appended since the kernel warmed up. Any error is
+    left for the page to show when it is requested.
+    """
+    from govlib.analysis.trust import verified_state
+    from govlib.store.database import Store
+    from govlib.store.datadir import checked_data_dir
+
+    try:
+        with Store.open_for_reading(checked_data_dir(data_dir, create=False)) as store:
+            verified_state(store)
+    except Exception:  # noqa: BLE001, S110 - the page shows the error when it is requested
+        pass

@@ -22,6 +22,7 @@ Closed tabs' kernels are culled by Jupyter Server's culler (no connection, idle)
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -32,7 +33,10 @@ from traitlets import Float, Integer, Unicode
 from voila.app import Voila
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
 from voila.tornado.handler import TornadoVoilaHandler
+from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
+from govlib.apps.api import API_HANDLERS
+from govlib.apps.auth import IDENTITY_HEADER, server_store
 from govlib.present.templating import render
 
 __all__ = [
@@ -143,7 +147,87 @@ class BoundedVoilaHandler(TornadoVoilaHandler):
                 self.set_header("Cache-Control", "no-store")
                 self.finish(busy_page(km.max_kernels, km.retry_s))
                 return
+        self._tell_kernel_who_is_looking()
         await super().get(path)
+
+    def _tell_kernel_who_is_looking(self) -> None:
+        """Replace any :data:`IDENTITY_HEADER` the browser sent with the signed-in person's
+        pseudonym (Voila hands it to the kernel as ``HTTP_X_GOVLIB_USER``)."""
+        headers = self.request.headers
+        if IDENTITY_HEADER in headers:
+            del headers[IDENTITY_HEADER]
+        mode = getattr(self.identity_provider, "auth_mode", "none")
+        user = self.current_user
+        if mode in ("tokens", "header") and user is not None:
+            headers[IDENTITY_HEADER] = user.username
+
+
+#: What a page may send its kernel: widget messages only. Voila runs the notebook itself; an
+#: ``execute_request`` (or any other request) from a browser would run code as the page's person.
+ALLOWED_FROM_BROWSER = (
+    "comm_msg",
+    "comm_open",
+    "comm_close",
+    "comm_info_request",
+    "kernel_info_request",
+)
+
+
+def message_type(ws_message: str | bytes, subprotocol: str | None) -> str | None:
+    """The ``msg_type`` of a browser-to-kernel websocket message (None when unreadable).
+
+    Example:
+        >>> message_type('{"header": {"msg_type": "execute_request"}, "channel": "shell"}', None)
+        'execute_request'
+    """
+    from jupyter_server.services.kernels.connection.base import (
+        deserialize_binary_message,
+        deserialize_msg_from_ws_v1,
+    )
+
+    try:
+        if subprotocol == "v1.kernel.websocket.jupyter.org":
+            _channel, parts = deserialize_msg_from_ws_v1(ws_message)
+            header = json.loads(parts[0])
+        elif isinstance(ws_message, bytes):
+            header = deserialize_binary_message(ws_message)["header"]
+        else:
+            header = json.loads(ws_message)["header"]
+        return str(header["msg_type"])
+    except Exception:  # noqa: BLE001 - anything unreadable is refused
+        return None
+
+
+class WidgetOnlyKernelWebsocket(VoilaKernelWebsocketHandler):
+    """A page's kernel connection that forwards widget messages only; anything else is dropped
+    and recorded as an ``access_refused`` WORM entry."""
+
+    def on_message(self, ws_message: Any) -> Any:  # noqa: D102
+        subprotocol = getattr(getattr(self, "connection", None), "subprotocol", None)
+        kind = message_type(ws_message, subprotocol)
+        if kind in ALLOWED_FROM_BROWSER:
+            return super().on_message(ws_message)
+        self.log.warning("govlib: dropped a %r message from a page to its kernel", kind)
+        _record_dropped(self.current_user, kind)
+        return None
+
+
+def _record_dropped(user: Any, kind: str | None) -> None:
+    from govlib.governance.users import record_refusal, user_by_person
+
+    try:
+        store = server_store()
+        person = user_by_person(store, user.username) if user is not None else None
+        record_refusal(
+            store,
+            person,
+            "kernel_message",
+            f"kernel message {kind or 'unreadable'}",
+            "only widget messages reach a page's kernel",
+            via="kernel-websocket",
+        )
+    except Exception:  # noqa: BLE001 - the message is dropped whether or not it is recorded
+        return
 
 
 class SameOriginShutdownHandler(VoilaShutdownKernelHandler):
@@ -159,6 +243,7 @@ class SameOriginShutdownHandler(VoilaShutdownKernelHandler):
 _REPLACED = {
     TornadoVoilaHandler: BoundedVoilaHandler,
     VoilaShutdownKernelHandler: SameOriginShutdownHandler,
+    VoilaKernelWebsocketHandler: WidgetOnlyKernelWebsocket,
 }
 
 
@@ -167,7 +252,8 @@ class GovlibVoila(Voila):
 
     def init_handlers(self) -> list[Any]:  # noqa: D102
         handlers = super().init_handlers()
-        return [(h[0], _REPLACED.get(h[1], h[1]), *h[2:]) for h in handlers]
+        own = [(h[0], _REPLACED.get(h[1], h[1]), *h[2:]) for h in handlers]
+        return [*API_HANDLERS, *own]
 
 
 def main() -> None:

@@ -1,4 +1,10 @@
-"""Human verdicts on tool calls (signal 4): stamp once, correct with a reason, lose nothing.
+"""Verdicts: human reviews of tool calls (signal 4), and machine evaluators' verdicts kept apart.
+
+Every verdict carries its source (:data:`HUMAN` or ``evaluator:<name>``). Human verdicts live in
+``verdict_events`` and the ``audit_log`` verdict triple, and only they count toward the sampling
+gate and the accept rate. An evaluator's verdict (an OTel ``gen_ai.evaluation.result``) is an
+``evaluator_verdicts`` row on a tool call or a model call, bound to its ``evaluator_verdict`` WORM
+entry (:func:`record_evaluator_verdict`): a machine's opinion never cuts human review.
 
 A stamp or a correction writes, in ONE ``store.transaction()``:
 
@@ -33,7 +39,11 @@ from govlib.store.database import Store
 from govlib.store.datadir import checked_data_dir
 
 __all__ = [
+    "HUMAN",
     "VERDICTS",
+    "EvaluatorVerdict",
+    "evaluator_source",
+    "record_evaluator_verdict",
     "VerdictError",
     "VerdictConflict",
     "VerdictResult",
@@ -42,6 +52,11 @@ __all__ = [
 ]
 
 VERDICTS: tuple[str, ...] = ("accept", "reject")
+#: The source of a reviewer's verdict; an evaluator's is ``evaluator:<name>``.
+HUMAN = "human"
+EVALUATOR_PREFIX = "evaluator:"
+#: Where an evaluator's verdict may point: a tool call or a model call (receipt).
+EVALUATED_TABLES: tuple[str, ...] = ("audit_log", "token_ledger")
 _ACTIONS = {"stamp": "verdict_stamped", "correct": "verdict_corrected"}
 
 
@@ -133,6 +148,7 @@ def _apply(
     by: str,
     at: str,
     reason: str | None,
+    person: bool = True,
 ) -> VerdictResult:
     bounds.checked_time("at", at, skew_s=bounds.skew_seconds(store.data_dir))
     with store.transaction():
@@ -165,7 +181,8 @@ def _apply(
                 f"(stamp it instead: govlib stamp {audit_id} {verdict} --by NAME)"
             )
         # The row, the chained body and audit_log hold the pseudonym; the name is only in people.
-        person = pseudonymise(store, by)
+        # An evaluator is a program, not a person: its name is kept as written.
+        recorded_by = pseudonymise(store, by) if person else by
         seq = binding_seq(store)
         event_id = store.insert(
             "verdict_events",
@@ -176,7 +193,7 @@ def _apply(
                 "previous_by": current_by,
                 "previous_at": current_at,
                 "kind": kind,
-                "verdict_by": person,
+                "verdict_by": recorded_by,
                 "verdict_at": at,
                 "reason": reason,
                 "worm_seq": seq,
@@ -196,14 +213,15 @@ def _apply(
                 "previous": current,
                 "previous_by": current_by,
                 "previous_at": current_at,
-                "by": person,
+                "by": recorded_by,
                 "at": at,
                 "reason": reason,
+                "source": HUMAN,
             },
         )
         store.execute(
             "UPDATE audit_log SET human_verdict = ?, verdict_by = ?, verdict_at = ? WHERE id = ?",
-            (verdict, person, at, audit_id),
+            (verdict, recorded_by, at, audit_id),
         )
     return VerdictResult(
         audit_id,
@@ -235,6 +253,7 @@ def stamp_verdict(
     *,
     store: Store | None = None,
     at: datetime | str | None = None,
+    person: bool = True,
 ) -> VerdictResult:
     """Stamp a human verdict on one tool call.
 
@@ -249,6 +268,9 @@ def stamp_verdict(
         Default: the store of the default data dir.
     at : datetime or str, optional
         When (default now), stored as ISO-8601 UTC.
+    person : bool, default True
+        ``by`` names a person, stored as a keyed pseudonym (erasable by ``govlib purge
+        --person``); False for an automated evaluator, whose name is stored as written.
 
     Raises
     ------
@@ -274,6 +296,7 @@ def stamp_verdict(
         _check_text("by", by, "the reviewer's name"),
         _check_at(at),
         None,
+        person,
     )
     return _run("stamp", store, *args)
 
@@ -309,3 +332,140 @@ def correct_verdict(
         _check_text("reason", reason, "a non-empty reason for the correction"),
     )
     return _run("correct", store, *args)
+
+
+# --- machine evaluators ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EvaluatorVerdict:
+    """An evaluator's verdict as recorded (``evaluator_verdicts`` row and its WORM entry)."""
+
+    id: int
+    source: str
+    target_table: str
+    target_id: int
+    verdict: str
+    at: str
+    worm_seq: int
+
+
+def evaluator_source(name: Any) -> str:
+    """The ``source`` of an evaluator's verdict: ``evaluator:<name>`` (name stripped, bounded).
+
+    Example:
+        >>> evaluator_source(" relevance ")
+        'evaluator:relevance'
+    """
+    if not isinstance(name, str) or not name.strip():
+        raise VerdictError(
+            f"evaluator: {bounds.shown(name)}; expected the evaluator's name "
+            "(gen_ai.evaluation.name)"
+        )
+    return EVALUATOR_PREFIX + str(bounds.checked_text("evaluator", name.strip(), kind="by"))
+
+
+def _target_run(store: Store, table: str, target_id: int) -> tuple[str | None, str | None]:
+    """(run id, output hash) of the evaluated row; VerdictError when there is no such row."""
+    if table == "audit_log":
+        sql = "SELECT composition_id AS run, output_hash FROM audit_log WHERE id = ?"
+    else:
+        sql = "SELECT run_id AS run, NULL AS output_hash FROM token_ledger WHERE id = ?"
+    rows = store.query(sql, (target_id,))
+    if not rows:
+        raise VerdictError(f"target_id: {target_id}; no row with this id in {table}")
+    return rows[0]["run"], rows[0]["output_hash"]
+
+
+def record_evaluator_verdict(
+    store: Store,
+    target_table: str,
+    target_id: int,
+    verdict: str,
+    evaluator: str,
+    *,
+    at: datetime | str | None = None,
+    label: str | None = None,
+    score: float | None = None,
+    trace_id: str | None = None,
+    span_id: str | None = None,
+) -> EvaluatorVerdict:
+    """Record a machine evaluator's verdict on a tool call or a model call, apart from reviews.
+
+    One transaction: the ``evaluator_verdicts`` row and the ``evaluator_verdict`` WORM entry that
+    binds it (detail ``{source, target_table, target_id, verdict, label, score, at}``). The
+    ``audit_log`` verdict triple, the sampling gate and the accept rate are not touched.
+
+    Parameters
+    ----------
+    store : Store
+    target_table : {"audit_log", "token_ledger"}
+        A tool call or a model call (receipt).
+    target_id : int
+        Its id.
+    verdict : {"accept", "reject"}
+    evaluator : str
+        The evaluator's name; the source is ``evaluator:<name>``.
+    at : datetime or str, optional
+        When the evaluation was made (default now).
+    label, score : optional
+        The evaluator's own label and score, kept as given.
+    trace_id, span_id : str, optional
+        The span evaluated (OTel).
+
+    Raises
+    ------
+    VerdictError
+        Bad table, id, verdict or name; no such row.
+
+    Example:
+        >>> from govlib.capture.rows import insert_audit_batch
+        >>> s = Store(memory=True)
+        >>> _ = insert_audit_batch(s, [("t", "lookup", None, None, 1, 1, 3, "0000abcd", None, 0)])
+        >>> v = record_evaluator_verdict(s, "audit_log", 1, "reject", "judge", label="fail",
+        ...     at="2026-01-01T09:00:00Z")
+        >>> v.source, v.verdict, s.query_one("SELECT human_verdict FROM audit_log")
+        ('evaluator:judge', 'reject', None)
+    """
+    if target_table not in EVALUATED_TABLES:
+        raise VerdictError(
+            f"target_table: {bounds.shown(target_table)}; expected one of "
+            f"{', '.join(EVALUATED_TABLES)}"
+        )
+    target_id = _check_id(target_id)
+    verdict = _check_verdict(verdict)
+    source = evaluator_source(evaluator)
+    when = _check_at(at)
+    bounds.checked_time("at", when, skew_s=bounds.skew_seconds(store.data_dir))
+    label = None if label is None else bounds.checked_text("label", str(label), kind="by")
+    score = score if isinstance(score, int | float) and not isinstance(score, bool) else None
+    with store.transaction():
+        run_id, digest = _target_run(store, target_table, target_id)
+        seq = binding_seq(store)
+        row_id = store.insert(
+            "evaluator_verdicts",
+            {
+                "source": source,
+                "target_table": target_table,
+                "target_id": target_id,
+                "verdict": verdict,
+                "label": label,
+                "score": score,
+                "evaluated_at": when,
+                "trace_id": trace_id,
+                "span_id": span_id,
+                "worm_seq": seq,
+            },
+        )
+        detail = {"source": source, "target_table": target_table, "target_id": target_id}
+        detail |= {"verdict": verdict, "label": label, "score": score, "at": when}
+        if digest is not None:
+            detail["output_hash"] = digest
+        entry = append_bound(
+            store,
+            "evaluator_verdict",
+            [("evaluator_verdicts", row_id)],
+            ts=when,
+            run_id=run_id,
+            outcome=verdict,
+            detail=detail,
+        )
+    return EvaluatorVerdict(row_id, source, target_table, target_id, verdict, when, entry.seq)

@@ -25,6 +25,8 @@ GROUP_TITLES: dict[str, str] = {
     "drift": "Drift badge",
     "capture": "Capture (emitter and checkpoints)",
     "apps": "Apps (`govlib serve`)",
+    "alerts": "Alerts: when one is raised (recorded in the chain with the SPC thresholds)",
+    "alert_delivery": "Alert delivery: where and how alerts go (not recorded: webhook URLs are secrets)",
 }
 _HEADER = """# Settings
 

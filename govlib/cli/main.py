@@ -251,42 +251,58 @@ def killswitch_status(data_dir: Path | None) -> None:
         click.echo(terminal_safe(KillSwitch(store).state().describe()))
 
 
+_USER_TOKEN_HELP = (
+    "File holding your personal token (default: $GOVLIB_USER_TOKEN); required instead of --by "
+    "once people are configured (govlib users add)."
+)
+
+
 @killswitch.command("reset")
 @data_dir_option
-@click.option("--by", required=True, help="Who resets it (named person).")
+@click.option("--by", default=None, help="Who resets it (named person; no people configured).")
+@click.option("--token-file", type=PathArg(exists=True), default=None, help=_USER_TOKEN_HELP)
 @click.option("--reason", required=True, help="Why it is safe to resume.")
 @clean_errors
-def killswitch_reset(data_dir: Path | None, by: str, reason: str) -> None:
+def killswitch_reset(
+    data_dir: Path | None, by: str | None, token_file: Path | None, reason: str
+) -> None:
     """Reset a triggered kill-switch (recorded in the WORM log).
 
     Example:
 
         govlib killswitch reset --by "Dana Ortiz" --reason "fraud ring blocked"
     """
-    _change_kill_switch(data_dir, "reset", by, reason)
+    _change_kill_switch(data_dir, "reset", by, reason, token_file)
 
 
 @killswitch.command("trigger")
 @data_dir_option
-@click.option("--by", required=True, help="Who triggers it.")
+@click.option("--by", default=None, help="Who triggers it (named person; no people configured).")
+@click.option("--token-file", type=PathArg(exists=True), default=None, help=_USER_TOKEN_HELP)
 @click.option("--reason", required=True, help="Why every governed call must stop.")
 @clean_errors
-def killswitch_trigger(data_dir: Path | None, by: str, reason: str) -> None:
+def killswitch_trigger(
+    data_dir: Path | None, by: str | None, token_file: Path | None, reason: str
+) -> None:
     """Trigger the kill-switch by hand: every governed call is refused until reset.
 
     Example:
 
         govlib killswitch trigger --by "Dana Ortiz" --reason "incident 42"
     """
-    _change_kill_switch(data_dir, "trigger", by, reason)
+    _change_kill_switch(data_dir, "trigger", by, reason, token_file)
 
 
-def _change_kill_switch(data_dir: Path | None, change: str, by: str, reason: str) -> None:
+def _change_kill_switch(
+    data_dir: Path | None, change: str, by: str | None, reason: str, token_file: Path | None
+) -> None:
     """Reset or trigger the kill-switch, sign a checkpoint over the entry, print the new state."""
+    from govlib.cli.users import acting_person
     from govlib.evidence.checkpoints import sign_checkpoint
     from govlib.governance.governor import KillSwitch
 
     with _store(data_dir) as store:
+        by = acting_person(store, by, token_file, "killswitch_reset", "kill-switch")
         state = getattr(KillSwitch(store), change)(by=by, reason=reason)
         sign_checkpoint(store)
         click.echo(terminal_safe(state.describe()))
@@ -296,12 +312,19 @@ def _change_kill_switch(data_dir: Path | None, change: str, by: str, reason: str
 @data_dir_option
 @click.argument("audit_id", type=int)
 @click.argument("verdict", type=click.Choice(["accept", "reject"]))
-@click.option("--by", required=True, help="Reviewer's name.")
+@click.option("--by", default=None, help="Reviewer's name (when no people are configured).")
+@click.option("--token-file", type=PathArg(exists=True), default=None, help=_USER_TOKEN_HELP)
 @click.option("--correct", is_flag=True, help="Change an existing verdict (needs --reason).")
 @click.option("--reason", default=None, help="Why the verdict is corrected.")
 @clean_errors
 def stamp(
-    data_dir: Path | None, audit_id: int, verdict: str, by: str, correct: bool, reason: str | None
+    data_dir: Path | None,
+    audit_id: int,
+    verdict: str,
+    by: str | None,
+    token_file: Path | None,
+    correct: bool,
+    reason: str | None,
 ) -> None:
     """Stamp a human verdict on one tool call (or correct one with --correct --reason).
 
@@ -310,11 +333,13 @@ def stamp(
         govlib stamp 42 accept --by "Ana Reviewer"
     """
     from govlib.capture.verdicts import correct_verdict, stamp_verdict
+    from govlib.cli.users import acting_person
     from govlib.evidence.checkpoints import sign_checkpoint
 
     if correct and not reason:
         raise click.UsageError("--correct needs --reason TEXT")
     with _store(data_dir) as store:
+        by = acting_person(store, by, token_file, "stamp", f"audit_log {audit_id}")
         if correct:
             result = correct_verdict(audit_id, verdict, by, reason, store=store)
         else:
@@ -543,6 +568,32 @@ def _access_token(token: str | None, token_file: Path | None) -> str | None:
     show_default=True,
     help="Keep warm kernels per app (the kernel_pool_size setting).",
 )
+@click.option(
+    "--watch",
+    "with_watch",
+    is_flag=True,
+    help="Also run `govlib watch` (alerts) beside the apps, stopped with them.",
+)
+@click.option(
+    "--auth",
+    type=click.Choice(["tokens", "header", "none", "shared-token"]),
+    default=None,
+    help="Who is looking: personal tokens and a sign-in page; a trusted proxy's user header; "
+    "none (loopback only; the default); or one shared token (a quick demo). "
+    "Default: shared-token when a shared token is given, else none.",
+)
+@click.option(
+    "--user-header",
+    default="X-Forwarded-User",
+    show_default=True,
+    help="With --auth header: the header naming the signed-in person.",
+)
+@click.option(
+    "--trusted-proxy",
+    "trusted_proxies",
+    multiple=True,
+    help="With --auth header: address or network of the reverse proxy (repeatable).",
+)
 @clean_errors
 def serve(
     data_dir: Path | None,
@@ -551,6 +602,10 @@ def serve(
     token_file: Path | None,
     token: str | None,
     preheat: bool,
+    with_watch: bool,
+    auth: str | None,
+    user_header: str,
+    trusted_proxies: tuple[str, ...],
 ) -> None:
     """Serve the Voila apps: /voila/render/executive_spog.ipynb and spc_dashboard.ipynb.
 
@@ -559,20 +614,42 @@ def serve(
 
     Example:
 
-        govlib serve --port 8866
+        govlib serve --port 8866 --watch
     """
 
-    from govlib.cli.serve import check_port_free, serve_apps, voila_command
+    from govlib.cli.alerts import start_watch, stop_watch
+    from govlib.cli.serve import check_port_free, checked_auth, serve_apps
     from govlib.evidence.settings_log import record_settings
+    from govlib.governance.users import people_configured
     from govlib.settings import load_settings
 
     token = _access_token(token, token_file)
-    voila_command(host=host, port=port, token=token, preheat=preheat)  # checks --host/--token
+    mode = checked_auth(auth, host, token, trusted_proxies)  # checks --host/--auth/--token
     check_port_free(host, port)  # fail fast, before anything is recorded
     with _store(data_dir) as store:  # the pages name the settings version they use
         directory = store.data_dir
+        if mode in ("tokens", "header") and not people_configured(store):
+            raise GovlibError(
+                f"--auth {mode}: no people are configured in this store; expected at least one "
+                "(govlib users add NAME --role ROLE)"
+            )
         record_settings(store, load_settings(directory))
-    sys.exit(serve_apps(directory, host=host, port=port, token=token, preheat=preheat))
+    watcher = start_watch(directory) if with_watch else None
+    try:
+        code = serve_apps(
+            directory,
+            host=host,
+            port=port,
+            token=token,
+            preheat=preheat,
+            auth=mode,
+            user_header=user_header,
+            trusted_proxies=trusted_proxies,
+        )
+    finally:
+        if watcher is not None:
+            stop_watch(watcher)
+    sys.exit(code)
 
 
 @cli.command()
@@ -633,6 +710,9 @@ def ingest_otel(
     .gz / .zst; directories recursively. GenAI, OpenInference and Langfuse spans are mapped.
     The store must exist (`govlib init`) unless --create is given. Exit 0 when everything was
     read, 1 when a file or an AI span could not be (the summary says what), 2 for usage errors.
+    gen_ai.evaluation.result events on tool or chat spans become evaluator verdicts (source
+    evaluator:NAME; --accept-label/--reject-label), apart from human review: they count toward
+    neither the sampling gate nor the accept rate.
 
     Example:
 
@@ -695,8 +775,10 @@ def collect(
 
     Point an exporter at it with OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 (protobuf
     or JSON, gzip). Spans go through the same mapping as `govlib ingest otel`; re-delivered
-    spans add nothing. Runs until Ctrl-C / SIGTERM, then writes what it holds and prints the
-    summary. The store must exist (`govlib init`) unless --create is given.
+    spans add nothing. /v1/logs takes gen_ai.evaluation.result records (tied to their span by
+    span context or gen_ai.response.id): evaluator verdicts, apart from human review. Runs
+    until Ctrl-C / SIGTERM, then writes what it holds and prints the summary. The store must
+    exist (`govlib init`) unless --create is given.
 
     Example:
 
@@ -814,6 +896,18 @@ def purge(data_dir: Path | None, before: str | None, person: str | None, reason:
         result = purge_before(store, before, reason=reason)
     click.echo(terminal_safe(result.message))
 
+
+def _register_alerts() -> None:
+    """The alerting verbs live in their own module (``govlib watch``, ``govlib alerts``)."""
+    from govlib.cli.alerts import alerts, watch
+
+    cli.add_command(watch)
+    cli.add_command(alerts)
+
+
+_register_alerts()
+
+from govlib.cli import users as _users  # noqa: E402,F401 - registers `govlib users`
 
 if __name__ == "__main__":
     main()

@@ -58,6 +58,8 @@ __all__ = [
     "check_port_free",
     "write_voila_config",
     "stage_apps",
+    "AUTH_MODES",
+    "checked_auth",
 ]
 
 #: The Voila apps, by notebook file name.
@@ -80,7 +82,9 @@ TEMPLATE = "govlib"
 #: Files Voila may serve from the notebooks folder (images only; never data or keys).
 FILE_ALLOWLIST = r".*\.(png|jpg|gif|svg)"
 #: Environment variables of govlib serve that never reach Voila or its kernels.
-_PRIVATE_ENV = ("GOVLIB_TOKEN",)
+_PRIVATE_ENV = ("GOVLIB_TOKEN", "GOVLIB_USER_TOKEN", "GOVLIB_AUTH")
+#: ``--auth`` modes (see :mod:`govlib.apps.auth`).
+AUTH_MODES = ("none", "tokens", "header", "shared-token")
 
 
 def apps_dir() -> Path:
@@ -111,7 +115,11 @@ def template_root() -> Path:
 
 
 def voila_env(
-    data_dir: Path, *, jupyter_dir: Path | None = None, base: dict[str, str] | None = None
+    data_dir: Path,
+    *,
+    jupyter_dir: Path | None = None,
+    base: dict[str, str] | None = None,
+    auth: str = "none",
 ) -> dict[str, str]:
     """The environment of the Voila child: ``base`` (default ``os.environ``) without the token,
     with ``GOVLIB_DATA_DIR`` and ``JUPYTER_PATH`` (govlib's template folder first).
@@ -124,6 +132,8 @@ def voila_env(
     base = dict(os.environ if base is None else base)
     env = {k: v for k, v in base.items() if k not in _PRIVATE_ENV}
     env["GOVLIB_DATA_DIR"] = str(data_dir)
+    if auth != "none":  # the kernels then need a signed-in person before any write
+        env["GOVLIB_AUTH"] = auth
     jupyter = str(jupyter_dir if jupyter_dir is not None else template_root())
     env["JUPYTER_PATH"] = os.pathsep.join(p for p in (jupyter, base.get("JUPYTER_PATH")) if p)
     return env
@@ -156,6 +166,51 @@ def _cull_times(closed_tab_s: int) -> tuple[int, int]:
     return timeout, max(1, closed_tab_s - timeout)
 
 
+def checked_auth(
+    auth: str | None, host: str, token: str | None, trusted_proxies: Sequence[str] = ()
+) -> str:
+    """The ``--auth`` mode, checked against the host, the shared token and the proxies.
+
+    Without ``--auth``: ``shared-token`` when a shared token is given, else ``none``. ``none`` is
+    allowed on loopback only; ``header`` needs ``--trusted-proxy``; ``shared-token`` a token.
+
+    Example:
+        >>> checked_auth(None, "127.0.0.1", None), checked_auth(None, "0.0.0.0", "t")
+        ('none', 'shared-token')
+    """
+    mode = auth or ("shared-token" if token else "none")
+    if mode not in AUTH_MODES:
+        raise GovlibError(f"--auth {mode!r}: expected one of {', '.join(AUTH_MODES)}")
+    if mode == "none" and not _is_loopback(host):
+        raise GovlibError(
+            f"--host {host}: serving beyond this machine needs --auth tokens or --auth header "
+            "(or --auth shared-token with --token-file FILE or GOVLIB_TOKEN for a quick demo; "
+            "anyone who can reach the port would see governance data)"
+        )
+    if mode == "shared-token" and not token:
+        raise GovlibError(
+            "--auth shared-token: needs the shared token (--token-file FILE or GOVLIB_TOKEN)"
+        )
+    if mode in ("tokens", "header") and token:
+        raise GovlibError(
+            f"--auth {mode}: people sign in with their personal tokens; expected no shared "
+            "--token/--token-file/GOVLIB_TOKEN"
+        )
+    if mode == "header" and not trusted_proxies:
+        raise GovlibError(
+            "--auth header: needs --trusted-proxy ADDRESS (the reverse proxy allowed to send "
+            "the user header; the header from anywhere else is ignored)"
+        )
+    for proxy in trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise GovlibError(
+                f"--trusted-proxy {proxy!r}: expected an IP address or network"
+            ) from None
+    return mode
+
+
 def voila_command(
     *,
     host: str,
@@ -169,10 +224,12 @@ def voila_command(
     show_tracebacks: bool = False,
     root: Path | None = None,
     config_dir: Path | None = None,
+    auth: str | None = None,
 ) -> list[str]:
     """The argv of govlib's Voila server for the apps (pure: no process is started).
 
-    ``token`` is checked (a non-loopback ``host`` needs one) but never put in the argv: other
+    ``token`` is checked (a non-loopback ``host`` needs one unless ``auth``, checked by
+    :func:`checked_auth`, is given) but never put in the argv: other
     local users can read any process's argv in ``ps``. Pass it to Voila with
     :func:`write_voila_config` and ``config_dir``. ``root`` is the folder served (default: the
     package's :func:`apps_dir`; ``govlib serve`` passes :func:`stage_apps`'s folder). Voila finds
@@ -183,11 +240,11 @@ def voila_command(
         >>> voila_command(host="127.0.0.1", port=8866, token=None, preheat=False)[1:3]
         ['-m', 'govlib.apps.server']
     """
-    if not _is_loopback(host) and not token:
+    if auth is None and not _is_loopback(host) and not token:
         raise GovlibError(
-            f"--host {host}: serving beyond this machine needs --token-file FILE or "
-            "GOVLIB_TOKEN (or --token TOKEN; anyone who can reach the port would see "
-            "governance data)"
+            f"--host {host}: serving beyond this machine needs --auth tokens or --auth header "
+            "(or a shared token: --token-file FILE or GOVLIB_TOKEN; anyone who can reach the "
+            "port would see governance data)"
         )
     if max_kernels < 1 or pool_size < 0:
         raise GovlibError(
@@ -227,7 +284,12 @@ def voila_command(
 
 
 def write_voila_config(
-    config_dir: Path, *, host: str, token: str | None, allowed_hosts: Sequence[str]
+    config_dir: Path,
+    *,
+    host: str,
+    token: str | None,
+    allowed_hosts: Sequence[str],
+    auth: dict[str, object] | None = None,
 ) -> Path:
     """Write ``config_dir/voila.json`` (mode 0600): the token and the Host allow-list.
 
@@ -245,12 +307,30 @@ def write_voila_config(
             "allow_remote_access": False,
             "local_hostnames": sorted({"localhost", *allowed_hosts}),
         }
+    voila["identity_provider_class"] = "govlib.apps.auth.GovlibIdentityProvider"
+    config: dict[str, object] = {
+        "Voila": voila,
+        "GovlibIdentityProvider": dict(auth or {"auth_mode": "shared-token" if token else "none"}),
+        # the server, never the browser, tells a page's kernel who is looking
+        "VoilaConfiguration": {"http_header_envs": ["X-Govlib-User"]},
+        "BoundedKernelManager": {"allowed_message_types": list(_WIDGET_MESSAGES)},
+    }
     path = config_dir / "voila.json"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
-        json.dump({"Voila": voila}, fh)
+        json.dump(config, fh)
     os.chmod(path, 0o600)
     return path
+
+
+#: What a page may send its kernel (see ``govlib.apps.server.ALLOWED_FROM_BROWSER``).
+_WIDGET_MESSAGES = (
+    "comm_msg",
+    "comm_open",
+    "comm_close",
+    "comm_info_request",
+    "kernel_info_request",
+)
 
 
 def stage_apps(target: Path, source: Path | None = None) -> Path:
@@ -402,6 +482,9 @@ def serve_apps(
     port: int = 8866,
     token: str | None = None,
     preheat: bool = True,
+    auth: str | None = None,
+    user_header: str = "X-Forwarded-User",
+    trusted_proxies: Sequence[str] = (),
 ) -> int:
     """Run Voila in the foreground until interrupted; returns its exit code."""
     nb = apps_dir()
@@ -409,7 +492,8 @@ def serve_apps(
     if nb.resolve() == data_dir or nb.resolve() in data_dir.parents:
         raise GovlibError(f"--data-dir {data_dir}: must not be inside {nb} (Voila would serve it)")
     settings = load_settings(data_dir)
-    voila_command(host=host, port=port, token=token, preheat=preheat)  # checks --host/--token
+    mode = checked_auth(auth, host, token, trusted_proxies)
+    voila_command(host=host, port=port, token=token, preheat=preheat, auth=mode)
     check_port_free(host, port)
     if shutil.which(sys.executable) is None and not Path(sys.executable).exists():
         raise GovlibError(f"{sys.executable}: Python interpreter not found")
@@ -421,7 +505,21 @@ def serve_apps(
         apps = stage_apps(Path(tmp) / "apps", nb)
         jupyter = stage_template(Path(tmp) / "jupyter", landing)
         config_dir = Path(tmp) / "config"
-        write_voila_config(config_dir, host=host, token=token, allowed_hosts=allowed)
+        identity = {
+            "auth_mode": mode,
+            "user_header": user_header,
+            "trusted_proxies": list(trusted_proxies),
+            "session_hours": float(settings.session_hours),
+            "failures_before_delay": int(settings.auth_failures_before_delay),
+            "failure_window_s": float(settings.auth_failure_window_s),
+        }
+        write_voila_config(
+            config_dir,
+            host=host,
+            token=token if mode == "shared-token" else None,
+            allowed_hosts=allowed,
+            auth=identity,
+        )
         argv = voila_command(
             host=host,
             port=port,
@@ -434,13 +532,20 @@ def serve_apps(
             root=apps,
             config_dir=config_dir,
         )
-        env = voila_env(data_dir, jupyter_dir=jupyter)
+        env = voila_env(data_dir, jupyter_dir=jupyter, auth=mode)
         print(f"Starting Voila for the govlib apps (data: {data_dir}) ...", flush=True)
-        return _run_voila(argv, env, cwd=apps, host=host, port=port, token=token)
+        return _run_voila(argv, env, cwd=apps, host=host, port=port, token=token, auth=mode)
 
 
 def _run_voila(
-    argv: list[str], env: dict[str, str], *, cwd: Path, host: str, port: int, token: str | None
+    argv: list[str],
+    env: dict[str, str],
+    *,
+    cwd: Path,
+    host: str,
+    port: int,
+    token: str | None,
+    auth: str = "none",
 ) -> int:
     """Start Voila, print the URLs once it answers, wait; stop it (and its kernels) on exit."""
     proc = subprocess.Popen(
@@ -468,7 +573,11 @@ def _run_voila(
             print(f"  http://{shown}:{port}/  (the two apps, the data dir, the chain status)")
             for app in APPS:
                 print(f"  http://{shown}:{port}/voila/render/{app}")
-            if token:
+            if auth == "tokens":
+                print(f"  sign in at http://{shown}:{port}/login with your personal token")
+            elif auth == "header":
+                print("  people are signed in by the trusted proxy's user header")
+            elif token:
                 print("  access token required: append ?token=<your token>")
             print("Stop with Ctrl+C.", flush=True)
         return proc.wait()

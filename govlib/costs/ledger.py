@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["Ledger", "LedgerError", "Receipt", "receipts", "run_cost", "period_totals"]
-__all__ += ["cost_by_day", "cost_by_model", "cost_by_step", "cost_by_workflow"]
+__all__ += ["cost_by_day", "cost_by_model", "cost_by_step", "cost_by_step_rows", "cost_by_workflow"]
+__all__ += ["cost_by_model_rows", "cost_by_workflow_rows"]
 
 USAGE_SOURCES = ("estimated", "provider", "ingested")
 _TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
@@ -338,9 +339,7 @@ def _whole(value: Any) -> Any:
     return int(value) if isinstance(value, float) and math.isfinite(value) else value
 
 
-def _frame(store: Store, sql: str, params: Iterable[Any], cols: list[str]) -> pd.DataFrame:
-    import pandas as pd  # deferred: recording receipts must not load pandas
-
+def _rows(store: Store, sql: str, params: Iterable[Any], cols: list[str]) -> list[tuple[Any, ...]]:
     whole = [i for i, c in enumerate(cols) if c in _WHOLE_COLS]
     rows = []
     for r in store.query(sql, list(params)):
@@ -348,11 +347,30 @@ def _frame(store: Store, sql: str, params: Iterable[Any], cols: list[str]) -> pd
         for i in whole:
             row[i] = _whole(row[i])
         rows.append(tuple(row))
-    return pd.DataFrame(rows, columns=cols)
+    return rows
+
+
+def _frame(store: Store, sql: str, params: Iterable[Any], cols: list[str]) -> pd.DataFrame:
+    import pandas as pd  # deferred: recording receipts must not load pandas
+
+    return pd.DataFrame(_rows(store, sql, params, cols), columns=cols)
 
 
 def _grouped(store: Store, since: Any, keys: str, group: str, cols: list[str]) -> pd.DataFrame:
     """Sums per ``group`` (constant SQL), optionally from ``since`` on, costliest first."""
+    return _frame(store, *_grouped_sql(since, keys, group), [*cols, *_SUM_COLS])
+
+
+def _grouped_rows(
+    store: Store, since: Any, keys: str, group: str, cols: list[str]
+) -> list[dict[str, Any]]:
+    """:func:`_grouped` as plain dicts."""
+    names = [*cols, *_SUM_COLS]
+    rows = _rows(store, *_grouped_sql(since, keys, group), names)
+    return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+def _grouped_sql(since: Any, keys: str, group: str) -> tuple[str, list[Any]]:
     where, params = (
         ("", []) if since is None else (" WHERE l.created_at >= ?", [_when(since, "since")])
     )
@@ -360,7 +378,7 @@ def _grouped(store: Store, since: Any, keys: str, group: str, cols: list[str]) -
         f"SELECT {keys}, {_SUMS} FROM token_ledger l {_JOIN if 'r.' in keys else ''}{where} "  # noqa: S608
         f"GROUP BY {group} ORDER BY cost_usd DESC, {group}"
     )
-    return _frame(store, sql, params, [*cols, *_SUM_COLS])
+    return sql, params
 
 
 _JOIN = (
@@ -388,11 +406,24 @@ def cost_by_step(store: Store, run_id: str) -> pd.DataFrame:
         >>> list(cost_by_step(Store(memory=True), "r1").columns)[:3]
         ['node', 'calls', 'input_tokens']
     """
-    sql = (
-        f"SELECT l.node, {_SUMS}, MIN(l.created_at) FROM token_ledger l "  # noqa: S608
-        "WHERE l.run_id = ? GROUP BY l.node ORDER BY MIN(l.id)"
-    )
-    return _frame(store, sql, [run_id], ["node", *_SUM_COLS, "first_at"])
+    return _frame(store, _BY_STEP_SQL, [run_id], ["node", *_SUM_COLS, "first_at"])
+
+
+def cost_by_step_rows(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """:func:`cost_by_step` as plain dicts (no pandas: the executive page's first paint).
+
+    Example:
+        >>> cost_by_step_rows(Store(memory=True), "r1")
+        []
+    """
+    cols = ["node", *_SUM_COLS, "first_at"]
+    return [dict(zip(cols, r, strict=True)) for r in _rows(store, _BY_STEP_SQL, [run_id], cols)]
+
+
+_BY_STEP_SQL = (
+    f"SELECT l.node, {_SUMS}, MIN(l.created_at) FROM token_ledger l "  # noqa: S608
+    "WHERE l.run_id = ? GROUP BY l.node ORDER BY MIN(l.id)"
+)
 
 
 def run_cost(store: Store, run_id: str) -> float:
@@ -421,6 +452,34 @@ def cost_by_workflow(store: Store, since: Any = None) -> pd.DataFrame:
     df = _grouped(store, since, keys, "r.workflow_id", ["workflow_id", "workflow", "runs"])
     df["cost_per_run"] = (df["cost_usd"] / df["runs"].where(df["runs"] > 0)).astype(float)
     return df
+
+
+def cost_by_workflow_rows(store: Store, since: Any = None) -> list[dict[str, Any]]:
+    """:func:`cost_by_workflow` as plain dicts (``cost_per_run`` None without runs); no pandas.
+
+    Example:
+        >>> cost_by_workflow_rows(Store(memory=True))
+        []
+    """
+    keys = (
+        "r.workflow_id, MAX(COALESCE(w.name, r.workflow_id, '(no workflow)')), "
+        "COUNT(DISTINCT l.run_id)"
+    )
+    out = _grouped_rows(store, since, keys, "r.workflow_id", ["workflow_id", "workflow", "runs"])
+    for row in out:
+        runs, cost = row["runs"], row["cost_usd"]
+        row["cost_per_run"] = float(cost) / runs if runs and cost is not None else None
+    return out
+
+
+def cost_by_model_rows(store: Store, since: Any = None) -> list[dict[str, Any]]:
+    """:func:`cost_by_model` as plain dicts; no pandas (the executive page's first paint).
+
+    Example:
+        >>> cost_by_model_rows(Store(memory=True))
+        []
+    """
+    return _grouped_rows(store, since, "l.model, MAX(l.provider)", "l.model", ["model", "provider"])
 
 
 def cost_by_model(store: Store, since: Any = None) -> pd.DataFrame:

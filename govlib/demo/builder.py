@@ -24,6 +24,7 @@ from govlib.errors import GovlibError
 from govlib.evidence.checkpoints import sign_checkpoint
 from govlib.evidence.verify import verify_store
 from govlib.governance.governor import KillSwitch
+from govlib.present.formatting import plural
 from govlib.store.database import Store
 from govlib.store.datadir import prepare_fresh
 
@@ -253,9 +254,10 @@ def build_demo(
         phases["history"] = bar.elapsed
         counts = ", ".join(f"{n:,} {s}" for s, n in sorted(history.statuses.items()))
         lines.append(
-            f"History: {history_days} days to {end:%Y-%m-%d %H:%M} UTC (seed {seed}): "
-            f"{history.runs:,} runs ({counts or 'none'}), {history.trips} kill-switch trips, "
-            f"{history.resets} resets, {history.verdicts:,} verdicts"
+            f"History: {plural(history_days, 'day')} to {end:%Y-%m-%d %H:%M} UTC (seed {seed}): "
+            f"{plural(history.runs, 'run')} ({counts or 'none'}), "
+            f"{plural(history.trips, 'kill-switch trip')}, {plural(history.resets, 'reset')}, "
+            f"{plural(history.verdicts, 'verdict')}"
         )
         if live:
             t0 = time.perf_counter()
@@ -275,9 +277,10 @@ def build_demo(
             verified = verify_store(store)
         phases["verify"] = bar.elapsed
     lines += [
-        f"Totals: {totals['runs']:,} runs, {totals['calls']:,} tool calls, "
-        f"{totals['model_calls']:,} model calls costing USD {totals['cost_usd']:,.2f}, "
-        f"{totals['verdicts']:,} verdicts",
+        f"Totals in the whole store: {plural(totals['runs'], 'run')}, "
+        f"{plural(totals['calls'], 'tool call')}, {plural(totals['model_calls'], 'model call')} "
+        f"costing USD {totals['cost_usd']:,.2f}, {plural(totals['verdicts'], 'verdict')} "
+        "(the executive page's Cost Ledger counts the 30 days to the newest receipt)",
         state.describe(),
         verified.summary,
         lines_export,

@@ -134,6 +134,8 @@ def agreeing_keys(table: str, rows: list[dict[str, Any]], entries: list[Entry]) 
         "node_runs": _nodes_agreeing,
         "governance_rules": _rules_agreeing,
         "tool_registry": _tools_agreeing,
+        "users": lambda rs, es: set(),  # new in schema 9: never written unbound
+        "evaluator_verdicts": lambda rs, es: set(),  # bound since they exist (schema 12)
     }
     return checks[table](rows, entries)
 
@@ -210,10 +212,12 @@ def _tools_agreeing(rows: list[dict[str, Any]], entries: list[Entry]) -> set[str
 _DESCRIBED_BY: dict[str, tuple[str, ...]] = {
     "kill_switch_events": ("kill_switch_triggered", "kill_switch_reset"),
     "verdict_events": ("verdict_stamped", "verdict_corrected"),
+    "evaluator_verdicts": ("evaluator_verdict",),
     "workflow_runs": ("run_started", "run_finished"),
     "node_runs": ("node_finished", "run_finished"),
     "governance_rules": ("rules_loaded",),
     "tool_registry": ("tool_registered", "tool_enabled", "tool_disabled"),
+    "users": ("user_added", "user_roles_set", "user_revoked"),
 }
 
 

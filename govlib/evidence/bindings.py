@@ -89,6 +89,8 @@ GOVERNED: tuple[GovernedTable, ...] = (
     ),
     GovernedTable("node_runs", "id", ("node_finished",)),
     GovernedTable("verdict_events", "id", ("verdict_stamped", "verdict_corrected")),
+    GovernedTable("users", "person", ("user_added", "user_roles_set", "user_revoked")),
+    GovernedTable("evaluator_verdicts", "id", ("evaluator_verdict",)),
 )
 
 #: Every action whose entries may carry bindings.

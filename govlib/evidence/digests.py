@@ -23,6 +23,7 @@ __all__ = [
     "DIGEST_COLUMNS",
     "rows_digest",
     "append_batch_digest",
+    "batch_digest_check",
     "batch_digest_problems",
 ]
 
@@ -120,42 +121,60 @@ def batch_digest_problems(conn: sqlite3.Connection, table: str) -> list[tuple[in
         >>> batch_digest_problems(Store(memory=True).conn, "audit_log")
         []
     """
+    return batch_digest_check(conn, table)[0]
+
+
+def batch_digest_check(
+    conn: sqlite3.Connection,
+    table: str,
+    *,
+    after_seq: int = 0,
+    covered: tuple[int, int] | None = None,
+) -> tuple[list[tuple[int | None, str]], tuple[int, int]]:
+    """:func:`batch_digest_problems`, optionally only for what came after a verified point.
+
+    Parameters
+    ----------
+    after_seq
+        Recompute only the batch digests appended after this WORM seq (0: all of them).
+    covered
+        With ``after_seq``: ``(max id, rows up to it)`` the earlier batches covered when verified;
+        the row count up to that id must be unchanged and only later rows are checked for cover.
+
+    Returns
+    -------
+    (problems, ``(max id covered, rows up to it)`` now: the mark for the next call)
+
+    Example:
+        >>> from govlib.store.database import Store
+        >>> batch_digest_check(Store(memory=True).conn, "audit_log")
+        ([], (0, 0))
+    """
     problems: list[tuple[int | None, str]] = []
-
-    def add(seq: int | None, reason: str) -> None:
-        problems.append((seq, reason))
-
     action, cols = BATCH_ACTIONS[table], ", ".join(digest_columns(conn, table))
     rows_sql = f"SELECT {cols} FROM {table} WHERE id BETWEEN ? AND ? ORDER BY id"  # noqa: S608 - constant identifiers
+    old_reach, old_rows = covered if after_seq and covered is not None else (0, 0)
+    count_sql = f"SELECT COUNT(*) FROM {table} WHERE id > ? AND id <= ?"  # noqa: S608
+    if old_reach:
+        (now,) = conn.execute(count_sql, (0, old_reach)).fetchone()
+        if now != old_rows:
+            msg = f"{table} rows 1..{old_reach}: {old_rows} when verified earlier in this process, "
+            problems.append((None, msg + f"{now} now (a row was deleted or inserted)"))
     ranges: list[tuple[int, int, int]] = []
     batches = conn.execute(
-        "SELECT seq, detail FROM worm_log WHERE action = ? ORDER BY seq", (action,)
+        "SELECT seq, detail FROM worm_log WHERE action = ? AND seq > ? ORDER BY seq",
+        (action, after_seq),
     ).fetchall()
     for seq, raw in batches:
-        d = _batch_detail(raw, table)
-        if isinstance(d, str):
-            add(seq, f"{action} detail malformed: {d}")
-            continue
-        first, last = d["first_id"], d["last_id"]
-        span = f"{table} rows {first}..{last}"
-        rows = conn.execute(rows_sql, (first, last)).fetchall()
-        if len(rows) != d["count"]:
-            msg = f"{span}: {d['count']} recorded by this {action}, {len(rows)} now "
-            add(seq, msg + "(a row was deleted or inserted)")
-        elif rows_digest(digest_values(table, r) for r in rows) != d["digest"]:
-            add(seq, f"{span} no longer match this {action} digest (a row was edited)")
-        ranges.append((first, last, seq))
+        problem, span = _batch_problem(conn, rows_sql, table, seq, raw)
+        if problem is not None:
+            problems.append((seq, problem))
+        if span is not None:
+            ranges.append((*span, seq))
     ranges.sort()
-    reach, reach_seq = 0, 0
-    for first, last, seq in ranges:
-        if first <= reach:
-            older, newer = sorted((reach_seq, seq))  # anchored at the newer of the two
-            msg = f"{table} rows {first}..{min(last, reach)} are covered by two batch digests "
-            add(newer, msg + f"(seq {older} and {newer})")
-        if last > reach:
-            reach, reach_seq = last, seq
+    reach = _overlaps(ranges, table, old_reach, after_seq, problems)
     uncovered, i = [], 0
-    for (row_id,) in conn.execute(f"SELECT id FROM {table} ORDER BY id"):  # noqa: S608
+    for (row_id,) in conn.execute(f"SELECT id FROM {table} WHERE id > ? ORDER BY id", (old_reach,)):  # noqa: S608
         while i < len(ranges) and ranges[i][1] < row_id:
             i += 1
         if i >= len(ranges) or ranges[i][0] > row_id:
@@ -163,8 +182,46 @@ def batch_digest_problems(conn: sqlite3.Connection, table: str) -> list[tuple[in
     if uncovered:
         ids = ", ".join(map(str, uncovered[:5])) + (", ..." if len(uncovered) > 5 else "")
         msg = f"{table}: {len(uncovered)} row(s) covered by no {action} digest (id {ids}): "
-        add(None, msg + "written outside the recorder or inserted afterwards")
-    return problems
+        problems.append((None, msg + "written outside the recorder or inserted afterwards"))
+    (more,) = conn.execute(count_sql, (old_reach, reach)).fetchone() if reach > old_reach else (0,)
+    return problems, (reach, old_rows + int(more))
+
+
+def _batch_problem(
+    conn: sqlite3.Connection, rows_sql: str, table: str, seq: int, raw: Any
+) -> tuple[str | None, tuple[int, int] | None]:
+    """What is wrong with one batch entry (or None), and the id range it covers."""
+    action = BATCH_ACTIONS[table]
+    d = _batch_detail(raw, table)
+    if isinstance(d, str):
+        return f"{action} detail malformed: {d}", None
+    first, last = d["first_id"], d["last_id"]
+    span = f"{table} rows {first}..{last}"
+    rows = conn.execute(rows_sql, (first, last)).fetchall()
+    if len(rows) != d["count"]:
+        msg = f"{span}: {d['count']} recorded by this {action}, {len(rows)} now "
+        return msg + "(a row was deleted or inserted)", (first, last)
+    if rows_digest(digest_values(table, r) for r in rows) != d["digest"]:
+        return f"{span} no longer match this {action} digest (a row was edited)", (first, last)
+    return None, (first, last)
+
+
+def _overlaps(
+    ranges: list[tuple[int, int, int]],
+    table: str,
+    reach: int,
+    reach_seq: int,
+    problems: list[tuple[int | None, str]],
+) -> int:
+    """Report rows covered by two batches (sorted ranges, after ``reach``); the new reach."""
+    for first, last, seq in ranges:
+        if first <= reach:
+            older, newer = sorted((reach_seq, seq))  # anchored at the newer of the two
+            msg = f"{table} rows {first}..{min(last, reach)} are covered by two batch digests "
+            problems.append((newer, msg + f"(seq {older} and {newer})"))
+        if last > reach:
+            reach, reach_seq = last, seq
+    return reach
 
 
 def _batch_detail(raw: Any, table: str) -> dict[str, Any] | str:

@@ -9,6 +9,16 @@ All checks read one snapshot (a separate read-only connection for a file store):
    never a key inside the database), and the log still extends it; a file line needs its row;
 3. every ``audit_batch`` / ``ledger_batch`` digest recomputed, every row in exactly one batch;
 4. every ``audit_log`` verdict triple equal to the latest WORM verdict entry for it, and back.
+
+Incremental verification (a page view): ``verify_store(store, since=point)`` starts from a
+:class:`VerifiedPoint` an earlier verification in this process returned (``result.point``). It
+checks that the remembered entry still holds its MAC at its seq and that the log still holds the
+same number of entries up to it (a rewrite of history, even one re-MAC'd with the HMAC key, or a
+deletion is caught), that the schema cookie is unchanged (dropping an append-only guard trigger,
+the SQL way to edit an old row, changes it: then everything is verified again), then verifies
+only the entries and batch digests after it; checkpoints, verdicts and governed rows are checked
+in full. A byte-level edit of an old entry that keeps the schema cookie is only caught by a full
+verification: ``govlib verify`` always runs one.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ from govlib.evidence.bindings import (
 )
 from govlib.evidence.chain import chain_intact, first_chain_problem
 from govlib.evidence.checkpoints import Checkpoint
-from govlib.evidence.digests import DIGEST_COLUMNS, batch_digest_problems
+from govlib.evidence.digests import DIGEST_COLUMNS, batch_digest_check
 from govlib.evidence.keys import (
     PUBKEY_FILE,
     KeyMaterialError,
@@ -52,7 +62,15 @@ from govlib.store.database import Store, StoreError
 from govlib.store.schema import triggers_sql
 from govlib.store.snapshot import PageCheck, quick_check, read_snapshot
 
-__all__ = ["CHAIN_BYTES_SQL", "CHAIN_SQL", "Problem", "VerifyResult", "VerifyError", "verify_store"]
+__all__ = [
+    "CHAIN_BYTES_SQL",
+    "CHAIN_SQL",
+    "Problem",
+    "VerifiedPoint",
+    "VerifyResult",
+    "VerifyError",
+    "verify_store",
+]
 
 #: The fast chain pass: the stored bytes only (no decode/encode per entry, no JSON parsing).
 CHAIN_BYTES_SQL = (
@@ -69,6 +87,10 @@ _VERDICT_SQL = (
     "json_extract(body, '$.detail.by'), json_extract(body, '$.detail.at') FROM worm_log "
     "WHERE action IN ('verdict_stamped', 'verdict_corrected') ORDER BY seq"
 )
+_AFTER = " WHERE seq > ? ORDER BY seq"
+#: (raw public key, signed body, signature) of every checkpoint signature verified valid in this
+#: process: a page view re-checks the signed heads against the log, not the Ed25519 maths.
+_VALID_SIGNATURES: set[tuple[bytes, str, str]] = set()
 _Lines = list[tuple[int, Checkpoint | str]]
 _READABLE = ("ts", "run_id", "node", "action", "rule", "outcome", "detail", "key_id")
 
@@ -83,6 +105,23 @@ class Problem:
 
     seq: int | None
     reason: str
+
+
+@dataclass(frozen=True)
+class VerifiedPoint:
+    """Where a successful verification ended: enough to verify only what came after it.
+
+    ``seq`` and ``mac`` are the newest entry verified; ``live_entries`` how many live entries the
+    log held up to it; ``schema`` SQLite's schema cookie then; ``anchor`` the sealed boundary
+    (seq, MAC); ``batches`` per digest table ``(max id covered, rows up to it)``.
+    """
+
+    seq: int
+    mac: str
+    live_entries: int
+    schema: int
+    anchor: tuple[int, str]
+    batches: tuple[tuple[str, int, int], ...]
 
 
 @dataclass(frozen=True)
@@ -104,6 +143,10 @@ class VerifyResult:
     checkpoints_checked: int
     problems: tuple[Problem, ...] = ()
     notes: tuple[str, ...] = ()
+    #: Where this verification ended (when ok): pass it as ``since`` to verify only what follows.
+    point: VerifiedPoint | None = None
+    #: The seq verified earlier this verification started after (None: everything was verified).
+    verified_from: int | None = None
 
     def describe(self) -> str:
         """The summary, then every problem and note on its own line."""
@@ -118,6 +161,7 @@ def verify_store(
     pubkey: str | os.PathLike[str] | None = None,
     integrity_check: bool = True,
     archives: bool = False,
+    since: VerifiedPoint | None = None,
 ) -> VerifyResult:
     """Verify the chain, checkpoints, batch digests and verdicts of a store.
 
@@ -136,6 +180,11 @@ def verify_store(
         Also verify every sealed segment under ``DIR/archive/`` (file hashes, manifest
         signatures, the MAC chain across segment boundaries, the rows each segment holds):
         :func:`govlib.evidence.archive.archive_problems`.
+    since
+        A point an earlier successful verification of this store returned (``result.point``):
+        the entries and batch digests up to it are not verified again, after checking that the
+        remembered entry is still there with the same MAC (see the module docstring). Ignored
+        (a full verification) when the schema cookie or the sealed boundary changed since.
 
     Returns
     -------
@@ -163,7 +212,7 @@ def verify_store(
     # HMAC keys as they are on disk now (verify writes nothing); a memory store's own ring
     hmac_keys = _hmac_keys(store)
     pages = PageCheck(store.path) if integrity_check and store.path is not None else None
-    check = _Verifier(public, pub_label, integrity_check and pages is None)
+    check = _Verifier(public, pub_label, integrity_check and pages is None, since)
     try:
         if pages is not None:
             pages.start()
@@ -223,8 +272,17 @@ class _Verifier:
 
     conn: sqlite3.Connection
 
-    def __init__(self, public: Ed25519PublicKey | None, pub_label: str, integrity: bool) -> None:
+    def __init__(
+        self,
+        public: Ed25519PublicKey | None,
+        pub_label: str,
+        integrity: bool,
+        since: VerifiedPoint | None = None,
+    ) -> None:
         self.public, self.pub_label, self.integrity_check = public, pub_label, integrity
+        self._public_raw = b"" if public is None else public.public_bytes_raw()
+        self.since = since
+        self.point: VerifiedPoint | None = None
         self.problems: list[Problem] = []
         self.notes: list[str] = []
         self.checked: set[str] = set()
@@ -246,6 +304,7 @@ class _Verifier:
             "last_checkpoint_at": last.time if last else None,
             "checkpoints_checked": len(self.checked),
             "notes": tuple(self.notes),
+            "verified_from": None if self.since is None else self.since.seq,
         }
         if not self.problems:
             summary = f"Chain verified: {entries} entries"
@@ -254,7 +313,12 @@ class _Verifier:
             else:
                 summary += f", last signed checkpoint at seq {last.head_seq}, time {last.time}"
             summary += self._sealed_clause()
-            return VerifyResult(True, summary, None, None, **common)
+            if self.since is not None:
+                summary += (
+                    f"; entries up to seq {self.since.seq} were verified earlier in this process "
+                    "(`govlib verify` checks them all again)"
+                )
+            return VerifyResult(True, summary, None, None, point=self.point, **common)
         first = min(self.problems, key=lambda p: (p.seq is None, p.seq or 0))
         more = f" (+{len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         where = "Verification failed" if first.seq is None else f"Chain broken at seq {first.seq}"
@@ -296,22 +360,69 @@ class _Verifier:
         # A sealed prefix: the live chain starts after the boundary its newest segment_sealed
         # entry names (that entry is MAC-checked with the rest of the live chain).
         self.anchor = anchor = live_anchor(conn)
-        start = {"start_seq": anchor.first_seq, "start_prev_mac": anchor.last_mac}
         self.size, self.max_seq = int(size) + anchor.last_seq, int(max_seq)
-        cur = conn.cursor()
-        cur.row_factory = None
-        cur.execute(CHAIN_BYTES_SQL)
-        if not chain_intact(iter(lambda: cur.fetchmany(256), []), keys, **start)[0]:
-            broken, _, _ = first_chain_problem(cur.execute(CHAIN_SQL), keys, **start)
-            if broken is not None:
-                self.add(broken.seq, broken.reason)
+        schema = int(conn.execute("PRAGMA schema_version").fetchone()[0])
+        if self.since is not None and not self._since_usable(schema):
+            self.since = None  # the guards or the sealed boundary changed: verify everything
+        if self.since is not None:
+            self._remembered_entry(self.since)
+        head = self.chain(keys)
         self.checkpoints(lines, label)
-        for table in DIGEST_COLUMNS:
-            self.batches(table)
+        marks = [self.batches(table) for table in DIGEST_COLUMNS]
         self.verdicts()
         self.bindings()
         for seq, reason in retained_entries(conn, keys)[1]:
             self.add(seq, reason)
+        if not self.problems and head is not None:
+            live = int(size)
+            anchored = (anchor.last_seq, anchor.last_mac)
+            self.point = VerifiedPoint(head[0], head[1], live, schema, anchored, tuple(marks))
+
+    def _since_usable(self, schema: int) -> bool:
+        """Whether the remembered point still applies (same schema cookie, same boundary)."""
+        point = self.since
+        assert point is not None
+        same_anchor = point.anchor == (self.anchor.last_seq, self.anchor.last_mac)
+        return point.schema == schema and same_anchor and point.seq >= self.anchor.last_seq
+
+    def _remembered_entry(self, point: VerifiedPoint) -> None:
+        """The entry verified last time must still be there, with its MAC, after as many."""
+        row = self.conn.execute("SELECT mac FROM worm_log WHERE seq = ?", (point.seq,)).fetchone()
+        (n,) = self.conn.execute(
+            "SELECT COUNT(*) FROM worm_log WHERE seq <= ?", (point.seq,)
+        ).fetchone()
+        if point.seq > self.anchor.last_seq and (row is None or row[0] != point.mac):
+            now = "is gone" if row is None else f"now has MAC {str(row[0])[:16]}…"
+            msg = f"entry {point.seq} verified earlier in this process (MAC {point.mac[:16]}…) "
+            self.add(point.seq, msg + f"{now}: the log was rewritten")
+        elif int(n) != point.live_entries:
+            msg = f"the log held {point.live_entries} entries up to seq {point.seq} when verified "
+            self.add(
+                point.seq, msg + f"earlier in this process, {n} now (entries removed or added)"
+            )
+
+    def chain(self, keys: dict[str, bytes]) -> tuple[int, str] | None:
+        """MACs and links of the live chain (after ``since`` when given); the head (seq, MAC)."""
+        anchor, since = self.anchor, self.since
+        if since is not None and since.seq > anchor.last_seq:
+            start = {"start_seq": since.seq + 1, "start_prev_mac": since.mac}
+            fast, exact = (
+                sql.replace(" ORDER BY seq", _AFTER) for sql in (CHAIN_BYTES_SQL, CHAIN_SQL)
+            )
+            after: tuple[int, ...] = (since.seq,)
+        else:
+            start = {"start_seq": anchor.first_seq, "start_prev_mac": anchor.last_mac}
+            fast, exact, after = CHAIN_BYTES_SQL, CHAIN_SQL, ()
+        cur = self.conn.cursor()
+        cur.row_factory = None
+        cur.execute(fast, after)
+        intact, n, head_mac = chain_intact(iter(lambda: cur.fetchmany(256), []), keys, **start)
+        if not intact:
+            broken, _, _ = first_chain_problem(cur.execute(exact, after), keys, **start)
+            if broken is not None:
+                self.add(broken.seq, broken.reason)
+            return None
+        return start["start_seq"] - 1 + n, head_mac
 
     def schema(self) -> None:
         """The readable worm_log columns must still be generated from ``body``."""
@@ -374,7 +485,12 @@ class _Verifier:
         assert self.public is not None
         valid = self._valid.get((body, cp.signature))
         if valid is None:  # a row and its file line are the same checkpoint: verify once
-            valid = cps.signature_valid(self.public, body, cp.signature)
+            known = (self._public_raw, body, cp.signature)
+            valid = known in _VALID_SIGNATURES or cps.signature_valid(
+                self.public, body, cp.signature
+            )
+            if valid:  # pure maths: the same body, signature and key verify the same next time
+                _VALID_SIGNATURES.add(known)
             self._valid[(body, cp.signature)] = valid
         if not valid:
             pinned = fingerprint(self.public)
@@ -399,10 +515,20 @@ class _Verifier:
             self.last = cp
         return True
 
-    def batches(self, table: str) -> None:
-        """Recompute every batch digest of ``table``; each row must be in exactly one batch."""
-        for seq, reason in batch_digest_problems(self.conn, table):
+    def batches(self, table: str) -> tuple[str, int, int]:
+        """Recompute the batch digests of ``table`` (after ``since``); each row in one batch.
+
+        Returns the table's mark for the next incremental verification.
+        """
+        since = self.since
+        mark = next(((r, n) for t, r, n in since.batches if t == table), None) if since else None
+        after_seq = since.seq if since is not None and mark is not None else 0
+        problems, covered = batch_digest_check(
+            self.conn, table, after_seq=after_seq, covered=mark if after_seq else None
+        )
+        for seq, reason in problems:
             self.add(seq, reason)
+        return (table, *covered)
 
     def bindings(self) -> None:
         """Every governed row is proven by the newest WORM entry that binds it, and back."""
@@ -447,11 +573,17 @@ class _Verifier:
         return out
 
     def _count(self, table: str) -> int:
+        if not self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone():
+            return 0  # a table newer than this (read-only, older) store
         (n,) = self.conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()
         return int(n)
 
     def _rows(self, table: GovernedTable) -> list[RowDigest]:
         columns = [name for _cid, name, *_ in self.conn.execute(f"PRAGMA table_info({table.name})")]
+        if not columns:  # a table newer than this (read-only, older) store: no rows to prove
+            return []
         return row_digests(self.conn.execute(canonical_row_sql(table, columns)))
 
     def verdicts(self) -> None:

@@ -27,13 +27,26 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import pandas as pd
 from markupsafe import Markup
 
 from govlib.analysis.spc import RULES
 from govlib.present.formatting import humanize, milliseconds, priced_money, timestamp
 from govlib.present.html import inline_svg
 from govlib.present.templating import render
+
+if TYPE_CHECKING:
+    import pandas as pd
+else:
+
+    class _Pandas:
+        """pandas, imported on first use (the executive page's first paint draws no pandas chart: ~1 s saved)."""
+
+        def __getattr__(self, name: str) -> object:
+            import pandas
+
+            return getattr(pandas, name)
+
+    pd = _Pandas()
 
 if TYPE_CHECKING:  # altair costs ~1.5 s to import; the stats table does not need it
     import altair as alt
@@ -251,7 +264,7 @@ def zone_layer(
 
 
 def limit_layers(
-    bounds: Mapping[str, float], y_scale: Any, *, log: bool, width: int
+    bounds: Mapping[str, float], y_scale: Any, *, log: bool, width: int | str = "width"
 ) -> list[alt.Chart]:
     """The centre line (solid grey) and the control limits (dashed red), each labelled.
 
@@ -270,7 +283,9 @@ def limit_layers(
         color=alt.condition(centre, alt.value(_GREY), alt.value(_RED)),
         tooltip=[alt.Tooltip("label:N", title="line")],
     )
-    labels = rule.mark_text(align="left", dx=6, fontSize=10, x=width).encode(
+    # "width": the plot's right edge whatever its size (a fixed or a "container" width)
+    at = "width" if isinstance(width, str) else width
+    labels = rule.mark_text(align="left", dx=6, fontSize=10, x=at).encode(
         text="label:N", color=alt.value("#333")
     )
     return [lines, labels]
@@ -331,11 +346,12 @@ def control_chart(
     id_field: str = "id",
     value_title: str = "latency (ms, log scale)",
     title: str = "",
-    width: int = 720,
+    width: int | str = 720,
     height: int = 220,
     log: bool = True,
 ) -> alt.LayerChart:
     """Interactive individuals control chart of ``df`` (one row per call, oldest first).
+    ``width="container"`` fills the element the chart is drawn in (the apps' drill-down).
 
     Zones (:func:`zone_layer`) and limit lines (:func:`limit_layers`) when the limits are
     defined, then the points (:func:`point_layers`), over one time axis and one y scale.
@@ -381,6 +397,7 @@ def run_duration_chart(
     id_field: str = "run_index",
     title: str = "",
     log: bool = True,
+    width: int | str = 720,
 ) -> alt.LayerChart:
     """Control chart of a workflow's run durations (one row per run, oldest first).
 
@@ -405,6 +422,7 @@ def run_duration_chart(
         value_title="run duration (ms, log scale)" if log else "run duration (ms)",
         title=title,
         log=log,
+        width=width,
     )
 
 

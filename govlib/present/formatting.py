@@ -20,6 +20,7 @@ __all__ = [
     "priced_money",
     "number",
     "percent",
+    "plural",
     "timestamp",
 ]
 
@@ -94,6 +95,23 @@ def priced_money(value: Any, calls: Any = None, unpriced: Any = None, digits: in
         return "unpriced"
     text = money(value or 0.0, digits)
     return f"{text} + {count} unpriced" if count else text
+
+
+def plural(count: Any, word: str, many: str | None = None) -> str:
+    """A count and its noun in the right number: ``1 stored receipt``, ``1,603 stored receipts``.
+
+    ``many``: the plural when it is not ``word + "s"`` (``plural(2, "entry", "entries")``). A
+    missing count reads :data:`DASH` with the plural.
+
+    Example:
+        >>> plural(1, "stored receipt"), plural(1603, "stored receipt"), plural(0, "tool")
+        ('1 stored receipt', '1,603 stored receipts', '0 tools')
+        >>> plural(2, "entry", "entries"), plural(None, "run")
+        ('2 entries', '— runs')
+    """
+    v = finite(count)
+    noun = word if v is not None and v == 1 else (many or f"{word}s")
+    return f"{number(v)} {noun}"
 
 
 def milliseconds(value: Any) -> str:

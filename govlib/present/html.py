@@ -14,7 +14,20 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-__all__ = ["Markup", "attrs", "bdi", "breakable", "esc", "inline_svg", "plain"]
+__all__ = [
+    "DISPLAY_MAX_CHARS",
+    "Markup",
+    "attrs",
+    "bdi",
+    "breakable",
+    "display_text",
+    "esc",
+    "inline_svg",
+    "plain",
+]
+
+#: How many characters of a stored name or reason a table cell shows before "…" (hover: all).
+DISPLAY_MAX_CHARS = 60
 
 
 def esc(value: Any) -> Markup:
@@ -35,6 +48,41 @@ def bdi(value: Any) -> Markup:
         Markup('<bdi>&lt;Ana&gt;</bdi>')
     """
     return Markup(f"<bdi>{esc(value)}</bdi>")
+
+
+def display_text(value: Any, max_chars: int = DISPLAY_MAX_CHARS) -> Markup:
+    """Untrusted text for display: escaped, ``<bdi>``-isolated and capped, the whole on hover.
+
+    A name or reason from the data can hold a right-to-left override or be thousands of
+    characters long; isolated, it cannot reorder the page's own text after it, and capped at
+    ``max_chars`` characters (the last one "…") it cannot stretch a table. When the value is cut,
+    the ``title`` holds all of it (escaped once, so a hover shows the value, never entities).
+
+    Parameters
+    ----------
+    value : Any
+        The text (None: an empty isolate).
+    max_chars : int
+        Characters shown at most, the ellipsis included (at least 2).
+
+    Returns
+    -------
+    Markup
+        ``<bdi class="gl-text">…</bdi>``, with ``title`` when the text was cut.
+
+    Example:
+        >>> display_text("<Ana>")
+        Markup('<bdi class="gl-text">&lt;Ana&gt;</bdi>')
+        >>> display_text("abcdefgh", max_chars=5)
+        Markup('<bdi class="gl-text" title="abcdefgh">abcd…</bdi>')
+    """
+    if max_chars < 2:
+        raise ValueError(f"max_chars={max_chars!r}: expected an integer of at least 2")
+    text = "" if value is None else str(value)
+    if len(text) <= max_chars:
+        return Markup(f'<bdi class="gl-text">{escape(text)}</bdi>')
+    shown = text[: max_chars - 1] + "\u2026"
+    return Markup(f'<bdi class="gl-text"{attrs(title=text)}>{escape(shown)}</bdi>')
 
 
 def breakable(value: Any) -> Markup:

@@ -2,7 +2,7 @@
 
 Autoescape is on for every template (whatever its file name), undefined names raise, and the
 presentation vocabulary is available in every template as globals: :mod:`~govlib.present.html`
-(``attrs``, ``bdi``, ``breakable``, ``plain``), :mod:`~govlib.present.formatting` (``number``,
+(``attrs``, ``bdi``, ``display_text``, ``breakable``, ``plain``), :mod:`~govlib.present.formatting` (``number``,
 ``percent``, ``money``, ``milliseconds``, ``timestamp``, ``humanize``) and
 :mod:`~govlib.present.pills` (``pill``, ``badge``, ``level_of``, ``palette_css``). Tables are the
 macros of ``macros.html.j2``.

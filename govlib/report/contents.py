@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from govlib import __version__, bounds
+from govlib.analysis.evaluations import evaluator_verdict_counts
 from govlib.analysis.read_path import SealedReader, connect, has_sealed_rows
 from govlib.analysis.stats import tool_stats
 from govlib.clock import iso, utc_now_iso
@@ -63,11 +64,13 @@ _PERIOD = re.compile(r"([1-9][0-9]{0,3})d")
 _MAX_PROBLEMS = 50
 _GROUPS = ("pills", "spc", "sampling", "drift")  # settings the figures depend on
 # Each ? is the latest time a record may carry (now + max_clock_skew_s). The data-lifecycle entries
-# (a seal, a purge, an erasure) are housekeeping, not activity: they do not move the window.
+# (a seal, a purge, an erasure) and the record of alert deliveries are housekeeping, not
+# activity: they do not move the window.
 _NEWEST = (
     "SELECT MAX(t) FROM (SELECT MAX(created_at) AS t FROM audit_log WHERE created_at <= ? "
     "UNION ALL SELECT MAX(ts) FROM worm_log WHERE ts <= ? "
-    "AND action NOT IN ('segment_sealed', 'segment_purged', 'person_erased') "
+    "AND action NOT IN ('segment_sealed', 'segment_purged', 'person_erased', 'alert_sent', "
+    "'alert_given_up') "
     "UNION ALL SELECT MAX(created_at) FROM token_ledger WHERE created_at <= ? "
     "UNION ALL SELECT MAX(started_at) FROM workflow_runs WHERE started_at <= ? "
     "UNION ALL SELECT MAX(ended_at) FROM workflow_runs WHERE ended_at <= ?)"
@@ -239,6 +242,9 @@ def _spc(store: Store, start: str, settings: Settings) -> list[dict[str, Any]]:
         stats = tool_stats(con, since=start, settings=settings)
     finally:
         con.close()
+    # The report covers its period: its p50 / p95 are the whole period's, not the newest calls'.
+    period = {"p50_all": "p50", "p95_all": "p95"}
+    stats = stats.drop(columns=list(period.values())).rename(columns=period)
     rows = _records(stats, _SPC_COLS)
     reasons = _records(stats, ("sampling", "sampling_reason"))
     return [r | s for r, s in zip(rows, reasons, strict=True)]
@@ -290,7 +296,8 @@ def report_data(
     """Every figure the report shows, as plain JSON types (the data the manifest hash covers).
 
     Keys: ``report`` (title, period, start, end), ``governance``, ``verification``, ``spc``
-    (one row per tool, sampling recommendation included), ``costs``, ``thresholds`` (the
+    (one row per tool, sampling recommendation included; human verdicts only), ``evaluators``
+    (machine evaluators' verdicts per evaluator and tool or model, shown apart), ``costs``, ``thresholds`` (the
     settings the SPC figures depend on), ``store_counts`` (rows per table, as ``govlib status``
     counts them).
 
@@ -320,6 +327,7 @@ def report_data(
         "governance": _governance(store, start),
         "verification": _verification(store),
         "spc": _spc(store, start, st),
+        "evaluators": [_plain(r) for r in evaluator_verdict_counts(store, since=start)],
         "costs": _costs(store, start),
         "thresholds": {s.name: getattr(st, s.name) for s in SETTINGS if s.group in _GROUPS},
         "settings_version": recorded_settings(store, st).describe(),

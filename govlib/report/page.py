@@ -17,7 +17,7 @@ from markupsafe import Markup
 from govlib.evidence.chain import canonical_json
 from govlib.present.charts import Limits, daily_cost_svg, sparkline_svg
 from govlib.present.formatting import milliseconds, number, percent, priced_money, timestamp
-from govlib.present.html import breakable, inline_svg
+from govlib.present.html import display_text, inline_svg
 from govlib.present.pills import level_of, pill
 from govlib.present.tables import Row
 from govlib.present.templating import render, source
@@ -43,26 +43,36 @@ def _code(value: Any) -> Markup:
     return Markup("<code>{}</code>").format(value)
 
 
+def _name(value: Any, max_chars: int = 60) -> Markup:
+    """A stored name (tool, workflow, rule, model): isolated, capped, the whole on hover."""
+    return _code(display_text(value, max_chars)) if value is not None else Markup("—")
+
+
+def _text(value: Any, max_chars: int = 200) -> Markup | str:
+    """Stored free text (a person, a reason): isolated, capped, the whole on hover."""
+    return display_text(value, max_chars) if value not in (None, "") else "—"
+
+
 def _yes(flag: Any, no: str = "no") -> str:
     return "yes" if flag else no
 
 
 def _governance(gov: dict[str, Any]) -> dict[str, Any]:
     events = [
-        [e["id"], pill(e["state"]), timestamp(e["at"]), e["by"], e["reason"]]
-        + [e["rule"] or "—", _code(e["run_id"] or "—"), e["worm_seq"]]
+        [e["id"], pill(e["state"]), timestamp(e["at"]), _text(e["by"], 60), _text(e["reason"])]
+        + [_name(e["rule"]) if e["rule"] else "—", _name(e["run_id"] or "—"), e["worm_seq"]]
         for e in gov["kill_switch_events"]
     ]
     refusals = [[r["reason"], number(r["calls"]), timestamp(r["last_at"])] for r in gov["refusals"]]
     rules = [
-        [_code(r["rule"]), r["description"], r["action"], _yes(r["enabled"])]
-        + [pill(r["latest_outcome"]), timestamp(r["at"]), r["message"] or "—"]
+        [_name(r["rule"]), _text(r["description"]), r["action"], _yes(r["enabled"])]
+        + [pill(r["latest_outcome"]), timestamp(r["at"]), _text(r["message"])]
         + [number(r["period_evaluations"]), number(r["period_fired"])]
         for r in gov["rules"]
     ]
     tools = [
-        [_code(t["name"]), t["risk_tier"], _yes(t["enabled"], "NO"), _yes(t["has_schema"])]
-        + [t["description"], number(t["period_calls"]), percent(t["period_success_rate"])]
+        [_name(t["name"]), t["risk_tier"], _yes(t["enabled"], "NO"), _yes(t["has_schema"])]
+        + [_text(t["description"]), number(t["period_calls"]), percent(t["period_success_rate"])]
         for t in gov["tools"]
     ]
     return {"ks": gov["kill_switch"], "events": events, "refusals": refusals, "rules": rules} | {
@@ -98,7 +108,7 @@ def _spc_cells(t: dict[str, Any]) -> list[Any]:
     counts = Markup('{}<br><span class="gl-muted">{}✓ {}✗</span>')
     latency = Markup("{}<br>{}").format(milliseconds(t["p50"]), milliseconds(t["p95"]))
     return [
-        _code(breakable(t["tool_name"])),
+        _name(t["tool_name"]),
         number(t["count"]),
         success,
         counts.format(accept, t["accept_count"], t["reject_count"]),
@@ -117,14 +127,19 @@ def _spc(
     return {"tools": tools, "thresholds": thresholds, "settings_version": version}
 
 
-def _sampling(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _sampling(rows: list[dict[str, Any]], evaluators: list[dict[str, Any]]) -> dict[str, Any]:
     strong = Markup("<strong>{}</strong>")
     grid = [
-        [_code(t["tool_name"]), number(t["count"]), strong.format(t["sampling"])]
+        [_name(t["tool_name"]), number(t["count"]), strong.format(t["sampling"])]
         + [t["sampling_reason"]]
         for t in rows
     ]
-    return {"rows": grid}
+    machine = [
+        [_name(e["source"]), e["evaluated"], _name(e["name"])]
+        + [number(e["accept_count"]), number(e["reject_count"]), timestamp(e["latest_at"])]
+        for e in evaluators
+    ]
+    return {"rows": grid, "evaluators": machine}
 
 
 def _rolled(period: dict[str, Any]) -> str:
@@ -144,7 +159,7 @@ def _costs(costs: dict[str, Any], start: str, end: str) -> dict[str, Any]:
     rolling = [[k, number(roll[k]["calls"]), _rolled(roll[k])] for k in ("today", "7d", "30d")]
     workflows = [
         [
-            r["workflow"],
+            _text(r["workflow"], 60),
             number(r["runs"]),
             number(r["calls"]),
             priced_money(r["cost_usd"], r["calls"], r["unpriced_calls"]),
@@ -156,7 +171,7 @@ def _costs(costs: dict[str, Any], start: str, end: str) -> dict[str, Any]:
         for r in costs["by_workflow"]
     ]
     models = [
-        [_code(r["model"]), r["provider"], number(r["calls"]), number(r["input_tokens"])]
+        [_name(r["model"]), _text(r["provider"], 40), number(r["calls"]), number(r["input_tokens"])]
         + [number(r["output_tokens"]), priced_money(r["cost_usd"], r["calls"], r["unpriced_calls"])]
         + [number(r["unpriced_calls"])]
         for r in costs["by_model"]
@@ -220,7 +235,7 @@ def render_report(data: dict[str, Any], meta: dict[str, Any]) -> str:
         governance=_governance(data["governance"]),
         verification=_verification(data["verification"]),
         spc=_spc(data["spc"], data["thresholds"], data.get("settings_version")),
-        sampling=_sampling(data["spc"]),
+        sampling=_sampling(data["spc"], data.get("evaluators") or []),
         costs=_costs(data["costs"], rep["start"], rep["end"]),
         manifest=_manifest(data, meta),
     )

@@ -10,7 +10,7 @@ from ``body`` so they cannot disagree with what the MAC covers.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 12
 
 #: Tables whose DELETE guard admits only govlib's sealing delete (see ``seal_journal``).
 SEALED_DELETE_GUARDED: tuple[str, ...] = (
@@ -42,6 +42,14 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # Version 7: ``people`` (the name behind each pseudonym; created by the schema DDL, no column
     # changes elsewhere: entries written before stay as they were, with names in clear).
     7: (),
+    # Version 9: ``users`` (people who sign in: a pseudonym, a salted token hash, roles, tenants;
+    # each row bound to the chain) is created by the schema DDL; no column changes elsewhere.
+    9: (),
+    # Version 10: ``alert_outbox`` and ``alert_cursor`` (alerts; created by the schema DDL).
+    10: (),
+    # Version 12: ``evaluator_verdicts`` (a machine evaluator's verdict on a tool call or a model
+    # call, kept apart from the human ``verdict_events``; created by the schema DDL).
+    12: (),
 }
 
 #: Tables whose rows never change once written.
@@ -53,6 +61,7 @@ APPEND_ONLY: tuple[str, ...] = (
     "node_runs",
     "verdict_events",
     "ingested_spans",
+    "evaluator_verdicts",
 )
 
 #: Every table, in creation order (``govlib status`` counts these).
@@ -73,6 +82,10 @@ TABLES: tuple[str, ...] = (
     "worm_retained",
     "seal_journal",
     "people",
+    "users",
+    "alert_outbox",
+    "alert_cursor",
+    "evaluator_verdicts",
 )
 
 AUDIT_COLUMNS: tuple[str, ...] = (
@@ -164,6 +177,24 @@ CREATE TABLE IF NOT EXISTS verdict_events(
   worm_seq INTEGER
 );
 CREATE INDEX IF NOT EXISTS verdict_events_audit ON verdict_events(audit_id);
+
+-- A machine evaluator's verdict (an OTel ``gen_ai.evaluation.result``): on a tool call
+-- (audit_log) or a model call (token_ledger). Never a human review: it does not touch the
+-- audit_log verdict triple, the sampling gate or the accept rate.
+CREATE TABLE IF NOT EXISTS evaluator_verdicts(
+  id INTEGER PRIMARY KEY,
+  source TEXT NOT NULL CHECK (source LIKE 'evaluator:_%'),
+  target_table TEXT NOT NULL CHECK (target_table IN ('audit_log', 'token_ledger')),
+  target_id INTEGER NOT NULL,
+  verdict TEXT NOT NULL CHECK (verdict IN ('accept', 'reject')),
+  label TEXT,
+  score REAL,
+  evaluated_at TEXT NOT NULL,
+  trace_id TEXT,
+  span_id TEXT,
+  worm_seq INTEGER
+);
+CREATE INDEX IF NOT EXISTS evaluator_verdicts_target ON evaluator_verdicts(target_table, target_id);
 
 CREATE TABLE IF NOT EXISTS worm_log(
   seq INTEGER PRIMARY KEY,
@@ -340,6 +371,51 @@ CREATE TABLE IF NOT EXISTS people(
   pseudonym TEXT PRIMARY KEY,
   name TEXT NOT NULL
 );
+
+-- People who sign in (govlib users add): the person's pseudonym (the name is in `people`), a
+-- public token id, the salt and scrypt hash of the token's secret (never the token), roles and
+-- tenants as JSON arrays. Each change rebinds the row to a `user_*` WORM entry (verify checks).
+CREATE TABLE IF NOT EXISTS users(
+  person TEXT PRIMARY KEY,
+  token_id TEXT NOT NULL UNIQUE,
+  token_salt TEXT NOT NULL,
+  token_hash TEXT NOT NULL,
+  roles TEXT NOT NULL,
+  tenants TEXT,
+  status TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+  updated_at TEXT NOT NULL,
+  worm_seq INTEGER
+);
+
+-- Alerts waiting for delivery, delivered or given up (one row per alert and destination).
+-- Operational state, not append-only: the delivery state changes, and each final state is
+-- recorded by an `alert_sent` / `alert_given_up` WORM entry named in `worm_seq`.
+CREATE TABLE IF NOT EXISTS alert_outbox(
+  id INTEGER PRIMARY KEY,
+  alert_id TEXT NOT NULL,
+  destination_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  summary TEXT NOT NULL,
+  payload TEXT NOT NULL,
+  state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'given_up')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_at TEXT NOT NULL,
+  last_error TEXT,
+  created_at TEXT NOT NULL,
+  finished_at TEXT,
+  worm_seq INTEGER,
+  UNIQUE (alert_id, destination_id)
+);
+CREATE INDEX IF NOT EXISTS alert_outbox_pending ON alert_outbox(state, next_attempt_at);
+
+-- Where `govlib watch` is: the last event and entry it has seen, the condition states it has
+-- alerted, its heartbeat (JSON values by name).
+CREATE TABLE IF NOT EXISTS alert_cursor(
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
 """
 
 
@@ -400,6 +476,7 @@ _KEYS = {
     "node_runs": "id = NEW.id",
     "verdict_events": "id = NEW.id",
     "worm_retained": "seq = NEW.seq",
+    "evaluator_verdicts": "id = NEW.id",
 }
 
 

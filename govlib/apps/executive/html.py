@@ -7,16 +7,19 @@ carries its state in words too (``pill``/``badge`` add a symbol and text). Stabl
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from markupsafe import Markup
 
+from govlib.apps.executive.view import audit_rows
 from govlib.present.charts import step_cost_svg
 from govlib.present.templating import render
 
 __all__ = [
     "PERIOD_NAMES",
+    "SPC_PAGE",
     "audit_table_html",
     "sealed_ranges_html",
     "breakdown_html",
@@ -25,6 +28,8 @@ __all__ = [
     "cost_summary_html",
     "governance_html",
     "headline_html",
+    "health_html",
+    "health_link",
     "kill_switch_html",
     "nodes_html",
     "periods_html",
@@ -32,6 +37,9 @@ __all__ = [
     "rules_html",
     "steps_table_html",
 ]
+
+#: The SPC dashboard's notebook, next to the executive page's under ``/voila/render/``.
+SPC_PAGE = "spc_dashboard.ipynb"
 
 #: Cost period key -> its name on the page.
 PERIOD_NAMES = {"today": "Today", "7d": "7 days", "30d": "30 days"}
@@ -97,7 +105,7 @@ def nodes_html(nodes: Sequence[Mapping[str, Any]]) -> Markup:
     """The selected run's workflow nodes as a strip of labelled pills joined by arrows.
 
     Example:
-        >>> "fraud scoring: blocked" in nodes_html([{"node": "fraud_scoring", "label": None,
+        >>> "fraud scoring</bdi>: blocked" in nodes_html([{"node": "fraud_scoring", "label": None,
         ...     "status": "blocked", "started_at": None}])
         True
     """
@@ -112,6 +120,7 @@ def chain_html(chain: Mapping[str, Any]) -> Markup:
         True
     """
     context = {"ok": False, "bad_seq": None, "text": "", "summary": None, "settings": None}
+    context["verified_from"] = None
     context |= dict(chain)
     return render("executive/chain.html.j2", chain=context)
 
@@ -122,16 +131,22 @@ def audit_table_html(
     node: str | None = None,
     outcome: str | None = None,
     bad_seq: int | None = None,
+    links: bool = False,
 ) -> Markup:
-    """The run's WORM entries in time order, optionally filtered by node and/or outcome.
+    """The run's WORM entries newest first, its decisive entries pinned and highlighted above
+    them (:func:`~govlib.apps.executive.view.audit_rows`), optionally filtered by node and/or
+    outcome.
 
-    The entry verification found broken (``bad_seq``) is marked in red with the word "broken".
+    The entry verification found broken (``bad_seq``) is marked in red with the word "broken";
+    ``links`` adds the chain-link column (MAC and previous MAC, whole on hover).
 
     Example:
         >>> e = {"seq": 3, "ts": "2026-01-01T00:00:01Z", "node": "n", "action": "a", "rule": None,
         ...      "outcome": "pass", "mac": "ab12", "prev_mac": "cd34", "mac_short": "ab",
         ...      "prev_short": "cd"}
-        >>> 'data-seq="3"' in audit_table_html([e])
+        >>> 'data-seq="3"' in audit_table_html([e]), "ab12" in audit_table_html([e])
+        (True, False)
+        >>> 'title="MAC ab12\\nprev cd34"' in audit_table_html([e], links=True)
         True
     """
     shown = [
@@ -140,7 +155,33 @@ def audit_table_html(
         if (node is None or e.get("node") == node)
         and (outcome is None or e.get("outcome") == outcome)
     ]
-    return render("executive/audit.html.j2", entries=shown, bad_seq=bad_seq)
+    rows = audit_rows(shown)
+    return render("executive/audit.html.j2", **rows, bad_seq=bad_seq, links=links)
+
+
+def health_link(tool: str | None) -> str:
+    """The SPC dashboard's address, relative to the executive page, opening ``tool``'s drill-down.
+
+    Example:
+        >>> health_link("policy lookup"), health_link(None)
+        ('spc_dashboard.ipynb?tool=policy%20lookup', 'spc_dashboard.ipynb')
+    """
+    return SPC_PAGE + ("" if tool is None else "?tool=" + urllib.parse.quote(str(tool), safe=""))
+
+
+def health_html(health: Mapping[str, Any]) -> Markup:
+    """The tool-health strip: ``5 of 7 tools stable · 2 drifting: a, b``, each tool not stable a
+    link to its drill-down in the SPC dashboard (:func:`health_link`).
+
+    Example:
+        >>> h = {"tools": [{"name": "a"}, {"name": "b"}], "stable": ["a"], "watch": [],
+        ...      "drift": ["b"], "level": "warn", "text": ""}
+        >>> 'href="spc_dashboard.ipynb?tool=b"' in health_html(h)
+        True
+    """
+    context = {"tools": [], "stable": [], "watch": [], "drift": [], "error": None}
+    context |= {"level": "neutral", "text": ""} | dict(health)
+    return render("executive/health.html.j2", health=context, link=health_link)
 
 
 def sealed_ranges_html(ranges: Sequence[Mapping[str, Any]]) -> Markup:
@@ -174,10 +215,10 @@ def steps_table_html(steps: Sequence[Mapping[str, Any]]) -> Markup:
 
     Example:
         >>> "$0.001000" in steps_table_html([{"node": "ocr", "models": "m", "input_tokens": 10,
-        ...     "output_tokens": 2, "cost_usd": 0.001}])
+        ...     "output_tokens": 2, "cost_usd": 0.001, "calls": 1, "unpriced_calls": 0}])
         True
     """
-    rows = [dict(s, usd_repr=_usd(s["cost_usd"])) for s in steps]
+    rows = [{"unpriced_calls": 0} | dict(s) | {"usd_repr": _usd(s["cost_usd"])} for s in steps]
     return render("executive/steps.html.j2", steps=rows)
 
 
@@ -185,10 +226,10 @@ def periods_html(periods: Sequence[Mapping[str, Any]]) -> Markup:
     """Today / 7 days / 30 days totals (relative to the newest receipt) as three small boxes.
 
     Example:
-        >>> "7 days" in periods_html([{"name": "7d", "cost_usd": 1.5, "calls": 3}])
+        >>> "7 days" in periods_html([{"name": "7d", "cost_usd": 1.5, "calls": 3, "unpriced_calls": 0}])
         True
     """
-    rows = [dict(p, usd_repr=_usd(p["cost_usd"])) for p in periods]
+    rows = [{"unpriced_calls": 0} | dict(p) | {"usd_repr": _usd(p["cost_usd"])} for p in periods]
     return render("executive/periods.html.j2", periods=rows, names=PERIOD_NAMES)
 
 
@@ -196,14 +237,32 @@ def breakdown_html(rows: Sequence[Mapping[str, Any]], label: str, count: str = "
     """A table of cost per workflow or per model (``label`` names the column: "Workflow").
 
     Example:
-        >>> "gl-by-model" in breakdown_html([{"model": "m", "calls": 2, "cost_usd": 0.1}], "Model")
+        >>> "gl-by-model" in breakdown_html([{"model": "m", "calls": 2, "cost_usd": 0.1,
+        ...     "unpriced_calls": 0}], "Model")
         True
     """
-    return render("executive/breakdown.html.j2", rows=list(rows), label=label, count=count)
+    rows = [{"unpriced_calls": 0} | dict(r) for r in rows]
+    return render("executive/breakdown.html.j2", rows=rows, label=label, count=count)
+
+
+def alerts_html(
+    alerts: Sequence[Mapping[str, Any]], watch: Mapping[str, Any] | None = None
+) -> Markup:
+    """Whether `govlib watch` is looking, then the last alerts and their delivery state (sent /
+    pending / given up, with the WORM seq).
+
+    Example:
+        >>> 'data-state="sent"' in alerts_html([{"alert_id": "a1", "name": "kill_switch_triggered",
+        ...     "summary": "s", "destination_id": "d1", "state": "sent", "attempts": 1,
+        ...     "worm_seq": 9, "created_at": "2026-01-01T00:00:00.000000Z"}])
+        True
+    """
+    watch = {"last_look": None, "alive": False} | dict(watch or {})
+    return render("executive/alerts.html.j2", alerts=list(alerts), watch=watch)
 
 
 def governance_html(data: Mapping[str, Any]) -> Markup:
-    """The Governance State panel: kill-switch, workflow steps, rules, tool registry.
+    """The Governance State panel: kill-switch, workflow steps, rules, tool registry, alerts.
 
     Example:
         >>> "Governance rules" in governance_html({})
@@ -216,6 +275,7 @@ def governance_html(data: Mapping[str, Any]) -> Markup:
         nodes=nodes_html(data.get("nodes", [])),
         rules=rules_html(rules),
         registry=registry_html(data.get("registry", [])),
+        alerts=alerts_html(data.get("alerts", []), data.get("watch")),
     )
 
 

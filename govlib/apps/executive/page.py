@@ -28,12 +28,16 @@ from govlib.apps.executive.html import (
     cost_html,
     governance_html,
     headline_html,
+    health_html,
     sealed_ranges_html,
 )
 from govlib.apps.executive.view import page_view
-from govlib.apps.first_paint import show_first_paint
+from govlib.apps.first_paint import show_first_paint, verify_ahead
+from govlib.apps.identity import page_user
 from govlib.apps.widgets import build_or_error, error_box, html_widget, panel, style_widget
 from govlib.clock import utc_now_iso
+from govlib.errors import GovlibError
+from govlib.governance.users import User
 from govlib.present.charts import step_cost_svg
 from govlib.present.formatting import timestamp
 from govlib.store.database import Store
@@ -76,8 +80,12 @@ class SpogApp:
         *,
         run_id: str | None = None,
         auto_refresh_s: int = 15,
+        viewer: User | None = None,
+        signed_in: bool = False,
+        view: str | None = None,
     ) -> None:
         self.data_dir: Path = checked_data_dir(data_dir, create=False)
+        self.viewer, self.signed_in = viewer, signed_in or viewer is not None
         self.data: dict[str, Any] | None = None
         self.loads = 0
         self._want_run = run_id
@@ -88,12 +96,20 @@ class SpogApp:
         self._ticker: threading.Thread | None = None
 
         w = widgets
-        self.run_select = w.Dropdown(description="Run", layout=w.Layout(width="520px"))
+        self.run_select = w.Dropdown(description="Run", layout=w.Layout(width="600px"))
         self.run_select.add_class("gl-run-select")
         self.refresh_button = w.Button(
             description="Refresh", icon="refresh", tooltip="Re-read the store and re-verify"
         )
         self.refresh_button.add_class("gl-refresh")
+        # A page view verifies only what was appended since the last verification in this
+        # kernel; this one click verifies everything again, as `govlib verify` does.
+        self.verify_button = w.Button(
+            description="Verify all",
+            icon="check",
+            tooltip="Re-verify every entry, digest and checkpoint from the first (govlib verify)",
+        )
+        self.verify_button.add_class("gl-verify-all")
         self.auto = w.Checkbox(value=False, description="Auto-refresh", indent=False)
         self.auto.layout.width = "110px"
         self.interval = w.BoundedIntText(
@@ -105,62 +121,145 @@ class SpogApp:
         )
         self.status = _html("", "gl-status")
         self.headline = _html("", "gl-headline-box")
+        self.health = _html("", "gl-health-box")  # tool health, links to the SPC dashboard
         self.messages = w.VBox([])
         self.node_filter = w.Dropdown(description="Node", layout=w.Layout(width="48%"))
         self.outcome_filter = w.Dropdown(description="Outcome", layout=w.Layout(width="48%"))
         self.gov_body = w.VBox([], layout=w.Layout(width="100%"))
         self.chain_badge = _html("", "gl-chain-box")
         self.sealed_line = _html("", "gl-sealed-box")  # sealed / purged ranges (lifecycle)
+        self.chain_links = w.Checkbox(value=False, description="Show chain links", indent=False)
+        self.chain_links.add_class("gl-chain-links")
+        self.chain_links.layout.width = "auto"
         self.audit_table = _html("", "gl-audit-box")
         self.audit_table.add_class("gl-scroll")
         self.cost_body = w.VBox([], layout=w.Layout(width="100%"))
 
-        audit_filters = w.HBox([self.node_filter, self.outcome_filter])
-        columns = w.GridBox(
-            [
-                panel(PANEL_TITLES[0], [self.gov_body], css_class="gl-panel-governance"),
-                panel(
-                    PANEL_TITLES[1],
-                    [self.chain_badge, self.sealed_line, audit_filters, self.audit_table],
-                    css_class="gl-panel-audit",
-                ),
-                panel(PANEL_TITLES[2], [self.cost_body], css_class="gl-panel-cost"),
-            ],
-            layout=w.Layout(
-                grid_template_columns="minmax(0,1fr) minmax(0,1.3fr) minmax(0,1fr)",
-                grid_gap="8px",
-                width="100%",
-            ),
-        )
-        columns.add_class("gl-columns")
+        columns = self._columns(view)
         title = w.HTML(_TITLE)
         toolbar = w.HBox(
-            [title, self.run_select, self.refresh_button, self.auto, self.interval, self.status],
+            [
+                title,
+                self.run_select,
+                self.refresh_button,
+                self.verify_button,
+                self.auto,
+                self.interval,
+                self.status,
+            ],
             layout=w.Layout(align_items="center", flex_flow="row wrap"),
         )
         style = style_widget("spog")
+        self.who = _html(who_html(self.viewer, self.signed_in), "gl-who")
+        self.reset_box = self._reset_controls()
         self.widget = w.VBox(
-            [style, toolbar, self.headline, self.messages, columns],
+            [
+                style,
+                toolbar,
+                self.who,
+                self.headline,
+                self.health,
+                self.messages,
+                self.reset_box,
+                columns,
+            ],
             layout=w.Layout(width="100%"),
         )
         self.widget.add_class("gl-app")
         self.widget.add_class("gl-spog")
 
+        self._connect()
+        self.refresh()
+
+    def _connect(self) -> None:
         self.run_select.observe(self._on_run, names="value")
         self.refresh_button.on_click(lambda _b: self.refresh())
+        self.verify_button.on_click(lambda _b: self.refresh(full_verify=True))
         self.auto.observe(self._on_auto, names="value")
         self.node_filter.observe(self._on_filter, names="value")
         self.outcome_filter.observe(self._on_filter, names="value")
-        self.refresh()
+        self.chain_links.observe(self._on_filter, names="value")
+
+    def _columns(self, view: str | None) -> widgets.Widget:
+        """The three panels side by side (finance: the Cost Ledger alone)."""
+        w = widgets
+        audit_filters = w.VBox(
+            [w.HBox([self.node_filter, self.outcome_filter]), self.chain_links],
+            layout=w.Layout(width="100%"),
+        )
+        panels = [
+            panel(PANEL_TITLES[0], [self.gov_body], css_class="gl-panel-governance"),
+            panel(
+                PANEL_TITLES[1],
+                [self.chain_badge, self.sealed_line, audit_filters, self.audit_table],
+                css_class="gl-panel-audit",
+            ),
+            panel(PANEL_TITLES[2], [self.cost_body], css_class="gl-panel-cost"),
+        ]
+        grid = "minmax(0,1fr) minmax(0,1.3fr) minmax(0,1fr)"
+        self.costs_only = self._costs_only(view)
+        if self.costs_only:  # finance lands on the Cost Ledger
+            panels, grid = [panels[2]], "minmax(0,1fr)"
+        columns = w.GridBox(
+            panels, layout=w.Layout(grid_template_columns=grid, grid_gap="8px", width="100%")
+        )
+        columns.add_class("gl-columns")
+        return columns
+
+    # --- who is looking -------------------------------------------------------------------------
+    def _costs_only(self, view: str | None) -> bool:
+        """Finance (without a role that reads the whole page) sees the Cost Ledger only."""
+        if not self.signed_in:
+            return view == "costs"
+        viewer = self.viewer
+        if viewer is None or not (viewer.may("view_executive") or viewer.may("view_costs")):
+            raise GovlibError("nobody with a role that reads this page is signed in")
+        return view == "costs" or not viewer.may("view_executive")
+
+    def _reset_controls(self) -> widgets.Widget:
+        """The admin's kill-switch reset (a reason required); absent for everyone else."""
+        box = widgets.VBox([])
+        if self.viewer is None or not self.viewer.may("killswitch_reset"):
+            return box
+        self.reset_reason = widgets.Text(
+            description="Reason",
+            placeholder="why it is safe to resume (required)",
+            layout=widgets.Layout(width="480px"),
+        )
+        self.reset_button = widgets.Button(description="Reset kill-switch", button_style="danger")
+        self.reset_button.add_class("gl-reset-killswitch")
+        self.reset_message = _html("", "gl-reset-message")
+        self.reset_button.on_click(lambda _b: self.reset_kill_switch())
+        box.children = [
+            widgets.HBox([self.reset_reason, self.reset_button]),
+            self.reset_message,
+        ]
+        box.add_class("gl-reset-box")
+        return box
+
+    def reset_kill_switch(self) -> str:
+        """Reset the kill-switch as the signed-in admin, recorded exactly as
+        ``govlib killswitch reset`` (the role is checked first; a refusal is recorded)."""
+        reason = str(self.reset_reason.value or "").strip()
+        if not reason:
+            text = "A reason is required to reset the kill-switch. Nothing was recorded."
+        else:
+            text = reset_as(self.data_dir, self.viewer, reason)
+            self.refresh()
+        self.reset_message.value = str(Markup("<p>{}</p>").format(text))
+        return text
 
     # --- loading ------------------------------------------------------------------------------
-    def refresh(self) -> None:
-        """Re-read the store (and re-verify the chain), then redraw every panel."""
+    def refresh(self, *, full_verify: bool = False) -> None:
+        """Re-read the store (and re-verify the chain: what was appended since the last
+        verification, or everything with ``full_verify``), then redraw every panel."""
         with self._lock:
             run_id = None if self._follow_latest else self._want_run
             try:
                 with Store(self.data_dir, create=False, readonly=True) as store:
-                    self.data = page_view(load_spog(store, run_id))
+                    tenants = self.viewer.tenants if self.viewer is not None else None
+                    data = load_spog(store, run_id, full_verify=full_verify, tenants=tenants)
+                    self.data = page_view(data)
                 self.loads += 1
                 self.messages.children = []
                 self._render()
@@ -196,6 +295,7 @@ class SpogApp:
         finally:
             self._quiet = False
         self.headline.value = headline_html(data.get("headline", {}))
+        self.health.value = health_html(data.get("health", {}))
         self.gov_body.children = [
             build_or_error(self._governance_html, data, what="the governance state")
         ]
@@ -228,7 +328,9 @@ class SpogApp:
         data = self.data or {}
         bad = data.get("chain", {}).get("bad_seq")
         entries = data.get("worm", [])
-        self.audit_table.value = audit_table_html(entries, node=node, outcome=outcome, bad_seq=bad)
+        self.audit_table.value = audit_table_html(
+            entries, node=node, outcome=outcome, bad_seq=bad, links=bool(self.chain_links.value)
+        )
 
     # --- callbacks ----------------------------------------------------------------------------
     def _on_run(self, change: dict[str, Any]) -> None:
@@ -264,17 +366,62 @@ class SpogApp:
         self.widget.close()
 
 
+def who_html(viewer: User | None, signed_in: bool) -> str:
+    """The line naming the signed-in person (empty when nobody signs in).
+
+    Example:
+        >>> who_html(User("person:a", "Fi", ("finance",), None, "active", "x"), True)
+        '<div class="gl-muted gl-signed-in">Signed in as <b>Fi</b> (finance)</div>'
+    """
+    if not signed_in:
+        return ""
+    if viewer is None:
+        return '<div class="gl-muted gl-signed-in">Nobody is signed in.</div>'
+    return str(
+        Markup('<div class="gl-muted gl-signed-in">Signed in as <b>{}</b> ({})</div>').format(
+            viewer.name, ", ".join(viewer.roles)
+        )
+    )
+
+
+def reset_as(data_dir: Path, viewer: User | None, reason: str) -> str:
+    """Reset the kill-switch as ``viewer`` (an admin), as ``govlib killswitch reset`` does:
+    the reset and a signed checkpoint; a refusal is recorded. Returns one sentence."""
+    from govlib.evidence.checkpoints import sign_checkpoint
+    from govlib.governance.killswitch import KillSwitch
+    from govlib.governance.users import AccessDenied, require
+
+    if viewer is None:
+        return "Nobody is signed in: nothing was recorded."
+    with Store(data_dir, create=False) as store:
+        try:
+            require(store, viewer, "killswitch_reset", "kill-switch", via="page")
+            state = KillSwitch(store).reset(by=viewer.name, reason=reason)
+            sign_checkpoint(store)
+        except (AccessDenied, GovlibError) as exc:
+            return f"Refused: {exc}"
+    return state.describe()
+
+
+def _signed_in_app(data_dir: Any, run_id: str | None, view: str | None) -> SpogApp:
+    with Store(checked_data_dir(data_dir, create=False), create=False, readonly=True) as store:
+        mode, viewer = page_user(store)
+    signed_in = mode in ("tokens", "header")
+    return SpogApp(data_dir, run_id=run_id, viewer=viewer, signed_in=signed_in, view=view)
+
+
 def _now() -> str:
     return timestamp(utc_now_iso(), date=False)
 
 
-def _await_page_request() -> dict[str, str]:
+def _await_page_request(data_dir: str | os.PathLike[str] | None = None) -> dict[str, str]:
     """Under a preheated Voilà kernel, block until a page is requested (imports are done by then).
 
     Returns the page's query parameters (``?run=<id>`` selects a run). Outside Voilà: no wait.
     So the data is read when the page is requested, never when the kernel warmed up.
     """
     if os.environ.get("VOILA_PREHEAT") == "True":
+        verify_ahead(data_dir)  # the page view then verifies only what is appended meanwhile
         from voila.utils import get_query_string
 
         query = get_query_string() or ""
@@ -290,9 +437,10 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
         >>> import govlib.apps.executive.page
         >>> govlib.apps.executive.page.app()  # doctest: +SKIP
     """
-    params = _await_page_request()
+    params = _await_page_request(data_dir)
     run_id = params.get("run") or None
     page = build_or_error(
-        lambda: SpogApp(data_dir, run_id=run_id).widget, what="the executive view"
+        lambda: _signed_in_app(data_dir, run_id, params.get("view")).widget,
+        what="the executive view",
     )
     return show_first_paint(page)  # the page's HTML shows it before Voila's JavaScript loads

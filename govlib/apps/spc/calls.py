@@ -19,6 +19,7 @@ from markupsafe import Markup
 from govlib.analysis.review import CallFilter, CallPage, query_calls
 from govlib.apps.spc.stamp import Stamper, StampOutcome, message_html
 from govlib.apps.spc.tables import CALL_COLUMNS, call_cells
+from govlib.present.html import display_text
 from govlib.present.tables import grid_header
 
 __all__ = ["CallTable", "hide", "kit"]
@@ -26,7 +27,7 @@ __all__ = ["CallTable", "hide", "kit"]
 _ROWS = Markup('<span class="gl-muted">&nbsp;Rows {0}–{1} of {2} (page {3} of {4})&nbsp;</span>')
 _SELECTED = Markup('<span class="gl-muted">&nbsp;{} selected</span>')
 _CORRECT = Markup(
-    "<b>Correct call #{0}</b> (now {1} by <bdi>{2}</bdi>): choose the new verdict and say why; "
+    "<b>Correct call #{0}</b> (now {1} by {2}): choose the new verdict and say why; "
     "the correction is recorded in the WORM log."
 )
 
@@ -66,7 +67,7 @@ def hide(widget: widgets.DOMWidget, hidden: bool) -> None:
 class _Row:
     """One reusable row widget: checkbox, cells, ✓, ✗, Correct…."""
 
-    def __init__(self, table: CallTable, *, bulk: bool) -> None:
+    def __init__(self, table: CallTable, *, bulk: bool, can_stamp: bool = True) -> None:
         k = kit()
         self.call_id: int | None = None
         self.check = widgets.Checkbox(
@@ -85,7 +86,9 @@ class _Row:
             style=k.button,
         )
         self.fix.add_class("spc-correct")
-        self.box = widgets.HBox([self.check, self.cells, self.ok, self.no, self.fix], layout=k.row)
+        # Without the reviewer role the buttons are never shown (the kernel refuses them anyway).
+        buttons = [self.ok, self.no, self.fix] if can_stamp else []
+        self.box = widgets.HBox([self.check, self.cells, *buttons], layout=k.row)
         self.box.add_class("spc-call-row")
         hide(self.box, True)
         self.ok.on_click(lambda _b: table.stamp_one(self.call_id, "accept"))
@@ -165,7 +168,8 @@ class CallTable:
         actions = widgets.HTML(
             '<div class="spc-grid spc-head">Review</div>', layout=widgets.Layout(width="160px")
         )
-        self.rows = [_Row(self, bulk=bulk) for _ in range(page_size)]
+        bulk = bulk and stamper.can_stamp
+        self.rows = [_Row(self, bulk=bulk, can_stamp=stamper.can_stamp) for _ in range(page_size)]
         self.empty = widgets.HTML('<div class="gl-muted">No tool calls match.</div>')
         self.prev = widgets.Button(description="‹ Newer", layout=widgets.Layout(width="90px"))
         self.next = widgets.Button(description="Older ›", layout=widgets.Layout(width="90px"))
@@ -240,7 +244,7 @@ class CallTable:
         ids = [int(r["id"]) for r in self.rows_data]
         if not ids:
             return self.refresh()
-        flt = CallFilter(ids=tuple(ids), unreviewed_first=False)
+        flt = CallFilter(ids=tuple(ids), unreviewed_first=False, tenants=self.stamper.tenants)
         fresh = {int(r["id"]): r for r in query_calls(self.stamper.store, flt, limit=len(ids)).rows}
         rows = [fresh.get(i, old) for i, old in zip(ids, self.rows_data, strict=True)]
         self._draw(CallPage(rows, self.total, self.offset))
@@ -304,6 +308,8 @@ class CallTable:
     def stamp_one(self, call_id: int | None, verdict: str) -> StampOutcome:
         """The ✓ / ✗ of one row."""
         out = self.stamper.stamp([] if call_id is None else [call_id], verdict)
+        if out.lost or out.unchanged:  # someone else was first: show what the store holds
+            self.update_rows()
         self._report(out, verdict)
         return out
 
@@ -311,7 +317,7 @@ class CallTable:
         """ "Accept selected" / "Reject selected": exactly the ticked rows."""
         ids = sorted(self.selected)
         out = self.stamper.stamp(ids, verdict)
-        if out.stamped:
+        if out.stamped or out.lost or out.unchanged:
             self.selected -= set(out.stamped)
             self.all_box.value = False
             self.update_rows()
@@ -325,7 +331,9 @@ class CallTable:
             return
         self.fix_id = call_id
         now = {"accept": "accepted", "reject": "rejected"}.get(row.get("human_verdict"), "none")
-        self.fix_label.value = _CORRECT.format(call_id, now, row.get("verdict_by") or "")
+        self.fix_label.value = _CORRECT.format(
+            call_id, now, display_text(row.get("verdict_by") or "")
+        )
         self.fix_choice.value = "reject" if row.get("human_verdict") == "accept" else "accept"
         self.fix_reason.value = ""
         self.fix_box.layout.display = "flex"

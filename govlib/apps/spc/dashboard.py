@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import threading
 import traceback
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from govlib.analysis import stats
+from govlib.analysis.evaluations import evaluator_verdict_counts
 from govlib.analysis.lake import read_stats_table
 from govlib.analysis.read_path import connect, lake_note
 from govlib.analysis.review import (
@@ -37,7 +39,8 @@ from govlib.analysis.review import (
     query_calls,
 )
 from govlib.analysis.trust import verified_state
-from govlib.apps.first_paint import show_first_paint
+from govlib.apps.first_paint import show_first_paint, verify_ahead
+from govlib.apps.identity import page_user
 from govlib.apps.spc.calls import CallTable
 from govlib.apps.spc.drill import ToolDrill, WorkflowDrill, warm_charts
 from govlib.apps.spc.stamp import Change, Stamper
@@ -46,6 +49,7 @@ from govlib.apps.spc.tables import rules_map, thresholds_html
 from govlib.apps.widgets import build_or_error, error_box, style_widget, stylesheet
 from govlib.clock import utc_now_iso
 from govlib.evidence.settings_log import recorded_settings
+from govlib.governance.users import User
 from govlib.present.formatting import timestamp
 from govlib.present.templating import render
 from govlib.settings import Settings, load_settings
@@ -91,6 +95,7 @@ class CallsTab:
 
     def __init__(self, stamper: Stamper, opts: dict[str, list[str]], rules_of: Any) -> None:
         self.store, self.rules_of = stamper.store, rules_of
+        self.tenants = stamper.tenants
         lay = widgets.Layout(width="230px")
         self.tool = widgets.Dropdown(
             options=[("All tools", ALL)] + [(t, t) for t in opts["tools"]],
@@ -125,6 +130,7 @@ class CallsTab:
             status=str(self.status.value),
             flagged_only=bool(self.flagged.value),
             unreviewed_first=bool(self.unreviewed_first.value),
+            tenants=self.tenants,
         )
 
     def _fetch(self, offset: int, limit: int) -> CallPage:
@@ -156,6 +162,9 @@ class SpcApp:
         self._con: Any = None
         #: Yellow when the Parquet lake is damaged and the figures were read from SQLite instead.
         self.lake_note = widgets.HTML("")
+        #: Evaluators' verdicts, apart from the human accept rates (they count toward none).
+        self.evaluators = widgets.HTML("")
+        self.evaluators.add_class("spc-evaluator-verdicts")
         self._verdicts_stale = False
         self._wf_loaded = False  # workflow stats are read when "By workflow" is first shown
         self._scope: dict[str, Any] = {}
@@ -173,7 +182,14 @@ class SpcApp:
         self.reviewer.observe(
             lambda c: setattr(self.reviewer_note, "value", _reviewer_note(c["new"])), "value"
         )
-        self.stamper = Stamper(self.store, self.reviewer)
+        # Signed in (govlib serve --auth tokens/header): the person replaces "Reviewing as".
+        mode, self.user = page_user(self.store)
+        signed_in = mode in ("tokens", "header")
+        self.stamper = Stamper(self.store, self.reviewer, user=self.user, signed_in=signed_in)
+        self.reviewer_box: widgets.Widget = self.reviewer
+        if signed_in:
+            self.reviewer_note.value = _signed_in_note(self.user)
+            self.reviewer_box = widgets.HTML("")
         self.status = widgets.HTML()
         self.stamper.listeners.append(_guard(self.on_stamped, self.status, "refresh the page"))
         opts = choices(self.con)
@@ -236,10 +252,10 @@ class SpcApp:
 
     def _tabs(self) -> list[widgets.Widget]:
         filters = widgets.HBox([self.tenant, self.period])
-        tool_tab = widgets.VBox([filters, self.tool_table.widget, self.slots[0]])
+        tool_tab = widgets.VBox([filters, self.tool_table.widget, self.slots[0], self.evaluators])
         wf_tab = widgets.VBox([filters, self.wf_table.widget, self.slots[1]])
         loading = widgets.HTML('<div class="gl-muted">Loading the tool calls…</div>')
-        self.slots[2].children = (self.reviewer, loading)
+        self.slots[2].children = (self.reviewer_box, loading)
         for box, name in zip(
             (tool_tab, wf_tab, self.slots[2]), ("tools", "workflows", "calls"), strict=True
         ):
@@ -259,7 +275,7 @@ class SpcApp:
         if self._calls is None:
             self._calls = CallsTab(self.stamper, self.opts, self.rules_of)
             self._calls.table.refresh()
-            self.slots[2].children = (self.reviewer, self._calls.widget)
+            self.slots[2].children = (self.reviewer_box, self._calls.widget)
         return self._calls
 
     @property
@@ -291,8 +307,8 @@ class SpcApp:
             self.lake_note.value = _lake_note_html(lake_note(self._con))
         return self._con
 
-    def _filters(self) -> dict[str, Any]:
-        since = period_since(str(self.period.value), newest_call_at(self.con))
+    def _filters(self, newest: str | None) -> dict[str, Any]:
+        since = period_since(str(self.period.value), newest)
         return {"tenant": self.tenant.value or None, "since": since}
 
     def tool_series(self, tool: str) -> pd.DataFrame:
@@ -321,7 +337,8 @@ class SpcApp:
         if self._verdicts_stale:  # the snapshot predates a stamp: read the verdicts again
             self._con, self._verdicts_stale = None, False
             tools = True  # both tables must come from the same snapshot
-        f = self._scope = self._filters()
+        newest_at = newest_call_at(self.con)  # one read per reload: the period and the status
+        f = self._scope = self._filters(newest_at)
         if self._wf_loaded:
             flows = (
                 read_stats_table(self.settings.stats_table, "workflows")
@@ -337,8 +354,11 @@ class SpcApp:
             else stats.tool_stats(self.con, settings=self.settings, **f)
         )
         self.tool_table.show(per_tool.rename(columns={"tool_name": "name"}).to_dict("records"))
+        self.evaluators.value = _evaluators_html(
+            evaluator_verdict_counts(self.store, since=f["since"])
+        )
         n = int(per_tool["count"].sum()) if len(per_tool) else 0
-        newest = timestamp(newest_call_at(self.con))
+        newest = timestamp(newest_at)
         self.status.value = _STATUS.format(f"{n:,}", newest, timestamp(utc_now_iso()))
 
     def refresh(self) -> None:
@@ -388,10 +408,14 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
     preheated = os.environ.get("VOILA_PREHEAT") == "True"
     if preheated:
         _warm_quietly()
+        verify_ahead(data_dir)  # the page view then verifies only what is appended meanwhile
         from voila.utils import wait_for_request
 
         wait_for_request()
-    page = build_or_error(lambda: SpcApp(data_dir).widget, what="the SPC dashboard")
+    refused = build_or_error(lambda: _not_for_role(data_dir), what="the SPC dashboard")
+    if refused is not None:
+        return refused
+    page = build_or_error(lambda: _dashboard(data_dir), what="the SPC dashboard")
     show_first_paint(page)  # the page's HTML shows it before Voila's JavaScript loads
     failed = "gl-error-box" in getattr(page, "_dom_classes", ())
     if not preheated and not failed:  # after the page renders: the bundle competes for the GIL
@@ -401,11 +425,56 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
     return page
 
 
+def _dashboard(data_dir: str | os.PathLike[str] | None) -> widgets.Widget:
+    """The dashboard, on the Tool calls tab when the page asks for it (``?tab=calls``: where a
+    reviewer lands after signing in), with the drill-down of ``?tool=NAME`` open (the executive
+    page's tool links)."""
+    dash = SpcApp(data_dir)
+    query = urllib.parse.parse_qs(os.environ.get("QUERY_STRING", ""))
+    if query.get("tab", [""])[-1] == "calls":
+        dash.tabs.selected_index = 2
+    tool = query.get("tool", [""])[-1]
+    if tool in dash.opts["tools"]:
+        _guard(dash.tool_drill.open, dash.status, "open the tool")(tool)
+    return dash.widget
+
+
 def _warm_quietly() -> None:
     try:
         warm_charts()
     except Exception:  # noqa: BLE001, S110 - the drill-down shows the error when it needs charts
         pass
+
+
+def _signed_in_note(user: User | None) -> str:
+    """The header line naming the signed-in person and their roles."""
+    if user is None:
+        return str(render("spc/signed_in_note.html.j2", who=None, roles=""))
+    return str(render("spc/signed_in_note.html.j2", who=user.name, roles=", ".join(user.roles)))
+
+
+def _not_for_role(data_dir: str | os.PathLike[str] | None) -> widgets.Widget | None:
+    """A short note instead of the dashboard for a signed-in person without a role that reads
+    it (None when the person may read it, or nobody signs in)."""
+    with Store(checked_data_dir(data_dir, create=False), create=False, readonly=True) as store:
+        mode, user = page_user(store)
+    if mode not in ("tokens", "header") or (user is not None and user.may("view_spc")):
+        return None
+    who = user.name if user else None
+    roles = ", ".join(user.roles) if user else ""
+    return widgets.HTML(str(render("spc/not_for_role.html.j2", who=who, roles=roles)))
+
+
+def _evaluators_html(rows: list[dict[str, Any]]) -> str:
+    """The evaluators' verdicts table (empty when there are none: nothing to show apart)."""
+    if not rows:
+        return ""
+    cells = [
+        [Markup("<code>{}</code>").format(r["source"]), r["evaluated"], r["name"]]
+        + [r["accept_count"], r["reject_count"], timestamp(r["latest_at"])]
+        for r in rows
+    ]
+    return str(render("spc/evaluators.html.j2", rows=cells))
 
 
 def _reviewer_note(name: str) -> str:

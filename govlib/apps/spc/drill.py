@@ -23,6 +23,7 @@ from govlib.apps.spc.calls import CallTable
 from govlib.apps.spc.stamp import Stamper
 from govlib.present.charts import PICK, control_chart, run_duration_chart
 from govlib.present.formatting import milliseconds
+from govlib.present.html import display_text
 from govlib.present.templating import render
 
 __all__ = ["ToolDrill", "WorkflowDrill", "jupyter_chart", "warm_charts", "picked_ids"]
@@ -100,7 +101,10 @@ class _Drill:
         close = widgets.Button(description="Close ✕", tooltip="Close this detail view")
         close.on_click(lambda _b: self.close())
         self.summary = widgets.HTML()
-        self.chart_box = widgets.Box(layout=widgets.Layout(min_height="260px", overflow="auto"))
+        self.chart_box = widgets.Box(
+            layout=widgets.Layout(min_height="260px", overflow="auto", width="100%")
+        )
+        self.chart_box.add_class("spc-chart-box")
         self.jc: Any = None
         self.name: str | None = None
         self.widget = widgets.VBox(layout=widgets.Layout(display="none"))
@@ -162,7 +166,7 @@ class ToolDrill(_Drill):
 
     def _fetch(self, offset: int, limit: int) -> CallPage:
         ids = tuple(self.ids)
-        flt = CallFilter(ids=ids, unreviewed_first=False)
+        flt = CallFilter(ids=ids, unreviewed_first=False, tenants=self.table.stamper.tenants)
         return query_calls(self.table.stamper.store, flt, offset=offset, limit=limit)
 
     def open(self, tool: str) -> None:
@@ -171,10 +175,14 @@ class ToolDrill(_Drill):
         self.name = tool
         self.ids = [int(i) for i in series["id"].tolist()[::-1]]
         n = len(series)
-        self.title.value = _TITLE.format(f"Control chart: {tool} — newest {n} calls")
+        self.title.value = _TITLE.format(
+            Markup("Control chart: {} — newest {} calls").format(display_text(tool), n)
+        )
         limits = _limits_line(series.attrs, "calls")
         self.summary.value = _SUMMARY.format(limits, _rule_line(series), _PICK_HINT)
-        chart = control_chart(series, SimpleNamespace(**series.attrs), title=f"{tool}: latency")
+        chart = control_chart(
+            series, SimpleNamespace(**series.attrs), title=f"{tool}: latency", width="container"
+        )
         self._show_chart(chart, self.on_pick)
         self.picked.value = ""
         self.table.highlight = None
@@ -207,7 +215,12 @@ class _RunBlock:
         self.widget.add_class("spc-run")
 
     def _fetch(self, offset: int, limit: int) -> CallPage:
-        flt = CallFilter(run_ids=(self.run_id or "",), unreviewed_first=False, oldest_first=True)
+        flt = CallFilter(
+            run_ids=(self.run_id or "",),
+            unreviewed_first=False,
+            oldest_first=True,
+            tenants=self.table.stamper.tenants,
+        )
         return query_calls(self.table.stamper.store, flt, offset=offset, limit=limit)
 
     def show(self, run: Mapping[str, Any] | None) -> None:
@@ -264,13 +277,18 @@ class WorkflowDrill(_Drill):
         series = self.series_of(workflow)
         self.name = workflow
         self.title.value = _TITLE.format(
-            f"Run durations: {workflow} — newest {len(series)} finished runs"
+            Markup("Run durations: {} — newest {} finished runs").format(
+                display_text(workflow), len(series)
+            )
         )
         line = _limits_line(series.attrs, "runs").replace("latency", "duration")
         self.summary.value = _SUMMARY.format(line, _rule_line(series), "")
         self._show_chart(
             run_duration_chart(
-                series, SimpleNamespace(**series.attrs), title=f"{workflow}: run duration"
+                series,
+                SimpleNamespace(**series.attrs),
+                title=f"{workflow}: run duration",
+                width="container",
             ),
             None,
         )

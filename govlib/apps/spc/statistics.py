@@ -1,9 +1,12 @@
 """The per-tool and per-workflow statistics tables (one row per tool / workflow).
 
-Each row is a button with the name (opens the drill-down) beside one HTML grid of cells: calls
-with the success pill, accept pill, an inline SVG sparkline (no JupyterChart per row), p50 / p95 /
-avg / max, anomalies with a per-rule breakdown on hover, the sampling pill with its reason on
-hover, and the drift badge with the signals that fired. Rows sort by any column.
+Each row is a button with the name (opens the drill-down) beside one HTML grid of cells. A tool:
+calls with the success pill, the schema-valid pill (when it declares a schema), the accept pill,
+an inline SVG sparkline (no JupyterChart per row), p50 / p95 / avg / max over the newest
+``spc_stats_window`` calls (the whole period on hover), flagged calls with the fires per rule on
+hover, the sampling pill with its reason on hover, and the drift badge with the signals that
+fired. A workflow: the same on its runs (completion pill, run duration). Every header says its
+window; rows sort by any column. Cells wrap rather than clip.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from govlib.analysis.spc import sampling_recommendation
 from govlib.apps.spc.calls import hide, kit
 from govlib.apps.spc.tables import rate_pill
 from govlib.present.charts import Limits, sparkline_svg
-from govlib.present.formatting import DASH, finite, milliseconds, number
+from govlib.present.formatting import DASH, finite, milliseconds, number, percent
 from govlib.present.pills import level_of, pill
 from govlib.present.tables import Column, grid_header, grid_row
 from govlib.settings import Settings
@@ -32,6 +35,7 @@ __all__ = [
     "StatsTable",
     "drift_cell",
     "sampling_cell",
+    "schema_cell",
     "sort_rows",
     "stat_cells",
     "stat_columns",
@@ -40,7 +44,9 @@ __all__ = [
 _SAMPLING_ORDER = {"100%": 4, "50%": 3, "20%": 2, "5%": 1, "exception": 0}
 _DRIFT_ORDER = {"drift": 2, "watch": 1, "stable": 0}
 NAME_WIDTH = {"tool": "170px", "workflow": "124px"}
-_NUMERIC = ("runs", "p50", "p95", "avg", "max", "anomalies")
+_NUMERIC = ("p50", "p95", "avg", "max", "flagged")
+_FIGURES = ("p50", "p95", "avg", "max")
+_FIGURE_WORDS = {"p50": "median", "p95": "95th percentile", "avg": "mean", "max": "maximum"}
 
 #: Sort label -> (row key or ordering function, descending by default).
 SORT_KEYS: dict[str, tuple[str, bool]] = {
@@ -53,39 +59,101 @@ SORT_KEYS: dict[str, tuple[str, bool]] = {
     "p95 latency": ("p95", True),
     "Average latency": ("avg", True),
     "Max latency": ("max", True),
-    "Anomalies": ("anomaly_count", True),
+    "Flagged calls": ("flagged_calls", True),
     "Review sampling": ("sampling", True),
 }
 
 
-def stat_columns(kind: str) -> tuple[Column, ...]:
+def _head(text: str, window: str, tip: str) -> Markup:
+    """A column header naming its window, with the whole explanation on hover."""
+    return Markup('<span title="{}">{}<br><span class="gl-muted">{}</span></span>').format(
+        tip, text, window
+    )
+
+
+def stat_columns(kind: str, settings: Settings | None = None) -> tuple[Column, ...]:
     """Grid columns (key, header, width) of the tool or workflow table (name button excluded).
+    Each header names the window its figures cover (the newest ``spc_stats_window`` calls or
+    runs for p50..max, the chart window for flagged calls, the period for rates).
 
     Example:
         >>> [c[0] for c in stat_columns("workflow")][:2]
-        ['runs', 'completion']
+        ['runs', 'accept']
+        >>> "newest 500" in stat_columns("tool")[4][1]
+        True
     """
-    wide = kind == "tool"
-    cols: tuple[Column, ...] = (
-        ("calls", "Calls · success", "150px" if wide else "140px"),
-        ("accept", "Accepted", "88px" if wide else "82px"),
-        ("spark", "Latency, newest 60", "154px" if wide else "122px"),
-        ("p50", "p50", "60px" if wide else "56px"),
-        ("p95", "p95", "60px" if wide else "56px"),
-        ("avg", "avg", "60px" if wide else "56px"),
-        ("max", "max", "68px" if wide else "62px"),
-        ("anomalies", "Anomalies", "78px" if wide else "70px"),
-        ("sampling", "Sampling", "96px" if wide else "92px"),
-        ("drift", "Drift", "140px" if wide else "112px"),
+    st = settings or Settings()
+    what = "calls" if kind == "tool" else "runs"
+    n, w, r = st.spc_stats_window, st.spc_window, st.spc_recent
+    fig = tuple(
+        (
+            key,
+            _head(
+                key,
+                f"newest {n}",
+                f"{_FIGURE_WORDS[key]} {'latency' if kind == 'tool' else 'run duration'} of the "
+                f"newest {n} {what} in the period (hover a figure for the whole period)",
+            ),
+            "minmax(50px, 0.7fr)",
+        )
+        for key in _FIGURES
     )
-    if not wide:
-        cols = (("runs", "Runs", "44px"), ("completion", "Completed", "80px"), *cols)
-    return cols
+    flagged = _head(
+        f"Flagged {what}",
+        f"newest {w}",
+        f"{what} among the newest {w} (the chart window) with at least one rule fire; hover a "
+        "figure for the fires per rule",
+    )
+    drift = _head("Drift", f"newest {r} vs before", f"newest {r} {what} vs up to {w} before")
+    sampling = _head("Sampling", "review rate", "recommended review rate; hover for the reason")
+    rate_cols: tuple[Column, ...] = (
+        (
+            "calls",
+            _head("Calls · success", "in the period", "calls and success rate in the period"),
+            "minmax(118px, 1.2fr)",
+        ),
+        (
+            "schema",
+            _head(
+                "Schema valid",
+                "in the period",
+                "share of calls whose arguments fit the "
+                "tool's declared schema; blank when the tool declares none",
+            ),
+            "minmax(86px, 0.8fr)",
+        ),
+    )
+    if kind != "tool":
+        rate_cols = (
+            (
+                "runs",
+                _head(
+                    "Runs · completed",
+                    "in the period",
+                    "runs in the period and the share that completed with every call successful",
+                ),
+                "minmax(118px, 1.2fr)",
+            ),
+        )
+    spark = _head(
+        "Latency" if kind == "tool" else "Run duration",
+        f"newest {r}",
+        f"the newest {r} {what}, log scale, with the control limits of the newest {w}",
+    )
+    return (
+        *rate_cols,
+        ("accept", _head("Accepted", "in the period", "reviews accepted"), "minmax(86px, 0.8fr)"),
+        ("spark", spark, "minmax(110px, 1.3fr)"),
+        *fig,
+        ("flagged", flagged, "minmax(60px, 0.7fr)"),
+        ("sampling", sampling, "minmax(100px, 1fr)"),
+        ("drift", drift, "minmax(104px, 1.5fr)"),
+    )
 
 
 def _sort_value(row: Mapping[str, Any], key: str) -> Any:
     if key == "drift":
-        return (_DRIFT_ORDER.get(row.get("drift"), -1), int(row.get("anomaly_count") or 0))
+        return (_DRIFT_ORDER.get(row.get("drift"), -1), int(row.get("flagged_calls") or 0))
     if key == "sampling":
         return _SAMPLING_ORDER.get(row.get("sampling"), -1)
     if key == "name":
@@ -93,7 +161,12 @@ def _sort_value(row: Mapping[str, Any], key: str) -> Any:
     return finite(row.get(key))
 
 
-def sort_rows(rows: list[dict[str, Any]], label: str, descending: bool) -> list[dict[str, Any]]:
+_DURATION_KEYS = {"p50", "p95", "avg", "max", "flagged_calls"}
+
+
+def sort_rows(
+    rows: list[dict[str, Any]], label: str, descending: bool, *, kind: str = "tool"
+) -> list[dict[str, Any]]:
     """Rows sorted by a :data:`SORT_KEYS` label; missing values always last, ties by name.
 
     Example:
@@ -102,6 +175,8 @@ def sort_rows(rows: list[dict[str, Any]], label: str, descending: bool) -> list[
         ['c', 'b', 'a']
     """
     key = SORT_KEYS[label][0]
+    if kind == "workflow" and key in _DURATION_KEYS:  # a workflow row's figures are its runs'
+        key = f"duration_{key}"
     by_name = sorted(rows, key=lambda r: str(r.get("name", "")).lower())
     present = [r for r in by_name if _sort_value(r, key) is not None]
     missing = [r for r in by_name if _sort_value(r, key) is None]
@@ -147,8 +222,10 @@ def apply_verdicts(
             row.get("success_rate"),
             accept,
             reject,
-            recent_fires=int(row.get("recent_fires") or 0),
             drift=row.get("drift") or "stable",
+            alarms=row.get("sampling_alarms") or (),
+            schema_valid_rate=row.get("schema_valid_rate"),
+            completion_rate=row.get("completion_rate"),
             settings=settings,
         )
     return [by_name[r["name"]] for r in rows]
@@ -182,28 +259,79 @@ def drift_cell(badge: str | None, signals: Any) -> Markup | str:
     return Markup('<span data-drift="{}">{}{}</span>').format(badge, pill(badge, title=tip), short)
 
 
-_ANOMALIES = Markup(
-    '<span class="spc-anom" data-anomalies="{0}" title="{1}" '
+_FLAGGED = Markup(
+    '<span class="spc-flagged" data-flagged="{0}" data-rule-fires="{1}" title="{2}" '
     'style="text-decoration:underline dotted">{0}</span>'
 )
 
 
-def _anomalies(row: Mapping[str, Any], window: int) -> Markup:
-    n = int(row.get("anomaly_count") or 0)
-    parts = [f"rule {i}: {int(row.get(f'rule_{i}') or 0)}" for i in range(1, 5)]
-    tip = f"rule fires among the newest {window} calls: " + " · ".join(parts)
-    return _ANOMALIES.format(n, tip)
+def _flagged(row: Mapping[str, Any], prefix: str, window: int, what: str) -> Markup:
+    n = int(row.get(f"{prefix}flagged_calls") or 0)
+    fires = int(row.get(f"{prefix}rule_fires") or 0)
+    parts = [f"rule {i}: {int(row.get(f'{prefix}rule_{i}') or 0)}" for i in range(1, 5)]
+    tip = (
+        f"{n} of the newest {window} {what} fired at least one rule; {fires} rule fires in all "
+        f"(a {what[:-1]} can fire several): " + " · ".join(parts)
+    )
+    return _FLAGGED.format(n, fires, tip)
 
 
-def _spark(row: Mapping[str, Any], settings: Settings) -> Markup:
-    values = np.asarray(row.get("sparkline") or [], dtype=float)
-    c, s = finite(row.get("center")), finite(row.get("sigma"))
+def _spark(row: Mapping[str, Any], settings: Settings, prefix: str = "") -> Markup:
+    values = np.asarray(row.get(f"{prefix}sparkline") or [], dtype=float)
+    c, s = finite(row.get(f"{prefix}center")), finite(row.get(f"{prefix}sigma"))
     lim = Limits(center=math.nan if c is None else c, sigma=math.nan if s is None else s)
     floor = settings.spc_min_latency_ms
     r1 = None
     if values.size and c is not None and s is not None and s > 0:
         r1 = np.abs(np.log(np.maximum(values, floor)) - c) > 3 * s
     return sparkline_svg(values, lim, rule_1=r1, floor=floor, label=str(row.get("name", "")))
+
+
+def _figure_titles(row: Mapping[str, Any], prefix: str, what: str) -> dict[str, str]:
+    """Hover text of p50..max: the window's figure and the whole period's."""
+    n = int(row.get(f"{prefix}window_calls") or 0)
+    out = {}
+    for key in _FIGURES:
+        whole = "" if prefix else f"; whole period ({number(row.get('count') or 0)} calls): "
+        whole += "" if prefix else milliseconds(row.get(f"{key}_all"))
+        out[key] = f"{key} of the newest {n} {what}: {milliseconds(row.get(prefix + key))}{whole}"
+    return out
+
+
+def schema_cell(row: Mapping[str, Any], settings: Settings) -> Markup | str:
+    """The "Schema valid" pill, or nothing when the tool declares no argument schema.
+
+    Example:
+        >>> "98.0%" in schema_cell({"schema_declared": True, "schema_valid_rate": 0.98}, Settings())
+        True
+        >>> schema_cell({"schema_declared": False, "schema_valid_rate": 1.0}, Settings())
+        ''
+    """
+    if not row.get("schema_declared"):
+        return ""
+    floor = f"; sampling stays >= 50% below {percent(settings.sampling_schema_valid_min)}"
+    return rate_pill(row.get("schema_valid_rate"), settings, what="schema-valid", extra=floor)
+
+
+def _rate_cells(row: Mapping[str, Any], kind: str, settings: Settings) -> dict[str, Any]:
+    count = int(row.get("count") or 0)
+    if kind == "tool":
+        calls = Markup('<span title="{0} calls in the period">{0}</span> {1}')
+        return {
+            "calls": calls.format(
+                number(count), rate_pill(row.get("success_rate"), settings, what="success")
+            ),
+            "schema": schema_cell(row, settings),
+        }
+    runs = Markup('<span title="{0} runs, {1} calls in the period">{0}</span> {2}')
+    floor = f"; sampling stays >= 50% below {percent(settings.sampling_completion_min)}"
+    return {
+        "runs": runs.format(
+            number(row.get("run_count") or 0),
+            number(count),
+            rate_pill(row.get("completion_rate"), settings, what="completion", extra=floor),
+        )
+    }
 
 
 def stat_cells(row: Mapping[str, Any], kind: str, settings: Settings) -> Markup:
@@ -216,35 +344,28 @@ def stat_cells(row: Mapping[str, Any], kind: str, settings: Settings) -> Markup:
         True
     """
     reviews = int(row.get("accept_count") or 0) + int(row.get("reject_count") or 0)
-    count = int(row.get("count") or 0)
-    calls = Markup('<span title="{0} calls">{0}</span> {1}')
+    prefix, what = ("", "calls") if kind == "tool" else ("duration_", "runs")
     cells = {
-        "runs": number(row.get("run_count") or 0),
-        "completion": rate_pill(row.get("completion_rate"), settings, what="completion"),
-        "calls": calls.format(
-            number(count), rate_pill(row.get("success_rate"), settings, what="success")
-        ),
+        **_rate_cells(row, kind, settings),
         "accept": rate_pill(
             row.get("accept_rate"),
             settings,
             what="accept",
             extra=f"; {int(row.get('accept_count') or 0)} accepted of {reviews} reviews",
         ),
-        "spark": _spark(row, settings),
-        "p50": milliseconds(row.get("p50")),
-        "p95": milliseconds(row.get("p95")),
-        "avg": milliseconds(row.get("avg")),
-        "max": milliseconds(row.get("max")),
-        "anomalies": _anomalies(row, settings.spc_window),
+        "spark": _spark(row, settings, prefix),
+        **{key: milliseconds(row.get(prefix + key)) for key in _FIGURES},
+        "flagged": _flagged(row, prefix, settings.spc_window, what),
         "sampling": sampling_cell(row.get("sampling"), row.get("sampling_reason")),
         "drift": drift_cell(row.get("drift"), row.get("drift_signals")),
     }
     accept = finite(row.get("accept_rate"))
     return grid_row(
-        stat_columns(kind),
+        stat_columns(kind, settings),
         cells,
         numeric=_NUMERIC,
         prefix="spc-s-",
+        titles=_figure_titles(row, prefix, what),
         css="spc-stat-cells",
         data_name=row.get("name"),
         data_accept="none" if accept is None else f"{accept:.6f}",
@@ -288,7 +409,7 @@ class StatsTable:
             layout=widgets.Layout(width=NAME_WIDTH[kind]),
         )
         cols_head = widgets.HTML(
-            str(grid_header(stat_columns(kind), _NUMERIC)),
+            str(grid_header(stat_columns(kind, settings), _NUMERIC)),
             layout=widgets.Layout(flex="1 1 auto"),
         )
         head = widgets.HBox([name_head, cols_head])
@@ -326,7 +447,9 @@ class StatsTable:
 
     def render(self) -> None:
         """Redraw in the chosen order."""
-        rows = sort_rows(self.data, str(self.sort_by.value), bool(self.descending.value))
+        rows = sort_rows(
+            self.data, str(self.sort_by.value), bool(self.descending.value), kind=self.kind
+        )
         self.descending.description = "descending" if self.descending.value else "ascending"
         self._grow(len(rows))
         for i, box in enumerate(self.boxes):

@@ -15,6 +15,7 @@ from markupsafe import Markup
 
 from govlib.analysis.spc import pill as spc_pill
 from govlib.present.formatting import DASH, milliseconds, percent, timestamp
+from govlib.present.html import display_text
 from govlib.present.pills import level_of, pill
 from govlib.present.tables import Column, grid_row
 from govlib.present.templating import render
@@ -62,17 +63,19 @@ def rate_pill(rate: Any, settings: Settings, *, what: str, extra: str = "") -> M
 
 
 def verdict_pill(verdict: str | None, by: str | None, at: str | None) -> Markup:
-    """ "unreviewed", "accepted · NAME" or "rejected · NAME" with the time on hover.
+    """ "unreviewed", "accepted · NAME" or "rejected · NAME" with the time on hover (the name
+    isolated and capped, :func:`govlib.present.html.display_text`).
 
     Example:
-        >>> "accepted · Ana" in verdict_pill("accept", "Ana", "2026-11-23T10:00:00Z")
+        >>> 'accepted · <bdi class="gl-text">Ana</bdi>' in verdict_pill("accept", "Ana", "T")
         True
     """
     if verdict is None:
         return pill("unreviewed", "neutral", title="no human verdict yet")
     word = "accepted" if verdict == "accept" else "rejected"
     level = "ok" if verdict == "accept" else "bad"
-    return pill(f"{word} · {by or '?'}", level, title=f"{word} by {by} at {timestamp(at)}")
+    label = Markup("{} · {}").format(word, display_text(by or "?", max_chars=32))
+    return pill(label, level, title=f"{word} by {by} at {timestamp(at)}")
 
 
 def _outcome(row: Mapping[str, Any]) -> Markup:
@@ -99,9 +102,13 @@ def call_cells(row: Mapping[str, Any], rules: str | None, *, selected: bool = Fa
     cells = {
         "id": Markup("{}#{}").format(marker, row.get("id")),
         "time": timestamp(row.get("created_at"), zone=False),
-        "tool": row.get("tool_name"),
-        "workflow": row.get("workflow") or DASH,
-        "tenant": row.get("tenant_id") or DASH,
+        "tool": display_text(row.get("tool_name"), max_chars=48),
+        "workflow": display_text(row.get("workflow"), max_chars=32)
+        if row.get("workflow")
+        else DASH,
+        "tenant": display_text(row.get("tenant_id"), max_chars=24)
+        if row.get("tenant_id")
+        else DASH,
         "outcome": _outcome(row),
         "latency": milliseconds(row.get("latency_ms")),
         "rules": rule_cell,
@@ -112,7 +119,7 @@ def call_cells(row: Mapping[str, Any], rules: str | None, *, selected: bool = Fa
         cells,
         numeric=("latency",),
         prefix="spc-c-",
-        titles={"tool": cells["tool"], "workflow": cells["workflow"]},
+        titles={"tool": row.get("tool_name"), "workflow": row.get("workflow")},
         css="spc-cells",
         data_call_id=row.get("id"),
         data_verdict=verdict or "none",

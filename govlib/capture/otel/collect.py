@@ -8,8 +8,10 @@ compressed (``Content-Encoding``), and answers as the OTLP/HTTP specification sa
 400 for a malformed body, 415 for another content type, 413 over the size limit (the body is
 not read), 411 without a length, 404 elsewhere, 401 without the token, and 429 (queue full) or
 503 (the store refused the last write) with ``Retry-After`` so exporters back off.
-``POST /v1/logs`` takes evaluation events (``gen_ai.evaluation.result`` log records with a
-span context) and records them as the span events of ingestion are.
+``POST /v1/logs`` takes evaluation events (``gen_ai.evaluation.result`` log records, tied to
+their span by the record's span context or, without one, by ``gen_ai.response.id``) and records
+them as the span events of ingestion are: evaluators' verdicts on tool or model calls, apart
+from human review. A record for a span written earlier is recorded at once.
 
 Spans go through the same mapping as ``govlib ingest otel``. One writer thread owns the store:
 it holds a trace's spans until the trace's root span has arrived (exporters send children
@@ -27,6 +29,7 @@ resend them).
 from __future__ import annotations
 
 import gzip
+import hashlib
 import hmac
 import json
 import logging
@@ -63,7 +66,7 @@ from govlib.capture.otel.decoding import (
 from govlib.capture.otel.files import decompressed
 from govlib.capture.otel.mapping import EVALUATION_EVENT, plan_spans
 from govlib.capture.otel.protobuf import proto_attributes, spans_from_proto
-from govlib.capture.otel.writing import IngestSummary, write_mapped
+from govlib.capture.otel.writing import IngestSummary, write_late_evaluations, write_mapped
 from govlib.costs.ledger import Ledger
 from govlib.errors import GovlibError
 from govlib.settings import load_settings
@@ -138,6 +141,9 @@ class Collector:
         self._recent: OrderedDict[str, dict[str, SpanRecord]] = OrderedDict()
         self._recent_count = 0
         self._events: dict[tuple[str, str], list[EventRecord]] = {}
+        # gen_ai.response.id -> (trace, span) of the spans held or recent (bounded like them)
+        self._responses: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._by_response: dict[str, list[EventRecord]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="govlib-collect", daemon=True)
         self._thread.start()
@@ -188,9 +194,13 @@ class Collector:
         else:  # "flush": write everything held, then say so
             self._write_ready(everything=True)
             for key, events in self._events.items():
-                reason = f"{EVALUATION_EVENT} log record for span {key[1]}, never received"
+                if not self._late(*key, events):
+                    self.summary.skipped_evaluations[self._why_not(*key)] += len(events)
+            for response_id, events in self._by_response.items():
+                reason = f"{EVALUATION_EVENT} log record for response {response_id}, never received"
                 self.summary.skipped_evaluations[reason] += len(events)
             self._events.clear()
+            self._by_response.clear()
             if not self.busy:
                 payload.set()
 
@@ -203,6 +213,7 @@ class Collector:
                 self.summary.notes["span(s) received twice (read once)"] += 1
                 continue
             trace[span.span_id] = self._with_events(span)
+            self._remember_response(span)
             self._held_count += 1
             self._quiet_since[span.trace_id] = now
             if span.parent_id is None:
@@ -225,18 +236,60 @@ class Collector:
             return span
         return SpanRecord(**{**_fields(span), "events": span.events + tuple(extra)})
 
+    def _remember_response(self, span: SpanRecord) -> None:
+        response_id = span.attributes.get("gen_ai.response.id")
+        if not isinstance(response_id, str) or not response_id:
+            return
+        self._responses[response_id] = (span.trace_id, span.span_id)
+        while len(self._responses) > self.limits.max_recent_spans:
+            self._responses.popitem(last=False)
+        for event in self._by_response.pop(response_id, []):
+            self._hold_events([(span.trace_id, span.span_id, event)])
+
     def _hold_events(self, events: list[tuple[str, str, EventRecord]]) -> None:
         for trace_id, span_id, event in events:
-            if trace_id in self._held or trace_id in self._recent:
-                trace = self._trace(trace_id)
+            if not span_id:  # no span context: tied by gen_ai.response.id
+                response_id = str(event.attributes.get("gen_ai.response.id"))
+                if response_id not in self._responses:
+                    self._by_response.setdefault(response_id, []).append(event)
+                    continue
+                trace_id, span_id = self._responses[response_id]
+            # a trace still held takes the event with its span; a written one gets it at once
+            if trace_id in self._held:
+                trace = self._held[trace_id]
                 span = trace.get(span_id)
                 if span is not None:
-                    trace[span_id] = SpanRecord(
-                        **{**_fields(span), "events": (*span.events, event)}
-                    )
+                    if all(e.key != event.key for e in span.events):  # re-delivered: once
+                        trace[span_id] = SpanRecord(
+                            **{**_fields(span), "events": (*span.events, event)}
+                        )
                     self._quiet_since[trace_id] = time.monotonic()
                     continue
-            self._events.setdefault((trace_id, span_id), []).append(event)
+            if not self._late(trace_id, span_id, [event]):
+                self._events.setdefault((trace_id, span_id), []).append(event)
+
+    def _why_not(self, trace_id: str, span_id: str) -> str:
+        """Why a log record's evaluation was not recorded (at shutdown)."""
+        if span_id in self._recent.get(trace_id, {}):
+            return "evaluates a span that is neither a tool call nor a model call"
+        return f"{EVALUATION_EVENT} log record for span {span_id}, never received"
+
+    def _late(self, trace_id: str, span_id: str, events: list[EventRecord]) -> bool:
+        """Record evaluations of a span written before; False when the store has none of it."""
+        try:
+            return write_late_evaluations(
+                self.store,
+                trace_id,
+                span_id,
+                events,
+                self.config,
+                self.summary,
+                skew_s=self._skew_s,
+                ledger=self._ledger,
+            )
+        except Exception:  # noqa: BLE001 - kept: reported as never received at flush
+            log.exception("govlib collect: a late evaluation of span %s failed", span_id)
+            return False
 
     def _write_ready(self, *, everything: bool = False) -> None:
         now = time.monotonic()
@@ -388,7 +441,9 @@ def decode_evaluations(
     """Evaluation events of an OTLP/HTTP logs body: (trace, span, event), ignored, problems.
 
     Only ``gen_ai.evaluation.result`` records (``event_name`` or the ``event.name`` attribute)
-    with a span context are kept; other records are counted as ignored.
+    with a span context or a ``gen_ai.response.id`` are kept (trace and span empty for the
+    latter); other records are counted as ignored. Each event gets a key from its content, so a
+    re-delivered record is recorded once.
 
     Example:
         >>> decode_evaluations(b'{"resourceLogs": []}', "application/json")
@@ -417,10 +472,23 @@ def decode_evaluations(
         if name != EVALUATION_EVENT:
             ignored += 1
             continue
-        if len(trace_id) != 32 or len(span_id) != 16 or not span_id.strip("0"):
-            problems.append(f"otlp: {EVALUATION_EVENT} log record without a span context")
-            continue
-        out.append((trace_id, span_id, EventRecord(EVALUATION_EVENT, int(when), attrs)))
+        key = (
+            "log:"
+            + hashlib.sha256(
+                json.dumps(
+                    [trace_id, span_id, int(when), attrs], sort_keys=True, default=str
+                ).encode()
+            ).hexdigest()[:16]
+        )
+        event = EventRecord(EVALUATION_EVENT, int(when), attrs, key)
+        if len(trace_id) == 32 and len(span_id) == 16 and span_id.strip("0"):
+            out.append((trace_id, span_id, event))
+        elif isinstance(attrs.get("gen_ai.response.id"), str) and attrs["gen_ai.response.id"]:
+            out.append(("", "", event))
+        else:
+            problems.append(
+                f"otlp: {EVALUATION_EVENT} log record without a span context or gen_ai.response.id"
+            )
     return out, ignored, problems
 
 

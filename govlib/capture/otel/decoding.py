@@ -69,11 +69,16 @@ class OtelFormatError(GovlibError):
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
-    """One span event: name, time (ns since the epoch) and attributes."""
+    """One span event: name, time (ns since the epoch) and attributes.
+
+    ``key``: what names an event that did not come with its span (an OTLP log record) in
+    ``ingested_spans`` (a span's own events are named by their position).
+    """
 
     name: str
     time_ns: int
     attributes: dict[str, Any] = field(default_factory=dict)
+    key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

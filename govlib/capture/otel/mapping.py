@@ -16,8 +16,10 @@ Follows the OpenTelemetry GenAI semantic conventions:
 * the composition (workflow run) of a span is its outermost ``invoke_workflow``/``invoke_agent``
   ancestor's span id, else the trace id; its ``workflow_runs`` row comes from that span (or, for a
   trace id, from the trace's top span when the trace holds GenAI spans).
-* ``gen_ai.evaluation.result`` events on a tool span -> a verdict when the
-  ``gen_ai.evaluation.score.label`` is one of the configured accept / reject labels.
+* ``gen_ai.evaluation.result`` events on a tool span or a model (chat) span -> an evaluator's
+  verdict (source ``evaluator:<gen_ai.evaluation.name>``) when the
+  ``gen_ai.evaluation.score.label`` is one of the configured accept / reject labels. It is kept
+  apart from human review (:func:`govlib.capture.verdicts.record_evaluator_verdict`).
 * bounds (:mod:`govlib.bounds`): a span whose token count, provider cost, latency, time (start,
   end, evaluation) or text (tool, model, provider, agent, workflow, tenant, actor, evaluator)
   is out of bounds is skipped as a whole (nothing of it is written), with the reason in the
@@ -106,7 +108,10 @@ class OutOfBounds(OtelFormatError):
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """One ``gen_ai.evaluation.result`` event: the verdict to stamp, or why none is."""
+    """One ``gen_ai.evaluation.result`` event: the evaluator's verdict, or why none is.
+
+    ``target`` is ``"tool"`` (a tool call) or ``"model"`` (a model call's receipt).
+    """
 
     index: int
     label: Any
@@ -114,6 +119,14 @@ class Evaluation:
     by: str
     at: str
     skip_reason: str | None = None
+    target: str = "tool"
+    score: float | None = None
+    key: str | None = None
+
+    @property
+    def kind(self) -> str:
+        """Its ``ingested_spans`` kind: ``evaluation:<position>`` or ``evaluation:<log key>``."""
+        return f"evaluation:{self.key or self.index}"
 
 
 @dataclass(slots=True)
@@ -362,17 +375,20 @@ def run_row(span: SpanRecord, ctx: SpanContext, config: IngestConfig) -> dict[st
 
 
 def evaluations(
-    span: SpanRecord, is_tool: bool, config: IngestConfig, *, skew_s: float | None = None
+    span: SpanRecord, target: str | None, config: IngestConfig, *, skew_s: float | None = None
 ) -> list[Evaluation]:
     """The ``gen_ai.evaluation.result`` events of a span, each with its verdict or skip reason.
+
+    ``target``: ``"tool"`` for a tool span, ``"model"`` for a model (chat) span with a receipt,
+    None for any other span (its evaluations have nothing to point at).
 
     Example:
         >>> from govlib.capture.otel.decoding import EventRecord
         >>> ev = EventRecord("gen_ai.evaluation.result", 10**18 + 5,
-        ...     {"gen_ai.evaluation.score.label": "pass"})
-        >>> s = SpanRecord("1" * 32, "2" * 16, None, "execute_tool x", 10**18, 10**18 + 9, events=(ev,))
-        >>> [(e.verdict, e.by) for e in evaluations(s, True, IngestConfig())]
-        [('accept', 'otel-evaluator')]
+        ...     {"gen_ai.evaluation.score.label": "pass", "gen_ai.evaluation.score.value": 0.9})
+        >>> s = SpanRecord("1" * 32, "2" * 16, None, "chat x", 10**18, 10**18 + 9, events=(ev,))
+        >>> [(e.verdict, e.by, e.target, e.score) for e in evaluations(s, "model", IngestConfig())]
+        [('accept', 'otel-evaluator', 'model', 0.9)]
     """
     out = []
     events = [e for e in span.events if e.name == EVALUATION_EVENT]
@@ -381,18 +397,28 @@ def evaluations(
         by = ev.attributes.get(config.evaluator_attribute) or "otel-evaluator"
         verdict = None if label is None else config.verdict_for(label)
         reason = None
-        if not is_tool:
-            reason = "evaluates a span that is not a tool call (no audit row to stamp)"
+        if target is None:
+            reason = "evaluates a span that is neither a tool call nor a model call"
         elif label is None:
             reason = "no gen_ai.evaluation.score.label"
         elif verdict is None:
             reason = f"label {label!r} maps to neither accept nor reject"
         if reason is None:
             bounds.checked_text(config.evaluator_attribute, str(by), kind="by")
+            bounds.checked_text("gen_ai.evaluation.score.label", str(label), kind="by")
         when = ev.time_ns or span.end_ns
         at = ns_to_iso(bounds.checked_time("events.timeUnixNano", when, skew_s=skew_s))
-        out.append(Evaluation(i, label, verdict, str(by), at, reason))
+        score = _score(ev.attributes.get("gen_ai.evaluation.score.value"))
+        target_kind = target or "tool"
+        out.append(Evaluation(i, label, verdict, str(by), at, reason, target_kind, score, ev.key))
     return out
+
+
+def _score(value: Any) -> float | None:
+    """A finite numeric score, else None (a score is kept as given, never interpreted)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    return float(value) if math.isfinite(float(value)) else None
 
 
 def map_span(
@@ -452,7 +478,8 @@ def _mapped(
         is_run = op not in (TOOL_OP, *MODEL_OPS)
     if is_run:
         out.run = run_row(span, ctx, config)
-    out.evaluations = evaluations(span, op == TOOL_OP, config, skew_s=skew_s)
+    target = "tool" if op == TOOL_OP else "model" if out.receipt else None
+    out.evaluations = evaluations(span, target, config, skew_s=skew_s)
     if out.tool or out.receipt or out.run:
         bounds.checked_time("startTimeUnixNano", span.start_ns, skew_s=skew_s)
         bounds.checked_time("endTimeUnixNano", span.end_ns, skew_s=skew_s)

@@ -2,8 +2,9 @@
 
 Per chunk, in ONE ``store.transaction()``: tool-call rows with their ``audit_batch`` digest
 (:func:`govlib.capture.rows.insert_audit_batch`), ledger receipts with their ``ledger_batch`` digest
-(``Ledger.record_many(external=True)``), ``workflows``/``workflow_runs`` rows, verdicts
-(:func:`govlib.capture.verdicts.stamp_verdict`) and one ``ingested_spans`` row per thing written. What
+(``Ledger.record_many(external=True)``), ``workflows``/``workflow_runs`` rows, evaluators'
+verdicts (:func:`govlib.capture.verdicts.record_evaluator_verdict`, apart from human review) and
+one ``ingested_spans`` row per thing written. What
 ``ingested_spans`` already holds (trace id, span id, kind) is counted as already ingested.
 """
 
@@ -13,22 +14,25 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from govlib import bounds
+from govlib.capture.otel.config import IngestConfig
 from govlib.capture.otel.conventions import unmapped_reason
-from govlib.capture.otel.decoding import SpanRecord
-from govlib.capture.otel.mapping import Evaluation, MappedSpan, is_genai
+from govlib.capture.otel.decoding import EventRecord, SpanRecord
+from govlib.capture.otel.mapping import Evaluation, MappedSpan, evaluations, is_genai
+from govlib.capture.otel.spans import SpanContext
 from govlib.capture.rows import INSERT_COLUMNS, insert_audit_batch
 from govlib.capture.runs import record_run
-from govlib.capture.verdicts import stamp_verdict
+from govlib.capture.verdicts import record_evaluator_verdict
 from govlib.clock import utc_now_iso
 from govlib.costs.ledger import Ledger
 from govlib.errors import GovlibError
 from govlib.store.database import Store
 
-__all__ = ["IngestSummary", "write_mapped"]
+__all__ = ["IngestSummary", "write_late_evaluations", "write_mapped"]
 
 _SHOWN = 20
 _WHAT = {"tool": "tool calls", "model": "receipts", "run": "workflow runs"}
-_WHAT["evaluation"] = "verdicts"
+_WHAT["evaluation"] = "evaluator verdicts"
 
 
 @dataclass
@@ -70,7 +74,7 @@ class IngestSummary:
                 f"{n['tool_calls']} new tool call(s), {n['receipts']} new receipt(s) "
                 f"({self.cost['price_table']} priced, {self.cost['provider']} provider cost, "
                 f"{self.cost['unpriced']} unpriced), {n['runs']} new workflow run(s), "
-                f"{n['verdicts']} new verdict(s)."
+                f"{n['evaluator_verdicts']} new evaluator verdict(s)."
             )
         else:
             head += "nothing new."
@@ -115,10 +119,14 @@ def _existing(store: Store, trace_ids: set[str]) -> set[tuple[str, str, str]]:
     return out
 
 
-def _tool_audit_id(store: Store, trace_id: str, span_id: str) -> int | None:
+_TARGETS = {"tool": "audit_log", "model": "token_ledger"}
+
+
+def _target_id(store: Store, trace_id: str, span_id: str, kind: str) -> int | None:
+    """The row an earlier ingest wrote for a span (kind ``tool`` or ``model``), or None."""
     return store.query_one(
-        "SELECT target_id FROM ingested_spans WHERE trace_id = ? AND span_id = ? AND kind = 'tool'",
-        (trace_id, span_id),
+        "SELECT target_id FROM ingested_spans WHERE trace_id = ? AND span_id = ? AND kind = ?",
+        (trace_id, span_id, kind),
     )
 
 
@@ -146,11 +154,50 @@ def write_mapped(
         tools = [m for m in items if m.tool and seen.fresh(m, m.span.span_id, "tool")]
         calls = [m for m in items if m.receipt and seen.fresh(m, m.span.span_id, "model")]
         marks = _tool_marks(store, tools, summary)
-        audit_ids = {(span.trace_id, span_id): target for span, span_id, *_, target in marks}
         marks += _receipt_marks(ledger, calls, summary)
+        targets = {
+            (span.trace_id, span_id, kind): target for span, span_id, kind, _, target in marks
+        }
         marks += _run_marks(store, items, seen, summary)
-        marks += _verdict_marks(store, items, seen, audit_ids, summary)
+        marks += _verdict_marks(store, items, seen, targets, summary)
         store.insert_many("ingested_spans", [_ingested_row(mark, now) for mark in marks])
+
+
+def write_late_evaluations(
+    store: Store,
+    trace_id: str,
+    span_id: str,
+    events: list[EventRecord],
+    config: IngestConfig,
+    summary: IngestSummary,
+    *,
+    skew_s: float | None = None,
+    ledger: Ledger | None = None,
+) -> bool:
+    """Evaluation events for a span written before (a late OTLP log record); False when the
+    store has no tool call or receipt of that span (the events are then left to the caller).
+
+    Example:
+        >>> write_late_evaluations(Store(memory=True), "1" * 32, "2" * 16, [], IngestConfig(),
+        ...     IngestSummary())
+        False
+    """
+    rows = store.query(
+        "SELECT kind FROM ingested_spans WHERE trace_id = ? AND span_id = ? "
+        "AND kind IN ('tool', 'model') ORDER BY kind DESC",
+        (trace_id, span_id),
+    )
+    if not rows:
+        return False
+    span = SpanRecord(trace_id, span_id, None, "", 0, 0, events=tuple(events), source="otlp")
+    m = MappedSpan(span, SpanContext(trace_id, None, True, True))
+    try:
+        m.evaluations = evaluations(span, rows[0]["kind"], config, skew_s=skew_s)
+    except bounds.BoundsError as exc:
+        summary.problems.append(f"otlp: span {span_id} evaluation skipped: {exc}")
+        return True
+    write_mapped(store, [m], summary, ledger or Ledger(store))
+    return True
 
 
 class _Seen:
@@ -209,6 +256,8 @@ def _tool_marks(store: Store, tools: list[MappedSpan], summary: IngestSummary) -
 
 def _receipt_marks(ledger: Ledger, calls: list[MappedSpan], summary: IngestSummary) -> list[_Mark]:
     """Record the new receipts (one ledger batch with its digest); their marks."""
+    if not calls:
+        return []
     receipts = ledger.record_many([m.receipt or {} for m in calls], external=True)
     marks: list[_Mark] = []
     for m, receipt in zip(calls, receipts, strict=True):
@@ -239,24 +288,24 @@ def _verdict_marks(
     store: Store,
     items: list[MappedSpan],
     seen: _Seen,
-    audit_ids: dict[tuple[str, str], Any],
+    targets: dict[tuple[str, str, str], Any],
     summary: IngestSummary,
 ) -> list[_Mark]:
-    """Stamp the new evaluations as verdicts on their tool calls; the marks of those recorded."""
+    """Record the new evaluations as evaluators' verdicts on their tool or model calls."""
     marks: list[_Mark] = []
     for m in items:
         for ev in m.evaluations:
             if ev.skip_reason:
                 summary.skipped_evaluations[ev.skip_reason] += 1
                 continue
-            kind = f"evaluation:{ev.index}"
+            kind = ev.kind
             if not seen.fresh(m, m.span.span_id, kind):
                 continue
-            key = (m.span.trace_id, m.span.span_id)
-            audit_id = audit_ids.get(key) or _tool_audit_id(store, *key)
-            recorded, event_id = _stamp(store, m, ev, audit_id, summary)
-            if recorded:
-                marks.append((m.span, m.span.span_id, kind, "verdict_events", event_id))
+            key = (m.span.trace_id, m.span.span_id, ev.target)
+            target_id = targets.get(key) or _target_id(store, *key)
+            event_id = _record(store, m, ev, target_id, summary)
+            if event_id is not None:
+                marks.append((m.span, m.span.span_id, kind, "evaluator_verdicts", event_id))
     return marks
 
 
@@ -268,29 +317,38 @@ def _write_run(store: Store, run: dict[str, Any]) -> None:
     record_run(store, run)
 
 
-def _stamp(
-    store: Store, m: MappedSpan, ev: Evaluation, audit_id: int | None, summary: IngestSummary
-) -> tuple[bool, int | None]:
-    """Stamp one evaluation: (recorded, verdict_events id or None when it was there already).
+def _record(
+    store: Store, m: MappedSpan, ev: Evaluation, target_id: int | None, summary: IngestSummary
+) -> int | None:
+    """Record one evaluation; its ``evaluator_verdicts`` id, or None (the reason in ``summary``).
 
-    A refusal (e.g. a reviewer already stamped the other verdict) is listed in the summary and
-    not recorded as ingested, so it is reported again until resolved.
+    A refusal is listed in the summary and not recorded as ingested, so it is reported again.
     """
     where = f"{m.span.source}: span {m.span.span_id} evaluation {ev.index}"
-    if audit_id is None:
-        summary.problems.append(f"{where}: its tool span was not recorded; no verdict")
-        return False, None
+    what = "tool call" if ev.target == "tool" else "model call"
+    if target_id is None:
+        summary.problems.append(f"{where}: its {what} was not recorded; no verdict")
+        return None
     store.execute("SAVEPOINT otel_verdict")
     try:
-        result = stamp_verdict(audit_id, ev.verdict, ev.by, store=store, at=ev.at)
+        # an evaluator is a program, not a person: its name is kept as written (no pseudonym)
+        made = record_evaluator_verdict(
+            store,
+            _TARGETS[ev.target],
+            target_id,
+            ev.verdict or "",
+            ev.by,
+            at=ev.at,
+            label=str(ev.label),
+            score=ev.score,
+            trace_id=m.span.trace_id,
+            span_id=m.span.span_id,
+        )
     except GovlibError as exc:
         store.execute("ROLLBACK TO otel_verdict")
         store.execute("RELEASE otel_verdict")
         summary.problems.append(f"{where}: {exc}")
-        return False, None
+        return None
     store.execute("RELEASE otel_verdict")
-    if result.changed:
-        summary.new["verdicts"] += 1
-    else:
-        summary.already["verdicts"] += 1
-    return True, result.event_id
+    summary.new["evaluator_verdicts"] += 1
+    return made.id

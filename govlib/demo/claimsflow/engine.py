@@ -92,6 +92,9 @@ class ClaimsEngine:
         before the tool runs (the simulated history's service errors).
     model_seconds : callable, optional
         ``model_seconds(reply) -> seconds`` a model call takes; the clock advances by it (SimClock).
+    arguments : callable, optional
+        ``arguments(tool, args) -> args`` the arguments a tool is called with (the simulated
+        history's upstream quirks, e.g. a flag sent as ``true`` where the schema says ``0/1``).
     checkpoint_each_run : bool
         Sign a checkpoint at the end of every run (default).
     batch_audit : bool
@@ -122,6 +125,7 @@ class ClaimsEngine:
         checkpoint_each_run: bool = True,
         batch_audit: bool = False,
         service_time: Callable[[str], float] | None = None,
+        arguments: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self.store = store
         self.clock: Clock = clock or SystemClock()
@@ -143,7 +147,7 @@ class ClaimsEngine:
             models or {m: EstimatingModelClient(m) for m in (EXTRACTION_MODEL, ADJUDICATION_MODEL)}
         )
         self.faults, self.model_seconds = faults, model_seconds
-        self.service_time = service_time
+        self.service_time, self.arguments = service_time, arguments
         self.max_attempts = max(1, int(max_attempts))
         self.checkpoint_each_run = checkpoint_each_run
         self.batch_audit = batch_audit
@@ -180,6 +184,8 @@ class ClaimsEngine:
         if tool is None:  # not a ClaimsFlow tool: the governor decides (registry check)
             self.governor.guard_tool(name, node=None, actor=self.actor)
             raise KeyError(name)
+        if self.arguments is not None:
+            args = self.arguments(name, args)
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return tool(**args)

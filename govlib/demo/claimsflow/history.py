@@ -13,7 +13,9 @@ Injected process changes, relative to ``as_of`` (what the SPC dashboard should c
 - ``policy_lookup``: latency drift, ramping linearly from x1 to x3 over the last 4 days;
 - ``document_extraction``: suddenly ~5x faster for the last 2.5 days (suspected no-op answers;
   reviewers reject more of them);
-- ``claim_history``: errors jump from 0.15% to 15% for the last 3 days.
+- ``claim_history``: errors jump from 0.15% to 15% for the last 3 days;
+- ``fraud_scoring``: about 2% of its calls send a flag as ``true`` where the schema says ``0/1``
+  (the score is the same; ``schema_valid`` is 0: the dashboard's "Schema valid" pill).
 
 Every other tool stays in control. A fraud claim trips the kill-switch; the on-call person of the
 week resets it 25-110 minutes later; claims arriving meanwhile are refused and recorded.
@@ -35,6 +37,7 @@ from govlib.demo.claimsflow.refdata import reference_data
 from govlib.demo.claimsflow.scenarios import register_claimsflow
 from govlib.demo.claimsflow.simulation import (
     INJECTED,
+    ArgumentQuirks,
     FaultModel,
     LatencyModel,
     Quota,
@@ -164,6 +167,7 @@ def generate_history(
         faults=FaultModel(stream(seed, "faults"), as_of=end, clock=clock),
         model_seconds=model_seconds(stream(seed, "model")),
         batch_audit=True,
+        arguments=ArgumentQuirks(stream(seed, "arguments")),
     )
     sim = _Simulation(store, engine, clock, seed, start, end, summary)
     sim.run(days, progress)

@@ -7,20 +7,28 @@ clock, so tool latencies are measured, not simulated.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from govlib.clock import Clock, SystemClock
 from govlib.demo.claimsflow.catalog import TOOLS
-from govlib.demo.claimsflow.claims import scenario_claim
+from govlib.demo.claimsflow.claims import SCENARIOS, scenario_claim
 from govlib.demo.claimsflow.engine import ClaimsEngine, RunResult
 from govlib.demo.claimsflow.simulation import LatencyModel
 from govlib.demo.claimsflow.workflows import WORKFLOWS, ensure_workflows
 from govlib.governance.governor import ToolRegistry
 from govlib.store.database import Store
 
-__all__ = ["SETUP_BY", "is_set_up", "register_claimsflow", "run_claim", "run_scenario"]
+__all__ = [
+    "SETUP_BY",
+    "fresh_claim_id",
+    "is_set_up",
+    "register_claimsflow",
+    "run_claim",
+    "run_scenario",
+]
 
 #: Recorded as ``updated_by`` of the tools ClaimsFlow registers.
 SETUP_BY = "claimsflow setup"
@@ -104,16 +112,45 @@ def run_claim(
     return engine.run(claim, composition_id=composition_id)
 
 
+def fresh_claim_id(store: Store, claim_id: str) -> str:
+    """``claim_id`` when no run in the store has it yet, else the next number up no run has
+    (``CLM-1043`` -> ``CLM-1044``): each live claim is a new claim, never a second payout of one.
+
+    Example:
+        >>> store = Store(memory=True)
+        >>> fresh_claim_id(store, "CLM-1043")
+        'CLM-1043'
+        >>> _ = run_scenario(store, "clean")
+        >>> fresh_claim_id(store, "CLM-1043"), fresh_claim_id(store, "CLM-1042")
+        ('CLM-1044', 'CLM-1042')
+    """
+    match = re.fullmatch(r"(.*?)(\d+)", claim_id)
+    if match is None:
+        raise ValueError(f"claim_id: {claim_id!r}; expected text ending in a number (CLM-1043)")
+    prefix, digits = match.groups()
+    sql = "SELECT subject FROM workflow_runs WHERE substr(subject, 1, ?) = ?"
+    used = {r[0] for r in store.query(sql, (len(prefix), prefix))}
+    number = int(digits)
+    while f"{prefix}{number:0{len(digits)}d}" in used:
+        number += 1
+    return f"{prefix}{number:0{len(digits)}d}"
+
+
 def run_scenario(store: Store, name: str, **changes: Any) -> RunResult:
     """Run the live ``clean`` or ``fraud`` scenario claim, reported today (real clock).
 
     ``changes`` alter the scenario claim (see :func:`~govlib.demo.claimsflow.claims.scenario_claim`).
+    Each run is a new claim: the scenario's claim id, or the next one up that no run has
+    (:func:`fresh_claim_id`), so running ``clean`` twice gives two claims.
 
     Example:
         >>> store = Store(memory=True)
         >>> run_scenario(store, "fraud").status, run_scenario(store, "clean").status
         ('blocked', 'refused')
     """
+    base = changes.get("claim_id") or SCENARIOS.get(name, {}).get("claim_id")
+    if base:  # an unknown scenario is refused below, naming the known ones
+        changes["claim_id"] = fresh_claim_id(store, str(base))
     claim = scenario_claim(name, datetime.now(UTC).date(), **changes)
     return run_claim(store, claim, service_time=live_service_time())
 

@@ -12,11 +12,14 @@ import math
 import random
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from govlib.clock import SimClock
 from govlib.demo.claimsflow.models import ModelReply
 
 __all__ = [
+    "ArgumentQuirks",
+    "QUIRK_RATE",
     "LATENCY_MEDIAN_MS",
     "LATENCY_SIGMA",
     "LATENCY_CUT_SIGMAS",
@@ -47,6 +50,8 @@ LATENCY_SIGMA = 0.3
 #: so an in-control tool never shows a 3-sigma point by chance alone.
 LATENCY_CUT_SIGMAS = 2.8
 BASE_ERROR_RATE = 0.0015
+#: Share of ``fraud_scoring`` calls whose arguments break its schema (:class:`ArgumentQuirks`).
+QUIRK_RATE = 0.02
 #: The injected process changes: tool -> (kind, days before as_of it starts, size).
 INJECTED: dict[str, tuple[str, float, float]] = {
     "policy_lookup": ("latency_drift", 4.0, 3.0),
@@ -137,6 +142,31 @@ class Quota:
         self.acc[key] -= self.next[key]
         self.next[key] = self.rng.uniform(0.5, 1.5)
         return True
+
+
+class ArgumentQuirks:
+    """``quirks(tool, args) -> args``: the upstream agent's occasional schema slips.
+
+    About :data:`QUIRK_RATE` of ``fraud_scoring`` calls get ``document_mismatch`` as a JSON
+    boolean instead of the schema's ``0``/``1`` (the score is the same; ``schema_valid`` is 0),
+    so the SPC dashboard's "Schema valid" pill has something to show. Other tools are untouched.
+
+    Example:
+        >>> q = ArgumentQuirks(random.Random(1))
+        >>> sum(q("fraud_scoring", {"document_mismatch": 0})["document_mismatch"] is False
+        ...     for _ in range(1000))
+        20
+    """
+
+    TOOL, FIELD = "fraud_scoring", "document_mismatch"
+
+    def __init__(self, rng: random.Random) -> None:
+        self.quota = Quota(rng)
+
+    def __call__(self, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+        if tool != self.TOOL or self.FIELD not in args or not self.quota.hit(tool, QUIRK_RATE):
+            return args
+        return {**args, self.FIELD: bool(args[self.FIELD])}
 
 
 class FaultModel:

@@ -1,0 +1,1 @@
+"""Alerts: pure rule evaluation (rules) and delivery destinations (work in progress, issue 20)."""
