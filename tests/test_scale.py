@@ -232,6 +232,11 @@ def _compare_engines(spark, fleet_lake, tenant):
     cells = assert_same_frames(s_tools, d_tools, f"tools tenant={tenant}")
     cells += assert_same_frames(s_flows, d_flows, f"workflows tenant={tenant}")
     assert d_tools[[c for c in d_tools if c.startswith("rule_")]].to_numpy().sum() > 0
+    # issue 18's columns are compared on real values, not on empty ones
+    assert d_tools["completion_rate"].notna().all() and d_tools["flagged_calls"].sum() > 0
+    assert (d_tools["window_calls"] > 0).all() and (d_flows["duration_window_calls"] > 0).all()
+    if tenant is None:
+        assert d_tools["sampling_alarms"].map(len).sum() > 0
     return cells
 
 
