@@ -1,14 +1,14 @@
 # govlib: two commands set everything up on a fresh machine.
 #   make demo   -> .venv, install, seeded demo store, Voila apps on http://127.0.0.1:8866
 #   make serve  -> the apps on the existing store (no rebuild: verdicts and runs are kept)
-#   make test   -> .venv with the test extra, Debian chromium, the whole suite
+#   make test   -> .venv with the test and spark extras, Debian chromium and Java, the whole suite
 #   make test-fast -> the suite without browser, slow and soak tests (under a minute)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 PORT   ?= 8866
 
-.PHONY: demo serve test test-fast lint bench install install-test chromium clean
+.PHONY: demo serve test test-fast lint bench install install-test install-spark chromium java clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,21 @@ install: $(BIN)/python
 
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+
+# pyspark for `govlib stats --engine spark` and its DuckDB/Spark comparison test.
+install-spark: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,spark]'
+
+# Spark needs a Java runtime: Debian's OpenJDK 17, installed like chromium.
+java:
+	@if ! command -v java >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "Installing Debian OpenJDK 17 for the Spark tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	  else \
+	    echo "java missing: run 'sudo apt-get install -y openjdk-17-jre-headless' (the Spark test fails in CI without it)"; \
+	  fi; \
+	fi
 
 chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \
@@ -38,7 +53,7 @@ demo: install
 serve: install
 	$(BIN)/govlib serve --port $(PORT)
 
-test: install-test chromium
+test: install-test install-spark chromium java
 	$(BIN)/python -m pytest -q -m "not soak" $(PYTEST_ARGS)
 
 # The inner loop: no browser, nothing over 5 s, no soak (under a minute on 2 cores).
@@ -49,7 +64,7 @@ lint: install-test
 	$(BIN)/ruff check govlib tests benchmarks
 	$(BIN)/ruff format --check govlib tests benchmarks
 
-bench: install-test
+bench: install-test install-spark java
 	@for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 clean:

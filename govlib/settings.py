@@ -254,6 +254,16 @@ SETTINGS: tuple[Setting, ...] = (
         "rebinding). Add the public name of a reverse proxy that forwards to it.",
         "apps",
     ),
+    # --- scale ------------------------------------------------------------------------------------
+    Setting(
+        "stats_table",
+        "",
+        "A folder written by `govlib stats --format parquet --out PATH` (tools.parquet, "
+        "workflows.parquet), e.g. computed by Spark on a cluster: the SPC dashboard's tool and "
+        "workflow tables read it instead of computing over this store (the tenant and period "
+        "filters do not apply to it). Empty: computed here.",
+        "scale",
+    ),
     # --- alerts (the "alerts" group is recorded in the chain: it decides when an alert is raised;
     # "alert_delivery" is not: where alerts go holds webhook URLs that are secrets) -------------
     Setting(

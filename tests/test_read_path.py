@@ -58,12 +58,13 @@ def test_lake_plus_tail_and_verdict_after_export(tmp_path):
     first = export_lake(tmp_path)
     assert first["written"]["audit_log"] == 300
     assert first["watermark"]["audit_log"] == 300
-    # hive layout: tenant and date folders
+    # hive layout: store, tenant and day folders
     parts = sorted(
-        p.relative_to(tmp_path / "lake").parts[:3]
+        p.relative_to(tmp_path / "lake/audit_log").parts[:3]
         for p in (tmp_path / "lake/audit_log").rglob("*.parquet")
     )
-    assert parts[0][1].startswith("tenant_id=") and parts[0][2].startswith("date=")
+    assert parts[0][0].startswith("store_id=") and parts[0][1].startswith("tenant=")
+    assert parts[0][2].startswith("day=")
     # a verdict stamped after the export shows without re-exporting
     _stamp(s, 7, "reject", "ana", "2026-11-22T00:00:00.000000Z")
     s.insert_many("audit_log", _rows(20, start=300))

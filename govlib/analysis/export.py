@@ -43,13 +43,25 @@ from govlib.analysis.read_path import (
     sha256_file,
 )
 from govlib.clock import utc_now_iso
+from govlib.evidence.archive import segment_files
 from govlib.store import schema
-from govlib.store.database import STORE_FILENAME, StoreError
+from govlib.store.database import STORE_FILENAME, StoreError, read_only_connection
+from govlib.store.datadir import ensure_store_id
 
-__all__ = ["export_lake", "quarantine_lake", "DUCKDB_FILENAME", "QUARANTINE_DIRNAME"]
+__all__ = [
+    "export_lake",
+    "mirror_to_shared_lake",
+    "quarantine_lake",
+    "DUCKDB_FILENAME",
+    "QUARANTINE_DIRNAME",
+    "SEALED_DIRNAME",
+]
 
 DUCKDB_FILENAME = "govlib.duckdb"
 QUARANTINE_DIRNAME = "lake-quarantine"
+#: In a shared lake: ``sealed/store_id=<id>/<table>/<segment>-<file>`` (rows of sealed segments,
+#: each with ``store_id``), read beside the tables so sealed history still counts.
+SEALED_DIRNAME = "sealed"
 _PART = PART
 
 
@@ -71,36 +83,102 @@ def _drop_orphans(table_dir: Path, last: int) -> None:
             f.unlink()
 
 
-def _export_table(sqlite_path: Path, lake: Path, table: str, last: int) -> tuple[int, int]:
+#: How each table's files are laid out under ``<table>/store_id=<id>/``: the tenant column and the
+#: column whose first ten characters (an ISO date) name the day, Hive-style (``tenant=``/``day=``).
+PARTITIONS: dict[str, tuple[str | None, str]] = {
+    "audit_log": ("tenant_id", "created_at"),
+    "token_ledger": ("tenant_id", "created_at"),
+    "worm_log": (None, "ts"),
+    "workflow_runs": ("tenant_id", "started_at"),
+}
+#: Tables written whole at every export (they change after insert, or are small): what the
+#: statistics read beside the calls. Not part of the read path's lake (read live there).
+SNAPSHOTS: dict[str, list[str] | None] = {
+    "workflow_runs": None,
+    "workflows": ["id", "name"],
+    "audit_verdicts": None,
+    "tool_registry": ["name", "input_schema"],  # which tools declare a schema (schema_declared)
+}
+
+
+def _partitioned(data: pa.Table, table: str, store_id: str) -> list[tuple[str, pa.Table]]:
+    """``[(folder relative to the table's folder, rows)]``: the Hive partitions of ``data``, each
+    row carrying ``store_id`` so several stores' files can share one lake."""
+    data = data.append_column("store_id", pa.array([store_id] * data.num_rows, pa.string()))
+    tenant, day_col = PARTITIONS.get(table, (None, ""))
+    base = f"store_id={store_id}"
+    if day_col not in data.column_names:
+        return [(base, data)]
+    keys = {"_day": pc.utf8_slice_codeunits(data.column(day_col).fill_null("unknown"), 0, 10)}
+    if tenant is not None:
+        keys["_tenant"] = data.column(tenant).cast(pa.string()).fill_null("")
+    for name, col in keys.items():
+        data = data.append_column(name, col)
+    out = []
+    for g in data.group_by(list(keys)).aggregate([]).to_pylist():
+        mask = pc.equal(data.column("_day"), g["_day"])
+        if tenant is not None:
+            mask = pc.and_(mask, pc.equal(data.column("_tenant"), g["_tenant"]))
+        folder = base + (f"/tenant={quote(g['_tenant'], safe='')}" if tenant else "")
+        out.append((f"{folder}/day={g['_day']}", data.filter(mask).drop_columns(list(keys))))
+    return out
+
+
+def _export_table(
+    sqlite_path: Path, lake: Path, table: str, last: int, store_id: str
+) -> tuple[int, int]:
     """Write rows after ``last``; returns (rows written, new last key)."""
     key = LAKE_TABLES[table]
     columns = list(schema.AUDIT_IMMUTABLE) if table == "audit_log" else None
     data = read_table_arrow(sqlite_path, table, columns=columns, after=last)
     if data.num_rows == 0:
         return 0, last
-    keys = data.column(key)
-    first, new_last = int(pc.min(keys).as_py()), int(pc.max(keys).as_py())
-    if table != "audit_log":
-        _write_parquet(data, lake / table / f"part-{first:012d}-{new_last:012d}.parquet")
-        return data.num_rows, new_last
-    dates = pc.utf8_slice_codeunits(data.column("created_at").fill_null("unknown"), 0, 10)
-    data = data.append_column("_date", dates)
-    groups = data.group_by(["tenant_id", "_date"]).aggregate([]).to_pylist()
-    for g in groups:
-        mask = pc.and_(
-            pc.equal(data.column("tenant_id"), g["tenant_id"]),
-            pc.equal(data.column("_date"), g["_date"]),
-        )
-        part = data.filter(mask).drop_columns(["_date"])
-        ids = part.column("id")
-        lo, hi = int(pc.min(ids).as_py()), int(pc.max(ids).as_py())
-        folder = lake / table / f"tenant_id={quote(g['tenant_id'], safe='')}" / f"date={g['_date']}"
-        _write_parquet(part, folder / f"part-{lo:012d}-{hi:012d}.parquet")
+    new_last = int(pc.max(data.column(key)).as_py())
+    for folder, part in _partitioned(data, table, store_id):
+        keys = part.column(key)
+        lo, hi = int(pc.min(keys).as_py()), int(pc.max(keys).as_py())
+        _write_parquet(part, lake / table / folder / f"part-{lo:012d}-{hi:012d}.parquet")
     return data.num_rows, new_last
 
 
-def export_lake(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
+def _export_snapshots(sqlite_path: Path, lake: Path, store_id: str) -> dict[str, int]:
+    """Write :data:`SNAPSHOTS` whole under ``<table>/store_id=<id>/`` (a new folder swapped in for
+    the old one: readers see the old or the new snapshot, never half of one)."""
+    written = {}
+    for table, columns in SNAPSHOTS.items():
+        if table == "audit_verdicts":  # verdicts change after export: the lake carries a copy
+            data = read_table_arrow(
+                sqlite_path,
+                "audit_log",
+                columns=["id", "human_verdict"],
+                where="human_verdict IS NOT NULL",
+            )
+        else:
+            data = read_table_arrow(sqlite_path, table, columns=columns)
+        base = f"store_id={store_id}"
+        target, staging = lake / table / base, lake / table / f".{base}.new{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for folder, part in _partitioned(data, table, store_id):
+            _write_parquet(part, staging / folder.removeprefix(base).lstrip("/") / "data.parquet")
+        old = lake / table / f".{base}.old{os.getpid()}"
+        if target.exists():
+            os.replace(target, old)
+        os.replace(staging, target)
+        shutil.rmtree(old, ignore_errors=True)
+        written[table] = data.num_rows
+    return written
+
+
+def export_lake(
+    data_dir: str | os.PathLike[str], *, shared_lake: str | os.PathLike[str] | None = None
+) -> dict[str, Any]:
     """Export new rows to the lake, then rebuild ``govlib.duckdb``; returns a summary.
+
+    Every file sits under ``<table>/store_id=<this store's id>/`` (then ``tenant=``/``day=``)
+    and every row carries ``store_id``. With ``shared_lake``, this store's part of the lake and
+    its sealed segments are then mirrored into that folder (:func:`mirror_to_shared_lake`),
+    which several stores export into without touching each other's files.
 
     Example:
         >>> export_lake("data")["message"]  # doctest: +SKIP
@@ -111,6 +189,7 @@ def export_lake(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     if not sqlite_path.exists():
         raise StoreError(f"{sqlite_path}: no govlib store here (run `govlib demo` to make one)")
     lake = base / "lake"
+    store_id = ensure_store_id(base)
     problems = lake_problems(base)
     quarantine = quarantine_lake(base, problems)
     lake.mkdir(parents=True, exist_ok=True)
@@ -125,7 +204,8 @@ def export_lake(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     for table in LAKE_TABLES:
         last = marks.get(table, 0)
         _drop_orphans(lake / table, last)
-        written[table], marks[table] = _export_table(sqlite_path, lake, table, last)
+        written[table], marks[table] = _export_table(sqlite_path, lake, table, last, store_id)
+    snapshots = _export_snapshots(sqlite_path, lake, store_id)
     files = _digests(base, marks, digests)
     wm = lake / WATERMARK_FILE
     tmp = wm.with_name(wm.name + f".tmp{os.getpid()}")
@@ -135,6 +215,10 @@ def export_lake(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     duck = _build_duckdb(base)
     total = sum(written.values())
     message = f"Exported {total} new rows to {lake}; {duck} rebuilt"
+    mirrored = None
+    if shared_lake is not None:
+        mirrored = mirror_to_shared_lake(base, shared_lake)
+        message += f"; store {store_id} mirrored to {shared_lake} ({mirrored} files copied)"
     if quarantine is not None:
         names = sorted(rebuilt - {"*"}) if "*" not in rebuilt else sorted(LAKE_TABLES)
         message = (
@@ -147,8 +231,86 @@ def export_lake(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
         "duckdb": str(duck),
         "problems": [p.describe() for p in problems],
         "quarantined": None if quarantine is None else str(quarantine),
+        "store_id": store_id,
+        "snapshots": snapshots,
+        "mirrored": mirrored,
         "message": message,
     }
+
+
+def mirror_to_shared_lake(
+    data_dir: str | os.PathLike[str], shared_lake: str | os.PathLike[str]
+) -> int:
+    """Copy this store's part of ``DIR/lake`` (every ``<table>/store_id=<id>/`` folder) and the
+    rows of its sealed segments into ``shared_lake``; returns how many files were copied.
+
+    Only this store's folders are written (files it no longer has are removed there), so stores
+    export into one lake concurrently without collisions. Files are copied to a temporary name
+    and renamed; a file already there with the same size is kept (lake files never change).
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> _ = (folder / "store_id").write_text("0" * 32)
+        >>> mirror_to_shared_lake(folder, Path(tempfile.mkdtemp()) / "fleet")
+        0
+    """
+    base, dest = Path(data_dir), Path(shared_lake)
+    store_id = ensure_store_id(base)
+    part = f"store_id={store_id}"
+    copied = 0
+    for table in [*LAKE_TABLES, *SNAPSHOTS]:
+        source = base / "lake" / table / part
+        wanted = sorted(source.rglob("*.parquet")) if source.is_dir() else []
+        rels = {f.relative_to(source).as_posix(): f for f in wanted}
+        copied += _mirror_files(rels, dest / table / part)
+    copied += _mirror_files(_sealed_files(base, store_id), dest / SEALED_DIRNAME / part)
+    return copied
+
+
+def _sealed_files(base: Path, store_id: str) -> dict[str, Any]:
+    """``{<table>/<segment>-<file>: Arrow table with store_id}`` of every sealed segment."""
+    if not (base / "archive").is_dir() or not (base / STORE_FILENAME).exists():
+        return {}
+    conn, _access, _why = read_only_connection(base / STORE_FILENAME)
+    try:
+        files = segment_files(base, conn)
+    finally:
+        conn.close()
+    out: dict[str, Any] = {}
+    for table, parts in files.items():
+        for path, _digest in parts:
+            out[f"{table}/{path.parent.name}-{path.name}"] = (path, store_id)
+    return out
+
+
+def _mirror_files(files: dict[str, Any], target: Path) -> int:
+    """Make ``target`` hold exactly ``files`` (relative name -> source path, or (segment file,
+    store id) to copy with a ``store_id`` column added); returns how many were written."""
+    copied = 0
+    for rel, source in files.items():
+        out = target / rel
+        if isinstance(source, tuple):
+            if out.exists():
+                continue
+            data = pq.read_table(source[0])
+            data = data.append_column(
+                "store_id", pa.array([source[1]] * data.num_rows, pa.string())
+            )
+            _write_parquet(data, out)
+        else:
+            if out.exists() and out.stat().st_size == source.stat().st_size:
+                continue
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+            shutil.copyfile(source, tmp)
+            os.replace(tmp, out)
+        copied += 1
+    if target.is_dir():
+        for f in target.rglob("*.parquet"):
+            if f.relative_to(target).as_posix() not in files:
+                f.unlink()
+    return copied
 
 
 def _digests(base: Path, marks: dict[str, int], known: dict[str, str]) -> dict[str, str]:

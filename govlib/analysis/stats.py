@@ -18,7 +18,21 @@ from govlib.analysis import read_path, spc
 from govlib.errors import GovlibError, checked_text
 from govlib.settings import Settings, load_settings
 
-__all__ = ["tool_stats", "workflow_stats", "tool_series", "workflow_series"]
+__all__ = [
+    "tool_stats",
+    "workflow_stats",
+    "tool_series",
+    "workflow_series",
+    "DIALECTS",
+    "shared_sql",
+    "group_frame",
+    "workflow_frame",
+    "GroupRow",
+    "tool_frame",
+    "durations_ms",
+    "complete_groups",
+    "series_need",
+]
 
 _ISO = "%Y-%m-%dT%H:%M:%S.%fZ"  # the store's created_at format (sorts as text)
 _CALL_COLS = [
@@ -74,10 +88,11 @@ _SOURCES = {
  JOIN workflow_runs r ON r.composition_id = a.composition_id JOIN workflows w ON w.id = r.workflow_id
  WHERE (? OR a.tenant_id = ?) AND (? OR a.created_at >= ?)""",
     "run": """SELECT w.name AS grp, r.started_at AS k1, r.composition_id AS k2,
- CASE WHEN r.status = 'completed' AND NOT EXISTS (SELECT 1 FROM audit_log a
- WHERE a.composition_id = r.composition_id AND a.success IS DISTINCT FROM 1) THEN 1 ELSE 0 END
- AS success, {s: r.started_at, e: r.ended_at} AS y
+ CASE WHEN r.status = 'completed' AND b.composition_id IS NULL THEN 1 ELSE 0 END AS success,
+ {run_y} AS y
  FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
+ LEFT JOIN (SELECT DISTINCT composition_id FROM audit_log WHERE composition_id IS NOT NULL
+ AND success IS DISTINCT FROM 1) b ON b.composition_id = r.composition_id
  WHERE r.ended_at IS NOT NULL AND (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?)""",
 }
 # Cut-off guesses (unfiltered, cheap: min/max of id come from statistics and the id range prunes)
@@ -90,21 +105,23 @@ _SPAN = {
 }
 _AGG = """WITH t AS ({src}) SELECT grp, count(*), avg(CAST(success AS DOUBLE)),
  avg(CAST(schema_valid AS DOUBLE)), count(*) FILTER (WHERE human_verdict = 'accept'),
- count(*) FILTER (WHERE human_verdict = 'reject'), quantile_cont(y, [0.5, 0.95]), avg(y), max(y),
+ count(*) FILTER (WHERE human_verdict = 'reject'), {quantiles}, avg(y), max(y),
  count(success), count(y) FROM t GROUP BY grp ORDER BY grp"""
 _WIN = """WITH t AS ({src}) SELECT grp,
  max_by(success, (k1, k2), ?) FILTER (WHERE success IS NOT NULL),
  max_by(y, (k1, k2), ?) FILTER (WHERE y IS NOT NULL)
  FROM t WHERE (? OR k1 >= ?) AND (? OR list_contains(?::VARCHAR[], grp)) GROUP BY grp"""
-_SQL = {
-    (kind, name): tmpl.replace("{src}", src)
-    for kind, src in _SOURCES.items()
-    for name, tmpl in (("agg", _AGG), ("win", _WIN))
-}
+# The newest ``need`` rows of every group (rank 1 = newest) with a success value (rs) and with a
+# charted value (ry): what an engine without ``max_by(..., n)`` (Spark) runs for the windows.
+_RANKED = """WITH t AS ({src}), r AS (SELECT grp, k1, k2, success, y,
+ CASE WHEN success IS NULL THEN NULL ELSE row_number() OVER (PARTITION BY grp, success IS NULL
+ ORDER BY k1 DESC, k2 DESC) END AS rs,
+ CASE WHEN y IS NULL THEN NULL ELSE row_number() OVER (PARTITION BY grp, y IS NULL
+ ORDER BY k1 DESC, k2 DESC) END AS ry FROM t) SELECT * FROM r WHERE rs <= ? OR ry <= ?"""
 _RUNS = """WITH bad AS (SELECT DISTINCT composition_id FROM audit_log
  WHERE composition_id IS NOT NULL AND success IS DISTINCT FROM 1)
-SELECT w.name, count(*), avg(CASE WHEN r.status = 'completed' AND b.composition_id IS NULL
- THEN 1.0 ELSE 0.0 END), count(r.ended_at)
+SELECT w.name, count(*), avg(CAST(CASE WHEN r.status = 'completed' AND b.composition_id IS NULL
+ THEN 1 ELSE 0 END AS DOUBLE)), count(r.ended_at)
 FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
 LEFT JOIN bad b ON b.composition_id = r.composition_id
 WHERE (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?) GROUP BY w.name"""
@@ -113,13 +130,55 @@ _TOOL_COMPLETION = """WITH bad AS (SELECT DISTINCT composition_id FROM audit_log
  WHERE composition_id IS NOT NULL AND success IS DISTINCT FROM 1),
 used AS (SELECT DISTINCT tool_name, composition_id FROM audit_log
  WHERE composition_id IS NOT NULL AND (? OR tenant_id = ?) AND (? OR created_at >= ?))
-SELECT u.tool_name, avg(CASE WHEN r.status = 'completed' AND b.composition_id IS NULL
- THEN 1.0 ELSE 0.0 END)
+SELECT u.tool_name, avg(CAST(CASE WHEN r.status = 'completed' AND b.composition_id IS NULL
+ THEN 1 ELSE 0 END AS DOUBLE))
 FROM used u JOIN workflow_runs r ON r.composition_id = u.composition_id
 LEFT JOIN bad b ON b.composition_id = r.composition_id GROUP BY u.tool_name"""
 #: Tools that declare an argument schema in the registry.
 _SCHEMA_DECLARED = """SELECT DISTINCT name FROM tool_registry
  WHERE input_schema IS NOT NULL AND trim(input_schema) NOT IN ('', '{}', 'null')"""
+#: The few spellings DuckDB and Spark SQL disagree on; everything else is one text for both.
+DIALECTS: dict[str, dict[str, str]] = {
+    "duckdb": {
+        "quantiles": "quantile_cont(y, [0.5, 0.95])",
+        "run_y": "{s: r.started_at, e: r.ended_at}",
+    },
+    "spark": {
+        "quantiles": "percentile(y, array(0.5, 0.95))",
+        "run_y": "named_struct('s', r.started_at, 'e', r.ended_at)",
+    },
+}
+_TEMPLATES = {"agg": _AGG, "win": _WIN, "ranked": _RANKED}
+#: Queries over no source: name -> text (parameters: the four filter values, or none).
+_PLAIN = {
+    "runs": _RUNS,
+    "tool_completion": _TOOL_COMPLETION,
+    "schema_declared": _SCHEMA_DECLARED,
+}
+
+
+def shared_sql(name: str, kind: str | None = None, dialect: str = "duckdb") -> str:
+    """The statistics' SQL in one engine's spelling: ``name`` is ``agg``, ``win`` (DuckDB only)
+    or ``ranked`` over the ``kind`` source (``tool``, ``workflow``, ``run``), or ``runs``,
+    ``tool_completion`` or ``schema_declared``.
+
+    Parameters: the source's four filter values (``schema_declared``: none), then (``win``) as
+    in :func:`_windows` or (``ranked``) the window length twice.
+
+    Example:
+        >>> "percentile(y" in shared_sql("agg", "tool", "spark")
+        True
+    """
+    if name in _PLAIN:
+        text = _PLAIN[name]
+    else:
+        text = _TEMPLATES[name].replace("{src}", _SOURCES[str(kind)])
+    for token, spelling in DIALECTS[dialect].items():
+        text = text.replace("{" + token + "}", spelling)
+    return text
+
+
+_SQL = {(kind, name): shared_sql(name, kind) for kind in _SOURCES for name in ("agg", "win")}
 _TOOL_SERIES = """SELECT id, created_at, latency_ms FROM audit_log
 WHERE tool_name = ? AND latency_ms IS NOT NULL AND (? OR tenant_id = ?)
 ORDER BY created_at DESC, id DESC LIMIT ?"""
@@ -129,7 +188,7 @@ WHERE w.name = ? AND r.ended_at IS NOT NULL AND (? OR r.tenant_id = ?)
 ORDER BY r.started_at DESC, r.composition_id DESC LIMIT ?"""
 
 
-class _Group(NamedTuple):
+class GroupRow(NamedTuple):
     """One row of the ``agg`` query: a group's counts, rates and latency summary."""
 
     name: str
@@ -254,20 +313,68 @@ def _group_stats(
     """The call columns, chart columns, sampling and drift of every group of ``kind`` (and of
     the names in ``also``, as groups without calls)."""
     groups = _groups(con, kind, params, also)
-    df = _call_frame(groups, st)
     ok, lat = _newest_series(con, kind, params, groups, st)
+    if kind != "tool":
+        return group_frame(groups, ok, lat, st)
+    done = _tool_completion(con, params)
+    return group_frame(groups, ok, lat, st, completion=done, declared=_schema_declared(con))
+
+
+def series_need(st: Settings) -> int:
+    """How many newest values of each group the finishing passes read: the chart window and its
+    recent part, or the ``spc_stats_window`` of p50..max when that is longer.
+
+    Example:
+        >>> series_need(Settings()) >= Settings().spc_stats_window
+        True
+    """
+    return max(st.spc_window + st.spc_recent, st.spc_stats_window)
+
+
+def group_frame(
+    groups: list[GroupRow],
+    ok: list[np.ndarray],
+    lat: list[np.ndarray],
+    st: Settings,
+    *,
+    completion: dict[str, float] | None = None,
+    declared: set[str] | None = None,
+) -> pd.DataFrame:
+    """The statistics of groups from their ``agg`` rows and newest series (oldest first, up to
+    :func:`series_need` values): call columns, the windowed p50..max, the rule pass (limits,
+    Western Electric fires, sparkline), drift and sampling. Every engine ends here (Spark per
+    group, in ``applyInPandas``).
+
+    Tools pass ``completion`` (tool name -> completion rate of its runs, the
+    ``tool_completion`` SQL) and ``declared`` (the ``schema_declared`` SQL's names): they add
+    the completion_rate and schema_declared columns, and the ladder reads them.
+
+    Example:
+        >>> g = GroupRow("ocr", 3, 1.0, 1.0, 0, 0, [2.0, 2.9], 2.33, 3.0, 3, 3)
+        >>> one = np.array([1.0, 1.0, 1.0])
+        >>> group_frame([g], [one], [np.array([1.0, 3.0, 3.0])], Settings())["p50"].tolist()
+        [3.0]
+    """
+    df = _call_frame(groups, st)
     _put(df, _window_columns(lat, st))
     _put(df, _chart_columns(lat, st))
-    if kind == "tool":
-        done = _tool_completion(con, params)  # None (not NaN) without runs, as accept_rate
-        df["completion_rate"] = pd.Series([done.get(n) for n in df["name"]], dtype=object)
-        declared = _schema_declared(con)
-        df["schema_declared"] = [
-            name in declared or (rate is not None and rate < 1)
-            for name, rate in zip(df["name"], df["schema_valid_rate"], strict=True)
-        ]
+    if completion is not None:
+        _put(df, _tool_columns(df, completion, declared or set()))
     _put(df, _ladder_columns(df, ok, lat, st))
     return df
+
+
+def _tool_columns(df: pd.DataFrame, completion: dict[str, float], declared: set[str]) -> dict:
+    """completion_rate (None, not NaN, without runs, as accept_rate) and schema_declared (the
+    registry declares a schema, or a call broke one) of each tool of ``df``."""
+    rates = pd.Series([completion.get(n) for n in df["name"]], dtype=object)
+    return {
+        "completion_rate": rates,
+        "schema_declared": [
+            name in declared or (rate is not None and rate < 1)
+            for name, rate in zip(df["name"], df["schema_valid_rate"], strict=True)
+        ],
+    }
 
 
 def _window_columns(series: list[np.ndarray], st: Settings) -> dict[str, Any]:
@@ -290,7 +397,7 @@ def _schema_declared(con: duckdb.DuckDBPyConnection) -> set[str]:
     }
     if "tool_registry" not in tables:
         return set()
-    return {r[0] for r in con.execute(_SCHEMA_DECLARED).fetchall()}
+    return {r[0] for r in con.execute(shared_sql("schema_declared")).fetchall()}
 
 
 def _tool_completion(con: duckdb.DuckDBPyConnection, params: list[Any]) -> dict[str, float]:
@@ -301,25 +408,35 @@ def _tool_completion(con: duckdb.DuckDBPyConnection, params: list[Any]) -> dict[
     if "workflow_runs" not in tables:
         return {}
     try:
-        return dict(con.execute(_TOOL_COMPLETION, params).fetchall())
+        return dict(con.execute(shared_sql("tool_completion"), params).fetchall())
     except duckdb.BinderException:  # an audit_log without composition_id: no runs to join
         return {}
 
 
 def _groups(
     con: duckdb.DuckDBPyConnection, kind: str, params: list[Any], also: Any
-) -> list[_Group]:
+) -> list[GroupRow]:
     """The ``agg`` rows of ``kind``, plus an empty group per name of ``also`` not among them,
     by name."""
-    groups = [_Group(*r) for r in con.execute(_SQL[kind, "agg"], params).fetchall()]
+    groups = [GroupRow(*r) for r in con.execute(_SQL[kind, "agg"], params).fetchall()]
+    return complete_groups(groups, also)
+
+
+def complete_groups(groups: list[GroupRow], also: Any = ()) -> list[GroupRow]:
+    """``groups`` plus an empty group per name of ``also`` not among them, by name.
+
+    Example:
+        >>> [g.name for g in complete_groups([], ["b", "a"])]
+        ['a', 'b']
+    """
     seen = {g.name for g in groups}
     extra = sorted({name for name in also if name not in seen})
     return sorted(
-        groups + [_Group(name, 0, None, None, 0, 0, None, None, None, 0, 0) for name in extra]
+        groups + [GroupRow(name, 0, None, None, 0, 0, None, None, None, 0, 0) for name in extra]
     )
 
 
-def _call_frame(groups: list[_Group], st: Settings) -> pd.DataFrame:
+def _call_frame(groups: list[GroupRow], st: Settings) -> pd.DataFrame:
     """One row per group: name and the call columns (counts, rates, latency summary, pills)."""
     df = pd.DataFrame(
         {"name": pd.Series([g.name for g in groups], dtype=str), "count": [g.count for g in groups]}
@@ -350,11 +467,11 @@ def _newest_series(
     con: duckdb.DuckDBPyConnection,
     kind: str,
     params: list[Any],
-    groups: list[_Group],
+    groups: list[GroupRow],
     st: Settings,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per group (in order): its newest success values and charted values, oldest first."""
-    need = max(st.spc_window + st.spc_recent, st.spc_stats_window)
+    need = series_need(st)
     counts = {g.name: (g.with_success, g.with_y) for g in groups}
     wins = _windows(con, kind, params, need, counts)
     ok = [np.array(wins.get(g.name, ([], []))[0][::-1], dtype=float) for g in groups]
@@ -434,9 +551,21 @@ def tool_stats(
     """
     con, st = _connect(con_or_store), settings or load_settings()
     params = _filters(con, "audit_log", "created_at", tenant, since)
-    df = _group_stats(con, "tool", params, st)
+    return tool_frame(_group_stats(con, "tool", params, st))
+
+
+def tool_frame(groups: pd.DataFrame) -> pd.DataFrame:
+    """The :func:`tool_stats` table (its columns, in order) from :func:`group_frame`'s (called
+    with ``completion`` and ``declared``).
+
+    Example:
+        >>> g = GroupRow("ocr", 0, None, None, 0, 0, None, None, None, 0, 0)
+        >>> z = [np.zeros(0)]
+        >>> list(tool_frame(group_frame([g], z, z, Settings(), completion={})))[:5]
+        ['tool_name', 'count', 'success_rate', 'schema_valid_rate', 'schema_declared']
+    """
     cols = [*_CALL_COLS[:3], "schema_declared", "completion_rate", *_CALL_COLS[3:]]
-    return df.rename(columns={"name": "tool_name"})[
+    return groups.rename(columns={"name": "tool_name"})[
         ["tool_name", *cols, *_CHART_COLS, *_LADDER_COLS]
     ]
 
@@ -482,10 +611,34 @@ def workflow_stats(
     call_params = _filters(con, "audit_log", "created_at", tenant, since)
     calls = _group_stats(con, "workflow", call_params, st, also=runs["name"])
     counts = {g: (n, n) for g, n in zip(runs["name"], runs["finished"], strict=True)}
-    need = max(st.spc_window + st.spc_recent, st.spc_stats_window)
-    wins = _windows(con, "run", run_params, need, counts)
+    wins = _windows(con, "run", run_params, series_need(st), counts)
     done = [np.array(wins.get(g, ([], []))[0][::-1], dtype=float) for g in runs["name"]]
-    durations = [_durations(wins.get(g, ([], []))[1][::-1]) for g in runs["name"]]
+    durations = [durations_ms(wins.get(g, ([], []))[1][::-1]) for g in runs["name"]]
+    return workflow_frame(calls, runs, done, durations, st)
+
+
+def workflow_frame(
+    calls: pd.DataFrame,
+    runs: pd.DataFrame,
+    done: list[np.ndarray],
+    durations: list[np.ndarray],
+    st: Settings,
+) -> pd.DataFrame:
+    """The :func:`workflow_stats` table from the call statistics of each workflow
+    (:func:`group_frame`), its ``runs`` row (name, run_count, completion_rate, finished), and of
+    its newest finished runs (up to :func:`series_need`, oldest first, in ``runs`` order) whether
+    each completed (1/0, the ``run`` source's success) and its duration (ms).
+
+    Example:
+        >>> runs = pd.DataFrame({"name": ["w"], "run_count": [1], "completion_rate": [1.0],
+        ...     "finished": [1]})
+        >>> calls = group_frame([GroupRow("w", 0, None, None, 0, 0, None, None, None, 0, 0)],
+        ...     [np.zeros(0)], [np.zeros(0)], Settings())
+        >>> flows = workflow_frame(calls, runs, [np.ones(1)], [np.array([5.0])], Settings())
+        >>> flows[["run_count", "duration_p50"]].values.tolist()
+        [[1.0, 5.0]]
+    """
+    runs = runs.copy()
     _put(runs, _window_columns(durations, st), "duration_")
     _put(runs, _chart_columns(durations, st), "duration_")
     df = calls.drop(columns=_LADDER_COLS).merge(
@@ -517,8 +670,13 @@ def _run_words(signal: str) -> str:
     return signal
 
 
-def _durations(pairs: list[dict[str, Any]]) -> np.ndarray:
-    """Milliseconds between ``s`` and ``e`` of each {s, e} pair (ISO text or datetimes)."""
+def durations_ms(pairs: list[dict[str, Any]]) -> np.ndarray:
+    """Milliseconds between ``s`` and ``e`` of each {s, e} pair (ISO text or datetimes).
+
+    Example:
+        >>> durations_ms([{"s": "2026-01-01T00:00:00Z", "e": "2026-01-01T00:00:01.5Z"}]).tolist()
+        [1500.0]
+    """
     if not pairs:
         return np.zeros(0)
     start = pd.to_datetime([p["s"] for p in pairs], utc=True, format="ISO8601")
@@ -598,5 +756,5 @@ def workflow_series(
     n = st.spc_window if n is None else n
     rows = con.execute(_RUN_SERIES, [workflow_name, tenant is None, tenant, n]).fetchall()[::-1]
     df = pd.DataFrame(rows, columns=["composition_id", "started_at", "ended_at", "status"])
-    df["duration_ms"] = _durations([{"s": r[1], "e": r[2]} for r in rows])
+    df["duration_ms"] = durations_ms([{"s": r[1], "e": r[2]} for r in rows])
     return _chart_frame(df, "duration_ms", "log_duration", st)

@@ -499,18 +499,25 @@ def status(data_dir: Path | None, as_json: bool) -> None:
 
 @cli.command()
 @data_dir_option
+@click.option(
+    "--lake",
+    "shared_lake",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also mirror this store's part (store_id=<id>/) into this shared lake folder.",
+)
 @clean_errors
-def export(data_dir: Path | None) -> None:
+def export(data_dir: Path | None, shared_lake: Path | None) -> None:
     """Write the Parquet lake (DIR/lake/) and DIR/govlib.duckdb for analysts.
 
     Example:
 
-        govlib export
+        govlib export --lake /mnt/fleet-lake
     """
     from govlib.analysis.export import export_lake
     from govlib.store.datadir import existing_store_dir
 
-    summary = export_lake(existing_store_dir(data_dir, writable=True))
+    summary = export_lake(existing_store_dir(data_dir, writable=True), shared_lake=shared_lake)
     click.echo(terminal_safe(summary["message"]))
 
 
@@ -904,3 +911,8 @@ from govlib.cli import users as _users  # noqa: E402,F401 - registers `govlib us
 
 if __name__ == "__main__":
     main()
+
+
+from govlib.cli.scale import stats as _stats_command  # noqa: E402 - needs clean_errors above
+
+cli.add_command(_stats_command)

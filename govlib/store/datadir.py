@@ -29,6 +29,7 @@ __all__ = [
     "prepare_fresh",
     "mark_new_store",
     "read_store_id",
+    "ensure_store_id",
     "fsync_dir",
 ]
 
@@ -255,6 +256,29 @@ def read_store_id(path: Path) -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     return text if len(text) == 32 and all(c in "0123456789abcdef" for c in text) else None
+
+
+def ensure_store_id(path: Path) -> str:
+    """The data dir's store id, made (random, durable) for a store from before ids.
+
+    Example:
+        >>> import tempfile
+        >>> folder = Path(tempfile.mkdtemp())
+        >>> ensure_store_id(folder) == ensure_store_id(folder) == read_store_id(folder)
+        True
+    """
+    known = read_store_id(path)
+    if known is not None:
+        return known
+    store_id = uuid.uuid4().hex
+    tmp = Path(path) / f".{STORE_ID_FILE}.tmp-{os.getpid()}"
+    with tmp.open("w", encoding="utf-8") as handle:
+        handle.write(store_id + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(Path(path) / STORE_ID_FILE)
+    fsync_dir(Path(path))
+    return store_id
 
 
 def prepare_fresh(path: Path, *, force: bool = False) -> None:

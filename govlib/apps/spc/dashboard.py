@@ -25,6 +25,7 @@ from markupsafe import Markup
 
 from govlib.analysis import stats
 from govlib.analysis.evaluations import evaluator_verdict_counts
+from govlib.analysis.lake import read_stats_table
 from govlib.analysis.read_path import connect, lake_note
 from govlib.analysis.review import (
     PERIODS,
@@ -339,11 +340,19 @@ class SpcApp:
         newest_at = newest_call_at(self.con)  # one read per reload: the period and the status
         f = self._scope = self._filters(newest_at)
         if self._wf_loaded:
-            flows = stats.workflow_stats(self.con, settings=self.settings, **f)
+            flows = (
+                read_stats_table(self.settings.stats_table, "workflows")
+                if self.settings.stats_table  # computed elsewhere (govlib stats on a cluster)
+                else stats.workflow_stats(self.con, settings=self.settings, **f)
+            )
             self.wf_table.show(flows.rename(columns={"workflow_name": "name"}).to_dict("records"))
         if not tools:
             return
-        per_tool = stats.tool_stats(self.con, settings=self.settings, **f)
+        per_tool = (
+            read_stats_table(self.settings.stats_table, "tools")
+            if self.settings.stats_table
+            else stats.tool_stats(self.con, settings=self.settings, **f)
+        )
         self.tool_table.show(per_tool.rename(columns={"tool_name": "name"}).to_dict("records"))
         self.evaluators.value = _evaluators_html(
             evaluator_verdict_counts(self.store, since=f["since"])
