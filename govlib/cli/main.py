@@ -535,14 +535,19 @@ def _access_token(token: str | None, token_file: Path | None) -> str | None:
         )
         return token
     if token_file is not None:
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise GovlibError(f"--token-file {token_file}: cannot be read ({exc})") from None
-        if not token:
-            raise GovlibError(f"--token-file {token_file}: the file is empty")
-        return token
+        return token_in_file(token_file)
     return os.environ.get("GOVLIB_TOKEN") or None
+
+
+def token_in_file(token_file: Path) -> str:
+    """The token a ``--token-file`` holds (UTF-8, surrounding whitespace ignored; not empty)."""
+    try:
+        token = Path(token_file).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GovlibError(f"--token-file {token_file}: cannot be read ({exc})") from None
+    if not token:
+        raise GovlibError(f"--token-file {token_file}: the file is empty")
+    return token
 
 
 @cli.command()
@@ -680,6 +685,26 @@ def report(data_dir: Path | None, period: str, out: Path | None) -> None:
         click.echo(terminal_safe(f"Note: {note}"))
 
 
+def span_mapping_options(command: Any) -> Any:
+    """The options of `govlib ingest otel` and `govlib collect` that say how spans map to rows."""
+    options = [
+        click.option("--tenant-attribute", default="tenant.id", show_default=True),
+        click.option("--default-tenant", default=None, help="Tenant for spans without one."),
+        click.option("--actor-attribute", default="service.name", show_default=True),
+        click.option("--schema-valid-attribute", default="govlib.schema_valid", show_default=True),
+        click.option("--accept-label", multiple=True, default=("pass",), show_default=True),
+        click.option("--reject-label", multiple=True, default=("fail",), show_default=True),
+        click.option(
+            "--create",
+            is_flag=True,
+            help="Make a new store (as `govlib init` does) when --data-dir holds none.",
+        ),
+    ]
+    for option in reversed(options):  # click applies decorators bottom-up
+        command = option(command)
+    return command
+
+
 @cli.group()
 def ingest() -> None:
     """Ingest telemetry from other agents."""
@@ -688,17 +713,7 @@ def ingest() -> None:
 @ingest.command("otel")
 @data_dir_option
 @click.argument("paths", nargs=-1, required=True, type=PathArg())
-@click.option("--tenant-attribute", default="tenant.id", show_default=True)
-@click.option("--default-tenant", default=None, help="Tenant for spans without one.")
-@click.option("--actor-attribute", default="service.name", show_default=True)
-@click.option("--schema-valid-attribute", default="govlib.schema_valid", show_default=True)
-@click.option("--accept-label", multiple=True, default=("pass",), show_default=True)
-@click.option("--reject-label", multiple=True, default=("fail",), show_default=True)
-@click.option(
-    "--create",
-    is_flag=True,
-    help="Make a new store (as `govlib init` does) when --data-dir holds none.",
-)
+@span_mapping_options
 @clean_errors
 def ingest_otel(
     data_dir: Path | None, paths: tuple[Path, ...], create: bool, **options: Any
@@ -750,17 +765,7 @@ def ingest_otel(
     type=click.IntRange(1, 1024),
     help="Largest request body, compressed or not (413 beyond).",
 )
-@click.option("--tenant-attribute", default="tenant.id", show_default=True)
-@click.option("--default-tenant", default=None, help="Tenant for spans without one.")
-@click.option("--actor-attribute", default="service.name", show_default=True)
-@click.option("--schema-valid-attribute", default="govlib.schema_valid", show_default=True)
-@click.option("--accept-label", multiple=True, default=("pass",), show_default=True)
-@click.option("--reject-label", multiple=True, default=("fail",), show_default=True)
-@click.option(
-    "--create",
-    is_flag=True,
-    help="Make a new store (as `govlib init` does) when --data-dir holds none.",
-)
+@span_mapping_options
 @clean_errors
 def collect(
     data_dir: Path | None,

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from govlib.cli.main import PathArg, clean_errors, cli, data_dir_option
+from govlib.cli.main import PathArg, clean_errors, cli, data_dir_option, token_in_file
 from govlib.cli.terminal import terminal_safe
 from govlib.errors import GovlibError
 
@@ -35,13 +35,7 @@ ROLE_CHOICE = click.Choice(["executive", "finance", "reviewer", "compliance", "a
 def user_token(token_file: Path | None) -> str | None:
     """The personal token: ``--token-file FILE`` or ``GOVLIB_USER_TOKEN`` (None when none)."""
     if token_file is not None:
-        try:
-            token = Path(token_file).read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise GovlibError(f"--token-file {token_file}: cannot be read ({exc})") from None
-        if not token:
-            raise GovlibError(f"--token-file {token_file}: the file is empty")
-        return token
+        return token_in_file(token_file)
     return os.environ.get("GOVLIB_USER_TOKEN") or None
 
 
