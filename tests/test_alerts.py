@@ -723,3 +723,73 @@ def test_smtp_login_takes_the_password_from_the_environment_before_the_file(
         smtp.stop()
     assert smtp.kinds() == ["budget_exceeded"] * 2
     assert [m["To"] for m in smtp.box.messages] == ["cro@example.com", "cfo@example.com"]
+
+
+@pytest.mark.slow
+def test_refused_collect_requests_and_an_unreadable_file_each_raise_one_signed_ingest_alert(
+    data: Path, receivers: tuple[HookReceiver, SmtpReceiver], tmp_path: Path
+) -> None:
+    import http.client
+
+    hook, _ = receivers
+    _settings(data, alert_destinations=[_webhook(hook, data, id="hook", on=["ingest"])])
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    collect = subprocess.Popen(
+        [sys.executable, "-m", "govlib", "collect", "--listen", f"127.0.0.1:{port}"]
+        + ["--data-dir", str(data)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert collect.stderr is not None
+        for _ in range(100):
+            if "receiving OTLP/HTTP" in collect.stderr.readline():
+                break
+        statuses = []
+        for ctype in ["application/x-protobuf"] * 30 + ["text/plain"] * 5:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("POST", "/v1/traces", b"\xff\xfe not OTLP", {"Content-Type": ctype})
+            statuses.append(conn.getresponse().status)
+            conn.close()
+        assert statuses == [400] * 30 + [415] * 5
+    finally:
+        collect.send_signal(signal.SIGTERM)
+        collect.communicate(timeout=60)
+    assert collect.returncode == 0
+    with Store(data, create=False, readonly=True) as store:
+        rows = [
+            dict(r)
+            for r in store.query("SELECT source, requests, spans, reason FROM ingest_errors")
+        ]
+    assert sorted((r["reason"], r["requests"]) for r in rows) == [
+        ("HTTP 400 malformed body", 30),
+        ("HTTP 415 unsupported content type or encoding", 5),
+    ]
+    assert all("OTLP" not in r["reason"] for r in rows)  # content-free: the body is never kept
+
+    proc = _start_watch(data)
+    try:
+        assert wait_for(lambda: _count(hook.kinds("hook"), "ingest_refused") >= 1, 20)
+        time.sleep(3)  # several more looks: the same errors are not raised again
+        assert _count(hook.kinds("hook"), "ingest_refused") == 1
+        bad = tmp_path / "broken.jsonl"
+        bad.write_bytes(b"\xff\xfe not UTF-8")
+        result = CliRunner().invoke(cli, ["ingest", "otel", str(bad), "--data-dir", str(data)])
+        assert "cannot read the file" in result.output, result.output
+        assert wait_for(lambda: _count(hook.kinds("hook"), "ingest_refused") >= 2, 20)
+        time.sleep(3)
+    finally:
+        _stop(proc)
+    assert hook.bad_signatures == 0
+    docs = [r["json"] for r in hook.accepted if r["json"].get("kind") == "ingest_refused"]
+    assert len(docs) == 2
+    assert docs[0]["category"] == "ingest" and docs[0]["evidence"]["requests"] == 35
+    assert "35 request(s)" in docs[0]["summary"]
+    assert docs[1]["evidence"]["requests"] == 1 and "broken.jsonl" in docs[1]["summary"]
+    with Store(data) as store:
+        assert verify_store(store).ok
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            store.execute("DELETE FROM ingest_errors")
