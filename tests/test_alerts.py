@@ -793,3 +793,48 @@ def test_refused_collect_requests_and_an_unreadable_file_each_raise_one_signed_i
         assert verify_store(store).ok
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
             store.execute("DELETE FROM ingest_errors")
+
+
+def test_a_store_bound_before_tool_owners_still_verifies_and_registry_owners_route_drift(
+    data: Path,
+) -> None:
+    from govlib.alerts import signals
+    from govlib.evidence.bindings import (
+        canonical_row_sql,
+        governed,
+        row_digests,
+        store_row_digests,
+    )
+    from govlib.governance.registry import ToolRegistry
+
+    with sqlite3.connect(data / "govlib.sqlite") as con:  # the store as schema 12 left it
+        con.execute("ALTER TABLE tool_registry DROP COLUMN owner")
+        con.execute("UPDATE schema_version SET version = 12 WHERE version >= 13")
+        cols = [r[1] for r in con.execute("PRAGMA table_info(tool_registry)")]
+        old = row_digests(con.execute(canonical_row_sql(governed("tool_registry"), cols)))
+        bound: dict[str, str] = {}
+        for (detail,) in con.execute(
+            "SELECT detail FROM worm_log WHERE action LIKE 'tool_%' ORDER BY seq"
+        ):
+            bound |= {b["key"]: b["sha256"] for b in json.loads(detail).get("bound", [])}
+    # the rows were bound as a schema-12 store binds them (no owner in the canonical text)
+    assert old and {d.key: d.sha256 for d in old} == bound
+    with Store(data) as store:  # migrated to 13 on opening for writing
+        assert store.query_one("SELECT MAX(version) FROM schema_version") == 13
+        assert verify_store(store).ok
+        before = store_row_digests(store, governed("tool_registry"))
+        reg = ToolRegistry(store)
+        spec = reg.register("ocr_scan", "Read a scanned claim form", owner="claims-team")
+        assert spec.owner == "claims-team" and reg.get("ocr_scan") == spec
+        assert verify_store(store).ok
+        after = {d.key: d.sha256 for d in store_row_digests(store, governed("tool_registry"))}
+        assert all(after[d.key] == d.sha256 for d in before)  # owner-less rows: digests unchanged
+        _settings(data, alert_tool_owners={"ocr_scan": "old-team", "fraud_check": "fraud-team"})
+        watcher = Watcher(store)
+        assert watcher._owners(store) == {"ocr_scan": "claims-team", "fraud_check": "fraud-team"}
+        watcher.close()
+        assert signals.registry_owners(store) == {"ocr_scan": "claims-team"}
+        with sqlite3.connect(data / "govlib.sqlite") as con:  # an owner changed behind govlib
+            con.execute("UPDATE tool_registry SET owner = 'x' WHERE name = 'ocr_scan'")
+        problems = verify_store(store)
+        assert not problems.ok

@@ -38,6 +38,7 @@ __all__ = [
     "page_url",
     "ingest_errors",
     "ingest_alert",
+    "registry_owners",
 ]
 
 EXECUTIVE_PAGE = "voila/render/executive_spog.ipynb"
@@ -376,3 +377,11 @@ def ingest_alert(rows: list[Mapping[str, Any]], settings: Settings, raised_at: s
         },
         raised_at,
     )
+
+
+def registry_owners(store: Store) -> dict[str, str]:
+    """``tool -> owner`` from ``tool_registry.owner`` (empty for a store of schema < 13)."""
+    if "owner" not in {r["name"] for r in store.query("PRAGMA table_info(tool_registry)")}:
+        return {}  # a read-only store older than the column
+    rows = store.query("SELECT name, owner FROM tool_registry WHERE owner IS NOT NULL")
+    return {str(r["name"]): str(r["owner"]) for r in rows}

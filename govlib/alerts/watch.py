@@ -168,7 +168,7 @@ class Watcher:
         previous = outbox.get_cursor(store, "states", {})
         chain, anchor, full = self._chain(store, moment)
         conditions = [chain]
-        conditions += signals.tool_conditions(store, st, previous, self._owners())
+        conditions += signals.tool_conditions(store, st, previous, self._owners(store))
         conditions.append(signals.backlog_condition(store, st, moment))
         conditions += signals.budget_conditions(store, st, moment)
         return _Observation(moment, conditions, anchor, full)
@@ -221,9 +221,11 @@ class Watcher:
         self.raised += len(alerts)
         return alerts
 
-    def _owners(self) -> dict[str, str]:
+    def _owners(self, store: Store) -> dict[str, str]:
+        """Each tool's owner: ``tool_registry.owner``, else the ``alert_tool_owners`` setting."""
         owners = self.settings.alert_tool_owners
-        return {str(k): str(v) for k, v in owners.items()} if isinstance(owners, Mapping) else {}
+        out = {str(k): str(v) for k, v in owners.items()} if isinstance(owners, Mapping) else {}
+        return out | signals.registry_owners(store)
 
     def _kill_switch_alerts(self) -> list[Alert]:
         last = outbox.get_cursor(self.store, "kill_switch_event_id")

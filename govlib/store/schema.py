@@ -51,8 +51,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # call, kept apart from the human ``verdict_events``; created by the schema DDL).
     12: (),
     # Version 13: ``ingest_errors`` (requests `govlib collect` refused and trace files
-    # `govlib ingest otel` could not read; created by the schema DDL).
-    13: (),
+    # `govlib ingest otel` could not read; created by the schema DDL) and the tool owner (left
+    # out of a row's binding digest while NULL, so rows bound before still verify).
+    13: ("ALTER TABLE tool_registry ADD COLUMN owner TEXT",),
 }
 
 #: Tables whose rows never change once written.
@@ -264,7 +265,8 @@ CREATE TABLE IF NOT EXISTS tool_registry(
   enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
   updated_at TEXT NOT NULL,
   updated_by TEXT,
-  worm_seq INTEGER
+  worm_seq INTEGER,
+  owner TEXT
 );
 
 CREATE TABLE IF NOT EXISTS governance_rules(
