@@ -723,3 +723,118 @@ def test_smtp_login_takes_the_password_from_the_environment_before_the_file(
         smtp.stop()
     assert smtp.kinds() == ["budget_exceeded"] * 2
     assert [m["To"] for m in smtp.box.messages] == ["cro@example.com", "cfo@example.com"]
+
+
+@pytest.mark.slow
+def test_refused_collect_requests_and_an_unreadable_file_each_raise_one_signed_ingest_alert(
+    data: Path, receivers: tuple[HookReceiver, SmtpReceiver], tmp_path: Path
+) -> None:
+    import http.client
+
+    hook, _ = receivers
+    _settings(data, alert_destinations=[_webhook(hook, data, id="hook", on=["ingest"])])
+    port = free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    collect = subprocess.Popen(
+        [sys.executable, "-m", "govlib", "collect", "--listen", f"127.0.0.1:{port}"]
+        + ["--data-dir", str(data)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert collect.stderr is not None
+        for _ in range(100):
+            if "receiving OTLP/HTTP" in collect.stderr.readline():
+                break
+        statuses = []
+        for ctype in ["application/x-protobuf"] * 30 + ["text/plain"] * 5:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("POST", "/v1/traces", b"\xff\xfe not OTLP", {"Content-Type": ctype})
+            statuses.append(conn.getresponse().status)
+            conn.close()
+        assert statuses == [400] * 30 + [415] * 5
+    finally:
+        collect.send_signal(signal.SIGTERM)
+        collect.communicate(timeout=60)
+    assert collect.returncode == 0
+    with Store(data, create=False, readonly=True) as store:
+        rows = [
+            dict(r)
+            for r in store.query("SELECT source, requests, spans, reason FROM ingest_errors")
+        ]
+    assert sorted((r["reason"], r["requests"]) for r in rows) == [
+        ("HTTP 400 malformed body", 30),
+        ("HTTP 415 unsupported content type or encoding", 5),
+    ]
+    assert all("OTLP" not in r["reason"] for r in rows)  # content-free: the body is never kept
+
+    proc = _start_watch(data)
+    try:
+        assert wait_for(lambda: _count(hook.kinds("hook"), "ingest_refused") >= 1, 20)
+        time.sleep(3)  # several more looks: the same errors are not raised again
+        assert _count(hook.kinds("hook"), "ingest_refused") == 1
+        bad = tmp_path / "broken.jsonl"
+        bad.write_bytes(b"\xff\xfe not UTF-8")
+        result = CliRunner().invoke(cli, ["ingest", "otel", str(bad), "--data-dir", str(data)])
+        assert "cannot read the file" in result.output, result.output
+        assert wait_for(lambda: _count(hook.kinds("hook"), "ingest_refused") >= 2, 20)
+        time.sleep(3)
+    finally:
+        _stop(proc)
+    assert hook.bad_signatures == 0
+    docs = [r["json"] for r in hook.accepted if r["json"].get("kind") == "ingest_refused"]
+    assert len(docs) == 2
+    assert docs[0]["category"] == "ingest" and docs[0]["evidence"]["requests"] == 35
+    assert "35 request(s)" in docs[0]["summary"]
+    assert docs[1]["evidence"]["requests"] == 1 and "broken.jsonl" in docs[1]["summary"]
+    with Store(data) as store:
+        assert verify_store(store).ok
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            store.execute("DELETE FROM ingest_errors")
+
+
+def test_a_store_bound_before_tool_owners_still_verifies_and_registry_owners_route_drift(
+    data: Path,
+) -> None:
+    from govlib.alerts import signals
+    from govlib.evidence.bindings import (
+        canonical_row_sql,
+        governed,
+        row_digests,
+        store_row_digests,
+    )
+    from govlib.governance.registry import ToolRegistry
+
+    with sqlite3.connect(data / "govlib.sqlite") as con:  # the store as schema 12 left it
+        con.execute("ALTER TABLE tool_registry DROP COLUMN owner")
+        con.execute("UPDATE schema_version SET version = 12 WHERE version >= 13")
+        cols = [r[1] for r in con.execute("PRAGMA table_info(tool_registry)")]
+        old = row_digests(con.execute(canonical_row_sql(governed("tool_registry"), cols)))
+        bound: dict[str, str] = {}
+        for (detail,) in con.execute(
+            "SELECT detail FROM worm_log WHERE action LIKE 'tool_%' ORDER BY seq"
+        ):
+            bound |= {b["key"]: b["sha256"] for b in json.loads(detail).get("bound", [])}
+    # the rows were bound as a schema-12 store binds them (no owner in the canonical text)
+    assert old and {d.key: d.sha256 for d in old} == bound
+    with Store(data) as store:  # migrated to 13 on opening for writing
+        assert store.query_one("SELECT MAX(version) FROM schema_version") == 13
+        assert verify_store(store).ok
+        before = store_row_digests(store, governed("tool_registry"))
+        reg = ToolRegistry(store)
+        spec = reg.register("ocr_scan", "Read a scanned claim form", owner="claims-team")
+        assert spec.owner == "claims-team" and reg.get("ocr_scan") == spec
+        assert verify_store(store).ok
+        after = {d.key: d.sha256 for d in store_row_digests(store, governed("tool_registry"))}
+        assert all(after[d.key] == d.sha256 for d in before)  # owner-less rows: digests unchanged
+        _settings(data, alert_tool_owners={"ocr_scan": "old-team", "fraud_check": "fraud-team"})
+        watcher = Watcher(store)
+        assert watcher._owners(store) == {"ocr_scan": "claims-team", "fraud_check": "fraud-team"}
+        watcher.close()
+        assert signals.registry_owners(store) == {"ocr_scan": "claims-team"}
+        with sqlite3.connect(data / "govlib.sqlite") as con:  # an owner changed behind govlib
+            con.execute("UPDATE tool_registry SET owner = 'x' WHERE name = 'ocr_scan'")
+        problems = verify_store(store)
+        assert not problems.ok

@@ -133,6 +133,7 @@ def test_append_only_tables_refuse_update_delete_replace(store, table):
                 verdict="reject",
                 evaluated_at="t",
             ),
+            "ingest_errors": dict(at="t", source="collect", requests=1, spans=0, reason="r"),
         }
         store.insert(table, rows[table])
     before = [tuple(r) for r in store.query(f"SELECT * FROM {table}")]

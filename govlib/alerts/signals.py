@@ -17,7 +17,7 @@ from urllib.parse import quote
 import duckdb
 import pandas as pd
 
-from govlib.alerts.rules import Condition
+from govlib.alerts.rules import Alert, Condition, alert_id
 from govlib.analysis import spc
 from govlib.analysis.stats import tool_stats
 from govlib.clock import iso
@@ -36,6 +36,9 @@ __all__ = [
     "backlog_condition",
     "budget_conditions",
     "page_url",
+    "ingest_errors",
+    "ingest_alert",
+    "registry_owners",
 ]
 
 EXECUTIVE_PAGE = "voila/render/executive_spog.ipynb"
@@ -322,3 +325,63 @@ def budget_conditions(store: Store, settings: Settings, now: datetime) -> list[C
                 )
             )
     return out
+
+
+def ingest_errors(store: Store, after_id: int) -> list[dict[str, Any]]:
+    """``ingest_errors`` rows after ``after_id`` (what ingestion refused or could not write)."""
+    rows = store.query(
+        "SELECT id, at, source, requests, spans, reason FROM ingest_errors WHERE id > ? "
+        "ORDER BY id",
+        (after_id,),
+    )
+    return [dict(r) for r in rows]
+
+
+def ingest_alert(rows: list[Mapping[str, Any]], settings: Settings, raised_at: str) -> Alert:
+    """One ``ingest`` alert for a batch of ingestion errors: counts and the top reasons.
+
+    Example:
+        >>> rows = [{"id": 1, "at": "t1", "source": "collect /v1/traces", "requests": 40,
+        ...          "spans": 0, "reason": "HTTP 400 malformed body"}]
+        >>> alert = ingest_alert(rows, Settings(), "t2")
+        >>> alert.kind, alert.evidence["requests"], alert.evidence["reasons"]
+        ('ingest', 40, ['HTTP 400 malformed body (collect /v1/traces)'])
+    """
+    requests = sum(int(r["requests"]) for r in rows)
+    spans = sum(int(r["spans"]) for r in rows)
+    tally: dict[tuple[str, str], int] = {}
+    for r in rows:
+        key = (str(r["reason"]), str(r["source"]))
+        tally[key] = tally.get(key, 0) + max(int(r["requests"]), 1)
+    top = sorted(tally.items(), key=lambda kv: -kv[1])[:5]
+    reasons = "; ".join(f"{n} x {reason} ({source})" for (reason, source), n in top)
+    summary = (
+        f"Ingestion refused {requests} request(s) ({spans} span(s) not recorded) since "
+        f"{rows[0]['at']}: {reasons}."
+    )
+    first, last = int(rows[0]["id"]), int(rows[-1]["id"])
+    return Alert(
+        alert_id("ingest", f"errors:{first}-{last}", str(rows[-1]["at"])),
+        "ingest",
+        "ingest_refused",
+        "ingest",
+        summary,
+        page_url(settings, EXECUTIVE_PAGE),
+        {
+            "errors": len(rows),
+            "requests": requests,
+            "spans": spans,
+            "first_id": first,
+            "last_id": last,
+            "reasons": [f"{reason} ({source})" for (reason, source), _ in top],
+        },
+        raised_at,
+    )
+
+
+def registry_owners(store: Store) -> dict[str, str]:
+    """``tool -> owner`` from ``tool_registry.owner`` (empty for a store of schema < 13)."""
+    if "owner" not in {r["name"] for r in store.query("PRAGMA table_info(tool_registry)")}:
+        return {}  # a read-only store older than the column
+    rows = store.query("SELECT name, owner FROM tool_registry WHERE owner IS NOT NULL")
+    return {str(r["name"]): str(r["owner"]) for r in rows}

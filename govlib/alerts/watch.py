@@ -36,6 +36,7 @@ from govlib.alerts.rules import (
     Condition,
     alert_id,
     evaluate,
+    in_quiet_hours,
     parse_quiet_hours,
 )
 from govlib.analysis.trust import verified_state
@@ -167,7 +168,7 @@ class Watcher:
         previous = outbox.get_cursor(store, "states", {})
         chain, anchor, full = self._chain(store, moment)
         conditions = [chain]
-        conditions += signals.tool_conditions(store, st, previous, self._owners())
+        conditions += signals.tool_conditions(store, st, previous, self._owners(store))
         conditions.append(signals.backlog_condition(store, st, moment))
         conditions += signals.budget_conditions(store, st, moment)
         return _Observation(moment, conditions, anchor, full)
@@ -187,6 +188,8 @@ class Watcher:
                 hold_down_s=float(st.alert_hold_down_s),
             )
             alerts += [a for a in changed if a.name != "sampling_settled"]
+            if not in_quiet_hours(moment, quiet):  # held back: raised once they end
+                alerts += self._ingest_alerts(moment)
             alerts += self._summary(moment)
             self._enqueue(alerts, moment)
             outbox.set_cursor(self.store, "states", {**previous, **states}, now=moment)
@@ -218,9 +221,11 @@ class Watcher:
         self.raised += len(alerts)
         return alerts
 
-    def _owners(self) -> dict[str, str]:
+    def _owners(self, store: Store) -> dict[str, str]:
+        """Each tool's owner: ``tool_registry.owner``, else the ``alert_tool_owners`` setting."""
         owners = self.settings.alert_tool_owners
-        return {str(k): str(v) for k, v in owners.items()} if isinstance(owners, Mapping) else {}
+        out = {str(k): str(v) for k, v in owners.items()} if isinstance(owners, Mapping) else {}
+        return out | signals.registry_owners(store)
 
     def _kill_switch_alerts(self) -> list[Alert]:
         last = outbox.get_cursor(self.store, "kill_switch_event_id")
@@ -231,6 +236,15 @@ class Watcher:
         if last is None:  # first look: the current state only, never the whole history
             events = [e for e in events[-1:] if e["state"] == "triggered"]
         return [_kill_switch_alert(e, self.settings) for e in events]
+
+    def _ingest_alerts(self, moment: datetime) -> list[Alert]:
+        """One alert for every ingestion error recorded since the last one (never a storm)."""
+        last = int(outbox.get_cursor(self.store, "ingest_error_id") or 0)
+        rows = signals.ingest_errors(self.store, last)
+        if not rows:
+            return []
+        outbox.set_cursor(self.store, "ingest_error_id", int(rows[-1]["id"]))
+        return [signals.ingest_alert(rows, self.settings, iso(moment))]
 
     def _chain(
         self, store: Store, moment: datetime

@@ -128,12 +128,23 @@ class RowDigest(NamedTuple):
     sha256: str
 
 
+#: Columns a later schema added to a governed table: left out of a row's canonical text while
+#: NULL, so the digests of rows bound before the column existed stay the same.
+OPTIONAL_COLUMNS: dict[str, tuple[str, ...]] = {"tool_registry": ("owner",)}
+
+
+def _json_row(table: str, cols: Sequence[str]) -> str:
+    pairs = ", ".join(f"'{c}', {c}" for c in cols)
+    return f"json_object('table', '{table}', 'row', json_object({pairs}))"
+
+
 def canonical_row_sql(table: GovernedTable, columns: Sequence[str], where: str = "") -> str:
     """The SELECT of ``key, worm_seq, canonical text`` of a table's rows.
 
     The canonical text is SQLite's ``json_object`` of the table name and every column but
     ``worm_seq``, in column-name order: it is built in SQLite's C code (verify reads thousands of
     rows) and is the same text at write time, since the writer reads the row back the same way.
+    An :data:`OPTIONAL_COLUMNS` column is in the text only when it is not NULL.
 
     Example:
         >>> t = GovernedTable("kill_switch_events", "id", ())
@@ -141,8 +152,11 @@ def canonical_row_sql(table: GovernedTable, columns: Sequence[str], where: str =
         "SELECT id, worm_seq, json_object('table', 'kill_switch_events', 'row', json_object('id', id, 'state', state)) FROM kill_switch_events"
     """
     cols = sorted(c for c in columns if c != "worm_seq")
-    pairs = ", ".join(f"'{c}', {c}" for c in cols)
-    body = f"json_object('table', '{table.name}', 'row', json_object({pairs}))"
+    body = _json_row(table.name, cols)
+    for optional in OPTIONAL_COLUMNS.get(table.name, ()):
+        if optional in cols:
+            without = _json_row(table.name, [c for c in cols if c != optional])
+            body = f"CASE WHEN {optional} IS NULL THEN {without} ELSE {body} END"
     sql = f"SELECT {table.key}, worm_seq, {body} FROM {table.name}"
     return f"{sql} {where}" if where else sql
 

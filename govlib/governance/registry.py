@@ -46,6 +46,7 @@ class ToolSpec:
     enabled: bool
     updated_at: str
     updated_by: str | None
+    owner: str | None = None
 
 
 class ToolRegistry:
@@ -94,8 +95,13 @@ class ToolRegistry:
         risk_tier: str = "low",
         enabled: bool = True,
         by: str | None = None,
+        owner: str | None = None,
     ) -> ToolSpec:
-        """Add or update a tool (``tool_registered``); the same spec again writes nothing."""
+        """Add or update a tool (``tool_registered``); the same spec again writes nothing.
+
+        ``owner`` names the team whose destinations get the tool's drift, pill and sampling
+        alerts (a destination's ``owners`` list; see docs/alerts.md).
+        """
         name = checked_name("name", name, "tool_name")
         if risk_tier not in RISK_TIERS:
             shown = bounds.shown(risk_tier)
@@ -104,17 +110,21 @@ class ToolRegistry:
             raise GovernanceError(f"tool {name!r}: description must be text, enabled a boolean")
         bounds.checked_text("description", description)
         bounds.checked_text("by", by)
+        if owner is not None:
+            owner = checked_name("owner", owner, "by")
         schema_text = _schema_text(name, schema)
         bounds.checked_text("schema", schema_text)
         old = self.get(name)
         row = {"name": name, "description": description, "input_schema": schema_text}
-        row |= {"risk_tier": risk_tier, "enabled": int(enabled)}
+        row |= {"risk_tier": risk_tier, "enabled": int(enabled), "owner": owner}
         if old is not None and _spec_row(old) == row:
             return old
         at = row["updated_at"] = self._now()
         row["updated_by"] = by
         digest = hashlib.sha256((schema_text or "").encode()).hexdigest()[:16]
         detail = {"tool": name, "risk_tier": risk_tier, "enabled": enabled, "by": by}
+        if owner is not None:  # absent, not null: entries of tools without an owner unchanged
+            detail["owner"] = owner
         detail |= {"schema_sha256": digest if schema_text else None, "changed": old is not None}
         with self.store.transaction():
             row["worm_seq"] = binding_seq(self.store)
@@ -177,10 +187,11 @@ def _schema_text(name: str, schema: Mapping[str, Any] | None) -> str | None:
 def _spec_row(spec: ToolSpec) -> dict[str, Any]:
     schema = canonical_json(spec.schema) if spec.schema is not None else None
     row = {"name": spec.name, "description": spec.description, "input_schema": schema}
-    return row | {"risk_tier": spec.risk_tier, "enabled": int(spec.enabled)}
+    return row | {"risk_tier": spec.risk_tier, "enabled": int(spec.enabled), "owner": spec.owner}
 
 
 def _spec(r: sqlite3.Row) -> ToolSpec:
     schema = json.loads(r["input_schema"]) if r["input_schema"] else None
     fields = (r["risk_tier"], bool(r["enabled"]), r["updated_at"], r["updated_by"])
-    return ToolSpec(r["name"], r["description"], schema, *fields)
+    owner = r["owner"] if "owner" in r.keys() else None  # a read-only store of schema < 13
+    return ToolSpec(r["name"], r["description"], schema, *fields, owner)

@@ -10,7 +10,7 @@ from ``body`` so they cannot disagree with what the MAC covers.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 
 #: Tables whose DELETE guard admits only govlib's sealing delete (see ``seal_journal``).
 SEALED_DELETE_GUARDED: tuple[str, ...] = (
@@ -50,6 +50,10 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     # Version 12: ``evaluator_verdicts`` (a machine evaluator's verdict on a tool call or a model
     # call, kept apart from the human ``verdict_events``; created by the schema DDL).
     12: (),
+    # Version 13: ``ingest_errors`` (requests `govlib collect` refused and trace files
+    # `govlib ingest otel` could not read; created by the schema DDL) and the tool owner (left
+    # out of a row's binding digest while NULL, so rows bound before still verify).
+    13: ("ALTER TABLE tool_registry ADD COLUMN owner TEXT",),
 }
 
 #: Tables whose rows never change once written.
@@ -62,6 +66,7 @@ APPEND_ONLY: tuple[str, ...] = (
     "verdict_events",
     "ingested_spans",
     "evaluator_verdicts",
+    "ingest_errors",
 )
 
 #: Every table, in creation order (``govlib status`` counts these).
@@ -86,6 +91,7 @@ TABLES: tuple[str, ...] = (
     "alert_outbox",
     "alert_cursor",
     "evaluator_verdicts",
+    "ingest_errors",
 )
 
 AUDIT_COLUMNS: tuple[str, ...] = (
@@ -259,7 +265,8 @@ CREATE TABLE IF NOT EXISTS tool_registry(
   enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
   updated_at TEXT NOT NULL,
   updated_by TEXT,
-  worm_seq INTEGER
+  worm_seq INTEGER,
+  owner TEXT
 );
 
 CREATE TABLE IF NOT EXISTS governance_rules(
@@ -416,6 +423,17 @@ CREATE TABLE IF NOT EXISTS alert_cursor(
   value TEXT NOT NULL,
   updated_at TEXT NOT NULL
 );
+
+-- What ingestion refused or could not write (content-free: when, which source, how many
+-- requests and spans, a bounded reason); `govlib watch` raises an `ingest` alert per batch.
+CREATE TABLE IF NOT EXISTS ingest_errors(
+  id INTEGER PRIMARY KEY,
+  at TEXT NOT NULL,
+  source TEXT NOT NULL,
+  requests INTEGER NOT NULL,
+  spans INTEGER NOT NULL,
+  reason TEXT NOT NULL
+);
 """
 
 
@@ -477,6 +495,7 @@ _KEYS = {
     "verdict_events": "id = NEW.id",
     "worm_retained": "seq = NEW.seq",
     "evaluator_verdicts": "id = NEW.id",
+    "ingest_errors": "id = NEW.id",
 }
 
 

@@ -66,6 +66,7 @@ from govlib.capture.otel.decoding import (
 from govlib.capture.otel.files import decompressed
 from govlib.capture.otel.mapping import EVALUATION_EVENT, plan_spans
 from govlib.capture.otel.protobuf import proto_attributes, spans_from_proto
+from govlib.capture.otel.refusals import RefusalTally
 from govlib.capture.otel.writing import IngestSummary, write_late_evaluations, write_mapped
 from govlib.costs.ledger import Ledger
 from govlib.errors import GovlibError
@@ -131,6 +132,7 @@ class Collector:
         self.summary = IngestSummary()
         self.write_errors = 0
         self.last_error: str | None = None
+        self.refusals = RefusalTally()
         self._skew_s = bounds.skew_seconds(store.data_dir)
         self._ledger = Ledger(store, prices=self.config.prices)
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=self.limits.max_queued)
@@ -176,6 +178,7 @@ class Collector:
                 item = self._queue.get(timeout=0.05)
             except queue.Empty:
                 self._write_ready()
+                self._record_refusals()
                 continue
             self._take(item)
             while True:  # drain what else is queued into the same write
@@ -184,6 +187,7 @@ class Collector:
                 except queue.Empty:
                     break
             self._write_ready()
+            self._record_refusals()
 
     def _take(self, item: tuple[str, Any]) -> None:
         kind, payload = item
@@ -203,6 +207,12 @@ class Collector:
             self._by_response.clear()
             if not self.busy:
                 payload.set()
+
+    def _record_refusals(self, *, now: bool = False) -> None:
+        try:
+            self.refusals.write(self.store, now=now)
+        except Exception:  # noqa: BLE001 - counts kept for the next try; the store may be busy
+            log.exception("govlib collect: recording ingestion errors failed; kept for retry")
 
     def _hold(self, spans: list[SpanRecord]) -> None:
         now = time.monotonic()
@@ -316,6 +326,9 @@ class Collector:
             for start in range(0, len(mapped), 2000):
                 write_mapped(self.store, mapped[start : start + 2000], self.summary, self._ledger)
         except Exception as exc:  # noqa: BLE001 - kept and retried; the receiver answers 503
+            if self.last_error is None:  # once per outage, not once per retry
+                why = f"cannot map or write spans ({type(exc).__name__}); kept for retry"
+                self.refusals.note("collect", why, spans=len(spans), requests=0)
             self.write_errors += 1
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.exception("govlib collect: writing %d span(s) failed; kept for retry", len(spans))
@@ -347,6 +360,7 @@ class Collector:
         self.flush()
         self._stop.set()
         self._thread.join(timeout=10)
+        self._record_refusals(now=True)
 
 
 def _fields(span: SpanRecord) -> dict[str, Any]:
@@ -530,6 +544,17 @@ def _status_body(code: int, message: str, content_type: str) -> bytes:
 #: Where the Langfuse SDK sends its OTLP traces (``LANGFUSE_BASE_URL`` + this path).
 _ALIASES = {"/api/public/otel/v1/traces": "/v1/traces"}
 _RPC_CODES = {400: 3, 401: 16, 404: 5, 411: 3, 413: 8, 415: 3, 429: 8, 503: 14}
+#: What each refusal is recorded as in ``ingest_errors`` (fixed words: no request content).
+_REFUSED = {
+    400: "malformed body",
+    401: "missing or wrong bearer token",
+    404: "unknown path",
+    411: "no Content-Length",
+    413: "body too large",
+    415: "unsupported content type or encoding",
+    429: "write queue full",
+    503: "the store refused a write",
+}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -550,8 +575,15 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def _fail(self, status: int, message: str, content_type: str, **headers: str) -> None:
+    def _fail(
+        self, status: int, message: str, content_type: str, spans: int = 0, **headers: str
+    ) -> None:
         self.server.counts[status] = self.server.counts.get(status, 0) + 1
+        source = "collect " + (
+            "/v1/logs" if self.path.rstrip("/").endswith("logs") else "/v1/traces"
+        )
+        reason = f"HTTP {status} {_REFUSED.get(status, 'refused')}"
+        self.server.collector.refusals.note(source, reason, spans=spans)
         body = _status_body(_RPC_CODES.get(status, 2), message, content_type)
         self._send(status, body, content_type, **headers)
 
@@ -624,7 +656,8 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             return self._fail(400, str(exc), ctype)
         if not accepted:
-            return self._fail(429, "the write queue is full; retry later", ctype, **retry)
+            count = len(spans) if path == "/v1/traces" else 0
+            return self._fail(429, "the write queue is full; retry later", ctype, count, **retry)
         if problems:
             response.partial_success.error_message = "; ".join(problems[:5])[:2000]
             collector.summary.problems += problems

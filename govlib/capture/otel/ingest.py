@@ -32,6 +32,7 @@ from govlib.capture.otel.mapping import (
     MappedSpan,
     plan_spans,
 )
+from govlib.capture.otel.refusals import record_ingest_error
 from govlib.capture.otel.spans import SpanIndex, operation
 from govlib.capture.otel.writing import IngestSummary, write_mapped
 from govlib.costs.ledger import Ledger
@@ -112,6 +113,13 @@ def ingest_paths(
                     continue
                 seen.add((span.trace_id, span.span_id))
                 spans.append(span)
+        if summary.unreadable_files:
+            first = os.path.basename(summary.unreadable_files[0])
+            more = len(summary.unreadable_files) - 1
+            reason = f"unreadable trace file {first}" + (f" and {more} more" if more else "")
+            record_ingest_error(
+                store, "ingest otel", reason, requests=len(summary.unreadable_files), spans=0
+            )
         return ingest_spans(store, spans, config, summary=summary)
 
 
