@@ -280,7 +280,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "alert_tool_owners",
         {},
-        "Who owns each tool: an object `{tool_name: owner}`. Drift, pill and sampling alerts of "
+        "Who owns each tool when the tool registry names no owner (`ToolRegistry.register(..., "
+        "owner=...)` wins): an object `{tool_name: owner}`. Drift, pill and sampling alerts of "
         "an owned tool go to the destinations whose `owners` list names the owner (and to "
         "those without an `owners` list).",
         "alert_delivery",
