@@ -48,6 +48,9 @@ from govlib.governance.governor import Governor, KillSwitch
 from govlib.settings import Settings
 from govlib.store.database import Store
 
+#: Heavy stores, servers or fault injection: `make test` runs these, `make test-fast` does not.
+pytestmark = pytest.mark.slow
+
 GOVLIB = [sys.executable, "-m", "govlib"]
 LIMIT = 4096  # bytes: the stats side file (~400 B) fits, no store write does
 CALLS = 200

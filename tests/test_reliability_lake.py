@@ -34,6 +34,9 @@ from govlib.apps.spc.dashboard import SpcApp
 from govlib.report.contents import report_data
 from govlib.store.database import Store
 
+#: Heavy stores, servers or fault injection: `make test` runs these, `make test-fast` does not.
+pytestmark = pytest.mark.slow
+
 
 def _truncate(data: Path) -> str:
     victim = lake_files(data, "audit_log")[0]

@@ -39,6 +39,9 @@ from govlib.evidence.verify import verify_store
 from govlib.governance.killswitch import KillSwitch
 from govlib.store.database import Store
 
+#: Heavy stores, servers or fault injection: `make test` runs these, `make test-fast` does not.
+pytestmark = pytest.mark.slow
+
 AS_OF = "2026-11-20T10:00:00Z"
 SEAL_BEFORE = "2026-11-15"
 #: Every row of these tables is either live or in exactly one segment, never both, never lost.

@@ -25,6 +25,9 @@ from govlib.capture.rows import insert_audit_batch
 from govlib.evidence.verify import verify_store
 from govlib.store.database import Store
 
+#: Heavy stores, servers or fault injection: `make test` runs these, `make test-fast` does not.
+pytestmark = pytest.mark.slow
+
 ROWS = 400
 PEOPLE = {
     "Rita Reviewer": ["reviewer"],
