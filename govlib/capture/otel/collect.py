@@ -63,7 +63,7 @@ from govlib.capture.otel.decoding import (
     decode_id,
     parse_request,
 )
-from govlib.capture.otel.files import decompressed
+from govlib.capture.otel.files import BytesReader, decompressed
 from govlib.capture.otel.mapping import EVALUATION_EVENT, plan_spans
 from govlib.capture.otel.protobuf import proto_attributes, spans_from_proto
 from govlib.capture.otel.refusals import RefusalTally
@@ -376,7 +376,7 @@ def _decompress(body: bytes, encoding: str, limit: int) -> bytes:
     if encoding == "gzip":
         out = bytearray()
         try:
-            with gzip.GzipFile(fileobj=_BytesReader(body)) as f:
+            with gzip.GzipFile(fileobj=BytesReader(body)) as f:
                 while chunk := f.read(1 << 20):
                     out += chunk
                     if len(out) > limit:
@@ -409,17 +409,6 @@ class _TooLarge(Exception):
 
 class _Unsupported(Exception):
     pass
-
-
-class _BytesReader:
-    def __init__(self, data: bytes) -> None:
-        self.view, self.at = memoryview(data), 0
-
-    def read(self, n: int = -1) -> bytes:
-        end = len(self.view) if n < 0 else min(len(self.view), self.at + n)
-        out = bytes(self.view[self.at : end])
-        self.at = end
-        return out
 
 
 def decode_traces(body: bytes, content_type: str) -> tuple[list[SpanRecord], list[str]]:

@@ -26,7 +26,7 @@ from govlib.capture.otel.protobuf import parse_proto_request, split_delimited
 from govlib.capture.otel.writing import IngestSummary
 from govlib.errors import GovlibError
 
-__all__ = ["OtelIngestError", "decompressed", "export_files", "read_export", "scan"]
+__all__ = ["BytesReader", "OtelIngestError", "decompressed", "export_files", "read_export", "scan"]
 
 JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
 PROTO_SUFFIXES = (".pb", ".binpb", ".proto")
@@ -104,7 +104,7 @@ def decompressed(data: bytes, limit: int = MAX_EXPANDED) -> bytes:
     """
     if data[:2] == _GZIP:
         out = bytearray()
-        with gzip.GzipFile(fileobj=_Reader(data)) as f:
+        with gzip.GzipFile(fileobj=BytesReader(data)) as f:
             while chunk := f.read(1 << 20):
                 out += chunk
                 if len(out) > limit:
@@ -126,7 +126,7 @@ def decompressed(data: bytes, limit: int = MAX_EXPANDED) -> bytes:
     return data
 
 
-class _Reader:
+class BytesReader:
     """A minimal file object over bytes (``io.BytesIO`` would copy them)."""
 
     def __init__(self, data: bytes) -> None:
