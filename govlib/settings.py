@@ -113,6 +113,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Floor of the baseline failure rate the failure alarm assumes.",
         "sampling",
     ),
+    Setting(
+        "sampling_alarm_baseline_p",
+        0.05,
+        "The failure alarm uses the earlier calls' own failure rate instead of the floor only "
+        "when their failures are this unlikely at the floor's rate (binomial upper tail).",
+        "sampling",
+    ),
     # --- drift badge ------------------------------------------------------------------------------
     Setting(
         "drift_success_drop_pp", 2.0, "Success-rate drop (percentage points) that fires.", "drift"

@@ -90,12 +90,12 @@ def test_a_latency_shift_of_2_sigma_reaches_100_percent_within_60_calls(kind):
 @pytest.mark.parametrize("kind", ["gaussian", "lognormal"])
 def test_a_success_drop_to_90_percent_reaches_100_percent_within_60_calls(kind):
     # 60 calls at 90% success hold fewer than 3 failures 5.3% of the time (binomial), and the
-    # alarm needs 3 (4 when the baseline failed more than 0.5%): no rule that keeps the flap
-    # rate above under 5% catches every such tool; docs/spc.md gives the measured rate.
+    # alarm needs 3: no rule that keeps the flap rate above under 5% catches every such tool
+    # (the ceiling is 94.7%); docs/spc.md gives the rate measured here (91.5% and 92%).
     rng = np.random.default_rng(1803)
-    reached = [shifted_until_full(rng, kind, "success") for _ in range(60)]
+    reached = [shifted_until_full(rng, kind, "success") for _ in range(200)]
     caught = sum(k is not None for k in reached)
-    assert caught / len(reached) >= 0.85, f"{kind}: {caught} of {len(reached)}"
+    assert caught / len(reached) >= 0.90, f"{kind}: {caught} of {len(reached)}"
 
 
 # --- exact values of the alarms --------------------------------------------------------------
@@ -109,6 +109,20 @@ def test_failure_alarm_count_exact():
     assert spc.failure_alarm_count(60, 0.02, ST) == 6
     assert spc.failure_alarm_count(60, 1.0, ST) == 61  # a tool that always fails: never
     assert spc.failure_alarm_count(60, 0.0, Settings(sampling_alarm_p=0.05)) == 2
+
+
+def test_alarm_baseline_rate_keeps_the_floor_unless_the_baseline_rejects_it():
+    # Binomial(500, 0.005): P(X >= 5) = 0.108 > 0.05 >= P(X >= 6) = 0.042
+    assert [spc.alarm_baseline_rate(k, 500, ST) for k in (0, 1, 5)] == [0.005] * 3
+    assert spc.alarm_baseline_rate(6, 500, ST) == 6 / 500
+    assert spc.alarm_baseline_rate(50, 500, ST) == 0.1
+    assert spc.alarm_baseline_rate(3, 0, ST) == 0.005
+    assert spc.alarm_baseline_rate(1, 40, Settings(sampling_alarm_baseline_p=1.0)) == 1 / 40
+    # a steady 99.5% tool whose baseline happened to fail 4 times in 500 keeps the alarm at 3
+    four = [1.0] * 496 + [0.0] * 4 + [1.0] * 57 + [0.0] * 3
+    assert spc.ladder_alarms(four, [100.0, 120.0] * 280) == [
+        "failures: 3 of the newest 60 (alarm at >= 3)"
+    ]
 
 
 def test_ladder_alarms_exact():

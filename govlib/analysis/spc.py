@@ -448,6 +448,35 @@ def failure_alarm_count(n: int, baseline_failure_rate: float, settings: Settings
     return n + 1
 
 
+def _upper_tail(n: int, p: float, k: int) -> float:
+    """P(X >= k) for X ~ Binomial(n, p)."""
+    return 1.0 - sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(min(k, n + 1)))
+
+
+def alarm_baseline_rate(failures: int, n: int, settings: Settings) -> float:
+    """The baseline failure rate the failure alarm assumes after ``failures`` among ``n`` earlier
+    calls: the floor ``sampling_alarm_min_failure_rate`` unless the earlier calls failed more
+    often than the floor explains (binomial upper tail at most ``sampling_alarm_baseline_p``),
+    then their own rate.
+
+    A steady tool at the floor's rate shows more failures than the floor in about half of its
+    baselines by chance alone; taking that noisy estimate would raise the alarm's count (3 to 4
+    for 60 calls) and miss a real drop to 90% success one time in seven instead of one in
+    twenty. A tool that really fails more often is still judged by its own rate.
+
+    Example:
+        >>> st = Settings()
+        >>> alarm_baseline_rate(4, 500, st), alarm_baseline_rate(10, 500, st)
+        (0.005, 0.02)
+    """
+    floor = settings.sampling_alarm_min_failure_rate
+    if n <= 0 or failures <= 0:
+        return floor
+    if _upper_tail(n, floor, failures) > settings.sampling_alarm_baseline_p:
+        return floor
+    return max(floor, failures / n)
+
+
 def ladder_alarms(
     success: ArrayLike, latency_ms: ArrayLike, *, settings: Settings | None = None
 ) -> list[str]:
@@ -457,7 +486,7 @@ def ladder_alarms(
     ``latency``: with limits on log latency from the earlier calls only, the newest hold >=
     ``sampling_alarm_rule1_fires`` rule-1 fires or >= ``sampling_alarm_total_fires`` fires of
     any rule. ``failures``: the newest hold at least :func:`failure_alarm_count` failures (the
-    earlier calls' failure rate as baseline). Both series oldest first, as for
+    baseline rate from :func:`alarm_baseline_rate` of the earlier calls). Both series oldest first, as for
     :func:`drift_badge`; each needs >= ``sampling_min_calls`` earlier values.
 
     Example:
@@ -471,7 +500,8 @@ def ladder_alarms(
     s_new, s_old = ok[-r:], ok[max(0, ok.size - r - w) : max(0, ok.size - r)]
     if s_new.size and s_old.size >= st.sampling_min_calls:
         failures = int(s_new.size - s_new.sum())
-        at = failure_alarm_count(s_new.size, 1.0 - float(s_old.mean()), st)
+        base_failures = int(round(s_old.size - float(s_old.sum())))
+        at = failure_alarm_count(s_new.size, alarm_baseline_rate(base_failures, s_old.size, st), st)
         if failures >= at:
             alarms.append(f"failures: {failures} of the newest {s_new.size} (alarm at >= {at})")
     lat = np.maximum(lat, st.spc_min_latency_ms)
