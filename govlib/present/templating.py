@@ -19,7 +19,7 @@ from markupsafe import Markup
 
 from govlib.present import formatting, html, pills
 
-__all__ = ["TEMPLATES", "environment", "render", "source"]
+__all__ = ["TEMPLATES", "compile_templates", "environment", "render", "source"]
 
 #: Folder of the templates (package data of ``govlib``).
 TEMPLATES = Path(__file__).parent / "templates"
@@ -56,6 +56,27 @@ def render(name: str, /, **context: Any) -> Markup:
         Markup('<table><thead><tr><th>tool</th></tr></thead><tbody><tr><td>&lt;ocr&gt;</td></tr></tbody></table>')
     """
     return Markup(environment().get_template(name).render(**context))
+
+
+def compile_templates(folders: tuple[str, ...] = ()) -> int:
+    """Compile the templates under ``folders`` (all when empty) into the shared environment.
+
+    A preheated page kernel calls it while it waits for its visitor: compiling costs about
+    0.15 s per page, which the visitor would otherwise wait for. Returns how many were compiled.
+
+    Example:
+        >>> compile_templates(("spc",)) > 0
+        True
+    """
+    env = environment()
+    names = [
+        n
+        for n in env.list_templates(extensions=["j2"])
+        if not folders or n.split("/", 1)[0] in folders or "/" not in n
+    ]
+    for name in names:
+        env.get_template(name)
+    return len(names)
 
 
 def source(name: str) -> str:

@@ -40,6 +40,7 @@ from govlib.errors import GovlibError
 from govlib.governance.users import User
 from govlib.present.charts import step_cost_svg
 from govlib.present.formatting import timestamp
+from govlib.present.templating import compile_templates
 from govlib.store.database import Store
 from govlib.store.datadir import checked_data_dir
 
@@ -422,6 +423,9 @@ def _await_page_request(data_dir: str | os.PathLike[str] | None = None) -> dict[
     """
     if os.environ.get("VOILA_PREHEAT") == "True":
         verify_ahead(data_dir)  # the page view then verifies only what is appended meanwhile
+        compile_templates(
+            ("executive", "apps", "charts")
+        )  # ~0.15 s the visitor would otherwise wait for
         from voila.utils import get_query_string
 
         query = get_query_string() or ""

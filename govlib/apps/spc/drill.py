@@ -19,6 +19,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from govlib.analysis.review import CallFilter, CallPage, ids_page_of, query_calls, recent_runs
+from govlib.apps.chart_bundle import enable_offline_charts
 from govlib.apps.spc.calls import CallTable
 from govlib.apps.spc.stamp import Stamper
 from govlib.present.charts import PICK, control_chart, run_duration_chart
@@ -40,15 +41,14 @@ _RUNS_WHERE = Markup('<span class="gl-muted">&nbsp;Runs {}–{} of {}&nbsp;</spa
 
 
 def warm_charts() -> None:
-    """Import Altair and build the offline JupyterChart bundle (~3 s once per kernel).
+    """Import Altair and make JupyterChart offline: its bundle from this machine's cache
+    (:mod:`govlib.apps.chart_bundle`; built and cached by the first kernel, ~2 s).
 
     Example:
         >>> warm_charts()  # doctest: +SKIP
     """
     with _warm_lock:
-        import altair as alt
-
-        alt.JupyterChart.enable_offline()
+        enable_offline_charts()
 
 
 def jupyter_chart(chart: Any) -> Any:
