@@ -236,7 +236,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "kernel_pool_stagger_s",
-        3.0,
+        1.5,
         "Seconds between two preheated kernel starts (a small machine is not swamped).",
         "apps",
     ),

@@ -22,7 +22,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -414,7 +414,9 @@ def _resolve(source: Any) -> tuple[Store | None, Path | None, Path | None]:
     return None, p, p.parent
 
 
-def connect(source: Any = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    source: Any = None, *, tables: Collection[str] | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection whose tables are named like the store's.
 
     A table whose lake has a problem (:func:`lake_problems`) is read whole from SQLite; the
@@ -424,6 +426,9 @@ def connect(source: Any = None) -> duckdb.DuckDBPyConnection:
     ----------
     source
         A :class:`Store`, a data dir, a ``govlib.sqlite`` path, or None for the default data dir.
+    tables
+        Only these tables (default: every table of the store). A page that reads four tables
+        does not pay for reading the live tail of all of them.
 
     Example:
         >>> from govlib.store.database import Store
@@ -431,6 +436,7 @@ def connect(source: Any = None) -> duckdb.DuckDBPyConnection:
         >>> con.execute("SELECT COUNT(*) FROM audit_log").fetchone()
         (0,)
     """
+    wanted = _wanted_tables(tables)
     mem_store, sqlite_path, data_dir = _resolve(source)
     if sqlite_path is not None and not sqlite_path.exists():
         raise StoreError(f"{sqlite_path}: no govlib store here (run `govlib demo` to make one)")
@@ -442,7 +448,7 @@ def connect(source: Any = None) -> duckdb.DuckDBPyConnection:
     con.execute(f"CREATE TABLE {PROBLEMS_TABLE}(table_name VARCHAR, path VARCHAR, problem VARCHAR)")
     for p in problems:
         con.execute(f"INSERT INTO {PROBLEMS_TABLE} VALUES (?, ?, ?)", [p.table, p.path, p.problem])
-    for table in schema.TABLES:
+    for table in wanted:
         last = watermark.get(table)
         lake_glob = Path(data_dir or ".") / "lake" / table / "**" / "*.parquet"
         has_lake = (
@@ -486,8 +492,18 @@ def connect(source: Any = None) -> duckdb.DuckDBPyConnection:
             select = ", ".join(f"CAST({c} AS {_duck_type(tail, c)}) AS {c}" for c in names)
             lake_part = f"SELECT {select} FROM {lake}"
         con.execute(f"CREATE VIEW {table} AS {lake_part} UNION ALL SELECT * FROM _{table}_tail")
-    _add_sealed_segments(con, mem_store, sqlite_path, data_dir)
+    _add_sealed_segments(con, mem_store, sqlite_path, data_dir, wanted)
     return con
+
+
+def _wanted_tables(tables: Collection[str] | None) -> list[str]:
+    """The store's tables to open, in schema order; unknown names are refused by name."""
+    if tables is None:
+        return list(schema.TABLES)
+    unknown = sorted(set(tables) - set(schema.TABLES))
+    if unknown:
+        raise ValueError(f"tables {unknown}: not govlib tables; expected some of {schema.TABLES}")
+    return [t for t in schema.TABLES if t in set(tables)]
 
 
 def _add_sealed_segments(
@@ -495,6 +511,7 @@ def _add_sealed_segments(
     mem_store: Store | None,
     sqlite_path: Path | None,
     data_dir: Path | None,
+    wanted: Collection[str],
 ) -> None:
     """Rows moved to sealed segments (``govlib seal``) are read like the lake: each table's view
     becomes the segments' Parquet files (each checked against its signed manifest's SHA-256)
@@ -505,6 +522,8 @@ def _add_sealed_segments(
     with closing(conn):
         files = segment_files(data_dir, conn)
     for table, parts in files.items():
+        if table not in wanted:
+            continue
         for path, digest in parts:
             problem, _rows = _file_problem(path, digest)
             if problem is not None:

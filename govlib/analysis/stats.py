@@ -204,10 +204,14 @@ class GroupRow(NamedTuple):
     with_y: int  # rows with a charted value
 
 
+#: The tables the statistics read (a page's connection opens only these).
+STATS_TABLES = ("audit_log", "tool_registry", "workflow_runs", "workflows")
+
+
 def _connect(con_or_store: Any) -> duckdb.DuckDBPyConnection:
     if isinstance(con_or_store, duckdb.DuckDBPyConnection):
         return con_or_store
-    return read_path.connect(con_or_store)
+    return read_path.connect(con_or_store, tables=STATS_TABLES)
 
 
 def _filters(

@@ -81,6 +81,9 @@ APP_TITLES = {
 TEMPLATE = "govlib"
 #: Files Voila may serve from the notebooks folder (images only; never data or keys).
 FILE_ALLOWLIST = r".*\.(png|jpg|gif|svg)"
+#: JupyterLab extensions installed beside Voila that no govlib page uses: Voila would load their
+#: JavaScript into every page (the preview button of JupyterLab, code-highlighting styles).
+UNUSED_LAB_EXTENSIONS = ("@voila-dashboards/jupyterlab-preview", "jupyterlab_pygments")
 #: Environment variables of govlib serve that never reach Voila or its kernels.
 _PRIVATE_ENV = ("GOVLIB_TOKEN", "GOVLIB_USER_TOKEN", "GOVLIB_AUTH")
 #: ``--auth`` modes (see :mod:`govlib.apps.auth`).
@@ -220,7 +223,7 @@ def voila_command(
     pool_size: int = 2,
     max_kernels: int = 8,
     closed_tab_s: int = 60,
-    stagger_s: float = 3.0,
+    stagger_s: float = 1.5,
     show_tracebacks: bool = False,
     root: Path | None = None,
     config_dir: Path | None = None,
@@ -264,6 +267,7 @@ def voila_command(
         "--Voila.port_retries=0",
         f"--Voila.ip={host}",
         f"--VoilaConfiguration.file_allowlist={FILE_ALLOWLIST}",
+        *(f"--VoilaConfiguration.extension_denylist={name}" for name in UNUSED_LAB_EXTENSIONS),
         f"--VoilaConfiguration.multi_kernel_manager_class=govlib.apps.server.{manager}",
         f"--{manager}.max_kernels={max_kernels}",
         f"--{manager}.pool_size={pool_size}",

@@ -60,7 +60,7 @@ __all__ = ["SpcApp", "TAB_TITLES", "app", "rules_map"]
 
 TAB_TITLES = ("Tool stats", "By workflow", "Tool calls")
 ALL = ""
-#: Seconds after the page is built before the chart engine warms up (non-preheated kernels).
+#: Seconds after the page is built before the chart engine warms up.
 WARM_DELAY_S = 5.0
 #: The yellow note over a damaged Parquet lake (the figures then come from SQLite).
 _LAKE_NOTE = Markup(
@@ -398,8 +398,10 @@ class SpcApp:
 def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
     """Build the SPC dashboard (the notebook's one call); a readable error box if that fails.
 
-    Under a preheated Voilà kernel the chart engine warms up in the background (a page requested
-    meanwhile is not held up by it) and the data is read only when the page is requested.
+    Under a preheated Voilà kernel the data is read only when the page is requested. The chart
+    engine (Altair and its cached offline bundle, ~1.5 s of CPU) warms up a few seconds after the
+    page is drawn, never before: a pooled kernel still warming held the first page after
+    `govlib serve` started for 13 s, and an open drill-down (``?tool=``) warms it on demand.
 
     Example:
         >>> import govlib.apps.spc.dashboard
@@ -407,7 +409,6 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
     """
     preheated = os.environ.get("VOILA_PREHEAT") == "True"
     if preheated:
-        threading.Thread(target=_warm_quietly, name="warm-charts", daemon=True).start()
         verify_ahead(data_dir)  # the page view then verifies only what is appended meanwhile
         compile_templates(("spc", "apps", "charts"))  # ~0.15 s the visitor would otherwise wait for
         from voila.utils import wait_for_request
@@ -419,7 +420,7 @@ def app(data_dir: str | os.PathLike[str] | None = None) -> widgets.Widget:
     page = build_or_error(lambda: _dashboard(data_dir), what="the SPC dashboard")
     show_first_paint(page)  # the page's HTML shows it before Voila's JavaScript loads
     failed = "gl-error-box" in getattr(page, "_dom_classes", ())
-    if not preheated and not failed:  # after the page renders: the bundle competes for the GIL
+    if not failed:  # after the page renders: importing Altair competes for the GIL
         timer = threading.Timer(WARM_DELAY_S, _warm_quietly)
         timer.daemon = True
         timer.start()
