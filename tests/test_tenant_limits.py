@@ -228,3 +228,70 @@ def test_the_executive_data_of_one_tenant_names_nothing_of_another(stores):
     assert everyone["kill_switch"]["run_id"] == "zeta-run-3"
     assert limited["chain"]["ok"] and limited["chain"]["entries"] == everyone["chain"]["entries"]
     assert "zeta" in json.dumps(everyone, default=str)  # the words searched for are there
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_tenant_limited_reviewer_sees_nothing_of_another_tenant_in_a_browser(stores):
+    """`govlib serve --auth tokens`, Debian chromium: Tess (reviewer and executive, acme only)
+    sees acme's figures on every tab of the SPC dashboard and on the executive page, and no
+    tool, workflow, model or run that exists only in zeta."""
+    from harness import CHROMIUM, CHROMIUM_ARGS, require_browser
+    from test_auth_browser import TIMEOUT_MS, _sign_in
+    from test_serve_safety import serving
+
+    from govlib.governance.users import add_user
+
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    both, acme = stores
+    with Store(both, create=False) as store:
+        _user, tess = add_user(store, "Tess Tenant", ["reviewer", "executive"], ["acme"])
+    with Store(acme, create=False) as store:
+        thirty = {p["name"]: p for p in cost_data(store, None)["periods"]}["30d"]
+
+    def nothing_of_zeta(page: object, where: str) -> None:
+        html = page.content()  # type: ignore[attr-defined]
+        at = html.find("zeta")
+        assert at < 0, f"{where}: {html[max(0, at - 300) : at + 100]}"
+
+    with serving(both, "--auth", "tokens") as (_proc, port, _log), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = _sign_in(browser, f"http://127.0.0.1:{port}", tess)
+            page.wait_for_selector(".spc-signed-in", timeout=TIMEOUT_MS)
+            rows = page.locator(".spc-calls-main .spc-call-row:not(.spc-hidden)")
+            rows.first.wait_for(timeout=TIMEOUT_MS)
+            nothing_of_zeta(page, "Tool calls")
+            page.get_by_role("tab", name="Tool stats").click()
+            page.wait_for_selector(".spc-stats-tool .spc-open >> visible=true")
+            listed = {
+                b.inner_text().strip() for b in page.locator(".spc-stats-tool .spc-open").all()
+            }
+            assert listed == {"lookup", "ocr"}
+            assert "30 calls in view" in page.inner_text("body")  # acme's 6 runs of 5 calls
+            tenants = page.locator(".spc-tab-tools select").first
+            assert [
+                o.replace("\xa0", " ").strip() for o in tenants.locator("option").all_inner_texts()
+            ] == [
+                "All my tenants",
+                "acme",
+            ]
+            nothing_of_zeta(page, "Tool stats")
+            page.get_by_role("tab", name="By workflow").click()
+            page.wait_for_selector(".spc-stats-workflow .spc-open >> visible=true")
+            flows = {
+                b.inner_text().strip() for b in page.locator(".spc-stats-workflow .spc-open").all()
+            }
+            assert flows == {"claims"}
+            nothing_of_zeta(page, "By workflow")
+            page.goto(f"http://127.0.0.1:{port}/voila/render/executive_spog.ipynb")
+            page.wait_for_selector(".gl-panel-cost .gl-period", timeout=TIMEOUT_MS)
+            period = page.locator('.gl-period[data-period="30d"]')
+            assert period.get_attribute("data-usd") == repr(float(thirty["cost_usd"]))
+            assert "12 receipts" in period.inner_text()
+            assert "acme-run-5" in page.content()
+            nothing_of_zeta(page, "executive page")
+        finally:
+            browser.close()
