@@ -230,6 +230,39 @@ def test_the_executive_data_of_one_tenant_names_nothing_of_another(stores):
     assert "zeta" in json.dumps(everyone, default=str)  # the words searched for are there
 
 
+@pytest.mark.slow
+def test_a_report_of_one_tenant_counts_only_its_rows(stores, tmp_path):
+    from click.testing import CliRunner
+
+    from govlib.cli.main import cli
+    from govlib.report.contents import read_report_data, report_data
+
+    both, acme = stores
+    with Store(both, create=False, readonly=True) as store:
+        limited = report_data(store, tenants=["acme"])
+        whole = report_data(store)
+    with Store(acme, create=False, readonly=True) as store:
+        alone = report_data(store)
+    assert limited["report"]["tenants"] == ["acme"] and whole["report"]["tenants"] is None
+    for key in ("spc", "evaluators"):
+        assert limited[key] == alone[key], key
+    for key in ("period", "by_workflow", "by_model", "by_day", "rolling"):
+        assert limited["costs"][key] == alone["costs"][key], key
+    assert limited["costs"]["period"]["calls"] == 12 and whole["costs"]["period"]["calls"] == 26
+    assert limited["governance"]["kill_switch"]["run_id"] is None
+    assert whole["governance"]["kill_switch"]["run_id"] == "zeta-run-3"
+    shown = {k: limited[k] for k in ("report", "governance", "spc", "evaluators", "costs")}
+    assert "zeta" not in json.dumps(shown)
+    out = tmp_path / "acme.html"
+    done = CliRunner().invoke(
+        cli, ["report", "--data-dir", str(both), "--tenant", "acme", "--out", str(out)]
+    )
+    assert done.exit_code == 0, done.output
+    data, stated, recomputed = read_report_data(out.read_text())
+    assert stated == recomputed and data["costs"]["period"]["calls"] == 12
+    assert "acme only" in out.read_text() and "zeta" not in out.read_text()
+
+
 @pytest.mark.browser
 @pytest.mark.slow
 def test_a_tenant_limited_reviewer_sees_nothing_of_another_tenant_in_a_browser(stores):
