@@ -42,8 +42,8 @@ def test_executive_first_paint_imports_no_chart_libraries(built: Built) -> None:
 def test_spc_page_reads_the_newest_call_once_per_load(built: Built, monkeypatch) -> None:
     reads: list[str | None] = []
 
-    def counted(source):  # noqa: ANN001, ANN202 - the real read, counted
-        reads.append(newest_call_at(source))
+    def counted(source, **kw):  # noqa: ANN001, ANN003, ANN202 - the real read, counted
+        reads.append(newest_call_at(source, **kw))
         return reads[-1]
 
     monkeypatch.setattr(dashboard, "newest_call_at", counted)

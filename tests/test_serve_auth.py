@@ -345,3 +345,45 @@ def test_serve_refuses_unsafe_auth(tmp_path, args, message):
     assert _govlib("init", "--data-dir", str(data)).returncode == 0
     out = _govlib("serve", "--data-dir", str(data), "--port", str(free_port()), *args)
     assert out.returncode == 2 and message in out.stderr, out.stderr
+
+
+def test_shared_token_never_reaches_the_server_log(tmp_path):
+    """Under `--auth shared-token` the token travels in `?token=`; tornado's request lines and
+    its "404 GET ..." warnings would print it: the server's log shows `[secret]` instead."""
+    data = tmp_path / "data"
+    assert _govlib("init", "--data-dir", str(data)).returncode == 0
+    secret = "shared-" + "7f3c9a1e5b2d8f60" * 2
+    with serving(data, "--auth", "shared-token", env={"GOVLIB_TOKEN": secret}) as (_p, port, log):
+        assert request(port, "GET", f"/?token={secret}")[0] == 200
+        assert request(port, "GET", f"/no-such-page?token={secret}&x=1")[0] == 404
+        assert request(port, "GET", f"/voila/render/none.ipynb?token={secret}")[0] == 404
+        assert request(port, "GET", "/?token=a-wrong-guess-of-it")[0] in (302, 403)
+        cookie = {"Cookie": f"_xsrf=2|{secret}; govlib_session={secret}"}
+        assert request(port, "GET", "/no-such-page", headers=cookie)[0] in (302, 403, 404)
+        bearer = {"Authorization": f"token {secret}"}
+        assert request(port, "GET", "/no-such-page-either", headers=bearer)[0] == 404
+        time.sleep(0.5)  # the last lines reach the file
+        text = log.read_text(errors="replace")
+    assert secret not in text and "a-wrong-guess-of-it" not in text, text
+    assert "/no-such-page?token=[secret]&x=1" in text  # the request was logged, redacted
+    assert "/voila/render/none.ipynb?token=[secret]" in text
+
+
+def test_an_expired_session_is_refused_by_the_server(tmp_path):
+    """`session_hours` = 0.001 (3.6 s; the cookie's Max-Age 3 s): the same cookie, sent again
+    after that, is refused by the server itself (the browser would have dropped it)."""
+    data = tmp_path / "data"
+    tokens = _people_store(data)
+    env = {"GOVLIB_SESSION_HOURS": "0.001"}
+    with serving(data, "--auth", "tokens", env=env) as (_p, port, _log):
+        status, headers, _xsrf = _sign_in(port, tokens["Cora Compliance"])
+        assert status == 302
+        cookie = next(c for c in headers["set-cookie"].split(", ") if "govlib_session=" in c)
+        assert "max-age=3" in cookie.lower()
+        session = {"Cookie": cookie.split(";", 1)[0]}
+        assert request(port, "GET", "/", headers=session)[0] == 200
+        time.sleep(3.5)
+        status, headers, _b = request(port, "GET", "/", headers=session)
+        assert status == 302 and headers["location"].startswith("/login"), (status, headers)
+        status, _h, _b = request(port, "GET", "/voila/render/executive_spog.ipynb", headers=session)
+        assert status == 302

@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from govlib.settings import Settings, load_settings
 from govlib.store.database import Store
 
-__all__ = ["recent_alerts", "watch_state"]
+__all__ = ["TENANT_FREE_ALERTS", "recent_alerts", "watch_state"]
+
+#: Alert kinds about the whole store, naming no tenant's tool, workflow or spend: all a person
+#: limited to some tenants is shown (drift, budget... alerts are about every tenant's calls).
+TENANT_FREE_ALERTS: tuple[str, ...] = ("kill_switch", "chain", "heartbeat")
 
 _RECENT = (
     "SELECT o.id, o.alert_id, o.destination_id, o.kind, o.name, o.summary, o.state, o.attempts, "
     "o.last_error, o.created_at, o.finished_at, o.worm_seq, w.action AS entry_action, "
     "w.outcome AS entry_outcome, json_extract(w.detail, '$.alert_id') AS entry_alert, "
     "json_extract(w.detail, '$.destination') AS entry_destination "
-    "FROM alert_outbox o LEFT JOIN worm_log w ON w.seq = o.worm_seq ORDER BY o.id DESC LIMIT ?"
+    "FROM alert_outbox o LEFT JOIN worm_log w ON w.seq = o.worm_seq "
+    "WHERE ? OR o.kind IN (SELECT value FROM json_each(?)) ORDER BY o.id DESC LIMIT ?"
 )
 _FINAL = {"alert_sent": "sent", "alert_given_up": "given_up"}
 
@@ -40,8 +46,11 @@ def _proven_state(row: dict[str, Any]) -> str:
     return final if same and final is not None else "unproven"
 
 
-def recent_alerts(store: Store, *, limit: int = 10) -> list[dict[str, Any]]:
-    """The newest alert deliveries (one per alert and destination), newest first.
+def recent_alerts(
+    store: Store, *, limit: int = 10, kinds: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """The newest alert deliveries (one per alert and destination), newest first; of ``kinds``
+    only, when given.
 
     ``state`` is ``pending``, or the final state read from the ``alert_sent`` /
     ``alert_given_up`` WORM entry the row names (``unproven`` when no such entry backs it).
@@ -52,7 +61,8 @@ def recent_alerts(store: Store, *, limit: int = 10) -> list[dict[str, Any]]:
         []
     """
     try:
-        rows = store.query(_RECENT, (int(limit),))
+        only = json.dumps(list(kinds or ()))
+        rows = store.query(_RECENT, (kinds is None, only, int(limit)))
     except sqlite3.OperationalError:  # a read-only copy of an older store: no alerts table
         return []
     out = []

@@ -8,8 +8,10 @@ the pages and the report to show next to, never inside, the human figures.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
+from govlib.analysis.review import tenant_condition
 from govlib.store.database import Store
 
 __all__ = ["evaluator_verdict_counts"]
@@ -31,13 +33,15 @@ SELECT l.source AS source,
 FROM latest l
 LEFT JOIN audit_log a ON l.target_table = 'audit_log' AND a.id = l.target_id
 LEFT JOIN token_ledger t ON l.target_table = 'token_ledger' AND t.id = l.target_id
-WHERE l.n = 1 AND l.evaluated_at >= ?
+WHERE l.n = 1 AND l.evaluated_at >= ? AND {tenants}
 GROUP BY 1, 2, 3
 ORDER BY 1, 2, 3
 """
 
 
-def evaluator_verdict_counts(store: Store, *, since: str | None = None) -> list[dict[str, Any]]:
+def evaluator_verdict_counts(
+    store: Store, *, since: str | None = None, tenants: Collection[str] | None = None
+) -> list[dict[str, Any]]:
     """Evaluators' verdicts per source, kind of call and tool or model, latest per call.
 
     Keys: ``source`` (``evaluator:<name>``), ``evaluated`` (``tool call`` / ``model call``),
@@ -49,6 +53,9 @@ def evaluator_verdict_counts(store: Store, *, since: str | None = None) -> list[
     store : Store
     since : str, optional
         Only verdicts evaluated at or after this ISO-8601 UTC time.
+    tenants : collection of str, optional
+        Only verdicts on calls of these tenants (the person looking may see no others; None:
+        every tenant).
 
     Example:
         >>> from govlib.capture.rows import insert_audit_batch
@@ -59,11 +66,14 @@ def evaluator_verdict_counts(store: Store, *, since: str | None = None) -> list[
         ...     at="2026-01-01T09:00:00Z")
         >>> [(r["source"], r["name"], r["reject_count"]) for r in evaluator_verdict_counts(s)]
         [('evaluator:judge', 'lookup', 1)]
+        >>> evaluator_verdict_counts(s, tenants=["other"])
+        []
     """
     present = store.query_one(
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'evaluator_verdicts'"
     )
     if not present:  # an older store opened read-only (schema before 12): none recorded
         return []
-    rows = store.query(_COUNTS, (since or "",))
+    where, params = tenant_condition("COALESCE(a.tenant_id, t.tenant_id)", tenants)
+    rows = store.query(_COUNTS.replace("{tenants}", where), (since or "", *params))
     return [dict(r) for r in rows]

@@ -11,13 +11,14 @@ are made by :mod:`govlib.apps.executive` with :mod:`govlib.present`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from govlib.analysis import stats
-from govlib.analysis.alerting import recent_alerts, watch_state
+from govlib.analysis.alerting import TENANT_FREE_ALERTS, recent_alerts, watch_state
 from govlib.analysis.lifecycle import sealed_ranges
 from govlib.analysis.read_path import SealedReader, has_sealed_rows
 from govlib.analysis.trust import verified_state
@@ -106,11 +107,16 @@ def get_run(store: Store, run_id: str) -> dict[str, Any] | None:
 
 
 # --- governance -----------------------------------------------------------------------------------
-def _kill_switch(store: Store) -> dict[str, Any]:
+def _kill_switch(store: Store, visible_runs: Collection[str] | None = None) -> dict[str, Any]:
+    """The kill-switch (governance-wide: it stops every tenant's calls). With
+    ``visible_runs`` (the person looking is limited to some tenants) the run it names is left
+    out unless it is one of those."""
     try:
         st, problem = KillSwitch(store).state(), None
     except BindingError as exc:  # what decisions see: unproven, so every step is refused
         st, problem = KillSwitch(store).state(proven=False), str(exc)
+    if visible_runs is not None and st.run_id is not None and st.run_id not in visible_runs:
+        st = dataclasses.replace(st, run_id=None)
     out = {k: getattr(st, k) for k in ("by", "at", "reason", "rule", "run_id", "worm_seq")}
     if problem is not None:
         describe = f"The kill-switch state cannot be trusted: {problem}"
@@ -119,15 +125,54 @@ def _kill_switch(store: Store) -> dict[str, Any]:
     return out | {"armed": st.armed, "state": state, "describe": st.describe(), "problem": None}
 
 
-def _rules(store: Any, run_id: str | None, *, current: Store | None = None) -> list[dict[str, Any]]:
+def _rules(
+    store: Any,
+    run_id: str | None,
+    *,
+    current: Store | None = None,
+    visible_runs: Collection[str] | None = None,
+) -> list[dict[str, Any]]:
     """Stored rules with their latest outcome anywhere (from ``current``, default ``store``) and
-    their (last) outcome in this run (from ``store``: a sealed run's entries are in its segment)."""
+    their (last) outcome in this run (from ``store``: a sealed run's entries are in its segment).
+    With ``visible_runs`` (the person looking is limited to some tenants) "anywhere" means in
+    those runs: the rules are governance-wide, their outcomes in other tenants' runs are not."""
     sql = "SELECT rule, outcome FROM worm_log WHERE action = 'rule_evaluated' AND run_id = ?"
     in_run = dict(store.query(sql + " ORDER BY seq", (run_id,)))
     rules = latest_rule_outcomes(store if current is None else current, proven=False)
+    if visible_runs is not None:
+        _outcomes_in(store if current is None else current, rules, visible_runs)
     for r in rules:
         r["run_outcome"] = in_run.get(r["rule"])
     return rules
+
+
+_RULE_ENTRIES_IN = (
+    "SELECT rule, outcome, ts, run_id, detail FROM worm_log WHERE action = 'rule_evaluated'"
+    " AND run_id IN (SELECT value FROM json_each(?)) ORDER BY seq"
+)
+
+
+def _outcomes_in(store: Store, rules: list[dict[str, Any]], runs: Collection[str]) -> None:
+    """Replace each rule's latest outcome and counts by those of its evaluations in ``runs``."""
+    latest: dict[str, Any] = {}
+    counts: dict[str, list[int]] = {}
+    for e in store.query(_RULE_ENTRIES_IN, (json.dumps(sorted(runs)),)):
+        latest[e["rule"]] = e
+        n = counts.setdefault(e["rule"], [0, 0])
+        n[0] += 1
+        n[1] += e["outcome"] != "pass"
+    for r in rules:
+        e = latest.get(r["rule"])
+        detail = _loads(e["detail"]) if e else None
+        message = detail.get("message") if isinstance(detail, dict) else None
+        r.update(
+            latest_outcome=e["outcome"] if e else None,
+            at=e["ts"] if e else None,
+            run_id=e["run_id"] if e else None,
+            message=message,
+            evaluations=counts.get(r["rule"], [0, 0])[0],
+            fired=counts.get(r["rule"], [0, 0])[1],
+        )
 
 
 def _registry(store: Store, run_id: str | None) -> list[dict[str, Any]]:
@@ -207,9 +252,9 @@ def _worm(store: Store, run_id: str | None) -> list[dict[str, Any]]:
 
 
 # --- tool health ----------------------------------------------------------------------------------
-def tool_health(store: Store) -> dict[str, Any]:
+def tool_health(store: Store, *, tenants: Sequence[str] | None = None) -> dict[str, Any]:
     """Each tool's drift badge, as the SPC dashboard computes it (:func:`stats.tool_stats`, all
-    calls, every tenant).
+    calls of every tenant, or of ``tenants`` only: the person looking may see no others).
 
     Returns
     -------
@@ -223,7 +268,7 @@ def tool_health(store: Store) -> dict[str, Any]:
         []
     """
     try:
-        frame = stats.tool_stats(store, settings=load_settings(store.data_dir))
+        frame = stats.tool_stats(store, settings=load_settings(store.data_dir), tenants=tenants)
     except Exception as exc:  # noqa: BLE001 - the strip says so; the page must still load
         return {"tools": [], "stable": [], "watch": [], "drift": [], "error": str(exc)}
     tools = [
@@ -235,12 +280,19 @@ def tool_health(store: Store) -> dict[str, Any]:
 
 
 # --- cost ledger ----------------------------------------------------------------------------------
-def cost_data(store: Store, run_id: str | None, *, run_source: Any = None) -> dict[str, Any]:
+def cost_data(
+    store: Store,
+    run_id: str | None,
+    *,
+    run_source: Any = None,
+    tenants: Sequence[str] | None = None,
+) -> dict[str, Any]:
     """Per-step tokens and cost from the run's stored receipts, run total, periods, breakdowns.
 
     Per workflow and per model cover the 30 days up to the newest receipt. ``run_source`` reads
     the run's own receipts (a :class:`SealedReader` for a run in a sealed segment; default the
-    store).
+    store). With ``tenants`` the periods and breakdowns count only receipts of those tenants
+    (the run itself is one of theirs: :func:`load_spog` shows no other).
 
     Example:
         >>> cost_data(Store(memory=True), None)["run_total_usd"]
@@ -270,13 +322,13 @@ def cost_data(store: Store, run_id: str | None, *, run_source: Any = None) -> di
     # the periods and breakdowns cover sealed segments too: a seal does not change them
     source = SealedReader(store) if has_sealed_rows(store) else store
     try:
-        periods = ledger.period_totals(source)
+        periods = ledger.period_totals(source, tenants=tenants)
         since = None
         if periods.get("as_of"):
             newest = datetime.fromisoformat(str(periods["as_of"]).replace("Z", "+00:00"))
             since = iso(newest - timedelta(days=30))
-        by_workflow = ledger.cost_by_workflow_rows(source, since)
-        by_model = ledger.cost_by_model_rows(source, since)
+        by_workflow = ledger.cost_by_workflow_rows(source, since, tenants=tenants)
+        by_model = ledger.cost_by_model_rows(source, since, tenants=tenants)
     finally:
         if source is not store:
             source.close()
@@ -312,7 +364,12 @@ def load_spog(
     The chain is verified from the last point verified in this process (``full_verify``: from
     the first entry, as ``govlib verify`` does). With ``tenants`` (the person looking is limited
     to them) only runs of those tenants are listed or shown: another tenant's ``run_id`` (or a
-    sealed run) shows no run.
+    sealed run) shows no run; the tool health and the cost periods and breakdowns count only
+    those tenants' calls and receipts, and alerts are only the governance-wide kinds
+    (:data:`govlib.analysis.alerting.TENANT_FREE_ALERTS`). The kill-switch, the rules, the tool
+    registry, the chain and the sealed ranges have no tenant and are shown whole (the
+    kill-switch without the run it names unless that run is one of theirs; each rule's latest
+    outcome as of their runs).
 
     Returns
     -------
@@ -343,7 +400,7 @@ def load_spog(
         if run is not None:
             run["sealed"] = True
     try:
-        return _spog(store, runs, run, sealed, full_verify=full_verify)
+        return _spog(store, runs, run, sealed, full_verify=full_verify, tenants=tenants)
     finally:
         if sealed is not None:
             sealed.close()
@@ -356,23 +413,27 @@ def _spog(
     sealed: Any,
     *,
     full_verify: bool = False,
+    tenants: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The SPOG's dict for one run; the run's own rows from ``sealed`` when it is sealed."""
     rid = run["run_id"] if run else None
     of_run = store if sealed is None else sealed
+    visible = None if tenants is None else {r["run_id"] for r in runs}
+    kinds = None if tenants is None else TENANT_FREE_ALERTS
     return {
         "runs": runs,
         "run": run,
-        "kill_switch": _kill_switch(store),
-        "rules": _rules(of_run, rid, current=store),
+        "kill_switch": _kill_switch(store, visible),
+        "rules": _rules(of_run, rid, current=store, visible_runs=visible),
         "registry": _registry(of_run, rid),
         "nodes": _nodes(of_run, run),
         "worm": _worm(of_run, rid),
         "chain": verified_state(store, full=full_verify)
         | {"settings": recorded_settings(store, load_settings(store.data_dir)).describe()},
-        "cost": cost_data(store, rid, run_source=sealed),
+        "cost": cost_data(store, rid, run_source=sealed, tenants=tenants),
         "sealed": sealed_ranges(store),  # data lifecycle: sealed and purged ranges of the log
-        "health": tool_health(store),
-        "alerts": recent_alerts(store, limit=8),  # who was told, and whether it reached them
+        "health": tool_health(store, tenants=tenants),
+        # who was told, and whether it reached them
+        "alerts": recent_alerts(store, limit=8, kinds=kinds),
         "watch": watch_state(store),  # is anyone (govlib watch) looking?
     }

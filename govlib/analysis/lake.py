@@ -396,7 +396,7 @@ def spark_lake_stats(
     """
     st = settings or load_settings()
     register_spark_lake(spark, source)
-    params = [tenant is None, tenant, True, None]
+    params = [*stats.tenant_params(tenant), True, None]
     tools = stats.tool_frame(_spark_groups(spark, "tool", params, st))
     runs = pd.DataFrame(
         [

@@ -29,6 +29,7 @@ __all__ = [
     "period_since",
     "query_calls",
     "recent_runs",
+    "tenant_condition",
 ]
 
 #: Period filter label -> length (None = all time). Periods end at the newest call in the store.
@@ -188,40 +189,75 @@ def call_context(store: Store, ids: Collection[int]) -> dict[int, dict[str, Any]
     return {int(r["id"]): dict(r) for r in rows}
 
 
-def _values(source: Any, sql: str) -> list[Any]:
+def _values(source: Any, sql: str, params: Sequence[Any] = ()) -> list[Any]:
     """The values of a constant one-column query from a :class:`Store` or a DuckDB connection."""
-    rows = source.query(sql) if isinstance(source, Store) else source.execute(sql).fetchall()
+    if isinstance(source, Store):
+        rows = source.query(sql, list(params))
+    else:
+        rows = source.execute(sql, list(params)).fetchall()
     return [value for (value,) in rows]
 
 
-def choices(source: Any) -> dict[str, list[str]]:
+def tenant_condition(column: str, tenants: Collection[str] | None) -> tuple[str, list[str]]:
+    """A condition keeping rows of ``tenants`` (None: every row; empty: none) and its ?
+    parameters, one per tenant: the same text runs in SQLite and DuckDB.
+
+    Example:
+        >>> tenant_condition("a.tenant_id", ["acme", "zeta"])
+        ('a.tenant_id IN (?, ?)', ['acme', 'zeta'])
+        >>> tenant_condition("tenant_id", None), tenant_condition("tenant_id", ())
+        (('1 = 1', []), ('1 = 0', []))
+    """
+    if tenants is None:
+        return "1 = 1", []
+    names = sorted({str(t) for t in tenants})
+    if not names:
+        return "1 = 0", []
+    return f"{column} IN ({', '.join('?' * len(names))})", names
+
+
+def choices(source: Any, *, tenants: Collection[str] | None = None) -> dict[str, list[str]]:
     """Filter choices: tools, workflow names and tenants present, sorted.
 
-    ``source`` is a :class:`Store` or the DuckDB read path (faster over a large lake).
+    ``source`` is a :class:`Store` or the DuckDB read path (faster over a large lake). With
+    ``tenants`` (the person looking may see only those), only tools called and workflows run in
+    them, and only those tenants; the registry's tools (governance-wide, no tenant) stay.
 
     Example:
         >>> choices(Store(memory=True))
         {'tools': [], 'workflows': [], 'tenants': []}
     """
-    tools = _values(source, "SELECT DISTINCT tool_name FROM audit_log")
+    calls, params = tenant_condition("tenant_id", tenants)
+    runs, _ = tenant_condition("r.tenant_id", tenants)
+    tools = _values(source, f"SELECT DISTINCT tool_name FROM audit_log WHERE {calls}", params)  # noqa: S608
     extra = _values(source, "SELECT name FROM tool_registry")
-    workflows = _values(source, "SELECT DISTINCT name FROM workflows")
-    tenants = _values(source, "SELECT DISTINCT tenant_id FROM audit_log")
+    if tenants is None:
+        workflows = _values(source, "SELECT DISTINCT name FROM workflows")
+    else:
+        workflows = _values(
+            source,
+            "SELECT DISTINCT w.name FROM workflows w JOIN workflow_runs r "  # noqa: S608
+            f"ON r.workflow_id = w.id WHERE {runs}",
+            params,
+        )
+    present = _values(source, f"SELECT DISTINCT tenant_id FROM audit_log WHERE {calls}", params)  # noqa: S608
     return {
         "tools": sorted(set(tools) | set(extra)),
         "workflows": sorted(workflows),
-        "tenants": sorted(t for t in tenants if t is not None),
+        "tenants": sorted(t for t in present if t is not None),
     }
 
 
-def newest_call_at(source: Any) -> str | None:
-    """``created_at`` of the newest tool call (None when there is none).
+def newest_call_at(source: Any, *, tenants: Collection[str] | None = None) -> str | None:
+    """``created_at`` of the newest tool call (of ``tenants`` when given; None when there is
+    none).
 
     Example:
         >>> newest_call_at(Store(memory=True)) is None
         True
     """
-    (newest,) = _values(source, "SELECT MAX(created_at) FROM audit_log")
+    where, params = tenant_condition("tenant_id", tenants)
+    (newest,) = _values(source, f"SELECT MAX(created_at) FROM audit_log WHERE {where}", params)  # noqa: S608
     return newest
 
 
@@ -244,29 +280,35 @@ def period_since(label: str, newest: str | None) -> str | None:
 
 
 def recent_runs(
-    store: Store, workflow: str, *, offset: int = 0, limit: int = 5
+    store: Store,
+    workflow: str,
+    *,
+    offset: int = 0,
+    limit: int = 5,
+    tenants: Collection[str] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """The newest runs of a workflow (by name) and how many it has.
+    """The newest runs of a workflow (by name) and how many it has (of ``tenants`` only, when
+    given: the person looking may see no others).
 
     Example:
-        >>> recent_runs(Store(memory=True), "claims")
+        >>> recent_runs(Store(memory=True), "claims", tenants=["acme"])
         ([], 0)
     """
     store.check_intact()
+    who, params = tenant_condition("r.tenant_id", tenants)
+    source = "FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id"
     total = int(
         store.query_one(
-            "SELECT COUNT(*) FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id "
-            "WHERE w.name = ?",
-            [workflow],
+            f"SELECT COUNT(*) {source} WHERE w.name = ? AND {who}",  # noqa: S608
+            [workflow, *params],
         )
         or 0
     )
     rows = store.query(
-        "SELECT r.composition_id, r.subject, r.status, r.started_at, r.ended_at, "
-        "r.stopped_at_node, r.tenant_id FROM workflow_runs r JOIN workflows w "
-        "ON w.id = r.workflow_id WHERE w.name = ? ORDER BY r.started_at DESC, "
-        "r.composition_id DESC LIMIT ? OFFSET ?",
-        [workflow, int(limit), int(offset)],
+        "SELECT r.composition_id, r.subject, r.status, r.started_at, r.ended_at, "  # noqa: S608
+        f"r.stopped_at_node, r.tenant_id {source} WHERE w.name = ? AND {who} "
+        "ORDER BY r.started_at DESC, r.composition_id DESC LIMIT ? OFFSET ?",
+        [workflow, *params, int(limit), int(offset)],
     )
     return [dict(r) for r in rows], total
 

@@ -7,6 +7,9 @@ is the geometric mean (``center_ms``); ``avg`` stays the arithmetic mean."""
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 
@@ -32,6 +35,8 @@ __all__ = [
     "durations_ms",
     "complete_groups",
     "series_need",
+    "tenant_params",
+    "allowed_tenants",
 ]
 
 _ISO = "%Y-%m-%dT%H:%M:%S.%fZ"  # the store's created_at format (sorts as text)
@@ -78,22 +83,23 @@ _LADDER_COLS = ["sampling", "sampling_reason", "sampling_alarms", "drift", "drif
 # --- the DuckDB SQL, built once from constants; user values (tenant, since, tool names) only ever
 # travel as ? parameters -----------------------------------------------------------------------------
 # Each source: grp, k1/k2 = order key (newest = largest), y = the charted value; filters are
-# (tenant is None OR tenant matches) AND (since is None OR time >= since), all as ? parameters.
+# (no tenant limit OR the tenant is in the JSON list of allowed tenants) AND (since is None OR
+# time >= since), all as ? parameters (see :func:`tenant_params`).
 _SOURCES = {
     "tool": """SELECT tool_name AS grp, created_at AS k1, id AS k2, success, schema_valid,
  latency_ms AS y, human_verdict FROM audit_log
- WHERE (? OR tenant_id = ?) AND (? OR created_at >= ?)""",
+ WHERE (? OR {in_tenants}(tenant_id)) AND (? OR created_at >= ?)""",
     "workflow": """SELECT w.name AS grp, a.created_at AS k1, a.id AS k2, a.success,
  a.schema_valid, a.latency_ms AS y, a.human_verdict FROM audit_log a
  JOIN workflow_runs r ON r.composition_id = a.composition_id JOIN workflows w ON w.id = r.workflow_id
- WHERE (? OR a.tenant_id = ?) AND (? OR a.created_at >= ?)""",
+ WHERE (? OR {in_tenants}(a.tenant_id)) AND (? OR a.created_at >= ?)""",
     "run": """SELECT w.name AS grp, r.started_at AS k1, r.composition_id AS k2,
  CASE WHEN r.status = 'completed' AND b.composition_id IS NULL THEN 1 ELSE 0 END AS success,
  {run_y} AS y
  FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
  LEFT JOIN (SELECT DISTINCT composition_id FROM audit_log WHERE composition_id IS NOT NULL
  AND success IS DISTINCT FROM 1) b ON b.composition_id = r.composition_id
- WHERE r.ended_at IS NOT NULL AND (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?)""",
+ WHERE r.ended_at IS NOT NULL AND (? OR {in_tenants}(r.tenant_id)) AND (? OR r.started_at >= ?)""",
 }
 # Cut-off guesses (unfiltered, cheap: min/max of id come from statistics and the id range prunes)
 _TAIL = """SELECT min(created_at), NULL FROM audit_log
@@ -124,12 +130,12 @@ SELECT w.name, count(*), avg(CAST(CASE WHEN r.status = 'completed' AND b.composi
  THEN 1 ELSE 0 END AS DOUBLE)), count(r.ended_at)
 FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
 LEFT JOIN bad b ON b.composition_id = r.composition_id
-WHERE (? OR r.tenant_id = ?) AND (? OR r.started_at >= ?) GROUP BY w.name"""
+WHERE (? OR {in_tenants}(r.tenant_id)) AND (? OR r.started_at >= ?) GROUP BY w.name"""
 #: Per tool: the completion rate of the runs its calls belong to (as ``_RUNS`` counts it).
 _TOOL_COMPLETION = """WITH bad AS (SELECT DISTINCT composition_id FROM audit_log
  WHERE composition_id IS NOT NULL AND success IS DISTINCT FROM 1),
 used AS (SELECT DISTINCT tool_name, composition_id FROM audit_log
- WHERE composition_id IS NOT NULL AND (? OR tenant_id = ?) AND (? OR created_at >= ?))
+ WHERE composition_id IS NOT NULL AND (? OR {in_tenants}(tenant_id)) AND (? OR created_at >= ?))
 SELECT u.tool_name, avg(CAST(CASE WHEN r.status = 'completed' AND b.composition_id IS NULL
  THEN 1 ELSE 0 END AS DOUBLE))
 FROM used u JOIN workflow_runs r ON r.composition_id = u.composition_id
@@ -142,12 +148,15 @@ DIALECTS: dict[str, dict[str, str]] = {
     "duckdb": {
         "quantiles": "quantile_cont(y, [0.5, 0.95])",
         "run_y": "{s: r.started_at, e: r.ended_at}",
+        "in_tenants": "list_contains(CAST(CAST(? AS JSON) AS VARCHAR[]), {col})",
     },
     "spark": {
         "quantiles": "percentile(y, array(0.5, 0.95))",
         "run_y": "named_struct('s', r.started_at, 'e', r.ended_at)",
+        "in_tenants": "array_contains(from_json(?, 'array<string>'), {col})",
     },
 }
+_IN_TENANTS = re.compile(r"\{in_tenants\}\(([\w.]+)\)")
 _TEMPLATES = {"agg": _AGG, "win": _WIN, "ranked": _RANKED}
 #: Queries over no source: name -> text (parameters: the four filter values, or none).
 _PLAIN = {
@@ -162,8 +171,9 @@ def shared_sql(name: str, kind: str | None = None, dialect: str = "duckdb") -> s
     or ``ranked`` over the ``kind`` source (``tool``, ``workflow``, ``run``), or ``runs``,
     ``tool_completion`` or ``schema_declared``.
 
-    Parameters: the source's four filter values (``schema_declared``: none), then (``win``) as
-    in :func:`_windows` or (``ranked``) the window length twice.
+    Parameters: the source's four filter values (:func:`tenant_params`, then whether there is
+    no ``since`` and its value; ``schema_declared``: none), then (``win``) as in
+    :func:`_windows` or (``ranked``) the window length twice.
 
     Example:
         >>> "percentile(y" in shared_sql("agg", "tool", "spark")
@@ -173,19 +183,22 @@ def shared_sql(name: str, kind: str | None = None, dialect: str = "duckdb") -> s
         text = _PLAIN[name]
     else:
         text = _TEMPLATES[name].replace("{src}", _SOURCES[str(kind)])
-    for token, spelling in DIALECTS[dialect].items():
+    spellings = DIALECTS[dialect]
+    text = _IN_TENANTS.sub(lambda m: spellings["in_tenants"].format(col=m.group(1)), text)
+    for token, spelling in spellings.items():
         text = text.replace("{" + token + "}", spelling)
     return text
 
 
 _SQL = {(kind, name): shared_sql(name, kind) for kind in _SOURCES for name in ("agg", "win")}
-_TOOL_SERIES = """SELECT id, created_at, latency_ms FROM audit_log
-WHERE tool_name = ? AND latency_ms IS NOT NULL AND (? OR tenant_id = ?)
-ORDER BY created_at DESC, id DESC LIMIT ?"""
-_RUN_SERIES = """SELECT r.composition_id, r.started_at, r.ended_at, r.status
+_IN = DIALECTS["duckdb"]["in_tenants"]
+_TOOL_SERIES = f"""SELECT id, created_at, latency_ms FROM audit_log
+WHERE tool_name = ? AND latency_ms IS NOT NULL AND (? OR {_IN.format(col="tenant_id")})
+ORDER BY created_at DESC, id DESC LIMIT ?"""  # noqa: S608 - constant fragments only
+_RUN_SERIES = f"""SELECT r.composition_id, r.started_at, r.ended_at, r.status
 FROM workflow_runs r JOIN workflows w ON w.id = r.workflow_id
-WHERE w.name = ? AND r.ended_at IS NOT NULL AND (? OR r.tenant_id = ?)
-ORDER BY r.started_at DESC, r.composition_id DESC LIMIT ?"""
+WHERE w.name = ? AND r.ended_at IS NOT NULL AND (? OR {_IN.format(col="r.tenant_id")})
+ORDER BY r.started_at DESC, r.composition_id DESC LIMIT ?"""  # noqa: S608 - constant fragments
 
 
 class GroupRow(NamedTuple):
@@ -214,11 +227,50 @@ def _connect(con_or_store: Any) -> duckdb.DuckDBPyConnection:
     return read_path.connect(con_or_store, tables=STATS_TABLES)
 
 
-def _filters(
-    con: duckdb.DuckDBPyConnection, table: str, column: str, tenant: str | None, since: Any
-) -> list[Any]:
-    """Parameters of a source's (tenant, since) filter; ``since`` takes the column's type."""
+def allowed_tenants(
+    tenant: str | None = None, tenants: Sequence[str] | None = None
+) -> tuple[str, ...] | None:
+    """The tenants whose rows a read may use: ``tenant`` (one chosen in a filter) within
+    ``tenants`` (the ones the person looking may see); None when neither limits the read.
+
+    Example:
+        >>> allowed_tenants(), allowed_tenants("acme"), allowed_tenants(tenants=["acme", "zeta"])
+        (None, ('acme',), ('acme', 'zeta'))
+        >>> allowed_tenants("zeta", ["acme"])  # a tenant outside the person's: nothing
+        ()
+    """
     checked_text("tenant", tenant)
+    if tenants is not None:
+        if isinstance(tenants, str) or not all(isinstance(t, str) for t in tenants):
+            raise GovlibError(f"tenants: {tenants!r:.60}; expected a list of tenant names")
+        tenants = tuple(tenants)
+    if tenant is None:
+        return tenants
+    return (tenant,) if tenants is None or tenant in tenants else ()
+
+
+def tenant_params(tenant: str | None = None, tenants: Sequence[str] | None = None) -> list[Any]:
+    """The two ? parameters of a tenant filter in the statistics' SQL: whether no tenant limits
+    the read, and the allowed tenants as a JSON list (see :func:`allowed_tenants`).
+
+    Example:
+        >>> tenant_params(), tenant_params("acme", ["acme", "zeta"])
+        ([True, '[]'], [False, '["acme"]'])
+    """
+    allowed = allowed_tenants(tenant, tenants)
+    return [allowed is None, json.dumps(list(allowed or ()))]
+
+
+def _filters(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    column: str,
+    tenant: str | None,
+    since: Any,
+    tenants: Sequence[str] | None = None,
+) -> list[Any]:
+    """Parameters of a source's (tenants, since) filter; ``since`` takes the column's type."""
+    who = tenant_params(tenant, tenants)
     if since is not None and not isinstance(since, str | date):
         raise GovlibError(f"since: {since!r:.60}; expected a datetime, a date or an ISO string")
     if isinstance(since, str):
@@ -227,7 +279,7 @@ def _filters(
         except ValueError:
             raise GovlibError(f"since: {since!r:.60}; expected an ISO date or time") from None
     if since is None:
-        return [tenant is None, tenant, True, None]
+        return [*who, True, None]
     if not isinstance(since, datetime):
         since = datetime(since.year, since.month, since.day)
     moment = (since if since.tzinfo else since.replace(tzinfo=UTC)).astimezone(UTC)
@@ -240,7 +292,7 @@ def _filters(
         value: Any = moment.strftime(_ISO)
     else:
         value = moment if "TIME ZONE" in kind else moment.replace(tzinfo=None)
-    return [tenant is None, tenant, False, value]
+    return [*who, False, value]
 
 
 def _cut(con: duckdb.DuckDBPyConnection, kind: str, frac: float) -> Any:
@@ -520,6 +572,7 @@ def tool_stats(
     tenant: str | None = None,
     since: datetime | date | str | None = None,
     settings: Settings | None = None,
+    tenants: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per tool: counts, rates, latency quantiles, pills, control chart, drift, sampling.
 
@@ -542,6 +595,8 @@ def tool_stats(
         or anything :func:`govlib.analysis.read_path.connect` accepts.
     tenant, since : only calls of this tenant / created at or after this moment (naive = UTC).
     settings : thresholds (default: :func:`govlib.settings.load_settings`).
+    tenants : only calls of these tenants (the ones the person looking may see): None = every
+        tenant, an empty list = none; with ``tenant`` too, that tenant if it is among them.
 
     Example:
         >>> con = duckdb.connect()
@@ -554,7 +609,7 @@ def tool_stats(
         0       ocr     40  119.5      50%
     """
     con, st = _connect(con_or_store), settings or load_settings()
-    params = _filters(con, "audit_log", "created_at", tenant, since)
+    params = _filters(con, "audit_log", "created_at", tenant, since, tenants)
     return tool_frame(_group_stats(con, "tool", params, st))
 
 
@@ -580,6 +635,7 @@ def workflow_stats(
     tenant: str | None = None,
     since: datetime | date | str | None = None,
     settings: Settings | None = None,
+    tenants: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """One row per workflow name: the :func:`tool_stats` columns over the calls of its runs
     (without schema_declared and completion_rate per tool), plus run_count, completion_rate
@@ -590,8 +646,8 @@ def workflow_stats(
     alarms and the sampling level of a workflow read its runs (completed or not, duration),
     with completion_rate as the ladder's completion signal.
 
-    Calls are filtered on ``tenant``/``since`` via ``audit_log``, runs via ``workflow_runs``
-    (tenant_id, started_at). Parameters as in :func:`tool_stats`.
+    Calls are filtered on ``tenant``/``tenants``/``since`` via ``audit_log``, runs via
+    ``workflow_runs`` (tenant_id, started_at). Parameters as in :func:`tool_stats`.
 
     Example:
         >>> con = duckdb.connect()
@@ -607,12 +663,12 @@ def workflow_stats(
         0        claims          1      1
     """
     con, st = _connect(con_or_store), settings or load_settings()
-    run_params = _filters(con, "workflow_runs", "started_at", tenant, since)
+    run_params = _filters(con, "workflow_runs", "started_at", tenant, since, tenants)
     runs = pd.DataFrame(
-        con.execute(_RUNS, run_params).fetchall(),
+        con.execute(shared_sql("runs"), run_params).fetchall(),
         columns=["name", "run_count", "completion_rate", "finished"],
     ).astype({"name": str})
-    call_params = _filters(con, "audit_log", "created_at", tenant, since)
+    call_params = _filters(con, "audit_log", "created_at", tenant, since, tenants)
     calls = _group_stats(con, "workflow", call_params, st, also=runs["name"])
     counts = {g: (n, n) for g, n in zip(runs["name"], runs["finished"], strict=True)}
     wins = _windows(con, "run", run_params, series_need(st), counts)
@@ -712,11 +768,13 @@ def tool_series(
     *,
     tenant: str | None = None,
     settings: Settings | None = None,
+    tenants: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The chart window of one tool: its newest ``n`` calls with a latency (default
     ``spc_window``), oldest first, with id, created_at, latency_ms, log_latency, zone, rule_1..4,
     any_rule and center_ms/lcl_ms/ucl_ms; ``attrs`` hold center/sigma/lcl/ucl (log ms),
-    the same in ms and ``bands_ms`` (sigma lines -3..3).
+    the same in ms and ``bands_ms`` (sigma lines -3..3). ``tenant``/``tenants`` as in
+    :func:`tool_stats`.
 
     Example:
         >>> con = duckdb.connect()
@@ -730,7 +788,8 @@ def tool_series(
     """
     con, st = _connect(con_or_store), settings or load_settings()
     n = st.spc_window if n is None else n
-    rows = con.execute(_TOOL_SERIES, [tool, tenant is None, tenant, n]).fetchall()[::-1]
+    who = tenant_params(tenant, tenants)
+    rows = con.execute(_TOOL_SERIES, [tool, *who, n]).fetchall()[::-1]
     df = pd.DataFrame(rows, columns=["id", "created_at", "latency_ms"])
     return _chart_frame(df, "latency_ms", "log_latency", st)
 
@@ -742,10 +801,12 @@ def workflow_series(
     *,
     tenant: str | None = None,
     settings: Settings | None = None,
+    tenants: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The run-duration chart window of one workflow: its newest ``n`` finished runs (default
     ``spc_window``), oldest first, with composition_id, started_at, ended_at, status,
-    duration_ms, log_duration, zone, rule_1..4, any_rule and limits as in :func:`tool_series`.
+    duration_ms, log_duration, zone, rule_1..4, any_rule and limits as in :func:`tool_series`
+    (``tenant``/``tenants`` too).
 
     Example:
         >>> con = duckdb.connect()
@@ -758,7 +819,8 @@ def workflow_series(
     """
     con, st = _connect(con_or_store), settings or load_settings()
     n = st.spc_window if n is None else n
-    rows = con.execute(_RUN_SERIES, [workflow_name, tenant is None, tenant, n]).fetchall()[::-1]
+    who = tenant_params(tenant, tenants)
+    rows = con.execute(_RUN_SERIES, [workflow_name, *who, n]).fetchall()[::-1]
     df = pd.DataFrame(rows, columns=["composition_id", "started_at", "ended_at", "status"])
     df["duration_ms"] = durations_ms([{"s": r[1], "e": r[2]} for r in rows])
     return _chart_frame(df, "duration_ms", "log_duration", st)

@@ -14,6 +14,10 @@
   closes (``navigator.sendBeacon``, which cannot carry the ``_xsrf`` token, so stock Voila
   answers 403 and the kernel lives until the culler). A same-origin request (its ``Origin`` is
   the server's own host) is accepted; any other still needs the ``_xsrf`` token.
+* No secret in the log: every request line is written by :func:`log_request` (the query's
+  ``token=`` and the like replaced by ``[secret]``), and :class:`RedactSecrets` rewrites any
+  other line of the server's loggers that carries one (tornado's "404 GET /x?token=..." warnings,
+  a ``Cookie`` or ``Authorization`` value, a personal ``gvl_`` token).
 
 Closed tabs' kernels are culled by Jupyter Server's culler (no connection, idle), configured by
 ``govlib serve`` from the ``kernel_closed_tab_s`` setting.
@@ -23,6 +27,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 import time
 from typing import Any
 from urllib.parse import urlparse
@@ -43,9 +49,12 @@ __all__ = [
     "BoundedKernelManager",
     "BoundedVoilaHandler",
     "GovlibVoila",
+    "RedactSecrets",
     "SameOriginShutdownHandler",
     "busy_page",
+    "log_request",
     "main",
+    "redacted",
 ]
 
 #: Seconds a visitor's reserved slot is held while Voila starts its kernel.
@@ -247,13 +256,103 @@ _REPLACED = {
 }
 
 
+# --- no secret in the log -------------------------------------------------------------------------
+#: A query or cookie value whose name holds one of these words (``token=``, ``_xsrf=``,
+#: ``govlib_session=``...), an ``Authorization`` value, or a personal token anywhere.
+_SECRET_VALUE = re.compile(
+    r"(?P<name>[\w.-]*(?:token|xsrf|session|auth|key|password|secret)[\w.-]*=)[^&\s;,'\"]+",
+    re.IGNORECASE,
+)
+_AUTHORIZATION = re.compile(
+    r"(?P<name>\b(?:Bearer|Basic)\s+|\bAuthorization['\"]?:\s*['\"]?(?:token\s+)?)[^\s,'\"]+",
+    re.IGNORECASE,
+)
+_PERSONAL_TOKEN = re.compile(r"\bgvl_[A-Za-z0-9_-]+")
+
+
+def redacted(text: str) -> str:
+    """``text`` with every secret it may carry replaced by ``[secret]``.
+
+    Example:
+        >>> redacted("404 GET /x?a=1&token=abc123 (127.0.0.1)")
+        '404 GET /x?a=1&token=[secret] (127.0.0.1)'
+        >>> redacted("Cookie: govlib_session=Zm9v; _xsrf=2|a|b"), redacted("Bearer gvl_a_b")
+        ('Cookie: govlib_session=[secret]; _xsrf=[secret]', 'Bearer [secret]')
+        >>> redacted("Authorization: token abc"), redacted("the token was not recognised")
+        ('Authorization: token [secret]', 'the token was not recognised')
+    """
+    text = _SECRET_VALUE.sub(r"\g<name>[secret]", text)
+    text = _AUTHORIZATION.sub(r"\g<name>[secret]", text)
+    return _PERSONAL_TOKEN.sub("[secret]", text)
+
+
+class RedactSecrets(logging.Filter):
+    """A log filter that rewrites a record carrying a secret (see :func:`redacted`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:  # noqa: D102
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a broken record is logged as tornado would
+            return True
+        clean = redacted(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Tornado's access-log line, with the URI's secrets redacted (Voila's ``log_function``):
+    successes at debug level, redirects at info, client errors as warnings, server errors as
+    errors."""
+    status = handler.get_status()
+    level = (
+        logging.DEBUG
+        if status < 300 or status == 304
+        else logging.INFO
+        if status < 400
+        else logging.WARNING
+        if status < 500
+        else logging.ERROR
+    )
+    request = handler.request
+    ms = 1000.0 * request.request_time()
+    line = (
+        f"{status} {request.method} {redacted(request.uri or '')} ({request.remote_ip}) {ms:.2f}ms"
+    )
+    logging.getLogger("tornado.access").log(level, line)
+
+
+#: The loggers of the server process: tornado's and Voila's own.
+_LOGGERS = ("tornado.access", "tornado.application", "tornado.general", "tornado", "")
+
+
+def _redact_every_log(app_log: logging.Logger) -> None:
+    """Put :class:`RedactSecrets` on the server's loggers and on every handler they write to."""
+    guard = RedactSecrets()
+    loggers = [logging.getLogger(name) for name in _LOGGERS] + [app_log]
+    for logger in loggers:
+        logger.addFilter(guard)
+        for handler in logger.handlers:
+            handler.addFilter(guard)
+
+
 class GovlibVoila(Voila):
-    """Voila with :class:`BoundedVoilaHandler` and :class:`SameOriginShutdownHandler`."""
+    """Voila with :class:`BoundedVoilaHandler` and :class:`SameOriginShutdownHandler`, whose log
+    never carries a token or a cookie."""
+
+    def init_settings(self) -> dict[str, Any]:  # noqa: D102
+        settings = super().init_settings()
+        settings["log_function"] = log_request
+        return settings
 
     def init_handlers(self) -> list[Any]:  # noqa: D102
         handlers = super().init_handlers()
         own = [(h[0], _REPLACED.get(h[1], h[1]), *h[2:]) for h in handlers]
         return [*API_HANDLERS, *own]
+
+    def start(self) -> None:  # noqa: D102
+        _redact_every_log(self.log)
+        super().start()
 
 
 def main() -> None:

@@ -666,19 +666,25 @@ def serve(
     default=None,
     help="HTML file (default: DIR/report.html).",
 )
+@click.option(
+    "--tenant",
+    "tenants",
+    multiple=True,
+    help="Count only this tenant's calls, runs and receipts (repeatable; default: every tenant).",
+)
 @clean_errors
-def report(data_dir: Path | None, period: str, out: Path | None) -> None:
+def report(data_dir: Path | None, period: str, out: Path | None, tenants: tuple[str, ...]) -> None:
     """Write a self-contained HTML evidence report for an audit committee.
 
     Example:
 
-        govlib report --period 30d --out evidence.html
+        govlib report --period 30d --out evidence.html --tenant acme
     """
     from govlib.report.contents import parse_period, write_report
 
     parse_period(period)
     with _store(data_dir, readonly=True) as store:
-        path = write_report(store, period=period, out=out)
+        path = write_report(store, period=period, out=out, tenants=tenants or None)
         note = store.access_note
     click.echo(terminal_safe(f"Report written: {path}"))
     if note:

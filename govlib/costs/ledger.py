@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -356,24 +356,54 @@ def _frame(store: Store, sql: str, params: Iterable[Any], cols: list[str]) -> pd
     return pd.DataFrame(_rows(store, sql, params, cols), columns=cols)
 
 
-def _grouped(store: Store, since: Any, keys: str, group: str, cols: list[str]) -> pd.DataFrame:
-    """Sums per ``group`` (constant SQL), optionally from ``since`` on, costliest first."""
-    return _frame(store, *_grouped_sql(since, keys, group), [*cols, *_SUM_COLS])
+def _grouped(
+    store: Store,
+    since: Any,
+    keys: str,
+    group: str,
+    cols: list[str],
+    tenants: Collection[str] | None = None,
+) -> pd.DataFrame:
+    """Sums per ``group`` (constant SQL), optionally from ``since`` on and of ``tenants`` only,
+    costliest first."""
+    return _frame(store, *_grouped_sql(since, keys, group, tenants), [*cols, *_SUM_COLS])
 
 
 def _grouped_rows(
-    store: Store, since: Any, keys: str, group: str, cols: list[str]
+    store: Store,
+    since: Any,
+    keys: str,
+    group: str,
+    cols: list[str],
+    tenants: Collection[str] | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`_grouped` as plain dicts."""
     names = [*cols, *_SUM_COLS]
-    rows = _rows(store, *_grouped_sql(since, keys, group), names)
+    rows = _rows(store, *_grouped_sql(since, keys, group, tenants), names)
     return [dict(zip(names, r, strict=True)) for r in rows]
 
 
-def _grouped_sql(since: Any, keys: str, group: str) -> tuple[str, list[Any]]:
-    where, params = (
-        ("", []) if since is None else (" WHERE l.created_at >= ?", [_when(since, "since")])
-    )
+def _of_tenants(tenants: Collection[str] | None) -> tuple[str, list[str]]:
+    """A condition on ``l.tenant_id`` keeping receipts of ``tenants`` (None: every receipt;
+    empty: none), one ? per tenant so the text runs in SQLite and DuckDB alike."""
+    if tenants is None:
+        return "1 = 1", []
+    if isinstance(tenants, str):
+        raise GovlibError(f"tenants: {tenants!r:.60}; expected a list of tenant names")
+    names = sorted({str(t) for t in tenants})
+    if not names:
+        return "1 = 0", []
+    return f"l.tenant_id IN ({', '.join('?' * len(names))})", names
+
+
+def _grouped_sql(
+    since: Any, keys: str, group: str, tenants: Collection[str] | None = None
+) -> tuple[str, list[Any]]:
+    who, params = _of_tenants(tenants)
+    where = f" WHERE {who}"
+    if since is not None:
+        where += " AND l.created_at >= ?"
+        params = [*params, _when(since, "since")]
     sql = (
         f"SELECT {keys}, {_SUMS} FROM token_ledger l {_JOIN if 'r.' in keys else ''}{where} "  # noqa: S608
         f"GROUP BY {group} ORDER BY cost_usd DESC, {group}"
@@ -437,9 +467,12 @@ def run_cost(store: Store, run_id: str) -> float:
     return float(store.query_one(sql, (run_id,)))
 
 
-def cost_by_workflow(store: Store, since: Any = None) -> pd.DataFrame:
+def cost_by_workflow(
+    store: Store, since: Any = None, *, tenants: Collection[str] | None = None
+) -> pd.DataFrame:
     """Per workflow (``workflow_runs.composition_id`` = receipt ``run_id``): runs, calls, cost,
-    ``cost_per_run``; receipts outside any recorded run are workflow ``(no workflow)``.
+    ``cost_per_run``; receipts outside any recorded run are workflow ``(no workflow)``. With
+    ``tenants``, only receipts of those tenants (None: every tenant; empty: none).
 
     Example:
         >>> cost_by_workflow(Store(memory=True)).empty
@@ -449,12 +482,15 @@ def cost_by_workflow(store: Store, since: Any = None) -> pd.DataFrame:
         "r.workflow_id, MAX(COALESCE(w.name, r.workflow_id, '(no workflow)')), "
         "COUNT(DISTINCT l.run_id)"
     )
-    df = _grouped(store, since, keys, "r.workflow_id", ["workflow_id", "workflow", "runs"])
+    cols = ["workflow_id", "workflow", "runs"]
+    df = _grouped(store, since, keys, "r.workflow_id", cols, tenants)
     df["cost_per_run"] = (df["cost_usd"] / df["runs"].where(df["runs"] > 0)).astype(float)
     return df
 
 
-def cost_by_workflow_rows(store: Store, since: Any = None) -> list[dict[str, Any]]:
+def cost_by_workflow_rows(
+    store: Store, since: Any = None, *, tenants: Collection[str] | None = None
+) -> list[dict[str, Any]]:
     """:func:`cost_by_workflow` as plain dicts (``cost_per_run`` None without runs); no pandas.
 
     Example:
@@ -465,46 +501,59 @@ def cost_by_workflow_rows(store: Store, since: Any = None) -> list[dict[str, Any
         "r.workflow_id, MAX(COALESCE(w.name, r.workflow_id, '(no workflow)')), "
         "COUNT(DISTINCT l.run_id)"
     )
-    out = _grouped_rows(store, since, keys, "r.workflow_id", ["workflow_id", "workflow", "runs"])
+    cols = ["workflow_id", "workflow", "runs"]
+    out = _grouped_rows(store, since, keys, "r.workflow_id", cols, tenants)
     for row in out:
         runs, cost = row["runs"], row["cost_usd"]
         row["cost_per_run"] = float(cost) / runs if runs and cost is not None else None
     return out
 
 
-def cost_by_model_rows(store: Store, since: Any = None) -> list[dict[str, Any]]:
+def cost_by_model_rows(
+    store: Store, since: Any = None, *, tenants: Collection[str] | None = None
+) -> list[dict[str, Any]]:
     """:func:`cost_by_model` as plain dicts; no pandas (the executive page's first paint).
 
     Example:
         >>> cost_by_model_rows(Store(memory=True))
         []
     """
-    return _grouped_rows(store, since, "l.model, MAX(l.provider)", "l.model", ["model", "provider"])
+    keys, cols = "l.model, MAX(l.provider)", ["model", "provider"]
+    return _grouped_rows(store, since, keys, "l.model", cols, tenants)
 
 
-def cost_by_model(store: Store, since: Any = None) -> pd.DataFrame:
-    """Per model: provider, calls, tokens, stored cost, unpriced calls (costliest first).
+def cost_by_model(
+    store: Store, since: Any = None, *, tenants: Collection[str] | None = None
+) -> pd.DataFrame:
+    """Per model: provider, calls, tokens, stored cost, unpriced calls (costliest first); with
+    ``tenants``, only receipts of those tenants.
 
     Example:
         >>> cost_by_model(Store(memory=True)).empty
         True
     """
-    return _grouped(store, since, "l.model, MAX(l.provider)", "l.model", ["model", "provider"])
+    keys, cols = "l.model, MAX(l.provider)", ["model", "provider"]
+    return _grouped(store, since, keys, "l.model", cols, tenants)
 
 
-def cost_by_day(store: Store, since: Any = None) -> pd.DataFrame:
-    """Per UTC day (``YYYY-MM-DD`` of ``created_at``): calls, tokens, stored cost, in day order.
+def cost_by_day(
+    store: Store, since: Any = None, *, tenants: Collection[str] | None = None
+) -> pd.DataFrame:
+    """Per UTC day (``YYYY-MM-DD`` of ``created_at``): calls, tokens, stored cost, in day order;
+    with ``tenants``, only receipts of those tenants.
 
     Example:
         >>> cost_by_day(Store(memory=True)).empty
         True
     """
-    df = _grouped(store, since, "substr(l.created_at, 1, 10) AS day", "day", ["day"])
+    day = "substr(l.created_at, 1, 10) AS day"
+    df = _grouped(store, since, day, "day", ["day"], tenants)
     return df.sort_values("day", ignore_index=True)
 
 
-def period_totals(store: Store) -> dict[str, Any]:
-    """Totals for today, the last 7 days and the last 30 days, relative to the newest receipt.
+def period_totals(store: Store, *, tenants: Collection[str] | None = None) -> dict[str, Any]:
+    """Totals for today, the last 7 days and the last 30 days, relative to the newest receipt
+    (with ``tenants``: only receipts of those tenants, the newest among them too).
 
     ``today`` = the UTC day of the newest receipt; ``7d`` / ``30d`` = receipts newer than the newest
     minus 7 / 30 days. Each period: calls, token sums, ``cost_usd``, ``unpriced_calls``. The newest
@@ -516,8 +565,10 @@ def period_totals(store: Store) -> dict[str, Any]:
         0.0
     """
     latest = iso(bounds.latest_time(bounds.skew_seconds(store.data_dir)))
+    who, of = _of_tenants(tenants)
     newest = store.query_one(
-        "SELECT MAX(created_at) FROM token_ledger WHERE created_at <= ?", (latest,)
+        f"SELECT MAX(l.created_at) FROM token_ledger l WHERE l.created_at <= ? AND {who}",  # noqa: S608
+        (latest, *of),
     )
     moment = datetime.fromisoformat(newest.replace("Z", "+00:00")) if newest else None
     out: dict[str, Any] = {"as_of": newest}
@@ -525,8 +576,8 @@ def period_totals(store: Store) -> dict[str, Any]:
         # today: from the newest receipt's date on; 7d/30d: newer than newest minus N days.
         start = "~" if moment is None else iso(moment - timedelta(days=days))
         start, cmp = (start[:10], ">=") if days == 0 and moment else (start, ">")
-        sql = f"SELECT {_SUMS} FROM token_ledger l WHERE l.created_at {cmp} ? AND l.created_at <= ?"  # noqa: S608
-        row = store.query(sql, (start, latest))[0]
+        sql = f"SELECT {_SUMS} FROM token_ledger l WHERE l.created_at {cmp} ? AND l.created_at <= ? AND {who}"  # noqa: S608, E501
+        row = store.query(sql, (start, latest, *of))[0]
         out[period] = {
             c: float(row[c]) if c == "cost_usd" else _whole(row[c] or 0) for c in _SUM_COLS
         }

@@ -20,11 +20,13 @@ it, and :func:`write_report` writes the file.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ import pandas as pd
 from govlib import __version__, bounds
 from govlib.analysis.evaluations import evaluator_verdict_counts
 from govlib.analysis.read_path import SealedReader, connect, has_sealed_rows
+from govlib.analysis.review import tenant_condition
 from govlib.analysis.stats import tool_stats
 from govlib.clock import iso, utc_now_iso
 from govlib.costs import ledger
@@ -143,8 +146,60 @@ def _rows(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str
     return [_plain(dict(r)) for r in store.query(sql, params)]
 
 
-def _governance(store: Store, start: str) -> dict[str, Any]:
+def _of_runs(column: str, tenants: Sequence[str] | None) -> tuple[str, list[str]]:
+    """A condition keeping WORM entries (``column``: their run id) of runs of ``tenants``."""
+    who, params = tenant_condition("tenant_id", tenants)
+    if tenants is None:
+        return "1 = 1", []
+    return f"{column} IN (SELECT composition_id FROM workflow_runs WHERE {who})", params  # noqa: S608
+
+
+def _run_of(store: Store, run_id: str, tenants: Sequence[str] | None) -> bool:
+    """Whether ``run_id`` is a run of ``tenants`` (every run when None)."""
+    if tenants is None:
+        return True
+    who, params = tenant_condition("tenant_id", tenants)
+    sql = f"SELECT COUNT(*) FROM workflow_runs WHERE composition_id = ? AND {who}"  # noqa: S608
+    return bool(store.query_one(sql, (run_id, *params)))
+
+
+def _rule_figures(store: Store, start: str, tenants: Sequence[str] | None) -> list[dict]:
+    """Each rule with its latest outcome and its evaluations in the period (of ``tenants``'
+    runs only, when given: the rules themselves are governance-wide)."""
+    runs, params = _of_runs("run_id", tenants)
+    in_period = {
+        r["rule"]: (r["n"], r["fired"])
+        for r in store.query(
+            "SELECT rule, COUNT(*) AS n, SUM(outcome != 'pass') AS fired FROM worm_log "  # noqa: S608
+            f"WHERE action = 'rule_evaluated' AND ts >= ? AND {runs} GROUP BY rule",
+            (start, *params),
+        )
+    }
+    latest = {}
+    if tenants is not None:
+        for e in store.query(
+            "SELECT rule, outcome, ts, run_id, detail FROM worm_log "  # noqa: S608
+            f"WHERE action = 'rule_evaluated' AND {runs} ORDER BY seq",
+            params,
+        ):
+            latest[e["rule"]] = e
+    rules = []
+    for r in latest_rule_outcomes(store, proven=False):
+        if tenants is not None:
+            e = latest.get(r["rule"])
+            detail = json.loads(e["detail"]) if e and e["detail"] else {}
+            r |= {"latest_outcome": e["outcome"] if e else None, "at": e["ts"] if e else None}
+            r |= {"run_id": e["run_id"] if e else None, "message": detail.get("message")}
+            r |= {"evaluations": None, "fired": None}  # all-time counts: not per tenant
+        n, fired = in_period.get(r["rule"], (0, 0))
+        rules.append(_plain(r | {"period_evaluations": n, "period_fired": fired or 0}))
+    return rules
+
+
+def _governance(store: Store, start: str, tenants: Sequence[str] | None = None) -> dict[str, Any]:
     ks = KillSwitch(store).state(proven=False)  # the report states verify's verdict on it
+    if ks.run_id is not None and not _run_of(store, ks.run_id, tenants):
+        ks = dataclasses.replace(ks, run_id=None)  # another tenant's run is not named
     kill_switch = {k: getattr(ks, k) for k in ("state", "by", "at", "reason", "rule", "run_id")}
     kill_switch["describe"] = ks.describe()
     events = _rows(
@@ -153,27 +208,20 @@ def _governance(store: Store, start: str) -> dict[str, Any]:
         "WHERE at >= ? ORDER BY id",
         (start,),
     )
+    for event in events:
+        if event["run_id"] is not None and not _run_of(store, event["run_id"], tenants):
+            event["run_id"] = None
     names = people_names(store, [e["by"] for e in events])
     for event in events:  # a pseudonym shows as the name, or "erased person"
         event["by"] = names.get(event["by"], event["by"])
-    in_period = {
-        r["rule"]: (r["n"], r["fired"])
-        for r in store.query(
-            "SELECT rule, COUNT(*) AS n, SUM(outcome != 'pass') AS fired FROM worm_log "
-            "WHERE action = 'rule_evaluated' AND ts >= ? GROUP BY rule",
-            (start,),
-        )
-    }
-    rules = []
-    for r in latest_rule_outcomes(store, proven=False):
-        n, fired = in_period.get(r["rule"], (0, 0))
-        rules.append(_plain(r | {"period_evaluations": n, "period_fired": fired or 0}))
+    rules = _rule_figures(store, start, tenants)
+    who, params = tenant_condition("tenant_id", tenants)
     calls = {
         r["tool_name"]: (r["n"], r["ok"])
         for r in store.query(
-            "SELECT tool_name, COUNT(*) AS n, SUM(success) AS ok FROM audit_log "
-            "WHERE created_at >= ? GROUP BY tool_name",
-            (start,),
+            "SELECT tool_name, COUNT(*) AS n, SUM(success) AS ok FROM audit_log "  # noqa: S608
+            f"WHERE created_at >= ? AND {who} GROUP BY tool_name",
+            (start, *params),
         )
     }
     tools = []
@@ -185,11 +233,14 @@ def _governance(store: Store, start: str) -> dict[str, Any]:
             | {"updated_at": t.updated_at, "updated_by": t.updated_by, "period_calls": n}
             | {"period_success_rate": (ok or 0) / n if n else None}
         )
+    runs, of_runs = _of_runs("run_id", tenants)
+    named, of_named = tenant_condition("json_extract(detail, '$.tenant')", tenants)
     refusals = _rows(
         store,
-        "SELECT json_extract(detail, '$.reason') AS reason, COUNT(*) AS calls, MAX(ts) AS last_at "
-        "FROM worm_log WHERE action = 'call_refused' AND ts >= ? GROUP BY 1 ORDER BY 1",
-        (start,),
+        "SELECT json_extract(detail, '$.reason') AS reason, COUNT(*) AS calls, MAX(ts) AS last_at "  # noqa: S608
+        f"FROM worm_log WHERE action = 'call_refused' AND ts >= ? AND ({runs} OR {named}) "
+        "GROUP BY 1 ORDER BY 1",
+        (start, *of_runs, *of_named),
     )
     return {
         "kill_switch": kill_switch,
@@ -236,10 +287,12 @@ def _verification(store: Store) -> dict[str, Any]:
     }
 
 
-def _spc(store: Store, start: str, settings: Settings) -> list[dict[str, Any]]:
+def _spc(
+    store: Store, start: str, settings: Settings, tenants: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     con = connect(store)
     try:
-        stats = tool_stats(con, since=start, settings=settings)
+        stats = tool_stats(con, since=start, settings=settings, tenants=tenants)
     finally:
         con.close()
     # The report covers its period: its p50 / p95 are the whole period's, not the newest calls'.
@@ -250,62 +303,77 @@ def _spc(store: Store, start: str, settings: Settings) -> list[dict[str, Any]]:
     return [r | s for r, s in zip(rows, reasons, strict=True)]
 
 
-def _costs(store: Store, start: str) -> dict[str, Any]:
+def _costs(store: Store, start: str, tenants: Sequence[str] | None = None) -> dict[str, Any]:
     # Read through the sealed segments too, so a seal does not change the report's cost figures.
     if not has_sealed_rows(store):
-        return _cost_figures(store, start)
+        return _cost_figures(store, start, tenants)
     reader = SealedReader(store)
     try:
-        return _cost_figures(reader, start)
+        return _cost_figures(reader, start, tenants)
     finally:
         reader.close()
 
 
-def _cost_figures(store: Any, start: str) -> dict[str, Any]:
+def _cost_figures(store: Any, start: str, tenants: Sequence[str] | None = None) -> dict[str, Any]:
     # TOTAL sums in floating point: no "integer overflow", even in a store written before the
     # bounds; the token sums are whole numbers again below.
+    who, params = tenant_condition("tenant_id", tenants)
     total = store.query(
-        "SELECT COUNT(*) AS calls, TOTAL(input_tokens) AS input_tokens, "
+        "SELECT COUNT(*) AS calls, TOTAL(input_tokens) AS input_tokens, "  # noqa: S608
         "TOTAL(output_tokens) AS output_tokens, "
         "TOTAL(cache_read_tokens) + TOTAL(cache_write_tokens) AS cache_tokens, "
         "ROUND(TOTAL(cost_usd), 10) AS cost_usd, "
         "COALESCE(SUM(cost_usd IS NULL), 0) AS unpriced_calls FROM token_ledger "
-        "WHERE created_at >= ?",
-        (start,),
+        f"WHERE created_at >= ? AND {who}",
+        (start, *params),
     )[0]
     period = dict(total)
     for key in ("input_tokens", "output_tokens", "cache_tokens"):
         period[key] = _whole(period[key])
     versions = store.query(
-        "SELECT DISTINCT price_table_version FROM token_ledger WHERE created_at >= ? ORDER BY 1",
-        (start,),
+        "SELECT DISTINCT price_table_version FROM token_ledger "  # noqa: S608
+        f"WHERE created_at >= ? AND {who} ORDER BY 1",
+        (start, *params),
     )
     return {
         "period": _plain(period),
-        "rolling": _plain(ledger.period_totals(store)),
-        "by_workflow": _records(ledger.cost_by_workflow(store, since=start)),
-        "by_model": _records(ledger.cost_by_model(store, since=start)),
-        "by_day": _records(ledger.cost_by_day(store, since=start)),
+        "rolling": _plain(ledger.period_totals(store, tenants=tenants)),
+        "by_workflow": _records(ledger.cost_by_workflow(store, since=start, tenants=tenants)),
+        "by_model": _records(ledger.cost_by_model(store, since=start, tenants=tenants)),
+        "by_day": _records(ledger.cost_by_day(store, since=start, tenants=tenants)),
         "price_table_versions": [r[0] for r in versions],
     }
 
 
 def report_data(
-    store: Store, *, period: str = "30d", settings: Settings | None = None
+    store: Store,
+    *,
+    period: str = "30d",
+    settings: Settings | None = None,
+    tenants: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Every figure the report shows, as plain JSON types (the data the manifest hash covers).
 
-    Keys: ``report`` (title, period, start, end), ``governance``, ``verification``, ``spc``
-    (one row per tool, sampling recommendation included; human verdicts only), ``evaluators``
-    (machine evaluators' verdicts per evaluator and tool or model, shown apart), ``costs``, ``thresholds`` (the
-    settings the SPC figures depend on), ``store_counts`` (rows per table, as ``govlib status``
-    counts them).
+    Keys: ``report`` (title, period, start, end, tenants), ``governance``, ``verification``,
+    ``spc`` (one row per tool, sampling recommendation included; human verdicts only),
+    ``evaluators`` (machine evaluators' verdicts per evaluator and tool or model, shown apart),
+    ``costs``, ``thresholds`` (the settings the SPC figures depend on), ``store_counts`` (rows
+    per table, as ``govlib status`` counts them).
+
+    With ``tenants`` the report is of those tenants: the SPC figures, the evaluators' verdicts,
+    the costs, the calls per registered tool, the refusals and the rules' outcomes count only
+    their calls, runs and receipts. The kill-switch, the registry and the rules themselves, the
+    verification and the store counts are the whole store's (the chain is verified whole).
 
     Example:
         >>> report_data(Store(memory=True), period="7d")["store_counts"]["audit_log"]
         0
     """
     days = parse_period(period)
+    if tenants is not None:
+        if isinstance(tenants, str) or not tenants or not all(isinstance(t, str) for t in tenants):
+            raise ReportError(f"tenants: {tenants!r:.60}; expected one tenant name or more")
+        tenants = sorted(set(tenants))
     st = settings or load_settings(store.data_dir)
     latest = iso(bounds.latest_time(bounds.skew_seconds(store.data_dir)))
     newest = store.query_one(_NEWEST, (latest,) * 5)
@@ -323,12 +391,15 @@ def report_data(
             "start": start,
             "end": end,
             "end_basis": "newest recorded event" if newest else "generation time (empty store)",
+            "tenants": tenants,
         },
-        "governance": _governance(store, start),
+        "governance": _governance(store, start, tenants),
         "verification": _verification(store),
-        "spc": _spc(store, start, st),
-        "evaluators": [_plain(r) for r in evaluator_verdict_counts(store, since=start)],
-        "costs": _costs(store, start),
+        "spc": _spc(store, start, st, tenants),
+        "evaluators": [
+            _plain(r) for r in evaluator_verdict_counts(store, since=start, tenants=tenants)
+        ],
+        "costs": _costs(store, start, tenants),
         "thresholds": {s.name: getattr(st, s.name) for s in SETTINGS if s.group in _GROUPS},
         "settings_version": recorded_settings(store, st).describe(),
         "store_counts": store.counts(),
@@ -391,9 +462,14 @@ def read_report_data(html_text: str) -> tuple[dict[str, Any], str, str]:
 
 
 def write_report(
-    store: Store, *, period: str = "30d", out: str | os.PathLike[str] | None = None
+    store: Store,
+    *,
+    period: str = "30d",
+    out: str | os.PathLike[str] | None = None,
+    tenants: Sequence[str] | None = None,
 ) -> Path:
-    """Write the HTML evidence report; returns its path (default ``DIR/report.html``).
+    """Write the HTML evidence report; returns its path (default ``DIR/report.html``); with
+    ``tenants``, of those tenants only (see :func:`report_data`).
 
     Example:
         >>> import tempfile
@@ -409,7 +485,7 @@ def write_report(
     target = Path(out)
     if target.is_dir():
         raise ReportError(f"out: {target} is a folder; expected a file name such as report.html")
-    data = report_data(store, period=period)
+    data = report_data(store, period=period, tenants=tenants)
     meta = {
         "generated_at": utc_now_iso(),
         "store": str(store.path) if store.path is not None else "(in-memory store)",

@@ -192,9 +192,12 @@ class SpcApp:
             self.reviewer_box = widgets.HTML("")
         self.status = widgets.HTML()
         self.stamper.listeners.append(_guard(self.on_stamped, self.status, "refresh the page"))
-        opts = choices(self.con)
+        #: The tenants the signed-in person may see (None: every tenant): every read passes them.
+        self.tenants = self.stamper.tenants
+        opts = choices(self.con, tenants=self.tenants)
+        mine = "All tenants" if self.tenants is None else "All my tenants"
         self.tenant = widgets.Dropdown(
-            options=[("All tenants", ALL)] + [(t, t) for t in opts["tenants"]],
+            options=[(mine, ALL)] + [(t, t) for t in opts["tenants"]],
             description="Tenant",
         )
         self.period = widgets.Dropdown(options=list(PERIODS), description="Period")
@@ -309,27 +312,44 @@ class SpcApp:
 
     def _filters(self, newest: str | None) -> dict[str, Any]:
         since = period_since(str(self.period.value), newest)
-        return {"tenant": self.tenant.value or None, "since": since}
+        return {"tenant": self.tenant.value or None, "since": since, "tenants": self.tenants}
 
     def tool_series(self, tool: str) -> pd.DataFrame:
-        """The chart window of one tool (tenant filter applied)."""
+        """The chart window of one tool (tenant filter and the person's tenants applied)."""
         return stats.tool_series(
-            self.con, tool, tenant=self.tenant.value or None, settings=self.settings
+            self.con,
+            tool,
+            tenant=self.tenant.value or None,
+            tenants=self.tenants,
+            settings=self.settings,
         )
 
     def workflow_series(self, workflow: str) -> pd.DataFrame:
-        """The run-duration window of one workflow (tenant filter applied)."""
+        """The run-duration window of one workflow (tenant filter and the person's tenants)."""
         tenant = self.tenant.value or None
-        return stats.workflow_series(self.con, workflow, tenant=tenant, settings=self.settings)
+        return stats.workflow_series(
+            self.con, workflow, tenant=tenant, tenants=self.tenants, settings=self.settings
+        )
 
     def rules_of(self) -> dict[int, str]:
         """Call id -> rules fired, over every tool's chart window (cached until Refresh)."""
         if self._flags is None:
             flags: dict[int, str] = {}
             for tool in self.opts["tools"]:
-                flags.update(rules_map(stats.tool_series(self.con, tool, settings=self.settings)))
+                series = stats.tool_series(
+                    self.con, tool, tenants=self.tenants, settings=self.settings
+                )
+                flags.update(rules_map(series))
             self._flags = flags
         return self._flags
+
+    def _stats_table(self, kind: str) -> pd.DataFrame | None:
+        """The table computed elsewhere (``stats_table``: govlib stats on a cluster), or None
+        when the figures must be computed here: none is set, or the person looking is limited
+        to some tenants (a table computed elsewhere covers every tenant)."""
+        if not self.settings.stats_table or self.tenants is not None:
+            return None
+        return read_stats_table(self.settings.stats_table, kind)
 
     def reload_stats(self, *, tools: bool = True) -> None:
         """Recompute the statistics tables (pills, accept rates, sampling, drift); the workflow
@@ -337,25 +357,23 @@ class SpcApp:
         if self._verdicts_stale:  # the snapshot predates a stamp: read the verdicts again
             self._con, self._verdicts_stale = None, False
             tools = True  # both tables must come from the same snapshot
-        newest_at = newest_call_at(self.con)  # one read per reload: the period and the status
+        # one read per reload: the period and the status (of the person's tenants only)
+        newest_at = newest_call_at(self.con, tenants=self.tenants)
         f = self._scope = self._filters(newest_at)
         if self._wf_loaded:
-            flows = (
-                read_stats_table(self.settings.stats_table, "workflows")
-                if self.settings.stats_table  # computed elsewhere (govlib stats on a cluster)
-                else stats.workflow_stats(self.con, settings=self.settings, **f)
-            )
+            flows = self._stats_table("workflows")
+            if flows is None:
+                flows = stats.workflow_stats(self.con, settings=self.settings, **f)
             self.wf_table.show(flows.rename(columns={"workflow_name": "name"}).to_dict("records"))
         if not tools:
             return
-        per_tool = (
-            read_stats_table(self.settings.stats_table, "tools")
-            if self.settings.stats_table
-            else stats.tool_stats(self.con, settings=self.settings, **f)
-        )
+        per_tool = self._stats_table("tools")
+        if per_tool is None:
+            per_tool = stats.tool_stats(self.con, settings=self.settings, **f)
         self.tool_table.show(per_tool.rename(columns={"tool_name": "name"}).to_dict("records"))
+        allowed = stats.allowed_tenants(f["tenant"], self.tenants)
         self.evaluators.value = _evaluators_html(
-            evaluator_verdict_counts(self.store, since=f["since"])
+            evaluator_verdict_counts(self.store, since=f["since"], tenants=allowed)
         )
         n = int(per_tool["count"].sum()) if len(per_tool) else 0
         newest = timestamp(newest_at)
@@ -364,7 +382,7 @@ class SpcApp:
     def refresh(self) -> None:
         """Re-read everything: statistics, rule flags, every table on show."""
         self._con, self._flags = None, None
-        self.opts.update(choices(self.con))
+        self.opts.update(choices(self.con, tenants=self.tenants))
         self.reload_stats()
         if self._calls is not None:
             self._calls.table.refresh()
@@ -377,12 +395,13 @@ class SpcApp:
         recommendation follow at once (no re-read of the calls; the next reload re-reads)."""
         self._verdicts_stale = True
         context = call_context(self.store, [cid for cid, _, _ in changes])
-        tenant, since = self._scope.get("tenant"), self._scope.get("since")
+        since = self._scope.get("since")
+        allowed = stats.allowed_tenants(self._scope.get("tenant"), self.tenants)
         scoped = [
             (context[cid], previous, new)
             for cid, previous, new in changes
             if cid in context
-            and (tenant is None or context[cid]["tenant_id"] == tenant)
+            and (allowed is None or context[cid]["tenant_id"] in allowed)
             and (since is None or str(context[cid]["created_at"]) >= since)
         ]
         for table, key in ((self.tool_table, "tool_name"), (self.wf_table, "workflow")):

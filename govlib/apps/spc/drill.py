@@ -300,7 +300,11 @@ class WorkflowDrill(_Drill):
         if self.name is None:
             return
         runs, self.total = recent_runs(
-            self.stamper.store, self.name, offset=max(0, offset), limit=self.per_page
+            self.stamper.store,
+            self.name,
+            offset=max(0, offset),
+            limit=self.per_page,
+            tenants=self.stamper.tenants,
         )
         self.offset = max(0, offset)
         for i, block in enumerate(self.blocks):
