@@ -81,6 +81,21 @@ def test_lake_plus_tail_and_verdict_after_export(tmp_path):
     assert [tuple(r) for r in con.execute("SELECT * FROM audit_log ORDER BY id").fetchall()] == live
 
 
+def test_connect_opens_only_the_tables_asked_for(tmp_path):
+    s = Store(tmp_path)
+    s.insert_many("audit_log", _rows(300))
+    export_lake(tmp_path)
+    s.insert_many("audit_log", _rows(20, start=300))
+    con = analytics.connect(tmp_path, tables=["workflows", "audit_log"])
+    assert con.execute("SELECT COUNT(*), MAX(id) FROM audit_log").fetchone() == (320, 320)
+    tables = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+    names = {r[0] for r in tables}
+    assert {"audit_log", "workflows"} <= names
+    assert not {"token_ledger", "worm_log", "workflow_runs"} & names
+    with pytest.raises(ValueError, match=r"\['audit_logs'\]: not govlib tables"):
+        analytics.connect(tmp_path, tables=["audit_logs"])
+
+
 def test_reexport_is_idempotent_and_drops_crash_orphans(tmp_path):
     s = Store(tmp_path)
     s.insert_many("audit_log", _rows(50))

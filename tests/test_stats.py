@@ -286,9 +286,13 @@ def test_other_sources_go_through_analytics_connect(monkeypatch, con):
     import govlib.analysis.read_path
 
     seen = []
-    monkeypatch.setattr(govlib.analysis.read_path, "connect", lambda src: seen.append(src) or con)
+    monkeypatch.setattr(
+        govlib.analysis.read_path,
+        "connect",
+        lambda src, tables=None: seen.append((src, tables)) or con,
+    )
     assert stats.tool_stats("some/data/dir", settings=ST)["tool_name"].tolist() == ["llm", "ocr"]
-    assert seen == ["some/data/dir"]
+    assert seen == [("some/data/dir", stats.STATS_TABLES)]  # only the tables it reads
 
 
 def test_run_duration_window_with_a_cut_off():
