@@ -387,3 +387,44 @@ def test_an_expired_session_is_refused_by_the_server(tmp_path):
         assert status == 302 and headers["location"].startswith("/login"), (status, headers)
         status, _h, _b = request(port, "GET", "/voila/render/executive_spog.ipynb", headers=session)
         assert status == 302
+
+
+def _session(port: int, token: str) -> str:
+    status, headers, _xsrf = _sign_in(port, token)
+    assert status == 302
+    cookie = next(c for c in headers["set-cookie"].split(", ") if c.startswith("govlib_session="))
+    return cookie.split(";", 1)[0]
+
+
+def _upgrade_status(port: int, path: str, cookie: str) -> int:
+    """Status of a websocket upgrade to ``path`` with ``cookie`` (101 when accepted)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as s:
+        s.sendall(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                f"Sec-WebSocket-Version: 13\r\nOrigin: http://127.0.0.1:{port}\r\n"
+                f"Cookie: {cookie}\r\n\r\n"
+            ).encode()
+        )
+        return int(s.recv(4096).split(b"\r\n", 1)[0].split()[1])
+
+
+def test_a_page_kernel_refuses_another_signed_in_person(tokens_server):
+    port, tokens, data, _log = tokens_server
+    rita, cora = _session(port, tokens["Rita Reviewer"]), _session(port, tokens["Cora Compliance"])
+    status, _h, page = request(
+        port, "GET", "/voila/render/spc_dashboard.ipynb", headers={"Cookie": rita}
+    )
+    assert status == 200
+    kernel = re.search(rb'"kernelId":\s*"([0-9a-f-]{36})"', page).group(1).decode()
+    channels = f"/api/kernels/{kernel}/channels"
+    before = len(_refusals(data))
+    assert _upgrade_status(port, channels, rita) == 101  # the page's own person
+    assert _upgrade_status(port, channels, cora) == 403  # signed in, but not this page's
+    assert _upgrade_status(port, channels, rita) == 101  # a reconnect of its own person
+    refused = _refusals(data)[before:]
+    assert len(refused) == 1 and refused[0]["roles"] == ["compliance"], refused  # a pseudonym
+    assert "another person's page" in json.dumps(refused[0])

@@ -52,6 +52,7 @@ __all__ = [
     "RedactSecrets",
     "SameOriginShutdownHandler",
     "busy_page",
+    "kernel_owner",
     "log_request",
     "main",
     "redacted",
@@ -207,9 +208,43 @@ def message_type(ws_message: str | bytes, subprotocol: str | None) -> str | None
         return None
 
 
+#: Kernel id -> the signed-in person whose page first connected to it (``--auth tokens`` or
+#: ``header``). A page's browser connects within a second of the page loading, and the id is a
+#: secret of that page's HTML, so the first person is the page's own.
+_KERNEL_OWNERS: dict[str, str] = {}
+
+
+def kernel_owner(kernel_id: str, person: str, alive: Any = None) -> str:
+    """The person a kernel belongs to: the first ``person`` that asked for it (ids no longer in
+    ``alive``, when given, are forgotten first).
+
+    Example:
+        >>> kernel_owner("k1", "Ana"), kernel_owner("k1", "Bo"), kernel_owner("k1", "Bo", alive=[])
+        ('Ana', 'Ana', 'Bo')
+    """
+    if alive is not None:
+        live = set(alive)
+        for gone in [k for k in _KERNEL_OWNERS if k not in live]:
+            del _KERNEL_OWNERS[gone]
+    return _KERNEL_OWNERS.setdefault(kernel_id, person)
+
+
 class WidgetOnlyKernelWebsocket(VoilaKernelWebsocketHandler):
-    """A page's kernel connection that forwards widget messages only; anything else is dropped
-    and recorded as an ``access_refused`` WORM entry."""
+    """A page's kernel connection that forwards widget messages only (anything else is dropped
+    and recorded as an ``access_refused`` WORM entry), and, when people sign in, only for the
+    person whose page the kernel serves: another signed-in person who learns the kernel's id is
+    refused (403, recorded) before the connection opens."""
+
+    async def get(self, kernel_id: str, *args: Any, **kwargs: Any) -> Any:  # noqa: D102
+        mode = getattr(self.identity_provider, "auth_mode", "none")
+        user = self.current_user
+        person = getattr(user, "username", None)
+        if mode in ("tokens", "header") and person:
+            alive = self.kernel_manager.list_kernel_ids()
+            if kernel_owner(kernel_id, person, alive) != person:
+                _record_dropped(user, None, what="kernel connection of another person's page")
+                raise tornado.web.HTTPError(403, "this page session belongs to another person")
+        return await super().get(kernel_id, *args, **kwargs)
 
     def on_message(self, ws_message: Any) -> Any:  # noqa: D102
         subprotocol = getattr(getattr(self, "connection", None), "subprotocol", None)
@@ -221,7 +256,7 @@ class WidgetOnlyKernelWebsocket(VoilaKernelWebsocketHandler):
         return None
 
 
-def _record_dropped(user: Any, kind: str | None) -> None:
+def _record_dropped(user: Any, kind: str | None, *, what: str | None = None) -> None:
     from govlib.governance.users import record_refusal, user_by_person
 
     try:
@@ -231,8 +266,8 @@ def _record_dropped(user: Any, kind: str | None) -> None:
             store,
             person,
             "kernel_message",
-            f"kernel message {kind or 'unreadable'}",
-            "only widget messages reach a page's kernel",
+            what or f"kernel message {kind or 'unreadable'}",
+            "a page's kernel takes widget messages from its own person only",
             via="kernel-websocket",
         )
     except Exception:  # noqa: BLE001 - the message is dropped whether or not it is recorded
