@@ -237,7 +237,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "kernel_pool_stagger_s",
         1.5,
-        "Seconds between two preheated kernel starts (a small machine is not swamped).",
+        "Seconds after a preheated kernel is warm before the next starts (kernels warm one at "
+        "a time, so a small machine is not swamped and the first visitor is served first).",
         "apps",
     ),
     Setting(

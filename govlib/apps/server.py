@@ -78,13 +78,18 @@ class BoundedKernelManager(AsyncMappingKernelManager):
     max_kernels = Integer(8, config=True, help="Most kernels running at once (pools included).")
     pool_size = Integer(1, config=True, help="Preheated kernels per app, filled round by round.")
     first_app = Unicode("", config=True, help="The notebook whose kernel is preheated first.")
-    stagger_s = Float(3.0, config=True, help="Seconds between two preheated kernel starts.")
+    stagger_s = Float(1.5, config=True, help="Seconds between one kernel warm and the next start.")
+    warm_timeout_s = Float(
+        60.0, config=True, help="Longest wait for a preheated kernel to warm before the next."
+    )
     retry_s = Integer(10, config=True, help="Retry-After of the busy page, in seconds.")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._gate: asyncio.Lock | None = None
         self._reservations: list[float] = []
+        self._turned_away_at = -1e9  # when a visitor last got the busy page
+        self._stopping: set[str] = set()  # kernels being shut down: their slot is free
         if hasattr(self, "fill_if_needed") and self.pool_size > 0:  # Voila's preheating manager
             asyncio.get_event_loop().create_task(self._fill_pools())
 
@@ -95,12 +100,26 @@ class BoundedKernelManager(AsyncMappingKernelManager):
         return len(self._reservations)
 
     def in_use(self) -> int:
-        """Kernels running or starting, plus visitors' reserved slots."""
-        return len(self.list_kernel_ids()) + self._reserved()
+        """Kernels running or starting (not those being shut down), plus visitors' reserved
+        slots."""
+        running = [k for k in self.list_kernel_ids() if k not in self._stopping]
+        return len(running) + self._reserved()
+
+    async def shutdown_kernel(self, kernel_id: str, *args: Any, **kwargs: Any) -> None:  # noqa: D102
+        # A culled or closed tab's kernel frees its slot as its shutdown begins: a visitor who
+        # comes a moment later is served, not shown the busy page while the manager tidies up.
+        self._stopping.add(kernel_id)
+        try:
+            await super().shutdown_kernel(kernel_id, *args, **kwargs)
+        finally:
+            self._stopping.discard(kernel_id)
 
     def reserve(self) -> bool:
-        """Reserve a slot for a visitor's new kernel; False when the bound is reached."""
+        """Reserve a slot for a visitor's new kernel; False when the bound is reached (the
+        visitor is shown the busy page, and pool refills then leave free slots to visitors for
+        twice its Retry-After)."""
         if self.in_use() >= self.max_kernels:
+            self._turned_away_at = time.monotonic()
             return False
         self._reservations.append(time.monotonic())
         return True
@@ -122,12 +141,43 @@ class BoundedKernelManager(AsyncMappingKernelManager):
             return await super().start_kernel(*args, **kwargs)
         if self._gate is None:
             self._gate = asyncio.Lock()
-        async with self._gate:  # one preheated start at a time, stagger_s apart
-            while self.in_use() >= self.max_kernels:
+        # One preheated kernel warms at a time: the gate is held from this start until the kernel
+        # has run its notebook up to waiting for its visitor (Voila runs the notebook only after
+        # this returns, so the gate is handed to a task). Four kernels warming at once on two
+        # cores held the first SPC page after `govlib serve` started for 11-14 s.
+        await self._gate.acquire()
+        try:
+            while self.in_use() >= self.max_kernels or self._visitors_first():
                 await asyncio.sleep(1.0)
             kernel_id = await super().start_kernel(*args, **kwargs)
-            await asyncio.sleep(self.stagger_s)
+        except BaseException:
+            self._gate.release()
+            raise
+        asyncio.get_event_loop().create_task(self._release_when_warm(kernel_id))
         return kernel_id
+
+    def _visitors_first(self) -> bool:
+        """Whether a visitor was turned away so recently that a free slot is theirs, not a
+        pool's: they were told to retry after ``retry_s``."""
+        return time.monotonic() - self._turned_away_at < 2 * self.retry_s
+
+    async def _release_when_warm(self, kernel_id: str) -> None:
+        """Release the start gate once ``kernel_id`` waits for its visitor (or was given one, or
+        died, or ``warm_timeout_s`` passed), then ``stagger_s`` later."""
+        from voila.request_info_handler import RequestInfoSocketHandler as Waiting
+
+        try:
+            deadline = time.monotonic() + self.warm_timeout_s
+            while time.monotonic() < deadline:
+                if kernel_id in Waiting._waiters or kernel_id in Waiting._cache:
+                    break
+                if kernel_id not in self.list_kernel_ids():
+                    break
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(self.stagger_s)
+        finally:
+            if self._gate is not None and self._gate.locked():
+                self._gate.release()
 
     # --- pools, round by round ---------------------------------------------------------------
     async def _fill_pools(self) -> None:
