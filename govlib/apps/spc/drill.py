@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from types import SimpleNamespace
 from typing import Any
@@ -29,7 +28,6 @@ from govlib.present.templating import render
 
 __all__ = ["ToolDrill", "WorkflowDrill", "jupyter_chart", "warm_charts", "picked_ids"]
 
-_warm_lock = threading.Lock()
 _TITLE = Markup('<div class="spc-drill-title">{}</div>')
 _SUMMARY = Markup('<div class="gl-muted">{}<br>{}{}</div>')
 _PICK_HINT = " Click a point to select that call in the table below; double-click to clear."
@@ -47,8 +45,7 @@ def warm_charts() -> None:
     Example:
         >>> warm_charts()  # doctest: +SKIP
     """
-    with _warm_lock:
-        enable_offline_charts()
+    enable_offline_charts()  # holds its own lock: one build per kernel
 
 
 def jupyter_chart(chart: Any) -> Any:
