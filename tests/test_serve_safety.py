@@ -255,6 +255,32 @@ def test_loopback_refuses_foreign_host_header(open_server):
         assert status == 404, host  # answered (not 403): a loopback Host is fine
 
 
+#: One path per kind of handler the server has: Voila's static files, the template's static
+#: files, JupyterLab extensions, themes, files, the landing page and the API.
+_EVERY_KIND_OF_PATH = (
+    "/voila/static/voila.js",
+    "/voila/templates/govlib/static/index.css",
+    "/voila/templates/lab/static/index.css",
+    "/voila/labextensions/@jupyter-widgets/jupyterlab-manager/package.json",
+    "/voila/api/themes/",
+    "/voila/files/x",
+    "/",
+    "/api/openapi.json",
+)
+
+
+@pytest.mark.slow
+def test_no_path_answers_a_foreign_host(open_server):
+    """A DNS-rebinding page gets nothing from any handler: static files included."""
+    port = open_server
+    for path in _EVERY_KIND_OF_PATH:
+        assert _get(port, path, host="evil.example.com")[0] == 403, path
+    for path in ("/voila/static/voila.js", "/voila/templates/govlib/static/index.css"):
+        assert _get(port, path, host=f"localhost:{port}")[0] == 200, path
+    # a folder of the template's static files is not found, not a server error
+    assert _get(port, "/voila/templates/govlib/static/", host=f"localhost:{port}")[0] == 404
+
+
 @pytest.mark.slow
 def test_allowed_hosts_setting_adds_a_proxy_name(tmp_path):
     data_dir = _store(tmp_path / "data")

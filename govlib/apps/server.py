@@ -14,6 +14,9 @@
   closes (``navigator.sendBeacon``, which cannot carry the ``_xsrf`` token, so stock Voila
   answers 403 and the kernel lives until the culler). A same-origin request (its ``Origin`` is
   the server's own host) is accepted; any other still needs the ``_xsrf`` token.
+* The Host check on every handler (:func:`guarded`): Jupyter Server checks the ``Host`` header
+  of its own handlers only, so Voila's static files and request-info websocket, which come from
+  tornado, answered a DNS-rebinding page; they now refuse it too (403, a plain-text answer).
 * No secret in the log: every request line is written by :func:`log_request` (the query's
   ``token=`` and the like replaced by ``[secret]``), and :class:`RedactSecrets` rewrites any
   other line of the server's loggers that carries one (tornado's "404 GET /x?token=..." warnings,
@@ -26,18 +29,22 @@ Closed tabs' kernels are culled by Jupyter Server's culler (no connection, idle)
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
 import tornado.web
+from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from traitlets import Float, Integer, Unicode
 from voila.app import Voila
 from voila.shutdown_kernel_handler import VoilaShutdownKernelHandler
+from voila.static_file_handler import TemplateStaticFileHandler
 from voila.tornado.handler import TornadoVoilaHandler
 from voila.tornado.kernel_websocket_handler import VoilaKernelWebsocketHandler
 
@@ -52,6 +59,8 @@ __all__ = [
     "RedactSecrets",
     "SameOriginShutdownHandler",
     "busy_page",
+    "guarded",
+    "host_allowed",
     "kernel_owner",
     "log_request",
     "main",
@@ -341,6 +350,84 @@ _REPLACED = {
 }
 
 
+# --- the Host check on every handler --------------------------------------------------------------
+def host_allowed(host: str, settings: Mapping[str, Any]) -> bool:
+    """Whether a request with this ``Host`` header is answered: Jupyter Server's own rule.
+
+    Any host when ``allow_remote_access`` is set (a non-loopback bind, guarded by a token);
+    otherwise a loopback address or one of ``local_hostnames`` (the ``allowed_hosts`` setting).
+
+    Example:
+        >>> local = {"allow_remote_access": False, "local_hostnames": ["localhost"]}
+        >>> [host_allowed(h, local) for h in ("127.0.0.1:8866", "[::1]:80", "localhost", "evil.example.com:8866")]
+        [True, True, True, False]
+        >>> host_allowed("evil.example.com", {"allow_remote_access": True})
+        True
+    """
+    if settings.get("allow_remote_access", False):
+        return True
+    name = re.sub(r":\d+$", "", host)
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return name in settings.get("local_hostnames", ["localhost"])
+
+
+class _HostChecked:
+    """Jupyter Server's Host check for the handlers that Voila takes from tornado itself (its
+    static files and its request-info websocket), which would otherwise answer a DNS-rebinding
+    page."""
+
+    settings: dict[str, Any]
+    request: Any
+
+    def prepare(self) -> Any:
+        if not host_allowed(self.request.host, self.settings):
+            logging.getLogger("tornado.access").warning(
+                "govlib: refused a request with a non-local Host %r", self.request.host
+            )
+            raise tornado.web.HTTPError(403)
+        return super().prepare()  # type: ignore[misc]
+
+
+class _PlainErrors:
+    """A static file handler's error answer: a short plain-text line. Jupyter Server's own
+    renders ``error.html``, which needs a ``static_path`` Voila does not set (a traceback in the
+    log and an empty answer)."""
+
+    _reason: str
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "text/plain; charset=utf-8")  # type: ignore[attr-defined]
+        self.finish(f"{status_code} {self._reason}\n")  # type: ignore[attr-defined]
+
+
+class _NoFolderIndex:
+    """The template's static files: a folder is not found (Voila's handler fails with a 500)."""
+
+    def parse_url_path(self, url_path: str) -> str:
+        if url_path.endswith("/") or url_path.count("/") < 2:
+            raise tornado.web.HTTPError(404)
+        return super().parse_url_path(url_path)  # type: ignore[misc]
+
+
+def guarded(handler: type) -> type:
+    """``handler`` with the Host check (when Jupyter Server does not already make it) and plain
+    error answers (for static files)."""
+    mixins: list[type] = []
+    if handler is TemplateStaticFileHandler:
+        mixins.append(_NoFolderIndex)
+    if not issubclass(handler, JupyterHandler):
+        mixins.append(_HostChecked)
+    if issubclass(handler, tornado.web.StaticFileHandler):
+        mixins.append(_PlainErrors)
+    if not mixins:
+        return handler
+    return type(f"Guarded{handler.__name__}", (*mixins, handler), {"__module__": __name__})
+
+
 # --- no secret in the log -------------------------------------------------------------------------
 #: A query or cookie value whose name holds one of these words (``token=``, ``_xsrf=``,
 #: ``govlib_session=``...), an ``Authorization`` value, or a personal token anywhere.
@@ -432,7 +519,7 @@ class GovlibVoila(Voila):
 
     def init_handlers(self) -> list[Any]:  # noqa: D102
         handlers = super().init_handlers()
-        own = [(h[0], _REPLACED.get(h[1], h[1]), *h[2:]) for h in handlers]
+        own = [(h[0], guarded(_REPLACED.get(h[1], h[1])), *h[2:]) for h in handlers]
         return [*API_HANDLERS, *own]
 
     def start(self) -> None:  # noqa: D102
