@@ -640,6 +640,35 @@ def test_a_break_found_by_the_full_verify_stays_broken_between_full_verifies(dat
     assert names == ["chain_broken"]
 
 
+def test_the_periodic_full_verify_is_full_even_after_an_incremental_one(data: Path) -> None:
+    """An old entry edited in place with the guards and the schema cookie restored is what only
+    a full verification sees: the watch's periodic one must not start from a remembered point
+    (its own, or the one the data dir's processes share)."""
+    from test_verify_incremental import restore_guards, schema_cookie
+
+    _settings(data, alert_verify_every_s=300.0, alert_hold_down_s=0.0)
+    with Store(data) as store:
+        watcher = Watcher(store)
+        t0 = datetime.now(UTC)
+        assert [a.name for a in watcher.look(now=t0) if a.kind == "chain"] == []
+        db = data / "govlib.sqlite"
+        cookie = schema_cookie(db)
+        with sqlite3.connect(db) as con:
+            con.execute("DROP TRIGGER worm_log_no_update")
+            con.execute(
+                "UPDATE worm_log SET body = replace(body, '\"seq\":2', '\"seq\":2 ') WHERE seq = 2"
+            )
+            restore_guards(con, cookie)
+        assert schema_cookie(db) == cookie
+        names = []
+        for dt in (10, 301):  # incremental at 10 s (blind to it), the full verify at 301 s
+            names.append(
+                [a.name for a in watcher.look(now=t0 + timedelta(seconds=dt)) if a.kind == "chain"]
+            )
+        watcher.close()
+    assert names == [[], ["chain_broken"]]
+
+
 def test_quiet_hours_hold_back_everything_but_kill_switch_and_chain() -> None:
     from govlib.alerts.rules import in_quiet_hours, parse_quiet_hours
 

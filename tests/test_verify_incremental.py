@@ -89,8 +89,8 @@ def test_second_page_view_verifies_only_what_was_appended(built: Built) -> None:
     assert (second["ok"], second["incremental"], second["entries"]) == (True, True, 21)
     assert second["summary"] == (
         "Chain verified: 21 entries, last signed checkpoint at seq 17, time "
-        f"{first['last_checkpoint_at']}; entries up to seq 17 were verified earlier in this "
-        "process (`govlib verify` checks them all again)"
+        f"{first['last_checkpoint_at']}; entries up to seq 17 were verified earlier "
+        "(`govlib verify` checks them all again)"
     )
 
 
@@ -117,7 +117,7 @@ def test_rewritten_history_before_the_cached_point_fails_the_next_page_view(
     assert schema_cookie(built.db) == cookie
     state = page_view(built)
     assert (state["ok"], state["incremental"], state["bad_seq"]) == (False, True, 17)
-    assert state["reason"].startswith("entry 17 verified earlier in this process (MAC ")
+    assert state["reason"].startswith("entry 17 verified earlier (MAC ")
     assert state["reason"].endswith(": the log was rewritten")
     # the point is forgotten: the chain alone (no checkpoint left) cannot tell a re-MAC'd log
     assert page_view(built)["incremental"] is False
@@ -132,7 +132,7 @@ def test_deleted_entry_before_the_cached_point_fails_the_next_page_view(built: B
     state = page_view(built)
     assert (state["ok"], state["incremental"], state["bad_seq"]) == (False, True, 17)
     assert state["reason"] == (
-        "the log held 17 entries up to seq 17 when verified earlier in this process, 16 now "
+        "the log held 17 entries up to seq 17 when verified earlier, 16 now "
         "(entries removed or added)"
     )
 

@@ -264,7 +264,7 @@ class Watcher:
         last_at = full.get("at")
         since = datetime.fromisoformat(last_at.replace("Z", "+00:00")) if last_at else None
         if result["ok"] and (since is None or (moment - since).total_seconds() >= every):
-            state = verified_state(store)
+            state = verified_state(store, full=True)  # never from a remembered point
             full = new_full = {"at": iso(moment), "ok": bool(state["ok"])}
             full |= {"bad_seq": state.get("bad_seq"), "reason": state.get("reason")}
         if result["ok"] and full.get("ok") is False:

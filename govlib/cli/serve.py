@@ -394,14 +394,15 @@ def stage_template(target: Path, landing: str) -> Path:
 
 
 def _chain_facts(data_dir: Path) -> dict[str, object]:
-    """The store's chain status for the landing page (a real verification, read-only)."""
+    """The store's chain status for the landing page: a full verification (read-only) each time
+    `govlib serve` starts, whose verified point the app kernels then start from."""
     from govlib.analysis.trust import verified_state
     from govlib.apps.executive.view import chain_text
     from govlib.store.database import Store
 
     try:
         with Store(data_dir, create=False, readonly=True) as store:
-            state = verified_state(store)
+            state = verified_state(store, full=True)
     except GovlibError as exc:
         state = {"ok": False, "error": str(exc)}
     return {"ok": bool(state.get("ok")), "text": chain_text(state)}

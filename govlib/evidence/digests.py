@@ -158,7 +158,7 @@ def batch_digest_check(
     if old_reach:
         (now,) = conn.execute(count_sql, (0, old_reach)).fetchone()
         if now != old_rows:
-            msg = f"{table} rows 1..{old_reach}: {old_rows} when verified earlier in this process, "
+            msg = f"{table} rows 1..{old_reach}: {old_rows} when verified earlier, "
             problems.append((None, msg + f"{now} now (a row was deleted or inserted)"))
     ranges: list[tuple[int, int, int]] = []
     batches = conn.execute(

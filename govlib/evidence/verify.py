@@ -11,7 +11,8 @@ All checks read one snapshot (a separate read-only connection for a file store):
 4. every ``audit_log`` verdict triple equal to the latest WORM verdict entry for it, and back.
 
 Incremental verification (a page view): ``verify_store(store, since=point)`` starts from a
-:class:`VerifiedPoint` an earlier verification in this process returned (``result.point``). It
+:class:`VerifiedPoint` an earlier verification returned (``result.point``; kept per process, and
+shared by a data dir's processes HMAC-signed: :mod:`govlib.evidence.verified_point`). It
 checks that the remembered entry still holds its MAC at its seq and that the log still holds the
 same number of entries up to it (a rewrite of history, even one re-MAC'd with the HMAC key, or a
 deletion is caught), that the schema cookie is unchanged (dropping an append-only guard trigger,
@@ -315,7 +316,7 @@ class _Verifier:
             summary += self._sealed_clause()
             if self.since is not None:
                 summary += (
-                    f"; entries up to seq {self.since.seq} were verified earlier in this process "
+                    f"; entries up to seq {self.since.seq} were verified earlier "
                     "(`govlib verify` checks them all again)"
                 )
             return VerifyResult(True, summary, None, None, point=self.point, **common)
@@ -393,13 +394,11 @@ class _Verifier:
         ).fetchone()
         if point.seq > self.anchor.last_seq and (row is None or row[0] != point.mac):
             now = "is gone" if row is None else f"now has MAC {str(row[0])[:16]}…"
-            msg = f"entry {point.seq} verified earlier in this process (MAC {point.mac[:16]}…) "
+            msg = f"entry {point.seq} verified earlier (MAC {point.mac[:16]}…) "
             self.add(point.seq, msg + f"{now}: the log was rewritten")
         elif int(n) != point.live_entries:
             msg = f"the log held {point.live_entries} entries up to seq {point.seq} when verified "
-            self.add(
-                point.seq, msg + f"earlier in this process, {n} now (entries removed or added)"
-            )
+            self.add(point.seq, msg + f"earlier, {n} now (entries removed or added)")
 
     def chain(self, keys: dict[str, bytes]) -> tuple[int, str] | None:
         """MACs and links of the live chain (after ``since`` when given); the head (seq, MAC)."""
