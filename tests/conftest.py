@@ -46,11 +46,37 @@ DEMO_HISTORY_DAYS = 10
 
 @pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A demo data dir built once per session (10-day history, fixed as_of and seed)."""
+    """A demo data dir built once per session (10-day history, fixed as_of and seed); under
+    pytest-xdist once for all workers (:func:`_built_once`)."""
     from govlib.demo.builder import build_demo
 
-    path = tmp_path_factory.mktemp("demo-template") / "data"
-    build_demo(path, history_days=DEMO_HISTORY_DAYS, as_of=DEMO_AS_OF, seed=DEMO_SEED)
+    def build(path: Path) -> None:
+        build_demo(path, history_days=DEMO_HISTORY_DAYS, as_of=DEMO_AS_OF, seed=DEMO_SEED)
+
+    return _built_once(tmp_path_factory, "demo-template", build)
+
+
+def _built_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]
+) -> Path:
+    """``name/data`` built by ``build`` once per test run: under pytest-xdist the workers share
+    one copy (in the run's common temp root, the first worker builds it under an ``flock``, the
+    others wait and read it), so two cores do not both spend ~6 s on the same store."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        path = tmp_path_factory.mktemp(name) / "data"
+        build(path)
+        return path
+    import fcntl
+
+    root = tmp_path_factory.getbasetemp().parent / name
+    root.mkdir(exist_ok=True)
+    path, done = root / "data", root / "built"
+    with open(root / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(path, ignore_errors=True)  # a worker that died mid-build
+            build(path)
+            done.touch()
     return path
 
 

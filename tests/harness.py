@@ -38,6 +38,12 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def examples(n: int) -> int:
+    """A property test's ``max_examples``: ``n`` in ``make test`` (and CI), a quarter of it (at
+    least 25) in the ``make test-fast`` inner loop, which sets ``GOVLIB_TEST_FAST=1``."""
+    return max(25, n // 4) if os.environ.get("GOVLIB_TEST_FAST") == "1" else n
+
+
 def require_browser() -> None:
     """Fail in CI, skip elsewhere, when chromium or Playwright is missing."""
     problem = None

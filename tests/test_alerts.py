@@ -490,6 +490,7 @@ def test_alerts_test_and_list_show_delivery_state_with_its_worm_entry(
         assert verify_store(store).ok
 
 
+@pytest.mark.slow
 def test_serve_watch_child_follows_the_store_and_stops_cleanly(data: Path) -> None:
     from govlib.cli.alerts import start_watch, stop_watch
 

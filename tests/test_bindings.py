@@ -274,6 +274,7 @@ def test_the_demo_records_its_settings_and_the_report_names_them(demo_template):
         assert report_data(store, period="7d")["settings_version"] == version
 
 
+@pytest.mark.slow
 def test_both_apps_turn_red_on_a_forged_reset(demo_dir):
     from govlib.analysis.executive import load_spog
     from govlib.apps.spc.dashboard import SpcApp

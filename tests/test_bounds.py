@@ -658,6 +658,7 @@ def test_2_62_tokens_twice_are_refused_now(data: Path) -> None:
     refused(data, _record(input_tokens=2**62), "input_tokens", BoundsError)
 
 
+@pytest.mark.slow
 def test_old_store_with_2_62_tokens_twice_still_renders(data: Path, tmp_path: Path) -> None:
     import ipywidgets as widgets
 

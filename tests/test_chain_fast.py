@@ -13,6 +13,7 @@ import hmac
 import json
 
 import pytest
+from harness import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import worm_entry
@@ -75,7 +76,7 @@ def both_passes(store: Store, chunk: int = 3) -> tuple[bool, bool]:
     return fast, exact
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.binary(max_size=200), st.binary(max_size=700))
 def test_hmac_sha256_is_the_standard_hmac(key: bytes, message: bytes) -> None:
     assert hmac_sha256(key)(message) == hmac.digest(key, message, hashlib.sha256)

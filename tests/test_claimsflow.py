@@ -482,6 +482,7 @@ def _content(store: Store) -> dict[str, list[tuple[object, ...]]]:
     return out
 
 
+@pytest.mark.slow
 def test_same_seed_and_as_of_give_identical_content_in_every_table() -> None:
     a, b, c = _store(), _store(), _store()
     a.keyring = b.keyring = c.keyring = KeyRing.ephemeral()  # one pseudonym key: same pseudonyms

@@ -66,6 +66,7 @@ def test_cli_verify_and_a_reset_then_clean_run_on_the_demo_store(demo_dir: Path)
     assert govlib("verify").returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("no_service_wait")  # the live claims' simulated waits prove nothing here
 def test_build_demo_summary_wipes_its_own_dir_and_refuses_a_foreign_one(tmp_path: Path) -> None:
     target = tmp_path / "data"

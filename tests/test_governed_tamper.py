@@ -651,6 +651,7 @@ def assert_decision_fails_closed(case: Case, attack: Attack) -> None:
                     checked_rows(store, table)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "attack",
     [pytest.param(a, id=f"{'dropped' if a.drop else 'kept'}-triggers-{a.id}") for a in ATTACKS],
@@ -762,6 +763,7 @@ def govlib_cli(*args: str | Path) -> tuple[int, str]:
     return done.returncode, (done.stdout + done.stderr).strip()
 
 
+@pytest.mark.slow
 def test_issue_story_forged_reset_through_the_real_cli(
     templates: dict[bool, Path], tmp_path: Path
 ) -> None:
@@ -917,6 +919,7 @@ def _change_people(store: Store, rng: random.Random) -> None:
         revoke_user(store, name)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "seed", [*range(10), *(pytest.param(s, marks=pytest.mark.soak) for s in range(10, 40))]
 )

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from harness import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -42,7 +43,7 @@ def test_djb2_known_values():
 
 
 @given(st.binary(max_size=3000))
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 def test_djb2_equals_the_naive_loop(data):
     assert djb2(data) == naive(data) == djb2_loop(data)
 

@@ -190,6 +190,7 @@ def test_non_loopback_needs_a_token_and_the_token_is_checked(tmp_path):
     rx.stop()
 
 
+@pytest.mark.slow
 def test_a_busy_store_answers_503_then_429_and_loses_nothing(tmp_path, spans, expected):
     store = Store(tmp_path / "data")
     store.write_deadline_s = 0.3

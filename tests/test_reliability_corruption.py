@@ -31,6 +31,9 @@ from govlib.evidence.checkpoints import sign_checkpoint
 from govlib.evidence.keys import HMAC_KEYS_FILE
 from govlib.store.database import Store
 
+#: Fault-injection matrix: part of `make test`, left out of the `make test-fast` inner loop.
+pytestmark = pytest.mark.slow
+
 GOVLIB = [sys.executable, "-m", "govlib"]
 PAGE = 4096
 

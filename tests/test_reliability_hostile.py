@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from harness import examples
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -474,7 +475,7 @@ JSON = st.recursive(
 RULE_KEYS = st.sampled_from(["id", "description", "scope", "condition", "action", "enabled"])
 
 
-@settings(FAST, max_examples=150)
+@settings(FAST, max_examples=examples(150))
 @given(
     defs=st.one_of(
         JSON,

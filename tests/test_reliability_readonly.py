@@ -139,6 +139,7 @@ def _assert_read_without_writing(out: dict, before: dict, data: Path, reason: st
     assert _digest(data) == before, "reading the copy changed its folder"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not UNSHARE, reason="needs root, unshare -m and bind mounts")
 def test_a_copy_on_a_read_only_mount_is_verified_without_writing(copy: Path) -> None:
     before = _digest(copy)
@@ -212,6 +213,7 @@ def test_a_copy_with_an_unread_wal_is_refused_not_misread(copy: Path) -> None:
     assert "corrupt" not in p.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not TMPFS, reason="needs root, unshare -m and tmpfs")
 def test_a_closed_store_on_a_full_disk_is_read_not_called_corrupt(
     claimsflow_template: Path, tmp_path: Path

@@ -45,6 +45,9 @@ from govlib.governance.governor import Governor, KillSwitch
 from govlib.store.database import Store
 from govlib.store.schema import triggers_sql
 
+#: Fault-injection matrix: part of `make test`, left out of the `make test-fast` inner loop.
+pytestmark = pytest.mark.slow
+
 GOVLIB = [sys.executable, "-m", "govlib"]
 DENY = {
     "id": "no_wire_transfers",

@@ -95,6 +95,7 @@ def _calls(n: int, start: int = 0, tenant: str = "t1") -> list[dict]:
     ]
 
 
+@pytest.mark.slow
 def test_export_layout_store_id_and_shared_lake(tmp_path):
     """Two stores export into one lake: store_id=/tenant=/day= folders, store_id in every row,
     nothing of one store touched by the other; the lake's figures are both stores' together."""
@@ -126,6 +127,7 @@ def test_export_layout_store_id_and_shared_lake(tmp_path):
     assert int(tools["count"].sum()) == 270
 
 
+@pytest.mark.slow
 def test_duckdb_over_a_data_dirs_lake_matches_the_store(tmp_path):
     """The lake read by the statistics gives the figures of govlib.tool_stats on the store."""
     s = Store(tmp_path)
@@ -162,6 +164,7 @@ def test_a_sealed_store_reads_the_same_from_its_data_dir_and_from_a_shared_lake(
         assert assert_same_frames(flows, expected[1], f"workflows {where.name}") > 0
 
 
+@pytest.mark.slow
 def test_stats_cli_json_has_the_library_columns(fleet_lake):
     result = CliRunner().invoke(cli, ["stats", "--lake", str(fleet_lake), "--format", "json"])
     assert result.exit_code == 0, result.output

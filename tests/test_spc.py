@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from harness import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -191,7 +192,7 @@ def test_series_index_is_kept_and_negative_sigma_raises():
         spc.western_electric([1.0], center=0, sigma=-1)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(st.integers(-4, 4), max_size=40),
     st.sampled_from(SIGMAS),
@@ -203,7 +204,7 @@ def test_rules_match_the_reference(values, sigma, center):
     assert (got == naive_rules(x, center, sigma)).all()
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.data())
 def test_rows_form_matches_one_series_at_a_time(data):
     width = data.draw(st.integers(1, 30))
@@ -229,14 +230,14 @@ finite = st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False).filter(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(finite, min_size=2, max_size=80), st.sampled_from(["mr", "sd"]))
 def test_lcl_le_center_le_ucl(values, method):
     lim = spc.control_limits(values, method=method)
     assert lim.lcl <= lim.center <= lim.ucl
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(st.integers(-1000, 1000), min_size=2, max_size=100), st.integers(-(10**6), 10**6))
 def test_integer_shift_shifts_limits_and_keeps_flags(values, k):
     a = spc.control_limits(values)
@@ -248,7 +249,7 @@ def test_integer_shift_shifts_limits_and_keeps_flags(values, k):
     assert fa.equals(fb)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(
     st.lists(finite, min_size=2, max_size=100), st.integers(-20, 20), st.sampled_from(["mr", "sd"])
 )

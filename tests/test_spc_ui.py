@@ -104,6 +104,7 @@ def test_schema_valid_pill_shows_the_demo_tool_with_schema_slips(dash: SpcApp) -
     assert clean["schema_declared"] and clean["schema_valid_rate"] == 1.0
 
 
+@pytest.mark.slow
 def test_a_lost_race_shows_the_winners_verdict(demo_dir: Path) -> None:
     a, b = SpcApp(demo_dir), SpcApp(demo_dir)
     a.reviewer.value, b.reviewer.value = "Reviewer A", "Reviewer B"

@@ -317,6 +317,7 @@ def test_refresh_follows_the_newest_run_and_keeps_a_chosen_one(data_dir: Path) -
     spog.close()
 
 
+@pytest.mark.slow
 def test_auto_refresh_is_off_by_default_and_reloads_when_on(data_dir: Path) -> None:
     spog = SpogApp(data_dir)
     assert spog.auto.value is False and spog._ticker is None

@@ -242,6 +242,7 @@ def _locked_out(store: Store) -> bool:
         probe.close()
 
 
+@pytest.mark.slow
 def test_a_write_outlasts_a_lock_held_longer_than_sqlites_own_wait(store):
     store.conn.execute("PRAGMA busy_timeout=1")
     other = _hold_write_lock(store)

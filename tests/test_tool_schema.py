@@ -6,6 +6,7 @@ import copy
 import functools
 
 import pytest
+from harness import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator, Draft202012Validator
@@ -79,7 +80,7 @@ def test_draft7_schemas_get_the_compiled_fast_path():
 
 @pytest.mark.parametrize("index", range(len(SCHEMAS)))
 @given(instance=json_values)
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 def test_compiled_validator_agrees_with_jsonschema_draft7(index, instance):
     fast, reference = compiled(index)
     assert fast(instance) == reference(instance)

@@ -109,6 +109,7 @@ def test_roles_are_checked_and_refusals_recorded(store):
     assert detail["person"] == user.person
 
 
+@pytest.mark.slow
 def test_cli_users_token_alone_on_last_line_and_cli_verbs_take_the_person(tmp_path):
     data = tmp_path / "data"
     assert _govlib("init", "--data-dir", str(data)).returncode == 0
