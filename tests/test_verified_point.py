@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_verify_incremental import page_view, restore_guards, schema_cookie
-from test_verify_tamper import Built, build, raw
+from test_verify_incremental import edit_old_entry_in_place, page_view
+from test_verify_tamper import Built, build
 
 from govlib.analysis import trust
 from govlib.analysis.trust import forget_verified, verified_state
@@ -111,13 +111,7 @@ def test_a_failure_marks_the_point_and_a_stale_process_cannot_clear_it(built: Bu
     edit) must not hand its point to new kernels, which verify in full and see the damage."""
     assert page_view(built)["ok"]
     kernel_a = dict(trust._VERIFIED)
-    cookie = schema_cookie(built.db)
-    with raw(built.db) as conn:
-        conn.execute(
-            'UPDATE worm_log SET body = replace(body, \'"outcome":"pass"\', '
-            '\'"outcome":"deny"\') WHERE seq = 2'
-        )
-        restore_guards(conn, cookie)
+    edit_old_entry_in_place(built.db)
     with Store.open_for_reading(built.dir) as store:
         assert verified_state(store, full=True)["bad_seq"] == 2
     assert stored(built) == {"format": 1, "failed": True}
@@ -178,13 +172,7 @@ def test_govlib_serve_start_verifies_in_full(built: Built) -> None:
     from govlib.cli.serve import _chain_facts
 
     assert page_view(built)["ok"]
-    cookie = schema_cookie(built.db)
-    with raw(built.db) as conn:
-        conn.execute(
-            'UPDATE worm_log SET body = replace(body, \'"outcome":"pass"\', '
-            '\'"outcome":"deny"\') WHERE seq = 2'
-        )
-        restore_guards(conn, cookie)
+    edit_old_entry_in_place(built.db)
     assert new_process_view(built)["ok"] is True  # the stored point's blind spot
     forget_verified()
     facts = _chain_facts(built.dir)

@@ -59,6 +59,18 @@ def restore_guards(conn: sqlite3.Connection, cookie: int) -> None:
     conn.execute(f"PRAGMA schema_version = {cookie}")
 
 
+def edit_old_entry_in_place(db: Path, seq: int = 2) -> None:
+    """The incremental check's blind spot: entry ``seq``'s outcome edited in place, MAC column
+    untouched, the guards put back and the schema cookie set back to what it was."""
+    cookie = schema_cookie(db)
+    with raw(db) as conn:
+        conn.execute(
+            'UPDATE worm_log SET body = replace(body, \'"outcome":"pass"\', '
+            f'\'"outcome":"deny"\') WHERE seq = {int(seq)}'
+        )
+        restore_guards(conn, cookie)
+
+
 def rechain(conn: sqlite3.Connection, key: bytes, edit: dict[int, str]) -> None:
     """Rewrite the chain with the HMAC key after setting ``outcome`` of the entries in ``edit``."""
     prev = "0" * 64
@@ -180,13 +192,7 @@ def test_govlib_verify_and_full_page_check_verify_everything(built: Built) -> No
     """A byte edit that keeps the MAC column and the schema cookie is the incremental check's
     known blind spot before the cached point: ``govlib verify`` and ``full=True`` catch it."""
     assert page_view(built)["ok"]
-    cookie = schema_cookie(built.db)
-    with raw(built.db) as conn:
-        conn.execute(
-            'UPDATE worm_log SET body = replace(body, \'"outcome":"pass"\', '
-            '\'"outcome":"deny"\') WHERE seq = 2'
-        )
-        restore_guards(conn, cookie)
+    edit_old_entry_in_place(built.db)
     assert page_view(built)["incremental"] is True
     result = CliRunner().invoke(cli, ["verify", "--data-dir", str(built.dir)])
     assert result.exit_code == 1
