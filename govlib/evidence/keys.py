@@ -36,6 +36,8 @@ __all__ = [
     "public_key_pem",
     "load_public_key",
     "keyring_for",
+    "write_private_file",
+    "exclusive_lock",
 ]
 
 HMAC_KEYS_FILE = "keys/hmac_keys.json"
@@ -60,7 +62,7 @@ def _check_private(path: Path) -> None:
         )
 
 
-def _write_private(path: Path, data: bytes, *, exclusive: bool = False) -> bool:
+def write_private_file(path: Path, data: bytes, *, exclusive: bool = False) -> bool:
     """Write a 0600 file atomically; with ``exclusive`` only when none exists (False if one did).
 
     ``exclusive`` makes first-use creation safe when several processes start at once: exactly one
@@ -91,7 +93,7 @@ def _write_private(path: Path, data: bytes, *, exclusive: bool = False) -> bool:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def exclusive_lock(path: Path) -> Iterator[None]:
     """An exclusive ``flock`` on ``path`` (a lock file beside the key files)."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -220,7 +222,7 @@ class KeyRing:
         current = ""
         if not path.exists() and create and not env_key:
             fresh = {"k1": secrets.token_bytes(32)}
-            _write_private(path, _dump(fresh, "k1"), exclusive=True)
+            write_private_file(path, _dump(fresh, "k1"), exclusive=True)
         if path.exists():
             keys, current = _read_hmac_file(path)
         env_id = None
@@ -269,7 +271,7 @@ class KeyRing:
             )
         if self.path is None:
             return self._add_key()
-        with _locked(self.path.with_name(".lock")):
+        with exclusive_lock(self.path.with_name(".lock")):
             if self.path.exists():
                 on_disk, _ = _read_hmac_file(self.path)
                 for key_id, key in on_disk.items():
@@ -280,7 +282,7 @@ class KeyRing:
                         )
                     self.hmac_keys[key_id] = key
             new_id = self._add_key()
-            _write_private(self.path, _dump(self.hmac_keys, new_id))
+            write_private_file(self.path, _dump(self.hmac_keys, new_id))
         return new_id
 
     def _add_key(self) -> str:
@@ -377,7 +379,7 @@ def _load_pseudonym_key(base: Path, *, create: bool) -> bytes:
     if not path.exists():
         if not create:
             raise KeyMaterialError(f"{path}: no pseudonym key (a read-only store creates none)")
-        _write_private(path, secrets.token_bytes(32).hex().encode(), exclusive=True)
+        write_private_file(path, secrets.token_bytes(32).hex().encode(), exclusive=True)
     _check_private(path)
     try:
         raw = bytes.fromhex(path.read_text().strip())
@@ -415,7 +417,7 @@ def _load_signing_key(base: Path, *, create: bool) -> Ed25519PrivateKey | None:
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        _write_private(path, pem, exclusive=True)  # another process may have won: read theirs
+        write_private_file(path, pem, exclusive=True)  # another process may have won: read theirs
     _check_private(path)
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)

@@ -31,17 +31,13 @@ Example:
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import hmac
 import json
-import os
-import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from govlib.evidence.chain import hmac_sha256
+from govlib.evidence.keys import exclusive_lock, write_private_file
 from govlib.evidence.verify import VerifiedPoint
 
 __all__ = [
@@ -75,7 +71,7 @@ def _body(point: VerifiedPoint, store_identity: str) -> dict[str, Any]:
 
 def _signature(body: dict[str, Any], key: bytes) -> str:
     data = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    return hmac.new(key, data, hashlib.sha256).hexdigest()
+    return hmac_sha256(key)(data).hex()
 
 
 def point_record(
@@ -153,6 +149,12 @@ def _path(data_dir: Path) -> Path:
     return Path(data_dir) / VERIFIED_POINT_FILE
 
 
+def _lock_path(data_dir: Path) -> Path:
+    """The ``flock`` beside the stored point: a "failed" mark is never overwritten by a process
+    that read the file before the mark was written."""
+    return _path(data_dir).with_name("verified_point.lock")
+
+
 def load_stored_point(
     data_dir: Path, identity: str | None, keys: dict[str, bytes]
 ) -> VerifiedPoint | None:
@@ -188,10 +190,10 @@ def save_stored_point(data_dir: Path, record: dict[str, Any], *, full: bool) -> 
         (False, True)
     """
     try:
-        with _locked(data_dir):
+        with exclusive_lock(_lock_path(data_dir)):
             if not full and _read(data_dir).get("failed"):
                 return False
-            _write(data_dir, record)
+            write_private_file(_path(data_dir), json.dumps(record).encode())
     except OSError:
         return False
     return True
@@ -201,8 +203,10 @@ def forget_stored_point(data_dir: Path) -> None:
     """Replace the stored point by a "failed" mark (after a failed verification): until a full
     verification succeeds, every process verifies from its own point or in full."""
     try:
-        with _locked(data_dir):
-            _write(data_dir, {"format": _FORMAT, "failed": True})
+        with exclusive_lock(_lock_path(data_dir)):
+            write_private_file(
+                _path(data_dir), json.dumps({"format": _FORMAT, "failed": True}).encode()
+            )
     except OSError:
         pass
 
@@ -213,29 +217,3 @@ def _read(data_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}
-
-
-def _write(data_dir: Path, record: dict[str, Any]) -> None:
-    path = _path(data_dir)
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}.{secrets.token_hex(4)}")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(record, fh)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextmanager
-def _locked(data_dir: Path) -> Iterator[None]:
-    """An exclusive ``flock`` beside the stored point: a "failed" mark is never overwritten by a
-    process that read the file before the mark was written."""
-    folder = _path(data_dir).parent
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(folder / "verified_point.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
